@@ -1,0 +1,206 @@
+# bash completion for wrangle(1)                              -*- shell-script -*-
+#
+# Install as /usr/share/bash-completion/completions/wrangle, or source it from ~/.bashrc.
+# Entry names come from the running daemon (`wrangle ls --names`) with WRANGLE_NO_AUTOSTART=1,
+# so completing never starts a daemon.
+
+_wrangle_commands="run ls status start stop restart rm signal logs wait ping shutdown daemon"
+
+_wrangle_signals="HUP INT QUIT ILL TRAP ABRT BUS FPE KILL USR1 SEGV USR2 PIPE ALRM TERM STKFLT
+CHLD CONT STOP TSTP TTIN TTOU URG XCPU XFSZ VTALRM PROF WINCH IO PWR SYS"
+
+_wrangle_states="starting running stopping stopped exited backoff errored"
+
+# Selector filters, taken by every command that takes SEL.
+_wrangle_selector_flags="--tag --tag-all --group --group-all --pid --id --name --state --search
+--alive --all"
+
+# Options that take a value (the next word is that value, not a positional argument).
+_wrangle_value_flags="--socket --name --tag --tag-all --group --group-all --pid --id --state
+--search --cwd --env --env-file --stop-signal --stop-timeout --timeout -n --lines"
+
+# Prints the flags of one subcommand.
+_wrangle_flags() {
+    case $1 in
+        run)
+            echo "--name --tag --group --cwd --env --env-file --clear-env --shell" \
+                "--stop-signal --stop-timeout --json --help"
+            ;;
+        ls)
+            echo "--json -q --quiet --names --wide --help $_wrangle_selector_flags"
+            ;;
+        status | start | restart | rm | signal)
+            echo "--json --help $_wrangle_selector_flags"
+            ;;
+        stop | wait)
+            echo "--timeout --json --help $_wrangle_selector_flags"
+            ;;
+        logs)
+            echo "-n --lines -f --follow --stdout --stderr --help $_wrangle_selector_flags"
+            ;;
+        ping)
+            echo "--json --help"
+            ;;
+        shutdown)
+            echo "--help"
+            ;;
+        daemon)
+            echo "--replace --detach --help"
+            ;;
+    esac
+}
+
+# Prints the names of the running daemon's entries (ids for unnamed ones), then `all`
+# unless $2 is "noall". $1: the --socket given on the command line, if any.
+_wrangle_entries() {
+    local -a sock=()
+    [[ -n $1 ]] && sock=(--socket "$1")
+    WRANGLE_NO_AUTOSTART=1 command wrangle "${sock[@]}" ls --names 2>/dev/null
+    [[ $2 == noall ]] || echo all
+}
+
+_wrangle_reply() {
+    # $1: word list; completes the current word from it.
+    mapfile -t COMPREPLY < <(compgen -W "$1" -- "$cur")
+}
+
+_wrangle() {
+    local cur prev
+    cur=${COMP_WORDS[COMP_CWORD]}
+    prev=${COMP_WORDS[COMP_CWORD - 1]}
+    COMPREPLY=()
+
+    # Find the subcommand, skipping the global --socket PATH.
+    local i word sub="" subidx=0 socket=""
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        word=${COMP_WORDS[i]}
+        case $word in
+            --socket)
+                ((i++))
+                socket=${COMP_WORDS[i]}
+                ;;
+            -*) ;;
+            *)
+                sub=$word
+                subidx=$i
+                break
+                ;;
+        esac
+    done
+
+    if [[ -z $sub ]]; then
+        case $prev in
+            --socket)
+                compopt -o filenames 2>/dev/null
+                mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+                ;;
+            *)
+                if [[ $cur == -* ]]; then
+                    _wrangle_reply "--socket --help"
+                else
+                    _wrangle_reply "$_wrangle_commands"
+                fi
+                ;;
+        esac
+        return 0
+    fi
+
+    # `run ... -- CMD ARG...`: complete a command, then its arguments.
+    if [[ $sub == run ]]; then
+        for ((i = subidx + 1; i < COMP_CWORD; i++)); do
+            if [[ ${COMP_WORDS[i]} == -- ]]; then
+                if ((i + 1 == COMP_CWORD)); then
+                    compopt -o filenames 2>/dev/null
+                    mapfile -t COMPREPLY < <(compgen -c -- "$cur")
+                elif declare -F _command_offset >/dev/null; then
+                    _command_offset $((i + 1))
+                else
+                    compopt -o filenames 2>/dev/null
+                    mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+                fi
+                return 0
+            fi
+        done
+    fi
+
+    # The value of an option.
+    case $prev in
+        --stop-signal)
+            _wrangle_reply "$_wrangle_signals"
+            return 0
+            ;;
+        --state)
+            _wrangle_reply "$_wrangle_states"
+            return 0
+            ;;
+        --name)
+            # A selector filter names an existing entry; `run --name` names a new one.
+            [[ $sub != run ]] && _wrangle_reply "$(_wrangle_entries "$socket" noall)"
+            return 0
+            ;;
+        --cwd)
+            compopt -o filenames 2>/dev/null
+            mapfile -t COMPREPLY < <(compgen -d -- "$cur")
+            return 0
+            ;;
+        --env-file)
+            compopt -o filenames 2>/dev/null
+            mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+            return 0
+            ;;
+        --env)
+            compopt -o nospace 2>/dev/null
+            mapfile -t COMPREPLY < <(compgen -e -S = -- "$cur")
+            return 0
+            ;;
+        --tag | --tag-all | --group | --group-all | --pid | --id | --search | \
+            --stop-timeout | --timeout | -n | --lines)
+            return 0
+            ;;
+    esac
+
+    if [[ $cur == -* ]]; then
+        _wrangle_reply "$(_wrangle_flags "$sub")"
+        return 0
+    fi
+
+    # Count the positional arguments before the current word.
+    local npos=0 skip=0
+    for ((i = subidx + 1; i < COMP_CWORD; i++)); do
+        word=${COMP_WORDS[i]}
+        if ((skip)); then
+            skip=0
+            continue
+        fi
+        case " ${_wrangle_value_flags//$'\n'/ } " in
+            *" $word "*)
+                skip=1
+                continue
+                ;;
+        esac
+        [[ $word == -* ]] || ((npos++))
+    done
+
+    case $sub in
+        ls | status | start | stop | restart | rm)
+            _wrangle_reply "$(_wrangle_entries "$socket")"
+            ;;
+        logs | wait)
+            # One entry: a name or an id.
+            ((npos == 0)) && _wrangle_reply "$(_wrangle_entries "$socket" noall)"
+            ;;
+        signal)
+            if ((npos == 0)); then
+                _wrangle_reply "$_wrangle_signals"
+            else
+                _wrangle_reply "$(_wrangle_entries "$socket")"
+            fi
+            ;;
+        run)
+            _wrangle_reply "-- $(_wrangle_flags run)"
+            ;;
+    esac
+    return 0
+}
+
+complete -F _wrangle wrangle

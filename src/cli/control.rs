@@ -1,0 +1,164 @@
+//! Commands that change entries: start, stop, restart, rm, signal, and `wait` for an end.
+
+use super::render;
+use super::select::with_selector;
+use super::{client, duration_flag, print_json, Exit};
+use crate::error::{Code, Result};
+use crate::paths::Paths;
+use crate::proto::ActionResult;
+
+with_selector! {
+    /// start stopped or ended entries again with their stored spec
+    #[argh(subcommand, name = "start")]
+    pub struct StartCmd {
+        /// print the results as JSON
+        #[argh(switch)]
+        pub json: bool,
+        /// names, ids or all
+        #[argh(positional)]
+        pub targets: Vec<String>,
+    }
+}
+
+with_selector! {
+    /// stop entries: stop signal to the process group, KILL after the timeout
+    #[argh(subcommand, name = "stop")]
+    pub struct StopCmd {
+        /// how long to wait before KILL (default: the entry's stop timeout)
+        #[argh(option)]
+        pub timeout: Option<String>,
+        /// print the results as JSON
+        #[argh(switch)]
+        pub json: bool,
+        /// names, ids or all
+        #[argh(positional)]
+        pub targets: Vec<String>,
+    }
+}
+
+with_selector! {
+    /// stop entries if running, then start them again
+    #[argh(subcommand, name = "restart")]
+    pub struct RestartCmd {
+        /// print the results as JSON
+        #[argh(switch)]
+        pub json: bool,
+        /// names, ids or all
+        #[argh(positional)]
+        pub targets: Vec<String>,
+    }
+}
+
+with_selector! {
+    /// stop entries if needed, then forget them and their logs
+    #[argh(subcommand, name = "rm")]
+    pub struct RmCmd {
+        /// print the results as JSON
+        #[argh(switch)]
+        pub json: bool,
+        /// names, ids or all
+        #[argh(positional)]
+        pub targets: Vec<String>,
+    }
+}
+
+with_selector! {
+    /// send a signal to entries' main processes
+    #[argh(subcommand, name = "signal")]
+    pub struct SignalCmd {
+        /// print the results as JSON
+        #[argh(switch)]
+        pub json: bool,
+        /// the signal: TERM, SIGTERM, term or 15
+        #[argh(positional)]
+        pub signal: String,
+        /// names, ids or all
+        #[argh(positional)]
+        pub targets: Vec<String>,
+    }
+}
+
+with_selector! {
+    /// wait until an entry ends; exit with its code (128+N for signal N)
+    #[argh(subcommand, name = "wait")]
+    pub struct WaitCmd {
+        /// give up after this long (exit status 124)
+        #[argh(option)]
+        pub timeout: Option<String>,
+        /// print how it ended as JSON
+        #[argh(switch)]
+        pub json: bool,
+        /// a name or id
+        #[argh(positional)]
+        pub targets: Vec<String>,
+    }
+}
+
+fn report(json: bool, done: &str, rs: Vec<ActionResult>) -> Result<Exit> {
+    if json {
+        print_json(&rs)?;
+        return Ok(if rs.iter().any(|r| r.outcome == "failed") {
+            1
+        } else {
+            0
+        });
+    }
+    Ok(render::results(done, &rs))
+}
+
+pub fn start(paths: &Paths, c: StartCmd) -> Result<Exit> {
+    let rs = client(paths)?.start(&c.selector(&c.targets))?;
+    report(c.json, "started", rs)
+}
+
+pub fn stop(paths: &Paths, c: StopCmd) -> Result<Exit> {
+    let timeout = duration_flag("--timeout", &c.timeout)?;
+    let rs = client(paths)?.stop(&c.selector(&c.targets), timeout)?;
+    report(c.json, "stopped", rs)
+}
+
+pub fn restart(paths: &Paths, c: RestartCmd) -> Result<Exit> {
+    let rs = client(paths)?.restart(&c.selector(&c.targets))?;
+    report(c.json, "restarted", rs)
+}
+
+pub fn rm(paths: &Paths, c: RmCmd) -> Result<Exit> {
+    let rs = client(paths)?.remove(&c.selector(&c.targets))?;
+    report(c.json, "removed", rs)
+}
+
+pub fn signal(paths: &Paths, c: SignalCmd) -> Result<Exit> {
+    let sig = crate::util::signal::parse(&c.signal)?;
+    let rs = client(paths)?.signal(&c.selector(&c.targets), sig)?;
+    if !c.json && !rs.is_empty() && rs.iter().all(|r| r.outcome == "not_running") {
+        for r in &rs {
+            eprintln!("wrangle: {} is not running", render::label(r.id, &r.name));
+        }
+        return Ok(1);
+    }
+    let name = crate::util::signal::name(sig);
+    report(c.json, &format!("sent {name} to"), rs)
+}
+
+pub fn wait(paths: &Paths, c: WaitCmd) -> Result<Exit> {
+    let timeout = duration_flag("--timeout", &c.timeout)?;
+    let sel = c.selector(&c.targets);
+    if sel.targets.is_empty() && !sel.has_filters() {
+        bail!(Code::Usage, "wait: say which entry (a name or an id)");
+    }
+    let r = client(paths)?.wait(&sel, timeout)?;
+    if c.json {
+        print_json(&r)?;
+    }
+    Ok(match (r.exit_code, r.exit_signal) {
+        (Some(code), _) => code,
+        (None, Some(sig)) => 128 + sig,
+        _ => {
+            eprintln!(
+                "wrangle: {} ended with an unknown exit status",
+                render::label(r.id, &r.name)
+            );
+            1
+        }
+    })
+}

@@ -1,0 +1,163 @@
+//! `wrangle ping`, `wrangle shutdown` and `wrangle daemon`.
+
+use super::{print_json, Exit};
+use crate::client::Client;
+use crate::daemon::Options;
+use crate::error::{Code, Error, Result};
+use crate::paths::Paths;
+use argh::FromArgs;
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+/// is the daemon up: version, pid, uptime and counts (never starts one)
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "ping")]
+pub struct PingCmd {
+    /// print JSON
+    #[argh(switch)]
+    pub json: bool,
+}
+
+/// stop every owned process gracefully, then stop the daemon
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "shutdown")]
+pub struct ShutdownCmd {}
+
+/// run the daemon in the foreground (for init systems)
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "daemon")]
+pub struct DaemonCmd {
+    /// ask a running daemon on the same socket to shut down and take its place
+    #[argh(switch)]
+    pub replace: bool,
+    /// run in the background; return once the daemon accepts connections
+    #[argh(switch)]
+    pub detach: bool,
+}
+
+pub fn ping(paths: &Paths, c: PingCmd) -> Result<Exit> {
+    let p = Client::connect(paths)?.ping()?;
+    if c.json {
+        print_json(&p)?;
+    } else {
+        println!(
+            "wrangle {} daemon pid {} up {}: {} entries, {} running ({})",
+            p.version,
+            p.pid,
+            crate::util::duration::format(std::time::Duration::from_millis(p.uptime_ms)),
+            p.entries,
+            p.running,
+            p.socket
+        );
+    }
+    Ok(0)
+}
+
+pub fn shutdown(paths: &Paths, _c: ShutdownCmd) -> Result<Exit> {
+    match Client::connect(paths) {
+        Ok(mut c) => {
+            c.shutdown()?;
+            println!("daemon stopped");
+            Ok(0)
+        }
+        Err(e) if e.code == Code::Daemon => {
+            println!("no daemon was running");
+            Ok(0)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn init_logging() {
+    let mut b = env_logger::Builder::new();
+    b.parse_filters(&std::env::var("WRANGLE_LOG").unwrap_or_else(|_| "warn".into()));
+    let _ = b.try_init();
+}
+
+pub fn daemon(paths: Paths, c: DaemonCmd) -> Result<Exit> {
+    let auto = std::env::var_os("WRANGLE_AUTOSTART").is_some();
+    // Children get the environment of the client that starts them, never this one.
+    std::env::remove_var("WRANGLE_AUTOSTART");
+    let opts = Options {
+        replace: c.replace,
+        auto,
+    };
+    if !c.detach {
+        init_logging();
+        crate::daemon::run(paths, opts, None)?;
+        return Ok(0);
+    }
+    detach(paths, opts)
+}
+
+/// Forks: the child becomes the daemon in its own session with its stderr in `daemon.log`;
+/// the parent waits until the child reports it is listening (or lost the start-up race).
+fn detach(paths: Paths, opts: Options) -> Result<Exit> {
+    crate::paths::ensure_private_dir(&paths.state, false)?;
+    let log_path = paths.state.join("daemon.log");
+    let log = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&log_path)
+        .map_err(|e| Error::io(format!("cannot open {}", log_path.display()), e))?;
+    let (rd, wr) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| Error::io("cannot create a pipe", e.into()))?;
+    // SAFETY: the CLI is single-threaded here, so the child may go on running Rust code.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(Error::io("cannot fork", std::io::Error::last_os_error()));
+    }
+    if pid > 0 {
+        drop(wr);
+        let mut f = std::fs::File::from(rd);
+        let mut b = [0u8; 1];
+        return match f.read(&mut b) {
+            Ok(1) => Ok(0),
+            _ => Err(Error::new(
+                Code::Daemon,
+                format!("the daemon failed to start; see {}", log_path.display()),
+            )),
+        };
+    }
+    drop(rd);
+    close_inherited_fds(&[wr.as_raw_fd(), log.as_raw_fd()]);
+    let _ = rustix::process::setsid();
+    let devnull = std::fs::File::open("/dev/null").ok();
+    // SAFETY: dup2 onto the standard fds of this (child) process; the sources are open.
+    unsafe {
+        if let Some(n) = &devnull {
+            libc::dup2(n.as_raw_fd(), 0);
+            libc::dup2(n.as_raw_fd(), 1);
+        }
+        libc::dup2(log.as_raw_fd(), 2);
+    }
+    init_logging();
+    let ready: OwnedFd = wr;
+    let code = match crate::daemon::run(paths, opts, Some(ready)) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("wrangle daemon: {e}");
+            e.code.exit_status()
+        }
+    };
+    std::process::exit(code);
+}
+
+/// Closes every descriptor above 2 but `keep`: a daemon must not hold on to pipes or files its
+/// starter happened to leave open (a shell waiting for EOF on one would hang for ever).
+fn close_inherited_fds(keep: &[i32]) {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<i32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd > 2 && !keep.contains(&fd))
+        .collect();
+    for fd in fds {
+        // SAFETY: closing descriptors this process inherited and does not use; the directory
+        // handle used to list them is already closed.
+        unsafe {
+            libc::close(fd);
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! `wrangle ls` and `wrangle status`: looking at entries.
+
+use super::render;
+use super::select::with_selector;
+use super::{client, print_json, Exit};
+use crate::error::{Code, Result};
+use crate::paths::Paths;
+use crate::proto::EntryInfo;
+
+with_selector! {
+    /// list entries: id, name, pid, state, uptime, restarts, CPU, memory, command
+    #[argh(subcommand, name = "ls")]
+    pub struct LsCmd {
+        /// print JSON (an array of entries)
+        #[argh(switch)]
+        pub json: bool,
+        /// print ids only
+        #[argh(switch, short = 'q')]
+        pub quiet: bool,
+        /// print names only (the id for unnamed entries)
+        #[argh(switch)]
+        pub names: bool,
+        /// add tags, groups, originator and working folder
+        #[argh(switch)]
+        pub wide: bool,
+        /// names, ids or all
+        #[argh(positional)]
+        pub targets: Vec<String>,
+    }
+}
+
+with_selector! {
+    /// show everything about entries, with their recent events
+    #[argh(subcommand, name = "status")]
+    pub struct StatusCmd {
+        /// print JSON (an array of entries)
+        #[argh(switch)]
+        pub json: bool,
+        /// names, ids or all
+        #[argh(positional)]
+        pub targets: Vec<String>,
+    }
+}
+
+pub fn ls(paths: &Paths, c: LsCmd) -> Result<Exit> {
+    let entries = client(paths)?.list(&c.selector(&c.targets))?;
+    if c.json {
+        print_json(&entries)?;
+    } else if c.quiet {
+        for e in &entries {
+            println!("{}", e.id);
+        }
+    } else if c.names {
+        for e in &entries {
+            match &e.name {
+                Some(n) => println!("{n}"),
+                None => println!("{}", e.id),
+            }
+        }
+    } else {
+        let mut header = vec![
+            "ID", "NAME", "PID", "STATE", "UPTIME", "RESTARTS", "CPU", "MEM",
+        ];
+        if c.wide {
+            header.extend(["TAGS", "GROUPS", "ORIGINATOR", "CWD"]);
+        }
+        header.push("COMMAND");
+        let rows: Vec<Vec<String>> = entries.iter().map(|e| row(e, c.wide)).collect();
+        render::table(&header, &rows);
+    }
+    Ok(0)
+}
+
+fn dash<T: ToString>(v: Option<T>) -> String {
+    v.map(|x| x.to_string()).unwrap_or_else(|| "-".into())
+}
+
+fn row(e: &EntryInfo, wide: bool) -> Vec<String> {
+    let state = match e.state.as_str() {
+        "exited" => format!("exited({})", render::ending(e)),
+        s => s.to_string(),
+    };
+    let mut r = vec![
+        e.id.to_string(),
+        e.name.clone().unwrap_or_else(|| "-".into()),
+        dash(e.pid),
+        state,
+        render::uptime(e),
+        e.restarts.to_string(),
+        e.cpu_percent
+            .map(|c| format!("{c:.1}%"))
+            .unwrap_or_else(|| "-".into()),
+        e.rss_bytes.map(render::bytes).unwrap_or_else(|| "-".into()),
+    ];
+    if wide {
+        let list = |v: &Vec<String>| {
+            if v.is_empty() {
+                "-".into()
+            } else {
+                v.join(",")
+            }
+        };
+        r.push(list(&e.tags));
+        r.push(list(&e.groups));
+        r.push(e.originator.clone().unwrap_or_else(|| "-".into()));
+        r.push(e.cwd.clone());
+    }
+    r.push(e.command.clone());
+    r
+}
+
+pub fn status(paths: &Paths, c: StatusCmd) -> Result<Exit> {
+    let sel = c.selector(&c.targets);
+    if sel.targets.is_empty() && !sel.has_filters() {
+        bail!(
+            Code::Usage,
+            "status: say which entry (a name, an id, all, or filter flags)"
+        );
+    }
+    let entries = client(paths)?.status(&sel)?;
+    if c.json {
+        print_json(&entries)?;
+        return Ok(0);
+    }
+    for (i, e) in entries.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        print_status(e);
+    }
+    Ok(0)
+}
+
+fn print_status(e: &EntryInfo) {
+    let kv = |k: &str, v: String| println!("{:<12}{v}", format!("{k}:"));
+    kv("id", e.id.to_string());
+    kv("name", e.name.clone().unwrap_or_else(|| "-".into()));
+    let state = match (e.state.as_str(), e.pid) {
+        ("exited" | "stopped", _) => format!("{} ({})", e.state, render::ending(e)),
+        (s, Some(p)) => format!("{s} (pid {p}, up {})", render::uptime(e)),
+        (s, None) => s.to_string(),
+    };
+    kv("state", state);
+    if e.adopted {
+        kv(
+            "adopted",
+            "yes: re-adopted after a daemon restart; output is not captured".into(),
+        );
+    }
+    kv("command", e.command.clone());
+    kv("cwd", e.cwd.clone());
+    kv("run", format!("{} (restarts: {})", e.run, e.restarts));
+    kv("created", render::time(e.created_at_ms));
+    if let Some(s) = e.started_at_ms {
+        kv("started", render::time(s));
+    }
+    if let Some(s) = e.ended_at_ms {
+        kv("ended", render::time(s));
+    }
+    if let Some(c) = e.cpu_percent {
+        kv("cpu", format!("{c:.1}%"));
+    }
+    if let Some(m) = e.rss_bytes {
+        kv("memory", render::bytes(m));
+    }
+    kv(
+        "stop",
+        format!(
+            "{}, KILL after {}",
+            crate::util::signal::name(e.stop_signal),
+            crate::util::duration::format(std::time::Duration::from_millis(e.stop_timeout_ms))
+        ),
+    );
+    if !e.tags.is_empty() {
+        kv("tags", e.tags.join(", "));
+    }
+    if !e.groups.is_empty() {
+        kv("groups", e.groups.join(", "));
+    }
+    if let Some(o) = &e.originator {
+        kv("originator", o.clone());
+    }
+    if let Some(err) = &e.error {
+        kv("error", err.clone());
+    }
+    if !e.events.is_empty() {
+        println!("events:");
+        for ev in &e.events {
+            println!(
+                "  {}  {:<10} {}",
+                render::time(ev.ts_ms),
+                ev.kind,
+                ev.message
+            );
+        }
+    }
+}

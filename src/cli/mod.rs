@@ -1,0 +1,127 @@
+//! The command line: argument parsing (argh), one file per command family, errors mapped to
+//! the exit statuses of SPEC §3 and printed as `wrangle: …`.
+
+mod control;
+mod daemon;
+mod logs;
+mod ls;
+mod render;
+mod run;
+mod select;
+
+use crate::client::Client;
+use crate::error::{Code, Error, Result};
+use crate::paths::Paths;
+use argh::FromArgs;
+use std::path::PathBuf;
+
+/// wrangle: run, supervise, log and reach background processes
+#[derive(FromArgs, Debug)]
+pub struct Top {
+    /// path of the daemon's control socket (default: see FILES in wrangle(1))
+    #[argh(option)]
+    pub socket: Option<String>,
+    #[argh(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum Cmd {
+    Run(run::RunCmd),
+    Ls(ls::LsCmd),
+    Status(ls::StatusCmd),
+    Start(control::StartCmd),
+    Stop(control::StopCmd),
+    Restart(control::RestartCmd),
+    Rm(control::RmCmd),
+    Signal(control::SignalCmd),
+    Logs(logs::LogsCmd),
+    Wait(control::WaitCmd),
+    Ping(daemon::PingCmd),
+    Shutdown(daemon::ShutdownCmd),
+    Daemon(daemon::DaemonCmd),
+}
+
+/// What a command produced: an exit status.
+pub type Exit = i32;
+
+/// Parses the process's arguments and runs the command; returns the exit status.
+pub fn main() -> Exit {
+    let mut args = Vec::new();
+    for (i, a) in std::env::args_os().enumerate() {
+        match a.into_string() {
+            Ok(s) => args.push(s),
+            Err(a) => {
+                eprintln!("wrangle: argument {i} ({a:?}) is not valid UTF-8");
+                return 2;
+            }
+        }
+    }
+    let strs: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    let top = match Top::from_args(&["wrangle"], &strs) {
+        Ok(t) => t,
+        Err(argh::EarlyExit { output, status }) => {
+            return match status {
+                Ok(()) => {
+                    print!("{output}");
+                    0
+                }
+                Err(()) => {
+                    eprintln!("wrangle: {}", output.trim_end());
+                    eprintln!("(see wrangle --help)");
+                    2
+                }
+            };
+        }
+    };
+    match dispatch(top) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("wrangle: {e}");
+            e.code.exit_status()
+        }
+    }
+}
+
+fn dispatch(top: Top) -> Result<Exit> {
+    let paths = Paths::resolve(top.socket.map(PathBuf::from))?;
+    match top.cmd {
+        Cmd::Run(c) => run::run(&paths, c),
+        Cmd::Ls(c) => ls::ls(&paths, c),
+        Cmd::Status(c) => ls::status(&paths, c),
+        Cmd::Start(c) => control::start(&paths, c),
+        Cmd::Stop(c) => control::stop(&paths, c),
+        Cmd::Restart(c) => control::restart(&paths, c),
+        Cmd::Rm(c) => control::rm(&paths, c),
+        Cmd::Signal(c) => control::signal(&paths, c),
+        Cmd::Logs(c) => logs::logs(&paths, c),
+        Cmd::Wait(c) => control::wait(&paths, c),
+        Cmd::Ping(c) => daemon::ping(&paths, c),
+        Cmd::Shutdown(c) => daemon::shutdown(&paths, c),
+        Cmd::Daemon(c) => daemon::daemon(paths, c),
+    }
+}
+
+/// A client for commands that need the daemon (starting it on demand).
+fn client(paths: &Paths) -> Result<Client> {
+    Client::connect_or_start(paths)
+}
+
+/// Parses a duration flag, naming the flag in the error.
+fn duration_flag(flag: &str, v: &Option<String>) -> Result<Option<std::time::Duration>> {
+    v.as_deref()
+        .map(|s| {
+            crate::util::duration::parse(s)
+                .map_err(|e| Error::new(Code::Usage, format!("{flag}: {}", e.message)))
+        })
+        .transpose()
+}
+
+/// Prints a value as pretty JSON.
+fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
+    let s = serde_json::to_string_pretty(v)
+        .map_err(|e| Error::new(Code::Internal, format!("cannot encode JSON: {e}")))?;
+    println!("{s}");
+    Ok(())
+}

@@ -1,0 +1,135 @@
+//! Turning replies into text for people: tables, sizes, times, per-entry results.
+
+use crate::proto::{ActionResult, EntryInfo};
+use crate::util::duration;
+use std::time::Duration;
+
+/// `1.5M`, `820K`, `3.2G`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "K", "M", "G", "T"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n}B")
+    } else if v < 10.0 {
+        format!("{v:.1}{}", UNITS[u])
+    } else {
+        format!("{v:.0}{}", UNITS[u])
+    }
+}
+
+/// A UTC timestamp `2026-11-23 19:04:05Z` from milliseconds since the epoch.
+pub fn time(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// How an entry ended, for tables and messages.
+pub fn ending(e: &EntryInfo) -> String {
+    match (e.exit_code, e.exit_signal) {
+        (Some(c), _) => format!("code {c}"),
+        (None, Some(s)) => format!("signal {}", crate::util::signal::name(s)),
+        _ => "unknown".into(),
+    }
+}
+
+/// "web (id 3)" or "id 3".
+pub fn label(id: u64, name: &Option<String>) -> String {
+    match name {
+        Some(n) => format!("{n} (id {id})"),
+        None => format!("id {id}"),
+    }
+}
+
+/// Prints a table with a header, columns padded to their widths; the last column is free.
+pub fn table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        let last = cells.len() - 1;
+        for (i, c) in cells.into_iter().enumerate() {
+            if i == last {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}  ", w = widths[i]));
+            }
+        }
+        println!("{}", s.trim_end());
+    };
+    line(header.to_vec());
+    for r in rows {
+        line(r.iter().map(String::as_str).collect());
+    }
+}
+
+/// Prints one line per action result; returns the exit status (1 if any failed).
+pub fn results(verb_done: &str, rs: &[ActionResult]) -> i32 {
+    let mut status = 0;
+    for r in rs {
+        let who = label(r.id, &r.name);
+        match r.outcome.as_str() {
+            "failed" => {
+                status = 1;
+                eprintln!(
+                    "wrangle: {who}: {}",
+                    r.message.as_deref().unwrap_or("failed")
+                );
+            }
+            "not_running" => println!("{who} was not running"),
+            "already_running" => println!("{who} is already running"),
+            "started" | "restarted" => match r.pid {
+                Some(p) => println!("{} {who}, pid {p}", r.outcome),
+                None => println!("{} {who}", r.outcome),
+            },
+            _ => println!("{verb_done} {who}"),
+        }
+    }
+    status
+}
+
+/// Uptime column.
+pub fn uptime(e: &EntryInfo) -> String {
+    e.uptime_ms
+        .map(|ms| duration::format(Duration::from_millis(ms)))
+        .unwrap_or_else(|| "-".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_times() {
+        assert_eq!(bytes(512), "512B");
+        assert_eq!(bytes(1536), "1.5K");
+        assert_eq!(bytes(50 << 20), "50M");
+        assert_eq!(time(0), "1970-01-01 00:00:00Z");
+        assert_eq!(time(1_795_460_645_000), "2026-11-23 19:04:05Z");
+        assert_eq!(time(951_782_400_000), "2000-02-29 00:00:00Z");
+    }
+}

@@ -1,0 +1,131 @@
+//! `wrangle run`: build a spec from the caller's environment and flags, start it.
+
+use super::{client, duration_flag, print_json, Exit};
+use crate::error::{Code, Error, Result};
+use crate::paths::Paths;
+use crate::proto::RunSpec;
+use argh::FromArgs;
+use std::collections::BTreeMap;
+
+/// start a command in the background
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "run")]
+pub struct RunCmd {
+    /// a unique name for the entry (1-64 of A-Z a-z 0-9 . _ -, not all digits)
+    #[argh(option)]
+    pub name: Option<String>,
+    /// a tag for selecting it later (repeat)
+    #[argh(option)]
+    pub tag: Vec<String>,
+    /// a group for selecting it later (repeat)
+    #[argh(option)]
+    pub group: Vec<String>,
+    /// working folder (default: the current folder)
+    #[argh(option)]
+    pub cwd: Option<String>,
+    /// set an environment variable K=V (repeat)
+    #[argh(option)]
+    pub env: Vec<String>,
+    /// read environment variables from a dotenv file (repeat)
+    #[argh(option)]
+    pub env_file: Vec<String>,
+    /// start from an empty environment instead of this shell's
+    #[argh(switch)]
+    pub clear_env: bool,
+    /// run the command as one string through sh -c
+    #[argh(switch)]
+    pub shell: bool,
+    /// signal that asks it to stop (default TERM)
+    #[argh(option)]
+    pub stop_signal: Option<String>,
+    /// how long to wait after the stop signal before KILL (default 5s)
+    #[argh(option)]
+    pub stop_timeout: Option<String>,
+    /// print the new entry as JSON
+    #[argh(switch)]
+    pub json: bool,
+    /// the command and its arguments (put them after --)
+    #[argh(positional, greedy)]
+    pub cmd: Vec<String>,
+}
+
+pub fn run(paths: &Paths, c: RunCmd) -> Result<Exit> {
+    let spec = build_spec(&c)?;
+    let mut client = client(paths)?;
+    let e = client.run(spec)?;
+    if c.json {
+        print_json(&e)?;
+    } else {
+        let pid = e.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into());
+        match &e.name {
+            Some(n) => println!("started {n} (id {}, pid {pid})", e.id),
+            None => println!("started id {} (pid {pid})", e.id),
+        }
+    }
+    Ok(0)
+}
+
+fn build_spec(c: &RunCmd) -> Result<RunSpec> {
+    if c.cmd.is_empty() {
+        bail!(
+            Code::Usage,
+            "run: no command given (wrangle run [OPTIONS] -- CMD [ARG]...)"
+        );
+    }
+    let here =
+        std::env::current_dir().map_err(|e| Error::io("cannot read the current folder", e))?;
+    let cwd = match &c.cwd {
+        Some(d) => here.join(d),
+        None => here,
+    };
+    if !cwd.is_dir() {
+        bail!(Code::Usage, "--cwd {}: no such folder", cwd.display());
+    }
+    let mut env: BTreeMap<String, String> = BTreeMap::new();
+    if !c.clear_env {
+        for (k, v) in std::env::vars_os() {
+            if let (Ok(k), Ok(v)) = (k.into_string(), v.into_string()) {
+                env.insert(k, v);
+            }
+        }
+    }
+    for f in &c.env_file {
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| Error::new(Code::Usage, format!("--env-file {f}: {e}")))?;
+        env.extend(crate::config::envfile::parse(&text, f)?);
+    }
+    for kv in &c.env {
+        match kv.split_once('=') {
+            Some((k, v)) if !k.is_empty() && !k.contains('\0') => {
+                env.insert(k.to_string(), v.to_string());
+            }
+            _ => bail!(Code::Usage, "--env {kv:?}: expected KEY=VALUE"),
+        }
+    }
+    let stop_signal = match &c.stop_signal {
+        Some(s) => crate::util::signal::parse(s)
+            .map_err(|e| Error::new(Code::Usage, format!("--stop-signal: {}", e.message)))?,
+        None => libc::SIGTERM,
+    };
+    let stop_timeout = duration_flag("--stop-timeout", &c.stop_timeout)?
+        .unwrap_or(std::time::Duration::from_secs(5));
+    if let Some(n) = &c.name {
+        crate::store::registry::validate_name(n)?;
+    }
+    let argv = if c.shell {
+        vec![c.cmd.join(" ")]
+    } else {
+        c.cmd.clone()
+    };
+    Ok(RunSpec {
+        argv,
+        shell: c.shell,
+        name: c.name.clone(),
+        tags: c.tag.clone(),
+        groups: c.group.clone(),
+        cwd: cwd.display().to_string(),
+        env,
+        stop_signal,
+        stop_timeout_ms: stop_timeout.as_millis() as u64,
+    })
+}

@@ -1,0 +1,74 @@
+//! The selector flags every command that takes `SEL` accepts, defined once.
+
+/// Defines an argh subcommand struct with the given fields plus the selector flags, and a
+/// `selector(targets)` method building a [`crate::proto::Selector`]. Field types are written
+/// as plain tokens (`bool`, `Vec<String>`) because argh inspects them literally.
+macro_rules! with_selector {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $( $(#[$fmeta:meta])* pub $field:ident : $ty:ident $(<$gen:ident>)?, )*
+        }
+    ) => {
+        #[derive(argh::FromArgs, Debug)]
+        $(#[$meta])*
+        pub struct $name {
+            $( $(#[$fmeta])* pub $field: $ty $(<$gen>)?, )*
+            /// select entries with this tag (repeat: any of them)
+            #[argh(option)]
+            pub tag: Vec<String>,
+            /// select entries with every one of these tags (repeat)
+            #[argh(option)]
+            pub tag_all: Vec<String>,
+            /// select entries in this group (repeat: any of them)
+            #[argh(option)]
+            pub group: Vec<String>,
+            /// select entries in every one of these groups (repeat)
+            #[argh(option)]
+            pub group_all: Vec<String>,
+            /// select the entry whose main process has this pid (repeat)
+            #[argh(option)]
+            pub pid: Vec<i32>,
+            /// select the entry with this id (repeat)
+            #[argh(option)]
+            pub id: Vec<u64>,
+            /// select the entry with this name (repeat)
+            #[argh(option)]
+            pub name: Vec<String>,
+            /// select entries in this state (repeat): starting, running, stopping, stopped, exited, backoff, errored
+            #[argh(option)]
+            pub state: Vec<String>,
+            /// select entries whose command line contains this text (repeat)
+            #[argh(option)]
+            pub search: Vec<String>,
+            /// select only entries whose process may be alive
+            #[argh(switch)]
+            pub alive: bool,
+            /// act on every matching entry (required when several match)
+            #[argh(switch)]
+            pub all: bool,
+        }
+
+        impl $name {
+            /// The selector these flags and `targets` describe.
+            pub fn selector(&self, targets: &[String]) -> $crate::proto::Selector {
+                $crate::proto::Selector {
+                    targets: targets.to_vec(),
+                    tag: self.tag.clone(),
+                    tag_all: self.tag_all.clone(),
+                    group: self.group.clone(),
+                    group_all: self.group_all.clone(),
+                    pid: self.pid.clone(),
+                    id: self.id.clone(),
+                    name: self.name.clone(),
+                    state: self.state.clone(),
+                    search: self.search.clone(),
+                    alive: self.alive,
+                    all: self.all,
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use with_selector;

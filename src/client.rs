@@ -1,0 +1,367 @@
+//! The synchronous client: find the daemon's socket, start the daemon if nobody answers
+//! (race-free: the daemon's lock decides who wins), handshake, then one call per request, or a
+//! stream of output with [`Client::follow`].
+//!
+//! ```no_run
+//! use wrangle::client::Client;
+//! use wrangle::paths::Paths;
+//! use wrangle::proto::Selector;
+//!
+//! let paths = Paths::resolve(None)?;
+//! let mut client = Client::connect_or_start(&paths)?;
+//! for e in client.list(&Selector::default())? {
+//!     println!("{} {}", e.id, e.state);
+//! }
+//! # Ok::<(), wrangle::Error>(())
+//! ```
+
+use crate::error::{Code, Error, Result};
+use crate::paths::Paths;
+use crate::proto::frame::{encode, FrameKind};
+use crate::proto::*;
+use serde::de::DeserializeOwned;
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a client waits for an auto-started daemon to answer.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A connection to the daemon.
+pub struct Client {
+    stream: UnixStream,
+    dec: Decoder,
+    next_id: u32,
+    welcome: Welcome,
+}
+
+/// One item of a followed stream.
+#[derive(Debug)]
+pub enum StreamItem {
+    /// Output bytes of stream 1 (stdout) or 2 (stderr).
+    Data {
+        stream: u8,
+        bytes: Vec<u8>,
+    },
+    Event(StreamEvent),
+    /// The stream ended (cancelled, or the entry was removed).
+    End,
+}
+
+fn unreachable(paths: &Paths, e: impl std::fmt::Display) -> Error {
+    Error::new(
+        Code::Daemon,
+        format!(
+            "cannot reach the wrangle daemon at {}: {e}",
+            paths.socket.display()
+        ),
+    )
+}
+
+impl Client {
+    /// Connects to a running daemon; never starts one.
+    pub fn connect(paths: &Paths) -> Result<Client> {
+        if !paths.check_socket_dir()? {
+            return Err(unreachable(paths, "no daemon is running"));
+        }
+        let stream = UnixStream::connect(&paths.socket).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
+                unreachable(paths, "no daemon is running")
+            }
+            _ => unreachable(paths, e),
+        })?;
+        let mut c = Client {
+            stream,
+            dec: Decoder::new(),
+            next_id: 1,
+            welcome: Welcome {
+                version: 0,
+                daemon: String::new(),
+                pid: 0,
+            },
+        };
+        c.handshake().map_err(|e| match e.code {
+            Code::UnsupportedVersion => e,
+            _ => unreachable(paths, e),
+        })?;
+        Ok(c)
+    }
+
+    /// Connects, starting a daemon first if none answers (unless `WRANGLE_NO_AUTOSTART` is
+    /// set). Many clients may do this at once: exactly one daemon results.
+    pub fn connect_or_start(paths: &Paths) -> Result<Client> {
+        match Client::connect(paths) {
+            Ok(c) => return Ok(c),
+            Err(e) if e.code != Code::Daemon => return Err(e),
+            Err(_) => {}
+        }
+        if std::env::var_os("WRANGLE_NO_AUTOSTART").is_some_and(|v| !v.is_empty()) {
+            return Err(unreachable(
+                paths,
+                "no daemon is running (and WRANGLE_NO_AUTOSTART is set)",
+            ));
+        }
+        // Start a daemon and connect; if another client's daemon won the race (or an old one
+        // is just exiting), try again until one answers.
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            start_daemon(paths)?;
+            match Client::connect(paths) {
+                Ok(c) => return Ok(c),
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(Error::new(
+                        Code::Daemon,
+                        format!(
+                            "started a daemon but it did not answer within {}s ({e}); see {}",
+                            START_TIMEOUT.as_secs(),
+                            paths.state.join("daemon.log").display()
+                        ),
+                    ))
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+    }
+
+    fn handshake(&mut self) -> Result<()> {
+        let hello = Hello {
+            versions: VERSIONS.to_vec(),
+            client: format!("wrangle-cli/{}", env!("CARGO_PKG_VERSION")),
+        };
+        self.send(
+            FrameKind::Hello,
+            0,
+            0,
+            &serde_json::to_vec(&hello).unwrap_or_default(),
+        )?;
+        self.stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(|e| Error::io("socket", e))?;
+        let f = self.read_frame()?;
+        self.stream
+            .set_read_timeout(None)
+            .map_err(|e| Error::io("socket", e))?;
+        match f.kind() {
+            Some(FrameKind::Welcome) => {
+                self.welcome = serde_json::from_slice(&f.payload).map_err(|e| {
+                    Error::new(Code::Daemon, format!("bad WELCOME from the daemon: {e}"))
+                })?;
+                Ok(())
+            }
+            Some(FrameKind::Error) => Err(error_from(&f.payload)),
+            _ => Err(Error::new(Code::Daemon, "the daemon did not answer HELLO")),
+        }
+    }
+
+    /// The daemon's pid (from the handshake).
+    pub fn daemon_pid(&self) -> u32 {
+        self.welcome.pid
+    }
+
+    fn send(&mut self, kind: FrameKind, chan: u8, id: u32, payload: &[u8]) -> Result<()> {
+        let mut buf = Vec::with_capacity(HEADER_LEN + payload.len());
+        encode(&mut buf, kind, chan, id, payload);
+        self.stream
+            .write_all(&buf)
+            .map_err(|e| Error::new(Code::Daemon, format!("lost the daemon: {e}")))
+    }
+
+    /// Reads the next frame from the daemon.
+    pub fn read_frame(&mut self) -> Result<Frame> {
+        let mut buf = [0u8; 64 << 10];
+        loop {
+            match self.dec.next_frame() {
+                Ok(Some(f)) => return Ok(f),
+                Ok(None) => {}
+                Err(e) => {
+                    return Err(Error::new(
+                        Code::Daemon,
+                        format!("bad frame from the daemon: {e}"),
+                    ))
+                }
+            }
+            match self.stream.read(&mut buf) {
+                Ok(0) => return Err(Error::new(Code::Daemon, "the daemon closed the connection")),
+                Ok(n) => self.dec.feed(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::new(Code::Daemon, format!("lost the daemon: {e}"))),
+            }
+        }
+    }
+
+    /// Sends a request and returns its id without waiting.
+    pub fn send_request(&mut self, req: &Request) -> Result<u32> {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        let body = serde_json::to_vec(req)
+            .map_err(|e| Error::new(Code::Internal, format!("cannot encode request: {e}")))?;
+        self.send(FrameKind::Request, 0, id, &body)?;
+        Ok(id)
+    }
+
+    /// Sends a request and waits for its reply.
+    pub fn call<T: DeserializeOwned>(&mut self, req: &Request) -> Result<T> {
+        let id = self.send_request(req)?;
+        loop {
+            let f = self.read_frame()?;
+            if f.id != id && f.id != 0 {
+                continue;
+            }
+            return match f.kind() {
+                Some(FrameKind::Response) => serde_json::from_slice(&f.payload).map_err(|e| {
+                    Error::new(
+                        Code::Daemon,
+                        format!("unexpected reply to {}: {e}", req.op()),
+                    )
+                }),
+                Some(FrameKind::Error) => Err(error_from(&f.payload)),
+                _ => continue,
+            };
+        }
+    }
+
+    pub fn ping(&mut self) -> Result<PingReply> {
+        self.call(&Request::Ping)
+    }
+
+    pub fn run(&mut self, spec: RunSpec) -> Result<EntryInfo> {
+        self.call::<EntryReply>(&Request::Run { spec })
+            .map(|r| r.entry)
+    }
+
+    pub fn list(&mut self, sel: &Selector) -> Result<Vec<EntryInfo>> {
+        self.call::<ListReply>(&Request::List { sel: sel.clone() })
+            .map(|r| r.entries)
+    }
+
+    pub fn status(&mut self, sel: &Selector) -> Result<Vec<EntryInfo>> {
+        self.call::<ListReply>(&Request::Status { sel: sel.clone() })
+            .map(|r| r.entries)
+    }
+
+    pub fn start(&mut self, sel: &Selector) -> Result<Vec<ActionResult>> {
+        self.call::<ActionReply>(&Request::Start { sel: sel.clone() })
+            .map(|r| r.results)
+    }
+
+    pub fn stop(&mut self, sel: &Selector, timeout: Option<Duration>) -> Result<Vec<ActionResult>> {
+        let req = Request::Stop {
+            sel: sel.clone(),
+            timeout_ms: timeout.map(|d| d.as_millis() as u64),
+        };
+        self.call::<ActionReply>(&req).map(|r| r.results)
+    }
+
+    pub fn restart(&mut self, sel: &Selector) -> Result<Vec<ActionResult>> {
+        self.call::<ActionReply>(&Request::Restart { sel: sel.clone() })
+            .map(|r| r.results)
+    }
+
+    pub fn remove(&mut self, sel: &Selector) -> Result<Vec<ActionResult>> {
+        self.call::<ActionReply>(&Request::Remove { sel: sel.clone() })
+            .map(|r| r.results)
+    }
+
+    pub fn signal(&mut self, sel: &Selector, signal: i32) -> Result<Vec<ActionResult>> {
+        let req = Request::Signal {
+            sel: sel.clone(),
+            signal,
+        };
+        self.call::<ActionReply>(&req).map(|r| r.results)
+    }
+
+    pub fn logs(&mut self, sel: &Selector) -> Result<Vec<LogInfo>> {
+        self.call::<LogsReply>(&Request::Logs { sel: sel.clone() })
+            .map(|r| r.entries)
+    }
+
+    pub fn wait(&mut self, sel: &Selector, timeout: Option<Duration>) -> Result<WaitReply> {
+        let req = Request::Wait {
+            sel: sel.clone(),
+            timeout_ms: timeout.map(|d| d.as_millis() as u64),
+        };
+        self.call(&req)
+    }
+
+    /// Asks the daemon to stop everything and exit; returns once it has.
+    pub fn shutdown(&mut self) -> Result<Vec<ActionResult>> {
+        self.call::<ActionReply>(&Request::Shutdown)
+            .map(|r| r.results)
+    }
+
+    /// Opens a stream of entry `id`'s output from sequence number `from_seq`; read it with
+    /// [`Client::next_item`] using the returned request id.
+    pub fn follow(&mut self, id: u64, from_seq: u64, streams: u8) -> Result<u32> {
+        self.send_request(&Request::Follow {
+            id,
+            from_seq,
+            streams,
+        })
+    }
+
+    /// The next item of stream `req`.
+    pub fn next_item(&mut self, req: u32) -> Result<StreamItem> {
+        loop {
+            let f = self.read_frame()?;
+            if f.id != req {
+                continue;
+            }
+            return match f.kind() {
+                Some(FrameKind::Data) => Ok(StreamItem::Data {
+                    stream: f.chan,
+                    bytes: f.payload,
+                }),
+                Some(FrameKind::Event) => serde_json::from_slice(&f.payload)
+                    .map(StreamItem::Event)
+                    .map_err(|e| Error::new(Code::Daemon, format!("bad stream event: {e}"))),
+                Some(FrameKind::Response) => Ok(StreamItem::End),
+                Some(FrameKind::Error) => Err(error_from(&f.payload)),
+                _ => continue,
+            };
+        }
+    }
+}
+
+fn error_from(payload: &[u8]) -> Error {
+    match serde_json::from_slice::<ErrorBody>(payload) {
+        Ok(b) => Error::new(Code::from_wire(&b.code), b.message),
+        Err(_) => Error::new(Code::Daemon, "unreadable error from the daemon"),
+    }
+}
+
+/// Starts `wrangle daemon --detach` for `paths` and waits for the launcher to return (the
+/// daemon itself lives on in its own session).
+fn start_daemon(paths: &Paths) -> Result<()> {
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::new(Code::Daemon, format!("cannot find the wrangle binary: {e}")))?;
+    let exe = if exe.file_name().is_some_and(|n| n == "wrangle") {
+        exe
+    } else {
+        // A program using the library: look for `wrangle` on PATH.
+        std::path::PathBuf::from("wrangle")
+    };
+    let status = Command::new(exe)
+        .arg("--socket")
+        .arg(&paths.socket)
+        .arg("daemon")
+        .arg("--detach")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .env("WRANGLE_AUTOSTART", "1")
+        .process_group(0)
+        .status()
+        .map_err(|e| Error::new(Code::Daemon, format!("cannot start the daemon: {e}")))?;
+    if !status.success() {
+        return Err(Error::new(
+            Code::Daemon,
+            format!(
+                "the daemon failed to start ({status}); see {}",
+                paths.state.join("daemon.log").display()
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! One client connection: its incremental frame decoder, its output buffer (with a high
+//! watermark for streamed data), its handshake state and the streams it follows.
+
+use crate::proto::frame::{encode, FrameKind};
+use crate::proto::{Decoder, ErrorBody};
+use mio::net::UnixStream;
+use serde::Serialize;
+use std::io::{self, Write};
+
+/// Streamed data stops being queued for a connection above this many unsent bytes; the reader
+/// then catches up from the ring or is told what it missed.
+pub const HIGH_WATER: usize = 1 << 20;
+/// Control messages beyond this many unsent bytes mean the peer is not reading at all: drop it.
+pub const HARD_LIMIT: usize = 64 << 20;
+
+/// A stream of an entry's output to this connection.
+pub struct Follow {
+    pub req: u32,
+    pub entry: u64,
+    /// The next sequence number to send.
+    pub seq: u64,
+    /// Bitmask of streams wanted: 1 stdout, 2 stderr.
+    pub streams: u8,
+}
+
+pub struct Conn {
+    pub stream: UnixStream,
+    pub dec: Decoder,
+    out: Vec<u8>,
+    out_pos: usize,
+    pub greeted: bool,
+    /// Set when the connection must close once its output is flushed.
+    pub closing: bool,
+    /// Who the client said it is (HELLO), recorded as originator.
+    pub client: String,
+    pub follows: Vec<Follow>,
+}
+
+impl Conn {
+    pub fn new(stream: UnixStream) -> Conn {
+        Conn {
+            stream,
+            dec: Decoder::new(),
+            out: Vec::new(),
+            out_pos: 0,
+            greeted: false,
+            closing: false,
+            client: String::new(),
+            follows: Vec::new(),
+        }
+    }
+
+    /// Unsent bytes.
+    pub fn backlog(&self) -> usize {
+        self.out.len() - self.out_pos
+    }
+
+    /// Queues one frame.
+    pub fn frame(&mut self, kind: FrameKind, chan: u8, id: u32, payload: &[u8]) {
+        encode(&mut self.out, kind, chan, id, payload);
+    }
+
+    /// Queues a JSON control frame.
+    pub fn json<T: Serialize>(&mut self, kind: FrameKind, id: u32, value: &T) {
+        match serde_json::to_vec(value) {
+            Ok(bytes) => self.frame(kind, 0, id, &bytes),
+            Err(e) => self.error(id, "internal", &format!("cannot encode reply: {e}")),
+        }
+    }
+
+    /// Queues an ERROR frame.
+    pub fn error(&mut self, id: u32, code: &str, message: &str) {
+        let body = ErrorBody {
+            code: code.to_string(),
+            message: message.to_string(),
+        };
+        let bytes = serde_json::to_vec(&body).unwrap_or_default();
+        self.frame(FrameKind::Error, 0, id, &bytes);
+    }
+
+    /// Writes queued bytes until the socket would block. Err means the peer is gone.
+    pub fn flush(&mut self) -> io::Result<()> {
+        while self.out_pos < self.out.len() {
+            match self.stream.write(&self.out[self.out_pos..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.out_pos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        if self.out_pos == self.out.len() {
+            self.out.clear();
+            self.out_pos = 0;
+            if self.out.capacity() > 4 * HIGH_WATER {
+                self.out.shrink_to(HIGH_WATER);
+            }
+        } else if self.out_pos > HIGH_WATER {
+            self.out.drain(..self.out_pos);
+            self.out_pos = 0;
+        }
+        if self.backlog() > HARD_LIMIT {
+            return Err(io::Error::other("client is not reading its replies"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,732 @@
+//! The event loop's mechanics: the poll, tokens, the listener, signals, connections and their
+//! frames, timers and persistence. What requests mean lives in `handlers.rs`; what happens to
+//! processes lives in `lifecycle.rs`.
+
+use super::conn::{Conn, HIGH_WATER};
+use super::signals::SignalFd;
+use super::timers::{TimerId, Timers};
+use crate::error::{Code, Error, Result};
+use crate::logs::ring::Ring;
+use crate::paths::Paths;
+use crate::proto::frame::{chan, FrameError, FrameKind};
+use crate::proto::{Frame, Hello, Request, StreamEvent, Welcome, VERSIONS};
+use crate::store::registry::{Registry, RegistryFile};
+use crate::store::snapshot::{self, Loaded};
+use mio::net::UnixListener;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use std::collections::{HashMap, HashSet};
+use std::io::{self, Read};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+pub(super) const LISTENER: Token = Token(0);
+pub(super) const SIGNALS: Token = Token(1);
+/// Reads per readiness event before yielding to other sources (fairness).
+pub(super) const READS_PER_TURN: usize = 16;
+/// Output kept in memory per entry for followers.
+pub(super) const RING_BYTES: usize = 256 << 10;
+/// How long after a change the registry is saved (changes in between are coalesced).
+const SAVE_DELAY: Duration = Duration::from_millis(50);
+
+/// What a token stands for.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Source {
+    Conn,
+    Pipe { id: u64, stream: u8 },
+    Pidfd { id: u64 },
+}
+
+/// Things that happen at a deadline.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum TimerKind {
+    /// The stop grace of an entry ran out: KILL what is left.
+    StopGrace(u64),
+    /// Look again whether a stopping entry's processes are all gone.
+    StopPoll(u64),
+    /// The main process was reaped but its pipes are still open: stop waiting for them.
+    Drain(u64),
+    /// A `wait` request ran out of time.
+    WaitTimeout(Token, u32),
+    /// Check an adopted process without a pidfd.
+    AdoptPoll(u64),
+    /// Save the registry.
+    Save,
+}
+
+/// A reply the daemon owes once processes have ended.
+pub(super) struct Pending {
+    pub conn: Option<Token>,
+    pub req: u32,
+    pub kind: PendingKind,
+}
+
+pub(super) enum PendingKind {
+    /// `wait`: reply when entry `id` ends.
+    Wait { id: u64, timer: Option<TimerId> },
+    /// `stop`, `restart`, `remove`, `shutdown`: act and reply when all `ids` have ended.
+    Batch {
+        op: BatchOp,
+        ids: Vec<u64>,
+        results: Vec<crate::proto::ActionResult>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum BatchOp {
+    Stop,
+    Restart,
+    Remove,
+    Shutdown,
+}
+
+pub(crate) struct Daemon {
+    pub(super) poll: Poll,
+    listener: UnixListener,
+    signals: SignalFd,
+    pub(super) sources: HashMap<Token, Source>,
+    next_token: usize,
+    pub(super) conns: HashMap<Token, Conn>,
+    pub(super) reg: Registry,
+    pub(super) live: HashMap<u64, super::lifecycle::Live>,
+    pub(super) pids: HashMap<i32, u64>,
+    pub(super) rings: HashMap<u64, Ring>,
+    pub(super) timers: Timers<TimerKind>,
+    pub(super) pending: Vec<Pending>,
+    pub(super) paths: Paths,
+    pub(super) started: Instant,
+    save_timer: Option<TimerId>,
+    /// Pipes that still had data when their turn ended.
+    pub(super) busy: Vec<Token>,
+    pub(super) scratch: Vec<u8>,
+    /// Connections with output or follows to service at the end of this turn.
+    pub(super) dirty: HashSet<Token>,
+    /// Entries whose log index has unwritten records.
+    pub(super) index_dirty: HashSet<u64>,
+    pub(super) shutting_down: bool,
+    exit_now: bool,
+    listening: bool,
+    pub(super) my_pid: i32,
+}
+
+impl Daemon {
+    pub fn new(paths: Paths) -> Result<Daemon> {
+        let signals = SignalFd::new().map_err(|e| Error::io("cannot set up signal handling", e))?;
+        // SAFETY: setting SIGPIPE to ignored is process-wide and has no memory effects.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        }
+        if let Err(e) = rustix::process::set_child_subreaper(Some(rustix::process::getpid())) {
+            log::warn!("cannot become a child subreaper: {e}");
+        }
+        raise_nofile();
+        let poll = Poll::new().map_err(|e| Error::io("cannot create the event loop", e))?;
+        // Create the socket 0600 from the start (umask), then make sure of it.
+        // SAFETY: umask only changes this process's file-creation mask.
+        let old = unsafe { libc::umask(0o177) };
+        let bound = UnixListener::bind(&paths.socket);
+        // SAFETY: as above.
+        unsafe { libc::umask(old) };
+        let mut listener = bound
+            .map_err(|e| Error::io(format!("cannot listen on {}", paths.socket.display()), e))?;
+        std::fs::set_permissions(
+            &paths.socket,
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .map_err(|e| Error::io("cannot set the socket's mode", e))?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)
+            .map_err(|e| Error::io("cannot watch the socket", e))?;
+        poll.registry()
+            .register(
+                &mut SourceFd(&signals.as_raw_fd()),
+                SIGNALS,
+                Interest::READABLE,
+            )
+            .map_err(|e| Error::io("cannot watch signals", e))?;
+        let reg = load_registry(&paths)?;
+        let mut d = Daemon {
+            poll,
+            listener,
+            signals,
+            sources: HashMap::new(),
+            next_token: 2,
+            conns: HashMap::new(),
+            reg,
+            live: HashMap::new(),
+            pids: HashMap::new(),
+            rings: HashMap::new(),
+            timers: Timers::default(),
+            pending: Vec::new(),
+            paths,
+            started: Instant::now(),
+            save_timer: None,
+            busy: Vec::new(),
+            scratch: vec![0; 256 << 10],
+            dirty: HashSet::new(),
+            index_dirty: HashSet::new(),
+            shutting_down: false,
+            exit_now: false,
+            listening: true,
+            my_pid: std::process::id() as i32,
+        };
+        d.readopt_all();
+        d.save_now();
+        log::info!(
+            "wrangle daemon {} listening on {}",
+            env!("CARGO_PKG_VERSION"),
+            d.paths.socket.display()
+        );
+        Ok(d)
+    }
+
+    pub(super) fn token(&mut self, source: Source) -> Token {
+        let t = Token(self.next_token);
+        self.next_token += 1;
+        self.sources.insert(t, source);
+        t
+    }
+
+    /// Runs until shut down.
+    pub fn run(&mut self) -> Result<()> {
+        let mut events = Events::with_capacity(256);
+        while !self.exit_now {
+            let timeout = if self.busy.is_empty() && self.dirty.is_empty() {
+                self.timers.next_timeout()
+            } else {
+                Some(Duration::ZERO)
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(Error::io("event loop failed", e));
+            }
+            for ev in events.iter() {
+                let token = ev.token();
+                match token {
+                    LISTENER => self.accept(),
+                    SIGNALS => self.on_signals(),
+                    t => match self.sources.get(&t).copied() {
+                        Some(Source::Conn) => {
+                            if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                                self.conn_readable(t);
+                            }
+                            if ev.is_writable() {
+                                self.dirty.insert(t);
+                            }
+                        }
+                        Some(Source::Pipe { id, stream }) => self.pipe_readable(t, id, stream),
+                        Some(Source::Pidfd { id }) => self.adopted_ended(id),
+                        None => {}
+                    },
+                }
+            }
+            let busy = std::mem::take(&mut self.busy);
+            for t in busy {
+                if let Some(Source::Pipe { id, stream }) = self.sources.get(&t).copied() {
+                    self.pipe_readable(t, id, stream);
+                }
+            }
+            for (_, kind) in self.timers.pop_due() {
+                self.on_timer(kind);
+            }
+            self.flush_indexes();
+            self.service_conns();
+        }
+        self.save_now();
+        // Last words to clients (e.g. the shutdown reply).
+        for c in self.conns.values_mut() {
+            let _ = c.flush();
+        }
+        self.stop_listening();
+        Ok(())
+    }
+
+    /// Removes the socket path and stops accepting connections.
+    pub(super) fn stop_listening(&mut self) {
+        if self.listening {
+            self.listening = false;
+            let _ = std::fs::remove_file(&self.paths.socket);
+            let _ = self.poll.registry().deregister(&mut self.listener);
+        }
+    }
+
+    fn accept(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((mut stream, _)) => {
+                    let me = rustix::process::getuid();
+                    match rustix::net::sockopt::socket_peercred(&stream) {
+                        Ok(cred) if cred.uid == me => {}
+                        Ok(cred) => {
+                            log::warn!(
+                                "refused a connection from uid {} (pid {})",
+                                cred.uid.as_raw(),
+                                cred.pid.as_raw_nonzero()
+                            );
+                            continue;
+                        }
+                        Err(e) => {
+                            log::warn!("refused a connection: cannot read its credentials: {e}");
+                            continue;
+                        }
+                    }
+                    let t = self.token(Source::Conn);
+                    if let Err(e) = self.poll.registry().register(
+                        &mut stream,
+                        t,
+                        Interest::READABLE | Interest::WRITABLE,
+                    ) {
+                        log::warn!("cannot watch a new connection: {e}");
+                        self.sources.remove(&t);
+                        continue;
+                    }
+                    self.conns.insert(t, Conn::new(stream));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // EMFILE and friends: log and try again on the next event.
+                    log::warn!("accept failed: {e}");
+                    break;
+                }
+            }
+        }
+    }
+
+    fn on_signals(&mut self) {
+        loop {
+            match self.signals.read() {
+                Ok(Some(libc::SIGCHLD)) => self.reap(),
+                Ok(Some(libc::SIGTERM | libc::SIGINT)) => {
+                    if self.shutting_down {
+                        log::warn!("second termination signal: exiting now");
+                        self.exit_now = true;
+                    } else {
+                        log::info!("termination signal: stopping every process, then exiting");
+                        self.begin_shutdown(None, 0);
+                    }
+                }
+                Ok(Some(libc::SIGHUP)) => log::info!("SIGHUP ignored (nothing to reload)"),
+                Ok(Some(s)) => log::debug!("ignored signal {s}"),
+                Ok(None) => break,
+                Err(e) => {
+                    log::warn!("reading signals failed: {e}");
+                    break;
+                }
+            }
+        }
+        // A SIGCHLD may have been coalesced with another signal: reaping is cheap, do it anyway.
+        self.reap();
+    }
+
+    fn conn_readable(&mut self, t: Token) {
+        let mut frames = Vec::new();
+        let mut gone = false;
+        let mut broken: Option<FrameError> = None;
+        if let Some(c) = self.conns.get_mut(&t) {
+            let mut buf = [0u8; 64 << 10];
+            loop {
+                match c.stream.read(&mut buf) {
+                    Ok(0) => {
+                        gone = true;
+                        break;
+                    }
+                    Ok(n) => {
+                        c.dec.feed(&buf[..n]);
+                        loop {
+                            match c.dec.next_frame() {
+                                Ok(Some(f)) => frames.push(f),
+                                Ok(None) => break,
+                                Err(e) => {
+                                    broken = Some(e);
+                                    break;
+                                }
+                            }
+                        }
+                        if broken.is_some() {
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(_) => {
+                        gone = true;
+                        break;
+                    }
+                }
+            }
+        } else {
+            return;
+        }
+        for f in frames {
+            self.on_frame(t, f);
+        }
+        if let Some(e) = broken {
+            let code = match e {
+                FrameError::TooLarge(_) => Code::FrameTooLarge,
+                FrameError::Reserved(_) => Code::BadFrame,
+            };
+            self.close_after_error(t, 0, code, &e.to_string());
+        }
+        if gone {
+            self.close_conn(t);
+        }
+    }
+
+    fn close_after_error(&mut self, t: Token, id: u32, code: Code, msg: &str) {
+        if let Some(c) = self.conns.get_mut(&t) {
+            c.error(id, code.as_str(), msg);
+            c.closing = true;
+            self.dirty.insert(t);
+        }
+    }
+
+    pub(super) fn close_conn(&mut self, t: Token) {
+        if let Some(mut c) = self.conns.remove(&t) {
+            let _ = self.poll.registry().deregister(&mut c.stream);
+        }
+        self.sources.remove(&t);
+        self.dirty.remove(&t);
+        let mut timers = Vec::new();
+        self.pending.retain_mut(|p| {
+            if p.conn != Some(t) {
+                return true;
+            }
+            match &p.kind {
+                PendingKind::Wait { timer, .. } => {
+                    timers.extend(*timer);
+                    false
+                }
+                // Stops go on without anyone to tell.
+                PendingKind::Batch { .. } => {
+                    p.conn = None;
+                    true
+                }
+            }
+        });
+        for tm in timers {
+            self.timers.cancel(tm);
+        }
+    }
+
+    fn on_frame(&mut self, t: Token, f: Frame) {
+        let greeted = self.conns.get(&t).is_some_and(|c| c.greeted);
+        match (greeted, f.kind()) {
+            (false, Some(FrameKind::Hello)) => self.on_hello(t, &f),
+            (false, _) => self.close_after_error(
+                t,
+                f.id,
+                Code::BadFrame,
+                "the first frame must be HELLO (see wrangle-protocol(7))",
+            ),
+            (true, Some(FrameKind::Request)) => self.on_request_frame(t, &f),
+            (true, Some(FrameKind::Data)) if f.chan == chan::STDIN => {
+                self.reply_err(
+                    t,
+                    f.id,
+                    &Error::new(Code::BadRequest, "input is not connected to any process"),
+                );
+            }
+            (true, _) => self.reply_err(
+                t,
+                f.id,
+                &Error::new(
+                    Code::BadFrame,
+                    format!("unexpected frame kind {} on channel {}", f.kind, f.chan),
+                ),
+            ),
+        }
+    }
+
+    fn on_hello(&mut self, t: Token, f: &Frame) {
+        let hello: Hello = match serde_json::from_slice(&f.payload) {
+            Ok(h) => h,
+            Err(e) => {
+                return self.close_after_error(t, 0, Code::BadFrame, &format!("bad HELLO: {e}"))
+            }
+        };
+        let Some(version) = hello
+            .versions
+            .iter()
+            .filter(|v| VERSIONS.contains(v))
+            .max()
+            .copied()
+        else {
+            return self.close_after_error(
+                t,
+                0,
+                Code::UnsupportedVersion,
+                &format!(
+                    "no common protocol version: client speaks {:?}, daemon {:?}; use the same wrangle binary for both",
+                    hello.versions, VERSIONS
+                ),
+            );
+        };
+        let welcome = Welcome {
+            version,
+            daemon: format!("wrangle {}", env!("CARGO_PKG_VERSION")),
+            pid: std::process::id(),
+        };
+        if let Some(c) = self.conns.get_mut(&t) {
+            c.greeted = true;
+            c.client = hello.client;
+            c.json(FrameKind::Welcome, 0, &welcome);
+            self.dirty.insert(t);
+        }
+    }
+
+    fn on_request_frame(&mut self, t: Token, f: &Frame) {
+        let req: Request = match serde_json::from_slice(&f.payload) {
+            Ok(r) => r,
+            Err(e) => {
+                let op = serde_json::from_slice::<serde_json::Value>(&f.payload)
+                    .ok()
+                    .and_then(|v| v.get("op").and_then(|o| o.as_str()).map(String::from));
+                let err = match op {
+                    Some(op) if e.to_string().contains("unknown variant") => Error::new(
+                        Code::UnknownOp,
+                        format!(
+                            "unknown op {op:?} (this daemon is wrangle {})",
+                            env!("CARGO_PKG_VERSION")
+                        ),
+                    ),
+                    _ => Error::new(Code::BadRequest, format!("bad request: {e}")),
+                };
+                return self.reply_err(t, f.id, &err);
+            }
+        };
+        log::debug!("request {} {:?}", f.id, req.op());
+        // A bug in one handler must not take the daemon down with it.
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.handle(t, f.id, req)));
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => self.reply_err(t, f.id, &e),
+            Err(_) => self.reply_err(
+                t,
+                f.id,
+                &Error::new(Code::Internal, "the daemon hit a bug handling this request"),
+            ),
+        }
+    }
+
+    /// Queues a RESPONSE.
+    pub(super) fn reply<T: serde::Serialize>(&mut self, t: Token, id: u32, value: &T) {
+        if let Some(c) = self.conns.get_mut(&t) {
+            c.json(FrameKind::Response, id, value);
+            self.dirty.insert(t);
+        }
+    }
+
+    /// Queues an ERROR.
+    pub(super) fn reply_err(&mut self, t: Token, id: u32, e: &Error) {
+        if let Some(c) = self.conns.get_mut(&t) {
+            c.error(id, e.code.as_str(), &e.message);
+            self.dirty.insert(t);
+        }
+    }
+
+    /// Sends queued output and pumps followed streams for every connection that needs it.
+    fn service_conns(&mut self) {
+        let dirty: Vec<Token> = self.dirty.drain().collect();
+        for t in dirty {
+            self.pump(t);
+            let Some(c) = self.conns.get_mut(&t) else {
+                continue;
+            };
+            let failed = c.flush().is_err();
+            let done = c.closing && c.backlog() == 0;
+            let more = !failed && c.backlog() < HIGH_WATER && self.has_unsent(t);
+            if failed || done {
+                self.close_conn(t);
+            } else if more {
+                // Room again after the flush: keep pumping next turn (the poll will not wait).
+                self.dirty.insert(t);
+            }
+        }
+    }
+
+    fn has_unsent(&self, t: Token) -> bool {
+        let Some(c) = self.conns.get(&t) else {
+            return false;
+        };
+        c.follows
+            .iter()
+            .any(|f| self.rings.get(&f.entry).is_some_and(|r| r.end() > f.seq))
+    }
+
+    /// Moves followed output from the rings into the connection's buffer, up to the watermark.
+    fn pump(&mut self, t: Token) {
+        let Some(c) = self.conns.get_mut(&t) else {
+            return;
+        };
+        let mut buf = Vec::new();
+        for i in 0..c.follows.len() {
+            let (entry, req, streams) =
+                (c.follows[i].entry, c.follows[i].req, c.follows[i].streams);
+            let Some(ring) = self.rings.get(&entry) else {
+                continue;
+            };
+            while c.backlog() < HIGH_WATER {
+                buf.clear();
+                let seq = c.follows[i].seq;
+                let Some(seg) = ring.read(seq, 64 << 10, &mut buf) else {
+                    break;
+                };
+                if seg.missed > 0 {
+                    c.json(
+                        FrameKind::Event,
+                        req,
+                        &StreamEvent::Missed { bytes: seg.missed },
+                    );
+                }
+                if streams & seg.stream != 0 {
+                    c.frame(FrameKind::Data, seg.stream, req, &buf);
+                }
+                c.follows[i].seq = seq + seg.missed + seg.len as u64;
+            }
+        }
+    }
+
+    /// Marks every connection following `id` for service.
+    pub(super) fn wake_followers(&mut self, id: u64) {
+        for (t, c) in &self.conns {
+            if c.follows.iter().any(|f| f.entry == id) {
+                self.dirty.insert(*t);
+            }
+        }
+    }
+
+    fn on_timer(&mut self, kind: TimerKind) {
+        match kind {
+            TimerKind::StopGrace(id) => self.stop_grace_over(id),
+            TimerKind::StopPoll(id) => self.try_finalize(id, true),
+            TimerKind::Drain(id) => self.drain_over(id),
+            TimerKind::AdoptPoll(id) => self.adopt_poll(id),
+            TimerKind::WaitTimeout(t, req) => {
+                self.pending
+                    .retain(|p| !(p.conn == Some(t) && p.req == req));
+                self.reply_err(
+                    t,
+                    req,
+                    &Error::new(Code::Timeout, "timed out waiting for the entry to end"),
+                );
+            }
+            TimerKind::Save => {
+                self.save_timer = None;
+                self.save_now();
+            }
+        }
+    }
+
+    /// Schedules a save of the registry (changes close together are written once).
+    pub(super) fn schedule_save(&mut self) {
+        if self.save_timer.is_none() {
+            self.save_timer = Some(self.timers.add(SAVE_DELAY, TimerKind::Save));
+        }
+    }
+
+    pub(super) fn save_now(&mut self) {
+        if let Some(t) = self.save_timer.take() {
+            self.timers.cancel(t);
+        }
+        let file = self.reg.to_file();
+        let path = self.paths.state.join("registry.json");
+        let result = serde_json::to_vec(&file)
+            .map_err(io::Error::other)
+            .and_then(|bytes| snapshot::write_atomic(&path, &bytes));
+        if let Err(e) = result {
+            log::error!("cannot save the registry to {}: {e}", path.display());
+        }
+    }
+
+    /// Ends the loop after this turn.
+    pub(super) fn exit(&mut self) {
+        self.exit_now = true;
+    }
+
+    pub(super) fn register_fd(&mut self, fd: i32, source: Source) -> io::Result<Token> {
+        let t = self.token(source);
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(&mut SourceFd(&fd), t, Interest::READABLE)
+        {
+            self.sources.remove(&t);
+            return Err(e);
+        }
+        Ok(t)
+    }
+
+    pub(super) fn deregister_fd(&mut self, fd: i32, t: Token) {
+        let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
+        self.sources.remove(&t);
+        self.busy.retain(|b| *b != t);
+    }
+}
+
+/// Loads the registry, moving a corrupt file aside; ids already used by log folders on disk are
+/// never handed out again, even if the last save was lost.
+fn load_registry(paths: &Paths) -> Result<Registry> {
+    let path = paths.state.join("registry.json");
+    let min_next = highest_log_id(paths) + 1;
+    match snapshot::load_json::<RegistryFile>(&path)? {
+        Loaded::Missing => Registry::from_file(
+            RegistryFile {
+                version: crate::store::registry::FORMAT_VERSION,
+                next_id: 1,
+                entries: Vec::new(),
+            },
+            min_next,
+        ),
+        Loaded::Parsed(f) => Registry::from_file(f, min_next),
+        Loaded::Corrupt { moved_to, error } => {
+            log::error!(
+                "the registry {} did not parse ({error}); it was moved to {} and the daemon starts with an empty registry",
+                path.display(),
+                moved_to.display()
+            );
+            eprintln!(
+                "wrangle daemon: {} was corrupt ({error}); kept as {}",
+                path.display(),
+                moved_to.display()
+            );
+            Registry::from_file(
+                RegistryFile {
+                    version: crate::store::registry::FORMAT_VERSION,
+                    next_id: 1,
+                    entries: Vec::new(),
+                },
+                min_next,
+            )
+        }
+    }
+}
+
+fn highest_log_id(paths: &Paths) -> u64 {
+    std::fs::read_dir(paths.state.join("logs"))
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u64>().ok())
+                .max()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0)
+}
+
+/// Raises the soft open-file limit to the hard one (a thousand entries need two thousand pipe
+/// ends); children get the original soft limit back.
+fn raise_nofile() {
+    let lim = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    if let Some(cur) = lim.current {
+        crate::proc::spawn::set_child_nofile(cur);
+    }
+    let raised = rustix::process::Rlimit {
+        current: lim.maximum,
+        maximum: lim.maximum,
+    };
+    if let Err(e) = rustix::process::setrlimit(rustix::process::Resource::Nofile, raised) {
+        log::warn!("cannot raise the open-file limit: {e}");
+    }
+}

@@ -1,0 +1,428 @@
+//! What each request means: request in, reply (now or later) out. The loop's mechanics and
+//! process handling live elsewhere; this file is the daemon's API surface.
+
+use super::conn::Follow;
+use super::event_loop::{BatchOp, Daemon, Pending, PendingKind, TimerKind};
+use crate::error::{Code, Error, Result};
+use crate::proc::identity;
+use crate::proto::frame::FrameKind;
+use crate::proto::StreamEvent;
+use crate::proto::{
+    ActionReply, ActionResult, EntryInfo, EntryReply, ListReply, LogInfo, LogsReply, PingReply,
+    Request, RunLog, WaitReply,
+};
+use crate::store::registry::State;
+use mio::Token;
+use std::time::{Duration, Instant};
+
+#[derive(serde::Serialize)]
+struct Empty {}
+
+impl Daemon {
+    pub(super) fn handle(&mut self, t: Token, req_id: u32, req: Request) -> Result<()> {
+        if self.shutting_down && !matches!(req, Request::Ping | Request::Shutdown) {
+            bail!(Code::Daemon, "the daemon is shutting down");
+        }
+        match req {
+            Request::Ping => {
+                let reply = PingReply {
+                    version: env!("CARGO_PKG_VERSION").to_string(),
+                    protocol: *crate::proto::VERSIONS.last().unwrap_or(&1),
+                    pid: std::process::id(),
+                    uptime_ms: self.started.elapsed().as_millis() as u64,
+                    entries: self.reg.len(),
+                    running: self.live.len(),
+                    socket: self.paths.socket.display().to_string(),
+                    state_dir: self.paths.state.display().to_string(),
+                };
+                self.reply(t, req_id, &reply);
+            }
+            Request::Run { spec } => {
+                let originator = self.conns.get(&t).map(|c| c.client.clone());
+                let id = self
+                    .reg
+                    .insert(spec, originator.filter(|o| !o.is_empty()))?;
+                if let Some(e) = self.reg.get_mut(id) {
+                    e.event("added", format!("added: {}", e.command()));
+                }
+                if let Err(err) = self.start_entry(id) {
+                    // Nothing half-made is left behind; the id is not reused.
+                    self.reg.remove(id);
+                    let _ = std::fs::remove_dir_all(self.log_dir(id));
+                    self.schedule_save();
+                    return Err(err);
+                }
+                let entry = self.info(id, false);
+                self.reply(t, req_id, &EntryReply { entry });
+            }
+            Request::List { sel } => {
+                let ids = self.reg.select(&sel)?;
+                let entries = ids.into_iter().map(|id| self.info(id, false)).collect();
+                self.reply(t, req_id, &ListReply { entries });
+            }
+            Request::Status { sel } => {
+                let ids = self.reg.select(&sel)?;
+                if ids.is_empty() {
+                    bail!(
+                        Code::NoSuchEntry,
+                        "no entry matches the selector (see wrangle ls)"
+                    );
+                }
+                let entries = ids.into_iter().map(|id| self.info(id, true)).collect();
+                self.reply(t, req_id, &ListReply { entries });
+            }
+            Request::Start { sel } => {
+                let ids = self.reg.select_for_change(&sel, "start")?;
+                let mut results = Vec::new();
+                for id in ids {
+                    results.push(self.start_one(id));
+                }
+                self.reply(t, req_id, &ActionReply { results });
+            }
+            Request::Stop { sel, timeout_ms } => {
+                let ids = self.reg.select_for_change(&sel, "stop")?;
+                self.batch(
+                    t,
+                    req_id,
+                    BatchOp::Stop,
+                    ids,
+                    timeout_ms.map(Duration::from_millis),
+                );
+            }
+            Request::Restart { sel } => {
+                let ids = self.reg.select_for_change(&sel, "restart")?;
+                self.batch(t, req_id, BatchOp::Restart, ids, None);
+            }
+            Request::Remove { sel } => {
+                let ids = self.reg.select_for_change(&sel, "rm")?;
+                self.batch(t, req_id, BatchOp::Remove, ids, None);
+            }
+            Request::Signal { sel, signal } => {
+                if crate::proc::kill::to_signal(signal).is_none() {
+                    bail!(Code::BadRequest, "invalid signal number {signal}");
+                }
+                let ids = self.reg.select_for_change(&sel, "signal")?;
+                let mut results = Vec::new();
+                for id in ids {
+                    let r = match self.signal_main(id, signal) {
+                        Ok(true) => {
+                            if let Some(e) = self.reg.get_mut(id) {
+                                e.event(
+                                    "signalled",
+                                    format!("sent {}", crate::util::signal::name(signal)),
+                                );
+                            }
+                            self.result(id, "signalled", None)
+                        }
+                        Ok(false) => self.result(id, "not_running", None),
+                        Err(e) => self.result(id, "failed", Some(e.message)),
+                    };
+                    results.push(r);
+                }
+                self.reply(t, req_id, &ActionReply { results });
+            }
+            Request::Logs { sel } => {
+                // Index records of this turn's output must be on disk before anyone reads.
+                self.flush_indexes();
+                let ids = self.reg.select(&sel)?;
+                if ids.is_empty() {
+                    bail!(
+                        Code::NoSuchEntry,
+                        "no entry matches the selector (see wrangle ls)"
+                    );
+                }
+                let entries = ids.into_iter().map(|id| self.log_info(id)).collect();
+                self.reply(t, req_id, &LogsReply { entries });
+            }
+            Request::Follow {
+                id,
+                from_seq,
+                streams,
+            } => {
+                if self.reg.get(id).is_none() {
+                    bail!(Code::NoSuchEntry, "no entry with id {id} (see wrangle ls)");
+                }
+                let seq = self.reg.get(id).map_or(0, |e| e.seq);
+                if let Some(c) = self.conns.get_mut(&t) {
+                    c.follows.push(Follow {
+                        req: req_id,
+                        entry: id,
+                        seq: from_seq.min(seq),
+                        streams: if streams == 0 { 3 } else { streams },
+                    });
+                }
+                self.dirty.insert(t);
+            }
+            Request::Wait { sel, timeout_ms } => {
+                let ids = self.reg.select_for_change(&sel, "wait")?;
+                let &[id] = ids.as_slice() else {
+                    bail!(Code::Ambiguous, "wait: name one entry");
+                };
+                if !self.live.contains_key(&id) {
+                    let e = self
+                        .reg
+                        .get(id)
+                        .ok_or_else(|| Error::new(Code::NoSuchEntry, "gone"))?;
+                    let reply = WaitReply {
+                        id,
+                        name: e.name.clone(),
+                        exit_code: e.exit_code,
+                        exit_signal: e.exit_signal,
+                    };
+                    self.reply(t, req_id, &reply);
+                    return Ok(());
+                }
+                let timer = timeout_ms.map(|ms| {
+                    self.timers
+                        .add(Duration::from_millis(ms), TimerKind::WaitTimeout(t, req_id))
+                });
+                self.pending.push(Pending {
+                    conn: Some(t),
+                    req: req_id,
+                    kind: PendingKind::Wait { id, timer },
+                });
+            }
+            Request::Cancel { target } => {
+                let mut found = false;
+                if let Some(c) = self.conns.get_mut(&t) {
+                    let before = c.follows.len();
+                    c.follows.retain(|f| f.req != target);
+                    found = c.follows.len() != before;
+                }
+                if found {
+                    self.reply(t, target, &Empty {});
+                }
+                let mut cancelled = Vec::new();
+                self.pending.retain(|p| {
+                    let hit = p.conn == Some(t)
+                        && p.req == target
+                        && matches!(p.kind, PendingKind::Wait { .. });
+                    if hit {
+                        if let PendingKind::Wait { timer, .. } = p.kind {
+                            cancelled.push(timer);
+                        }
+                    }
+                    !hit
+                });
+                for tm in cancelled.iter().flatten() {
+                    self.timers.cancel(*tm);
+                }
+                if !cancelled.is_empty() {
+                    self.reply_err(
+                        t,
+                        target,
+                        &Error::new(Code::Failed, "wait cancelled by the client"),
+                    );
+                }
+                self.reply(t, req_id, &Empty {});
+            }
+            Request::Shutdown => {
+                if self.shutting_down {
+                    // Already on the way out: answer when it is done.
+                    self.pending.push(Pending {
+                        conn: Some(t),
+                        req: req_id,
+                        kind: PendingKind::Batch {
+                            op: BatchOp::Shutdown,
+                            ids: self.live.keys().copied().collect(),
+                            results: Vec::new(),
+                        },
+                    });
+                } else {
+                    self.begin_shutdown(Some(t), req_id);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn start_one(&mut self, id: u64) -> ActionResult {
+        if self.live.contains_key(&id) {
+            return self.result(id, "already_running", None);
+        }
+        match self.start_entry(id) {
+            Ok(_) => self.result(id, "started", None),
+            Err(e) => self.result(id, "failed", Some(e.message)),
+        }
+    }
+
+    /// Stops `ids` (those running), then does `op`'s second half and replies.
+    fn batch(
+        &mut self,
+        t: Token,
+        req_id: u32,
+        op: BatchOp,
+        ids: Vec<u64>,
+        timeout: Option<Duration>,
+    ) {
+        let mut results = Vec::new();
+        for &id in &ids {
+            let was_running = self.begin_stop(id, timeout);
+            if !was_running && op == BatchOp::Stop {
+                // A stop is final even for an entry that was not running (e.g. in backoff).
+                if let Some(e) = self.reg.get_mut(id) {
+                    if e.state == State::Backoff {
+                        e.state = State::Stopped;
+                        e.event("stopped", "stopped while waiting to restart");
+                    }
+                }
+                results.push(self.result(id, "not_running", None));
+            }
+        }
+        let waiting: Vec<u64> = ids
+            .iter()
+            .copied()
+            .filter(|id| self.live.contains_key(id))
+            .collect();
+        let ids = if op == BatchOp::Stop {
+            waiting.clone()
+        } else {
+            ids
+        };
+        if waiting.is_empty() {
+            self.complete_batch(Some(t), req_id, op, ids, results);
+        } else {
+            self.pending.push(Pending {
+                conn: Some(t),
+                req: req_id,
+                kind: PendingKind::Batch { op, ids, results },
+            });
+        }
+    }
+
+    /// Every process of the batch has ended: finish the operation and reply.
+    pub(super) fn complete_batch(
+        &mut self,
+        conn: Option<Token>,
+        req: u32,
+        op: BatchOp,
+        ids: Vec<u64>,
+        mut results: Vec<ActionResult>,
+    ) {
+        match op {
+            BatchOp::Stop => {
+                for id in ids {
+                    results.push(self.result(id, "stopped", None));
+                }
+            }
+            BatchOp::Restart => {
+                for id in ids {
+                    let r = match self.start_entry(id) {
+                        Ok(_) => {
+                            if let Some(e) = self.reg.get_mut(id) {
+                                e.restarts += 1;
+                            }
+                            self.result(id, "restarted", None)
+                        }
+                        Err(e) => self.result(id, "failed", Some(e.message)),
+                    };
+                    results.push(r);
+                }
+            }
+            BatchOp::Remove => {
+                for id in ids {
+                    let r = self.result(id, "removed", None);
+                    self.reg.remove(id);
+                    self.rings.remove(&id);
+                    let _ = std::fs::remove_dir_all(self.log_dir(id));
+                    self.drop_follows(id);
+                    results.push(r);
+                }
+                self.schedule_save();
+            }
+            BatchOp::Shutdown => {
+                // Gone from the socket path before anyone hears we are done, so that a client
+                // that connects next finds no daemon rather than a dying one.
+                self.stop_listening();
+                self.exit();
+            }
+        }
+        if let Some(t) = conn {
+            self.reply(t, req, &ActionReply { results });
+        }
+    }
+
+    /// Ends every follow stream of a removed entry.
+    fn drop_follows(&mut self, id: u64) {
+        let mut ended = Vec::new();
+        for (t, c) in self.conns.iter_mut() {
+            c.follows.retain(|f| {
+                if f.entry == id {
+                    ended.push((*t, f.req));
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+        for (t, req) in ended {
+            if let Some(c) = self.conns.get_mut(&t) {
+                c.json(FrameKind::Event, req, &StreamEvent::Removed);
+            }
+            self.reply(t, req, &Empty {});
+        }
+    }
+
+    /// The wire view of an entry, with CPU and memory samples for live processes.
+    fn info(&mut self, id: u64, with_events: bool) -> EntryInfo {
+        let Some(e) = self.reg.get(id) else {
+            return EntryInfo::default();
+        };
+        let mut info = e.info();
+        if with_events {
+            info.events = e.events.iter().cloned().collect();
+        }
+        if let Some(l) = self.live.get_mut(&id) {
+            if let Ok(st) = identity::stat(l.pid) {
+                if st.start_time == l.start_time {
+                    info.rss_bytes = Some(st.rss_pages * identity::page_size());
+                    let now = Instant::now();
+                    let tps = identity::ticks_per_second().max(1) as f64;
+                    info.cpu_percent = Some(match l.cpu_sample {
+                        Some((ticks, when)) if now > when => {
+                            let secs = now.duration_since(when).as_secs_f64();
+                            (st.cpu_ticks.saturating_sub(ticks) as f64 / tps) / secs * 100.0
+                        }
+                        _ => {
+                            let up = info.uptime_ms.unwrap_or(0) as f64 / 1000.0;
+                            if up > 0.0 {
+                                (st.cpu_ticks as f64 / tps) / up * 100.0
+                            } else {
+                                0.0
+                            }
+                        }
+                    });
+                    l.cpu_sample = Some((st.cpu_ticks, now));
+                }
+            }
+        }
+        info
+    }
+
+    fn log_info(&self, id: u64) -> LogInfo {
+        let e = self.reg.get(id);
+        let dir = self.log_dir(id);
+        LogInfo {
+            id,
+            name: e.and_then(|e| e.name.clone()),
+            runs: e
+                .map(|e| {
+                    e.runs
+                        .iter()
+                        .map(|r| {
+                            let (log, index) = crate::logs::file::run_paths(&dir, r.run);
+                            RunLog {
+                                run: r.run,
+                                log: log.display().to_string(),
+                                index: index.display().to_string(),
+                                start_seq: r.start_seq,
+                            }
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            end_seq: e.map_or(0, |e| e.seq),
+            alive: self.live.contains_key(&id),
+        }
+    }
+}

@@ -1,0 +1,682 @@
+//! Each owned process's life as an explicit state machine: start (spawn, pipes, log files),
+//! capture (pipe → log file + ring), reap, stop (signal → grace → KILL, escaped descendants
+//! included), finalize (only once the exit is reaped *and* the output is drained), and the
+//! re-adoption of processes a previous daemon left running.
+
+use super::event_loop::{
+    BatchOp, Daemon, PendingKind, Source, TimerKind, READS_PER_TURN, RING_BYTES,
+};
+use super::timers::TimerId;
+use crate::error::{Code, Error, Result};
+use crate::logs::file::RunWriter;
+use crate::logs::ring::Ring;
+use crate::proc::identity;
+use crate::proc::kill::{self, Target};
+use crate::proc::spawn;
+use crate::proto::{ActionResult, WaitReply};
+use crate::store::registry::{RunMeta, State};
+use mio::Token;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How long to wait for output pipes to reach EOF after the main process was reaped (a
+/// daemonized grandchild may hold them open for ever).
+const DRAIN_GRACE: Duration = Duration::from_millis(500);
+/// How often a stopping entry's leftover processes are looked for.
+const STOP_POLL: Duration = Duration::from_millis(20);
+/// How often an adopted process without a pidfd is checked.
+const ADOPT_POLL: Duration = Duration::from_millis(500);
+/// Runs whose logs are kept per entry.
+pub(super) const RUNS_KEPT: usize = 10;
+
+/// A stop in progress.
+pub(super) struct StopCtl {
+    grace: TimerId,
+    poll: Option<TimerId>,
+    killed: bool,
+}
+
+/// The runtime side of an entry whose process may be alive.
+pub(super) struct Live {
+    pub pid: i32,
+    pub start_time: u64,
+    /// Our read ends of stdout and stderr, while open.
+    pipes: Vec<(Token, OwnedFd)>,
+    /// The raw wait status once reaped (None for adopted processes, whose status we never see).
+    status: Option<rustix::process::WaitStatus>,
+    /// An adopted process has ended (its pidfd became readable or the poll found it gone).
+    adopted_gone: bool,
+    writer: Option<RunWriter>,
+    write_failed: bool,
+    stop: Option<StopCtl>,
+    drain: Option<TimerId>,
+    /// For processes re-adopted from a previous daemon: not our child.
+    adopted: Option<Option<(Token, OwnedFd)>>,
+    /// Last CPU sample (ticks, when) for `ls`.
+    pub cpu_sample: Option<(u64, std::time::Instant)>,
+}
+
+impl Live {
+    fn reaped_or_gone(&self) -> bool {
+        self.status.is_some() || self.adopted_gone
+    }
+}
+
+impl Daemon {
+    pub(super) fn log_dir(&self, id: u64) -> PathBuf {
+        self.paths.state.join("logs").join(id.to_string())
+    }
+
+    /// Starts a new run of entry `id`. On failure the entry is `errored` with the reason.
+    pub(super) fn start_entry(&mut self, id: u64) -> Result<i32> {
+        let dir = self.log_dir(id);
+        let Some(e) = self.reg.get_mut(id) else {
+            bail!(Code::NoSuchEntry, "no entry with id {id}");
+        };
+        let run = e.run + 1;
+        if !std::path::Path::new(&e.spec.cwd).is_dir() {
+            let msg = format!(
+                "cannot start {}: working folder {} does not exist",
+                e.label(),
+                e.spec.cwd
+            );
+            e.state = State::Errored;
+            e.error = Some(msg.clone());
+            e.event("errored", msg.clone());
+            self.schedule_save();
+            bail!(Code::Failed, "{msg}");
+        }
+        let writer = std::fs::create_dir_all(&dir).and_then(|_| RunWriter::create(&dir, run));
+        let spawned = spawn::spawn(&e.spec, id, e.name.as_deref());
+        let sp = match spawned {
+            Ok(sp) => sp,
+            Err(err) => {
+                let what = e.spec.argv.first().cloned().unwrap_or_default();
+                let msg = format!(
+                    "cannot start {}: {what}: {}",
+                    e.label(),
+                    strip_os_error(&err)
+                );
+                e.state = State::Errored;
+                e.error = Some(msg.clone());
+                e.ended_at_ms = Some(crate::util::now_ms());
+                e.event("errored", msg.clone());
+                self.schedule_save();
+                bail!(Code::Failed, "{msg}");
+            }
+        };
+        e.run = run;
+        e.runs.push(RunMeta {
+            run,
+            start_seq: e.seq,
+        });
+        let dropped: Vec<u32> = if e.runs.len() > RUNS_KEPT {
+            e.runs
+                .drain(..e.runs.len() - RUNS_KEPT)
+                .map(|r| r.run)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        e.pid = Some(sp.pid);
+        e.start_time = Some(sp.start_time);
+        e.state = State::Running;
+        e.started_at_ms = Some(crate::util::now_ms());
+        e.ended_at_ms = None;
+        e.exit_code = None;
+        e.exit_signal = None;
+        e.error = None;
+        e.adopted = false;
+        e.event("started", format!("run {run} started, pid {}", sp.pid));
+        let mut write_failed = false;
+        let writer = match writer {
+            Ok(w) => Some(w),
+            Err(err) => {
+                e.event(
+                    "log_error",
+                    format!("cannot open the log files in {}: {err}", dir.display()),
+                );
+                write_failed = true;
+                None
+            }
+        };
+        for r in dropped {
+            let (log, idx) = crate::logs::file::run_paths(&dir, r);
+            let _ = std::fs::remove_file(log);
+            let _ = std::fs::remove_file(idx);
+        }
+        let mut pipes = Vec::new();
+        for (fd, stream) in [
+            (sp.stdout, crate::logs::STDOUT),
+            (sp.stderr, crate::logs::STDERR),
+        ] {
+            match self.register_fd(fd.as_raw_fd(), Source::Pipe { id, stream }) {
+                Ok(t) => pipes.push((t, fd)),
+                Err(err) => log::error!("cannot watch output of entry {id}: {err}"),
+            }
+        }
+        self.pids.insert(sp.pid, id);
+        self.live.insert(
+            id,
+            Live {
+                pid: sp.pid,
+                start_time: sp.start_time,
+                pipes,
+                status: None,
+                adopted_gone: false,
+                writer,
+                write_failed,
+                stop: None,
+                drain: None,
+                adopted: None,
+                cpu_sample: None,
+            },
+        );
+        self.schedule_save();
+        Ok(sp.pid)
+    }
+
+    /// Reads a pipe until it would block (or for a bounded number of reads, then yields).
+    pub(super) fn pipe_readable(&mut self, t: Token, id: u64, stream: u8) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let mut eof = false;
+        let mut more = false;
+        for _ in 0..READS_PER_TURN {
+            let Some(fd) = self
+                .live
+                .get(&id)
+                .and_then(|l| l.pipes.iter().find(|p| p.0 == t))
+                .map(|p| p.1.as_raw_fd())
+            else {
+                break;
+            };
+            // SAFETY: `fd` is owned by `self.live[id].pipes` and stays open for this call.
+            let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+            match rustix::io::read(bfd, &mut scratch[..]) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => {
+                    if n == scratch.len() {
+                        // A busy writer: a bigger pipe means fewer wake-ups (best effort).
+                        let _ = rustix::pipe::fcntl_setpipe_size(bfd, 1 << 20);
+                    }
+                    self.capture(id, stream, &scratch[..n]);
+                    more = true;
+                }
+                Err(rustix::io::Errno::AGAIN) => {
+                    more = false;
+                    break;
+                }
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(_) => {
+                    // EIO and the like: treat as end of output.
+                    eof = true;
+                    break;
+                }
+            }
+        }
+        self.scratch = scratch;
+        if eof {
+            self.close_pipe(id, t);
+            self.try_finalize(id, false);
+        } else if more && !self.busy.contains(&t) {
+            self.busy.push(t);
+        }
+    }
+
+    fn close_pipe(&mut self, id: u64, t: Token) {
+        let Some(l) = self.live.get_mut(&id) else {
+            return;
+        };
+        if let Some(pos) = l.pipes.iter().position(|p| p.0 == t) {
+            let (tok, fd) = l.pipes.remove(pos);
+            self.deregister_fd(fd.as_raw_fd(), tok);
+        }
+    }
+
+    /// Output from entry `id`: to its log, its ring, its followers.
+    fn capture(&mut self, id: u64, stream: u8, data: &[u8]) {
+        let Some(e) = self.reg.get_mut(id) else {
+            return;
+        };
+        let start = e.seq;
+        e.seq += data.len() as u64;
+        if let Some(l) = self.live.get_mut(&id) {
+            if let Some(w) = l.writer.as_mut() {
+                match w.write(stream, crate::util::now_us(), data) {
+                    Ok(()) => {
+                        if l.write_failed {
+                            l.write_failed = false;
+                            e.event("log_resumed", "log writing works again");
+                        }
+                        self.index_dirty.insert(id);
+                    }
+                    Err(err) => {
+                        if !l.write_failed {
+                            l.write_failed = true;
+                            e.event(
+                                "log_error",
+                                format!(
+                                    "cannot write the log: {err}; output is kept in memory only"
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        self.rings
+            .entry(id)
+            .or_insert_with(|| Ring::new(RING_BYTES, start))
+            .push(stream, data);
+        self.wake_followers(id);
+    }
+
+    /// Writes the buffered index records of every entry that captured output this turn.
+    pub(super) fn flush_indexes(&mut self) {
+        for id in std::mem::take(&mut self.index_dirty) {
+            if let Some(w) = self.live.get_mut(&id).and_then(|l| l.writer.as_mut()) {
+                if let Err(err) = w.flush_index() {
+                    log::warn!("cannot write the log index of entry {id}: {err}");
+                }
+            }
+        }
+    }
+
+    /// Collects every exited child (the loop is the only reaper).
+    pub(super) fn reap(&mut self) {
+        loop {
+            match rustix::process::wait(rustix::process::WaitOptions::NOHANG) {
+                Ok(Some((pid, status))) => {
+                    let pid = pid.as_raw_nonzero().get();
+                    let Some(id) = self.pids.remove(&pid) else {
+                        // An orphan re-parented to us (we are a subreaper): nothing to record.
+                        continue;
+                    };
+                    if let Some(l) = self.live.get_mut(&id) {
+                        l.status = Some(status);
+                    }
+                    self.try_finalize(id, false);
+                }
+                Ok(None) => break,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Ends the run of entry `id` if everything that must happen first has happened: the main
+    /// process reaped, its output drained to EOF (or the drain grace over), and, when stopping,
+    /// every other process of the entry gone. `timer_fired` means a drain/poll deadline passed.
+    pub(super) fn try_finalize(&mut self, id: u64, timer_fired: bool) {
+        let my_pid = self.my_pid;
+        let Some(l) = self.live.get_mut(&id) else {
+            return;
+        };
+        if !l.reaped_or_gone() {
+            return;
+        }
+        if let Some(stop) = &mut l.stop {
+            // Everything of the entry must be gone before a stop is complete.
+            let left = kill::find_tree(id, 0, my_pid);
+            if !left.is_empty() {
+                if let Some(p) = stop.poll.take() {
+                    self.timers.cancel(p);
+                }
+                stop.poll = Some(self.timers.add(STOP_POLL, TimerKind::StopPoll(id)));
+                return;
+            }
+        }
+        if !l.pipes.is_empty() {
+            if !timer_fired {
+                if l.drain.is_none() {
+                    l.drain = Some(self.timers.add(DRAIN_GRACE, TimerKind::Drain(id)));
+                }
+                return;
+            }
+            // Grace over: take what is readable now, then let go of the pipes.
+            let toks: Vec<(Token, u8)> = l
+                .pipes
+                .iter()
+                .filter_map(|p| match self.sources.get(&p.0) {
+                    Some(Source::Pipe { stream, .. }) => Some((p.0, *stream)),
+                    _ => None,
+                })
+                .collect();
+            for (t, stream) in toks {
+                self.pipe_readable(t, id, stream);
+                self.close_pipe(id, t);
+            }
+        }
+        self.finalize(id);
+    }
+
+    /// The run is over: record how it ended and answer whoever waits for it.
+    fn finalize(&mut self, id: u64) {
+        let Some(mut l) = self.live.remove(&id) else {
+            return;
+        };
+        for (t, fd) in std::mem::take(&mut l.pipes) {
+            self.deregister_fd(fd.as_raw_fd(), t);
+        }
+        if let Some(Some((t, fd))) = l.adopted.take() {
+            self.deregister_fd(fd.as_raw_fd(), t);
+        }
+        if let Some(w) = l.writer.as_mut() {
+            let _ = w.flush_index();
+        }
+        for t in [
+            l.drain.take(),
+            l.stop.as_ref().map(|s| s.grace),
+            l.stop.as_ref().and_then(|s| s.poll),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            self.timers.cancel(t);
+        }
+        self.pids.remove(&l.pid);
+        self.index_dirty.remove(&id);
+        let Some(e) = self.reg.get_mut(id) else {
+            return;
+        };
+        let (code, sig) = match l.status {
+            Some(st) => (st.exit_status(), st.terminating_signal()),
+            None => (None, None),
+        };
+        e.exit_code = code;
+        e.exit_signal = sig;
+        e.ended_at_ms = Some(crate::util::now_ms());
+        let how = match (code, sig) {
+            (Some(c), _) => format!("exit code {c}"),
+            (None, Some(s)) => format!("signal {}", crate::util::signal::name(s)),
+            _ => "exit status unknown (not our child)".to_string(),
+        };
+        if l.stop.is_some() {
+            e.state = State::Stopped;
+            let killed = if l.stop.as_ref().is_some_and(|s| s.killed) {
+                " (killed after the stop timeout)"
+            } else {
+                ""
+            };
+            e.event("stopped", format!("stopped: {how}{killed}"));
+        } else {
+            e.state = State::Exited;
+            e.event("exited", format!("exited: {how}"));
+        }
+        self.schedule_save();
+        self.resolve_pending(id);
+    }
+
+    /// Answers waits on `id` and completes batches whose entries have all ended.
+    fn resolve_pending(&mut self, id: u64) {
+        let mut done = Vec::new();
+        let mut i = 0;
+        while i < self.pending.len() {
+            let finished = match &self.pending[i].kind {
+                PendingKind::Wait { id: w, .. } => *w == id,
+                PendingKind::Batch { ids, .. } => {
+                    ids.contains(&id) && ids.iter().all(|x| !self.live.contains_key(x))
+                }
+            };
+            if finished {
+                done.push(self.pending.remove(i));
+            } else {
+                i += 1;
+            }
+        }
+        for p in done {
+            match p.kind {
+                PendingKind::Wait { id, timer } => {
+                    if let Some(t) = timer {
+                        self.timers.cancel(t);
+                    }
+                    if let (Some(conn), Some(e)) = (p.conn, self.reg.get(id)) {
+                        let reply = WaitReply {
+                            id,
+                            name: e.name.clone(),
+                            exit_code: e.exit_code,
+                            exit_signal: e.exit_signal,
+                        };
+                        self.reply(conn, p.req, &reply);
+                    }
+                }
+                PendingKind::Batch { op, ids, results } => {
+                    self.complete_batch(p.conn, p.req, op, ids, results)
+                }
+            }
+        }
+    }
+
+    /// Begins stopping entry `id`: the stop signal to its group and to descendants that left
+    /// the group, KILL when `timeout` runs out. Returns false if nothing was running.
+    pub(super) fn begin_stop(&mut self, id: u64, timeout: Option<Duration>) -> bool {
+        let Some(e) = self.reg.get_mut(id) else {
+            return false;
+        };
+        let Some(l) = self.live.get_mut(&id) else {
+            return false;
+        };
+        if l.stop.is_some() {
+            return true;
+        }
+        let sig = e.spec.stop_signal;
+        let timeout = timeout.unwrap_or(Duration::from_millis(e.spec.stop_timeout_ms));
+        e.state = State::Stopping;
+        e.event(
+            "stopping",
+            format!(
+                "stopping with {} (KILL after {})",
+                crate::util::signal::name(sig),
+                crate::util::duration::format(timeout)
+            ),
+        );
+        let our_child = l.adopted.is_none() && l.status.is_none();
+        let (pid, start_time) = (l.pid, l.start_time);
+        l.stop = Some(StopCtl {
+            grace: self.timers.add(timeout, TimerKind::StopGrace(id)),
+            poll: None,
+            killed: false,
+        });
+        self.signal_entry_tree(id, pid, start_time, our_child, sig);
+        self.schedule_save();
+        self.try_finalize(id, false);
+        true
+    }
+
+    /// Signals an entry's group (when the leader is our unreaped child) and every other process
+    /// that belongs to it, each checked by identity.
+    fn signal_entry_tree(&mut self, id: u64, pid: i32, start_time: u64, our_child: bool, sig: i32) {
+        if our_child {
+            if let Err(err) = kill::signal_group(pid, sig) {
+                log::warn!("cannot signal the group of entry {id}: {err}");
+            }
+        }
+        let leader_for_scan = if our_child || identity::is_same_live(pid, start_time) {
+            pid
+        } else {
+            0
+        };
+        for t in kill::find_tree(id, leader_for_scan, self.my_pid) {
+            // Group members already got the signal from the group kill.
+            let in_group = our_child && identity::stat(t.pid).is_ok_and(|s| s.pgrp == pid);
+            if !in_group {
+                let _ = kill::signal_checked(t, sig);
+            }
+        }
+    }
+
+    /// The stop grace of `id` ran out: KILL everything left.
+    pub(super) fn stop_grace_over(&mut self, id: u64) {
+        let Some(l) = self.live.get_mut(&id) else {
+            return;
+        };
+        let Some(stop) = l.stop.as_mut() else {
+            return;
+        };
+        stop.killed = true;
+        let our_child = l.adopted.is_none() && l.status.is_none();
+        let (pid, start_time) = (l.pid, l.start_time);
+        if let Some(e) = self.reg.get_mut(id) {
+            e.event("killing", "stop timeout over: sending KILL");
+        }
+        self.signal_entry_tree(id, pid, start_time, our_child, libc::SIGKILL);
+        self.try_finalize(id, true);
+    }
+
+    /// Sends `sig` to the main process of entry `id`. Ok(false) if it is not running.
+    pub(super) fn signal_main(&mut self, id: u64, sig: i32) -> Result<bool> {
+        let Some(l) = self.live.get(&id) else {
+            return Ok(false);
+        };
+        let r = if l.adopted.is_none() && l.status.is_none() {
+            kill::signal_child(l.pid, sig).map(|_| true)
+        } else {
+            kill::signal_checked(
+                Target {
+                    pid: l.pid,
+                    start_time: l.start_time,
+                },
+                sig,
+            )
+        };
+        r.map_err(|err| Error::new(Code::Failed, format!("cannot send signal {sig}: {err}")))
+    }
+
+    /// At start-up: entries that were alive under the previous daemon are re-adopted if their
+    /// process is still there (same pid and start time), else marked ended.
+    pub(super) fn readopt_all(&mut self) {
+        for id in self.reg.ids() {
+            let Some(e) = self.reg.get_mut(id) else {
+                continue;
+            };
+            if !e.state.is_alive() {
+                continue;
+            }
+            let (pid, st) = (e.pid.unwrap_or(0), e.start_time.unwrap_or(0));
+            if pid > 0 && identity::is_same_live(pid, st) {
+                e.adopted = true;
+                e.state = State::Running;
+                e.event(
+                    "adopted",
+                    format!("re-adopted pid {pid} left running by the previous daemon (output is no longer captured)"),
+                );
+                let pidfd = rustix::process::Pid::from_raw(pid).and_then(|p| {
+                    rustix::process::pidfd_open(p, rustix::process::PidfdFlags::NONBLOCK).ok()
+                });
+                let watch = match pidfd {
+                    Some(fd) => match self.register_fd(fd.as_raw_fd(), Source::Pidfd { id }) {
+                        Ok(t) => Some((t, fd)),
+                        Err(_) => None,
+                    },
+                    None => None,
+                };
+                if watch.is_none() {
+                    self.timers.add(ADOPT_POLL, TimerKind::AdoptPoll(id));
+                }
+                self.live.insert(
+                    id,
+                    Live {
+                        pid,
+                        start_time: st,
+                        pipes: Vec::new(),
+                        status: None,
+                        adopted_gone: false,
+                        writer: None,
+                        write_failed: false,
+                        stop: None,
+                        drain: None,
+                        adopted: Some(watch),
+                        cpu_sample: None,
+                    },
+                );
+            } else {
+                e.state = State::Exited;
+                e.ended_at_ms = Some(crate::util::now_ms());
+                e.error =
+                    Some("the daemon stopped while this ran; its exit status is unknown".into());
+                e.event(
+                    "lost",
+                    "not running after a daemon restart; exit status unknown",
+                );
+            }
+        }
+    }
+
+    /// The drain grace of `id` is over.
+    pub(super) fn drain_over(&mut self, id: u64) {
+        if let Some(l) = self.live.get_mut(&id) {
+            l.drain = None;
+        }
+        self.try_finalize(id, true);
+    }
+
+    /// An adopted process's pidfd became readable: it has ended.
+    pub(super) fn adopted_ended(&mut self, id: u64) {
+        if let Some(l) = self.live.get_mut(&id) {
+            l.adopted_gone = true;
+        }
+        self.try_finalize(id, true);
+    }
+
+    pub(super) fn adopt_poll(&mut self, id: u64) {
+        let Some(l) = self.live.get(&id) else {
+            return;
+        };
+        if identity::is_same_live(l.pid, l.start_time) {
+            self.timers.add(ADOPT_POLL, TimerKind::AdoptPoll(id));
+        } else {
+            self.adopted_ended(id);
+        }
+    }
+
+    /// Stops every live entry, then exits (replying to `conn` if given).
+    pub(super) fn begin_shutdown(&mut self, conn: Option<Token>, req: u32) {
+        self.shutting_down = true;
+        let ids: Vec<u64> = self.live.keys().copied().collect();
+        for &id in &ids {
+            self.begin_stop(id, None);
+        }
+        let still: Vec<u64> = ids
+            .into_iter()
+            .filter(|i| self.live.contains_key(i))
+            .collect();
+        if still.is_empty() {
+            self.complete_batch(conn, req, BatchOp::Shutdown, Vec::new(), Vec::new());
+        } else {
+            self.pending.push(super::event_loop::Pending {
+                conn,
+                req,
+                kind: PendingKind::Batch {
+                    op: BatchOp::Shutdown,
+                    ids: still,
+                    results: Vec::new(),
+                },
+            });
+        }
+    }
+
+    /// A result line for entry `id`.
+    pub(super) fn result(&self, id: u64, outcome: &str, message: Option<String>) -> ActionResult {
+        let e = self.reg.get(id);
+        ActionResult {
+            id,
+            name: e.and_then(|e| e.name.clone()),
+            outcome: outcome.to_string(),
+            pid: self.live.get(&id).map(|l| l.pid),
+            message,
+        }
+    }
+}
+
+/// "No such file or directory (os error 2)" → "No such file or directory".
+fn strip_os_error(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}

@@ -1,0 +1,131 @@
+//! The daemon: start-up (one daemon per socket, stale sockets replaced, permissions checked),
+//! then one mio event loop that owns every process, connection and timer.
+
+mod conn;
+mod event_loop;
+mod handlers;
+mod lifecycle;
+mod signals;
+mod timers;
+
+use crate::client::Client;
+use crate::error::{Code, Error, Result};
+use crate::paths::{self, Paths};
+use std::fs::{File, OpenOptions};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// How the daemon was asked to start.
+#[derive(Debug, Default, Clone)]
+pub struct Options {
+    /// Ask a live daemon on the same socket to shut down and take its place.
+    pub replace: bool,
+    /// Started on demand by a client: losing the start-up race is not an error.
+    pub auto: bool,
+}
+
+/// Takes an exclusive, non-blocking flock on `path`. Ok(None) if someone else holds it.
+fn try_lock(path: &Path) -> Result<Option<File>> {
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| Error::io(format!("cannot open lock file {}", path.display()), e))?;
+    match rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(Some(f)),
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
+        Err(e) => Err(Error::io(
+            format!("cannot lock {}", path.display()),
+            e.into(),
+        )),
+    }
+}
+
+/// Runs the daemon until it is shut down. Returns Ok(()) also when `opts.auto` and another
+/// daemon won the race to start.
+pub fn run(paths: Paths, opts: Options, ready: Option<OwnedFd>) -> Result<()> {
+    paths.prepare_socket_dir()?;
+    paths::ensure_private_dir(&paths.state, false)?;
+    let lock_path = paths.socket.with_extension("sock.lock");
+    let mut lock = try_lock(&lock_path)?;
+    if lock.is_none() && opts.replace {
+        replace_running(&paths)?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while lock.is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+            lock = try_lock(&lock_path)?;
+        }
+    }
+    let Some(lock) = lock else {
+        if opts.auto {
+            // Another daemon won the race: it is the one clients will reach.
+            notify(ready, b'L');
+            return Ok(());
+        }
+        let who = Client::connect(&paths)
+            .map(|c| format!(" (pid {})", c.daemon_pid()))
+            .unwrap_or_default();
+        bail!(
+            Code::Failed,
+            "a wrangle daemon is already running on {}{who}; use wrangle daemon --replace to replace it",
+            paths.socket.display()
+        );
+    };
+    // The state folder may be shared by sockets only one at a time.
+    let state_lock = try_lock(&paths.state.join("daemon.lock"))?.ok_or_else(|| {
+        Error::new(
+            Code::Failed,
+            format!(
+                "another wrangle daemon is using the state folder {}",
+                paths.state.display()
+            ),
+        )
+    })?;
+    remove_stale_socket(&paths.socket)?;
+    let mut d = event_loop::Daemon::new(paths)?;
+    notify(ready, b'R');
+    let result = d.run();
+    drop(state_lock);
+    drop(lock);
+    result
+}
+
+/// Asks the daemon on our socket to shut down (for `--replace`).
+fn replace_running(paths: &Paths) -> Result<()> {
+    match Client::connect(paths) {
+        Ok(mut c) => {
+            c.shutdown()?;
+            Ok(())
+        }
+        // Holding the lock but not answering: it is starting or exiting; wait for the lock.
+        Err(_) => Ok(()),
+    }
+}
+
+/// We hold the socket's lock, so whatever is at the path is stale: remove it if it is a
+/// socket, refuse anything else.
+fn remove_stale_socket(path: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(md) if md.file_type().is_socket() => std::fs::remove_file(path)
+            .map_err(|e| Error::io(format!("cannot remove stale socket {}", path.display()), e)),
+        Ok(_) => bail!(
+            Code::Failed,
+            "{} exists and is not a socket; remove it or choose another WRANGLE_SOCKET",
+            path.display()
+        ),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Tells a `--detach` parent that we are listening (`R`) or not needed (`L`).
+fn notify(ready: Option<OwnedFd>, byte: u8) {
+    if let Some(fd) = ready {
+        let _ = rustix::io::write(&fd, &[byte]);
+    }
+}

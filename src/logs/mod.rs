@@ -1,0 +1,8 @@
+//! Captured output: the bounded in-memory ring that followers read from, and the per-run log
+//! files (a plain byte-exact `.log` plus a `.idx` of chunk records) with their readers.
+
+pub mod file;
+pub mod ring;
+
+/// Stream numbers, shared with the protocol's DATA channels.
+pub use crate::proto::frame::chan::{STDERR, STDOUT};

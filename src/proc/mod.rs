@@ -1,0 +1,6 @@
+//! Processes: spawning with captured pipes, identity (pid + start time), finding a process tree
+//! (including descendants that left the group), and signalling only the processes we mean.
+
+pub mod identity;
+pub mod kill;
+pub mod spawn;

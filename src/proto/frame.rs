@@ -1,0 +1,275 @@
+//! Framing: encode a frame, and a bounded incremental decoder that checks every length before
+//! allocating.
+//!
+//! Header (12 bytes, integers big-endian):
+//! `len: u32` payload bytes | `kind: u8` | `chan: u8` | `reserved: u16 = 0` | `id: u32`.
+
+use std::fmt;
+
+/// Bytes in a frame header.
+pub const HEADER_LEN: usize = 12;
+/// The largest payload accepted (4 MiB). Checked before anything is allocated.
+pub const MAX_PAYLOAD: usize = 4 << 20;
+
+/// Frame kinds. Unknown kinds decode (so a peer can answer them) but are not acted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum FrameKind {
+    /// Client → daemon, first frame: JSON `{"versions":[1],"client":"..."}`.
+    Hello = 1,
+    /// Daemon → client, answer to HELLO: JSON `{"version":1,"daemon":"...","pid":N}`.
+    Welcome = 2,
+    /// Client → daemon: a JSON request; `id` chosen by the client.
+    Request = 3,
+    /// Daemon → client: the final JSON answer to request `id`.
+    Response = 4,
+    /// Daemon → client: request `id` failed, JSON `{"code":"...","message":"..."}`.
+    Error = 5,
+    /// Daemon → client: one JSON event of a stream opened by request `id`.
+    Event = 6,
+    /// Either way: raw bytes of a stream opened by request `id`; `chan` says which stream.
+    Data = 7,
+}
+
+impl FrameKind {
+    pub fn from_u8(b: u8) -> Option<FrameKind> {
+        Some(match b {
+            1 => FrameKind::Hello,
+            2 => FrameKind::Welcome,
+            3 => FrameKind::Request,
+            4 => FrameKind::Response,
+            5 => FrameKind::Error,
+            6 => FrameKind::Event,
+            7 => FrameKind::Data,
+            _ => return None,
+        })
+    }
+}
+
+/// Channels of DATA frames.
+pub mod chan {
+    /// Not a data frame.
+    pub const NONE: u8 = 0;
+    /// The process's standard output (or its terminal's output).
+    pub const STDOUT: u8 = 1;
+    /// The process's standard error.
+    pub const STDERR: u8 = 2;
+    /// Input for the process.
+    pub const STDIN: u8 = 3;
+}
+
+/// One decoded frame. `kind` is the raw byte so that unknown kinds can be reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    pub kind: u8,
+    pub chan: u8,
+    pub id: u32,
+    pub payload: Vec<u8>,
+}
+
+impl Frame {
+    pub fn kind(&self) -> Option<FrameKind> {
+        FrameKind::from_u8(self.kind)
+    }
+}
+
+/// Appends one encoded frame to `out`. Panics only if `payload` exceeds [`MAX_PAYLOAD`], which
+/// callers must split beforehand (data is chunked far below it; JSON messages are small).
+pub fn encode(out: &mut Vec<u8>, kind: FrameKind, chan: u8, id: u32, payload: &[u8]) {
+    assert!(payload.len() <= MAX_PAYLOAD, "frame payload over the limit");
+    out.reserve(HEADER_LEN + payload.len());
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.push(kind as u8);
+    out.push(chan);
+    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(&id.to_be_bytes());
+    out.extend_from_slice(payload);
+}
+
+/// Why a byte stream is not valid framing. After any of these the stream cannot be trusted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrameError {
+    /// The header announced more than [`MAX_PAYLOAD`] bytes.
+    TooLarge(usize),
+    /// The reserved header bytes were not zero.
+    Reserved(u16),
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FrameError::TooLarge(n) => {
+                write!(f, "frame of {n} bytes is over the {MAX_PAYLOAD}-byte limit")
+            }
+            FrameError::Reserved(r) => write!(f, "reserved header bytes are {r:#06x}, not zero"),
+        }
+    }
+}
+
+/// An incremental decoder: feed it bytes as they arrive, take frames out as they complete.
+/// It never holds more than one header plus one maximum payload of undecoded input beyond what
+/// it was fed in one call.
+#[derive(Default)]
+pub struct Decoder {
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl Decoder {
+    pub fn new() -> Decoder {
+        Decoder::default()
+    }
+
+    /// Adds received bytes.
+    pub fn feed(&mut self, data: &[u8]) {
+        if self.pos > 0 && self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+        }
+        self.buf.extend_from_slice(data);
+    }
+
+    /// Bytes received but not yet decoded.
+    pub fn pending(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// The next complete frame, `Ok(None)` if more bytes are needed.
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, FrameError> {
+        let avail = &self.buf[self.pos..];
+        if avail.len() < HEADER_LEN {
+            self.compact();
+            return Ok(None);
+        }
+        let len = u32::from_be_bytes([avail[0], avail[1], avail[2], avail[3]]) as usize;
+        if len > MAX_PAYLOAD {
+            return Err(FrameError::TooLarge(len));
+        }
+        let reserved = u16::from_be_bytes([avail[6], avail[7]]);
+        if reserved != 0 {
+            return Err(FrameError::Reserved(reserved));
+        }
+        if avail.len() < HEADER_LEN + len {
+            self.compact();
+            return Ok(None);
+        }
+        let frame = Frame {
+            kind: avail[4],
+            chan: avail[5],
+            id: u32::from_be_bytes([avail[8], avail[9], avail[10], avail[11]]),
+            payload: avail[HEADER_LEN..HEADER_LEN + len].to_vec(),
+        };
+        self.pos += HEADER_LEN + len;
+        Ok(Some(frame))
+    }
+
+    fn compact(&mut self) {
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn golden_bytes_of_a_request() {
+        let mut out = Vec::new();
+        encode(
+            &mut out,
+            FrameKind::Request,
+            chan::NONE,
+            7,
+            br#"{"op":"ping"}"#,
+        );
+        let mut want = vec![0, 0, 0, 13, 3, 0, 0, 0, 0, 0, 0, 7];
+        want.extend_from_slice(br#"{"op":"ping"}"#);
+        assert_eq!(out, want);
+    }
+
+    #[test]
+    fn golden_bytes_of_a_data_frame_and_empty_payload() {
+        let mut out = Vec::new();
+        encode(
+            &mut out,
+            FrameKind::Data,
+            chan::STDERR,
+            0x01020304,
+            &[0xff, 0x00],
+        );
+        assert_eq!(out, [0, 0, 0, 2, 7, 2, 0, 0, 1, 2, 3, 4, 0xff, 0x00]);
+        out.clear();
+        encode(&mut out, FrameKind::Data, chan::STDIN, 1, &[]);
+        assert_eq!(out, [0, 0, 0, 0, 7, 3, 0, 0, 0, 0, 0, 1]);
+    }
+
+    #[test]
+    fn decodes_frames_split_at_every_offset() {
+        let mut wire = Vec::new();
+        encode(&mut wire, FrameKind::Hello, 0, 0, br#"{"versions":[1]}"#);
+        encode(&mut wire, FrameKind::Data, chan::STDOUT, 9, &[0u8; 0]);
+        encode(
+            &mut wire,
+            FrameKind::Data,
+            chan::STDOUT,
+            9,
+            &(0..=255).collect::<Vec<u8>>(),
+        );
+        for split in 0..=wire.len() {
+            let mut d = Decoder::new();
+            let mut got = Vec::new();
+            for part in [&wire[..split], &wire[split..]] {
+                d.feed(part);
+                while let Some(f) = d.next_frame().unwrap() {
+                    got.push(f);
+                }
+            }
+            assert_eq!(got.len(), 3, "split at {split}");
+            assert_eq!(got[0].kind(), Some(FrameKind::Hello));
+            assert!(got[1].payload.is_empty());
+            assert_eq!(got[2].payload, (0..=255).collect::<Vec<u8>>());
+            assert_eq!(d.pending(), 0);
+        }
+    }
+
+    #[test]
+    fn one_byte_at_a_time() {
+        let mut wire = Vec::new();
+        encode(&mut wire, FrameKind::Request, 0, 42, b"{}");
+        let mut d = Decoder::new();
+        for (i, b) in wire.iter().enumerate() {
+            d.feed(std::slice::from_ref(b));
+            let f = d.next_frame().unwrap();
+            assert_eq!(f.is_some(), i == wire.len() - 1);
+        }
+    }
+
+    #[test]
+    fn max_length_accepted_and_one_more_refused_before_allocation() {
+        let mut d = Decoder::new();
+        d.feed(&(MAX_PAYLOAD as u32).to_be_bytes());
+        d.feed(&[3, 0, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(d.next_frame(), Ok(None));
+        let mut d = Decoder::new();
+        d.feed(&(MAX_PAYLOAD as u32 + 1).to_be_bytes());
+        d.feed(&[3, 0, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(d.next_frame(), Err(FrameError::TooLarge(MAX_PAYLOAD + 1)));
+        let mut d = Decoder::new();
+        d.feed(&[0xff; HEADER_LEN]);
+        assert!(matches!(d.next_frame(), Err(FrameError::TooLarge(_))));
+    }
+
+    #[test]
+    fn reserved_bytes_must_be_zero_and_unknown_kinds_decode() {
+        let mut d = Decoder::new();
+        d.feed(&[0, 0, 0, 0, 3, 0, 0, 1, 0, 0, 0, 1]);
+        assert_eq!(d.next_frame(), Err(FrameError::Reserved(1)));
+        let mut d = Decoder::new();
+        d.feed(&[0, 0, 0, 1, 200, 0, 0, 0, 0, 0, 0, 5, b'x']);
+        let f = d.next_frame().unwrap().unwrap();
+        assert_eq!((f.kind, f.kind(), f.id), (200, None, 5));
+    }
+}

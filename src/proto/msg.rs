@@ -1,0 +1,370 @@
+//! The JSON messages carried by control frames: requests, replies, stream events. Field names
+//! are stable: new fields may be added, existing ones keep their meaning.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// HELLO payload: the versions the client speaks and who it is (recorded as an entry's
+/// originator).
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct Hello {
+    pub versions: Vec<u32>,
+    #[serde(default)]
+    pub client: String,
+}
+
+/// WELCOME payload: the version chosen and who the daemon is.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct Welcome {
+    pub version: u32,
+    pub daemon: String,
+    pub pid: u32,
+}
+
+/// ERROR payload.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct ErrorBody {
+    pub code: String,
+    pub message: String,
+}
+
+/// Which entries a request is about (SPEC §1 "Selector"). Targets are unioned, then every
+/// filter narrows the result.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+#[serde(default)]
+pub struct Selector {
+    /// Names, ids, or `all`.
+    pub targets: Vec<String>,
+    pub tag: Vec<String>,
+    pub tag_all: Vec<String>,
+    pub group: Vec<String>,
+    pub group_all: Vec<String>,
+    pub pid: Vec<i32>,
+    pub id: Vec<u64>,
+    pub name: Vec<String>,
+    pub state: Vec<String>,
+    pub search: Vec<String>,
+    pub alive: bool,
+    /// Allow a command that changes things to act on several entries.
+    pub all: bool,
+}
+
+impl Selector {
+    /// A selector naming one target.
+    pub fn target(t: impl Into<String>) -> Selector {
+        Selector {
+            targets: vec![t.into()],
+            ..Selector::default()
+        }
+    }
+
+    /// Whether any filter flag is set (targets aside).
+    pub fn has_filters(&self) -> bool {
+        !(self.tag.is_empty()
+            && self.tag_all.is_empty()
+            && self.group.is_empty()
+            && self.group_all.is_empty()
+            && self.pid.is_empty()
+            && self.id.is_empty()
+            && self.name.is_empty()
+            && self.state.is_empty()
+            && self.search.is_empty()
+            && !self.alive)
+    }
+}
+
+/// Everything needed to start an entry. The client resolves `cwd` and the environment, so the
+/// process runs where and with what the user had when they typed the command.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct RunSpec {
+    /// The command and its arguments; with `shell`, one string run by `sh -c`.
+    pub argv: Vec<String>,
+    #[serde(default)]
+    pub shell: bool,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Absolute working folder.
+    pub cwd: String,
+    /// The complete environment of the process (wrangle adds WRANGLE_ID and WRANGLE_NAME).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default = "default_stop_signal")]
+    pub stop_signal: i32,
+    #[serde(default = "default_stop_timeout_ms")]
+    pub stop_timeout_ms: u64,
+}
+
+fn default_stop_signal() -> i32 {
+    libc::SIGTERM
+}
+
+fn default_stop_timeout_ms() -> u64 {
+    5_000
+}
+
+/// Requests, tagged by `op`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// Is the daemon up: version, pid, uptime, counts. Reply: [`PingReply`].
+    Ping,
+    /// Start a new entry. Reply: [`EntryReply`].
+    Run { spec: RunSpec },
+    /// List entries (no targets and no filters: all). Reply: [`ListReply`].
+    List {
+        #[serde(default)]
+        sel: Selector,
+    },
+    /// Everything about the selected entries, with recent events. Reply: [`ListReply`].
+    Status { sel: Selector },
+    /// Start stopped or ended entries. Reply: [`ActionReply`].
+    Start { sel: Selector },
+    /// Stop; the reply comes when every process of every entry is gone. Reply: [`ActionReply`].
+    Stop {
+        sel: Selector,
+        #[serde(default)]
+        timeout_ms: Option<u64>,
+    },
+    /// Stop (if running) then start. Reply: [`ActionReply`].
+    Restart { sel: Selector },
+    /// Stop if needed, then forget the entries and their logs. Reply: [`ActionReply`].
+    Remove { sel: Selector },
+    /// Send a signal to the entries' main processes. Reply: [`ActionReply`].
+    Signal { sel: Selector, signal: i32 },
+    /// Where the selected entries' logs are. Reply: [`LogsReply`].
+    Logs { sel: Selector },
+    /// Stream an entry's output from byte `from_seq` on, as DATA frames on this request's id,
+    /// until cancelled. `streams` is a bitmask: 1 stdout, 2 stderr.
+    Follow { id: u64, from_seq: u64, streams: u8 },
+    /// Wait until one entry ends. Reply: [`WaitReply`]; error `timeout` after `timeout_ms`.
+    Wait {
+        sel: Selector,
+        #[serde(default)]
+        timeout_ms: Option<u64>,
+    },
+    /// End a stream (follow) or a pending wait opened by request `target` on this connection.
+    Cancel { target: u32 },
+    /// Stop every owned process gracefully, then exit. Reply: [`ActionReply`] before exiting.
+    Shutdown,
+}
+
+impl Request {
+    /// The op name, for messages.
+    pub fn op(&self) -> &'static str {
+        match self {
+            Request::Ping => "ping",
+            Request::Run { .. } => "run",
+            Request::List { .. } => "list",
+            Request::Status { .. } => "status",
+            Request::Start { .. } => "start",
+            Request::Stop { .. } => "stop",
+            Request::Restart { .. } => "restart",
+            Request::Remove { .. } => "remove",
+            Request::Signal { .. } => "signal",
+            Request::Logs { .. } => "logs",
+            Request::Follow { .. } => "follow",
+            Request::Wait { .. } => "wait",
+            Request::Cancel { .. } => "cancel",
+            Request::Shutdown => "shutdown",
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct PingReply {
+    pub version: String,
+    pub protocol: u32,
+    pub pid: u32,
+    pub uptime_ms: u64,
+    pub entries: usize,
+    pub running: usize,
+    pub socket: String,
+    pub state_dir: String,
+}
+
+/// One entry as `ls`, `status` and `run` report it.
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+pub struct EntryInfo {
+    pub id: u64,
+    pub name: Option<String>,
+    pub tags: Vec<String>,
+    pub groups: Vec<String>,
+    /// starting, running, stopping, stopped, exited, backoff, errored.
+    pub state: String,
+    pub pid: Option<i32>,
+    /// The current (or last) run number, 0 before the first start.
+    pub run: u32,
+    pub restarts: u32,
+    /// The command as one display string.
+    pub command: String,
+    pub argv: Vec<String>,
+    pub shell: bool,
+    pub cwd: String,
+    pub created_at_ms: u64,
+    pub started_at_ms: Option<u64>,
+    pub ended_at_ms: Option<u64>,
+    pub uptime_ms: Option<u64>,
+    pub exit_code: Option<i32>,
+    pub exit_signal: Option<i32>,
+    pub cpu_percent: Option<f64>,
+    pub rss_bytes: Option<u64>,
+    pub stop_signal: i32,
+    pub stop_timeout_ms: u64,
+    pub originator: Option<String>,
+    /// The process was found alive by a later daemon and re-adopted (no output capture).
+    pub adopted: bool,
+    /// The last error (e.g. why a start failed).
+    pub error: Option<String>,
+    /// Recent lifecycle events, oldest first (only filled by `status`).
+    #[serde(default)]
+    pub events: Vec<EventInfo>,
+}
+
+/// A lifecycle event of one entry.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct EventInfo {
+    pub ts_ms: u64,
+    pub id: u64,
+    /// added, started, exited, stopping, stopped, removed, signalled, error, adopted, lost.
+    pub kind: String,
+    pub message: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct EntryReply {
+    pub entry: EntryInfo,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct ListReply {
+    pub entries: Vec<EntryInfo>,
+}
+
+/// What a change did to one entry.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct ActionResult {
+    pub id: u64,
+    pub name: Option<String>,
+    /// started, already_running, stopped, not_running, restarted, removed, signalled, failed.
+    pub outcome: String,
+    #[serde(default)]
+    pub pid: Option<i32>,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct ActionReply {
+    pub results: Vec<ActionResult>,
+}
+
+/// One run's log files.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct RunLog {
+    pub run: u32,
+    /// Both streams in arrival order, exactly as written.
+    pub log: String,
+    /// 16-byte records (time, length, stream) describing `log`; see wrangle-protocol(7).
+    pub index: String,
+    /// The entry's byte sequence number of this run's first byte.
+    pub start_seq: u64,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct LogInfo {
+    pub id: u64,
+    pub name: Option<String>,
+    /// Oldest first.
+    pub runs: Vec<RunLog>,
+    /// The entry's sequence number after its last captured byte.
+    pub end_seq: u64,
+    pub alive: bool,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct LogsReply {
+    pub entries: Vec<LogInfo>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct WaitReply {
+    pub id: u64,
+    pub name: Option<String>,
+    pub exit_code: Option<i32>,
+    pub exit_signal: Option<i32>,
+}
+
+/// EVENT payloads of a follow stream.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum StreamEvent {
+    /// The reader fell behind what the daemon keeps in memory; `bytes` were skipped.
+    Missed { bytes: u64 },
+    /// A new run began; its output follows.
+    Run { run: u32 },
+    /// The run ended (code or signal).
+    Exited {
+        exit_code: Option<i32>,
+        exit_signal: Option<i32>,
+    },
+    /// The entry was removed; the stream ends.
+    Removed,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_have_stable_json() {
+        let r = Request::Stop {
+            sel: Selector::target("web"),
+            timeout_ms: Some(1500),
+        };
+        let j = serde_json::to_value(&r).unwrap();
+        assert_eq!(j["op"], "stop");
+        assert_eq!(j["sel"]["targets"][0], "web");
+        assert_eq!(j["timeout_ms"], 1500);
+        let back: Request = serde_json::from_value(j).unwrap();
+        assert_eq!(back, r);
+        let p: Request = serde_json::from_str(r#"{"op":"ping"}"#).unwrap();
+        assert_eq!(p, Request::Ping);
+        let l: Request = serde_json::from_str(r#"{"op":"list"}"#).unwrap();
+        assert_eq!(
+            l,
+            Request::List {
+                sel: Selector::default()
+            }
+        );
+        let s: Request =
+            serde_json::from_str(r#"{"op":"status","sel":{"tag":["db"],"future":1}}"#).unwrap();
+        assert!(matches!(s, Request::Status { sel } if sel.tag == ["db"]));
+    }
+
+    #[test]
+    fn unknown_ops_and_missing_fields_are_errors() {
+        assert!(serde_json::from_str::<Request>(r#"{"op":"fly"}"#).is_err());
+        assert!(serde_json::from_str::<Request>(r#"{"op":"run"}"#).is_err());
+        assert!(serde_json::from_str::<Request>(r#"{"sel":{}}"#).is_err());
+    }
+
+    #[test]
+    fn run_spec_defaults() {
+        let r: Request =
+            serde_json::from_str(r#"{"op":"run","spec":{"argv":["true"],"cwd":"/"}}"#).unwrap();
+        let Request::Run { spec } = r else { panic!() };
+        assert_eq!(spec.stop_signal, 15);
+        assert_eq!(spec.stop_timeout_ms, 5000);
+        assert!(!spec.shell && spec.env.is_empty());
+    }
+
+    #[test]
+    fn stream_events_are_tagged() {
+        let e = serde_json::to_string(&StreamEvent::Missed { bytes: 10 }).unwrap();
+        assert_eq!(e, r#"{"event":"missed","bytes":10}"#);
+    }
+}

@@ -1,0 +1,665 @@
+//! The registry: every entry the daemon tracks, its identity (ids never reused, unique names),
+//! labels and runtime facts, and the selector rules that turn a [`Selector`] into entry ids.
+//! Pure data: no sockets, no processes, so it is unit-tested directly.
+
+use crate::error::{Code, Error, Result};
+use crate::proto::{EntryInfo, EventInfo, RunSpec, Selector};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+/// The registry file's format version.
+pub const FORMAT_VERSION: u32 = 1;
+/// Events kept per entry for `status`.
+pub const EVENTS_KEPT: usize = 32;
+
+/// Lifecycle states (SPEC §1).
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Starting,
+    Running,
+    Stopping,
+    Stopped,
+    Exited,
+    Backoff,
+    Errored,
+}
+
+impl State {
+    pub const ALL: [State; 7] = [
+        State::Starting,
+        State::Running,
+        State::Stopping,
+        State::Stopped,
+        State::Exited,
+        State::Backoff,
+        State::Errored,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Starting => "starting",
+            State::Running => "running",
+            State::Stopping => "stopping",
+            State::Stopped => "stopped",
+            State::Exited => "exited",
+            State::Backoff => "backoff",
+            State::Errored => "errored",
+        }
+    }
+
+    /// Whether a process of this entry may be alive.
+    pub fn is_alive(self) -> bool {
+        matches!(self, State::Starting | State::Running | State::Stopping)
+    }
+}
+
+/// One run's bookkeeping: where its bytes start in the entry's sequence.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct RunMeta {
+    pub run: u32,
+    pub start_seq: u64,
+}
+
+/// One tracked entry.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct Entry {
+    pub id: u64,
+    pub name: Option<String>,
+    pub tags: BTreeSet<String>,
+    pub groups: BTreeSet<String>,
+    /// How to start it. Its `name`, `tags` and `groups` are cleared: the fields above rule.
+    pub spec: RunSpec,
+    pub state: State,
+    pub pid: Option<i32>,
+    /// The pid's start time in clock ticks since boot (`/proc/PID/stat` field 22).
+    pub start_time: Option<u64>,
+    pub run: u32,
+    pub restarts: u32,
+    pub created_at_ms: u64,
+    pub started_at_ms: Option<u64>,
+    pub ended_at_ms: Option<u64>,
+    pub exit_code: Option<i32>,
+    pub exit_signal: Option<i32>,
+    pub error: Option<String>,
+    pub originator: Option<String>,
+    #[serde(default)]
+    pub adopted: bool,
+    #[serde(default)]
+    pub events: VecDeque<EventInfo>,
+    /// Runs whose logs are kept, oldest first.
+    #[serde(default)]
+    pub runs: Vec<RunMeta>,
+    /// Bytes of output captured over the entry's life (the sequence number of the next byte).
+    #[serde(default)]
+    pub seq: u64,
+}
+
+impl Entry {
+    /// "name (id N)" or "entry N", for messages.
+    pub fn label(&self) -> String {
+        match &self.name {
+            Some(n) => format!("{n} (id {})", self.id),
+            None => format!("entry {}", self.id),
+        }
+    }
+
+    /// The command as one display string.
+    pub fn command(&self) -> String {
+        if self.spec.shell {
+            self.spec.argv.join(" ")
+        } else {
+            self.spec
+                .argv
+                .iter()
+                .map(|a| shell_quote(a))
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
+    }
+
+    /// Records an event in the entry's bounded history and returns it.
+    pub fn event(&mut self, kind: &str, message: impl Into<String>) -> EventInfo {
+        let ev = EventInfo {
+            ts_ms: crate::util::now_ms(),
+            id: self.id,
+            kind: kind.to_string(),
+            message: message.into(),
+        };
+        if self.events.len() == EVENTS_KEPT {
+            self.events.pop_front();
+        }
+        self.events.push_back(ev.clone());
+        ev
+    }
+
+    /// The wire view of this entry (without runtime samples or events).
+    pub fn info(&self) -> EntryInfo {
+        let now = crate::util::now_ms();
+        EntryInfo {
+            id: self.id,
+            name: self.name.clone(),
+            tags: self.tags.iter().cloned().collect(),
+            groups: self.groups.iter().cloned().collect(),
+            state: self.state.as_str().to_string(),
+            pid: if self.state.is_alive() {
+                self.pid
+            } else {
+                None
+            },
+            run: self.run,
+            restarts: self.restarts,
+            command: self.command(),
+            argv: self.spec.argv.clone(),
+            shell: self.spec.shell,
+            cwd: self.spec.cwd.clone(),
+            created_at_ms: self.created_at_ms,
+            started_at_ms: self.started_at_ms,
+            ended_at_ms: self.ended_at_ms,
+            uptime_ms: match (self.state.is_alive(), self.started_at_ms) {
+                (true, Some(s)) => Some(now.saturating_sub(s)),
+                _ => None,
+            },
+            exit_code: self.exit_code,
+            exit_signal: self.exit_signal,
+            cpu_percent: None,
+            rss_bytes: None,
+            stop_signal: self.spec.stop_signal,
+            stop_timeout_ms: self.spec.stop_timeout_ms,
+            originator: self.originator.clone(),
+            adopted: self.adopted,
+            error: self.error.clone(),
+            events: Vec::new(),
+        }
+    }
+}
+
+/// Quotes an argument for display the way a shell would need it.
+pub fn shell_quote(a: &str) -> String {
+    if !a.is_empty()
+        && a.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b))
+    {
+        a.to_string()
+    } else {
+        format!("'{}'", a.replace('\'', r"'\''"))
+    }
+}
+
+/// Checks a name against SPEC §1: 1–64 of `[A-Za-z0-9._-]`, not all digits, not `all`.
+pub fn validate_name(name: &str) -> Result<()> {
+    let bad = |why: &str| {
+        Err(Error::new(
+            Code::Usage,
+            format!("invalid name {name:?}: {why}"),
+        ))
+    };
+    if name.is_empty() || name.len() > 64 {
+        return bad("a name has 1 to 64 characters");
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return bad(&format!(
+            "{c:?} is not allowed (use letters, digits, '.', '_' and '-')"
+        ));
+    }
+    if name.bytes().all(|b| b.is_ascii_digit()) {
+        return bad("a name cannot be all digits (it would read as an id)");
+    }
+    if name == "all" {
+        return bad("\"all\" is reserved: it selects every entry");
+    }
+    Ok(())
+}
+
+/// Checks a tag or group label: 1–64 printable characters without spaces or commas.
+pub fn validate_label(kind: &str, label: &str) -> Result<()> {
+    if label.is_empty()
+        || label.len() > 64
+        || label
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == ',')
+    {
+        bail!(
+            Code::Usage,
+            "invalid {kind} {label:?}: use 1 to 64 characters without spaces or commas"
+        );
+    }
+    Ok(())
+}
+
+/// The saved form of the registry.
+#[derive(Serialize, Deserialize, Debug)]
+pub struct RegistryFile {
+    pub version: u32,
+    pub next_id: u64,
+    pub entries: Vec<Entry>,
+}
+
+/// All entries, by id, with a name index.
+#[derive(Debug, Default)]
+pub struct Registry {
+    next_id: u64,
+    entries: BTreeMap<u64, Entry>,
+    by_name: HashMap<String, u64>,
+}
+
+impl Registry {
+    pub fn new() -> Registry {
+        Registry {
+            next_id: 1,
+            ..Registry::default()
+        }
+    }
+
+    /// Rebuilds a registry from its file; `min_next_id` guards against reusing ids that were
+    /// handed out after the last save (the daemon derives it from the log folders on disk).
+    pub fn from_file(file: RegistryFile, min_next_id: u64) -> Result<Registry> {
+        if file.version > FORMAT_VERSION {
+            bail!(
+                Code::Failed,
+                "the registry was written by a newer wrangle (format {}, this one reads {FORMAT_VERSION}); upgrade wrangle",
+                file.version
+            );
+        }
+        let mut r = Registry::new();
+        for e in file.entries {
+            if let Some(n) = &e.name {
+                r.by_name.insert(n.clone(), e.id);
+            }
+            r.next_id = r.next_id.max(e.id + 1);
+            r.entries.insert(e.id, e);
+        }
+        r.next_id = r.next_id.max(file.next_id).max(min_next_id);
+        Ok(r)
+    }
+
+    pub fn to_file(&self) -> RegistryFile {
+        RegistryFile {
+            version: FORMAT_VERSION,
+            next_id: self.next_id,
+            entries: self.entries.values().cloned().collect(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn get(&self, id: u64) -> Option<&Entry> {
+        self.entries.get(&id)
+    }
+
+    pub fn get_mut(&mut self, id: u64) -> Option<&mut Entry> {
+        self.entries.get_mut(&id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.values()
+    }
+
+    pub fn ids(&self) -> Vec<u64> {
+        self.entries.keys().copied().collect()
+    }
+
+    /// Adds a new entry from a spec, checking its name and labels. Returns its id.
+    pub fn insert(&mut self, mut spec: RunSpec, originator: Option<String>) -> Result<u64> {
+        if let Some(n) = &spec.name {
+            validate_name(n)?;
+            if let Some(other) = self.by_name.get(n) {
+                bail!(
+                    Code::NameTaken,
+                    "the name {n:?} is taken by entry {other} (choose another, or wrangle rm {n})"
+                );
+            }
+        }
+        for t in &spec.tags {
+            validate_label("tag", t)?;
+        }
+        for g in &spec.groups {
+            validate_label("group", g)?;
+        }
+        if spec.argv.is_empty() || spec.argv[0].is_empty() {
+            bail!(
+                Code::Usage,
+                "no command given (wrangle run -- CMD [ARG]...)"
+            );
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let name = spec.name.take();
+        let entry = Entry {
+            id,
+            name: name.clone(),
+            tags: std::mem::take(&mut spec.tags).into_iter().collect(),
+            groups: std::mem::take(&mut spec.groups).into_iter().collect(),
+            spec,
+            state: State::Starting,
+            pid: None,
+            start_time: None,
+            run: 0,
+            restarts: 0,
+            created_at_ms: crate::util::now_ms(),
+            started_at_ms: None,
+            ended_at_ms: None,
+            exit_code: None,
+            exit_signal: None,
+            error: None,
+            originator,
+            adopted: false,
+            events: VecDeque::new(),
+            runs: Vec::new(),
+            seq: 0,
+        };
+        if let Some(n) = name {
+            self.by_name.insert(n, id);
+        }
+        self.entries.insert(id, entry);
+        Ok(id)
+    }
+
+    pub fn remove(&mut self, id: u64) -> Option<Entry> {
+        let e = self.entries.remove(&id)?;
+        if let Some(n) = &e.name {
+            self.by_name.remove(n);
+        }
+        Some(e)
+    }
+
+    fn resolve_target(&self, t: &str) -> Result<Vec<u64>> {
+        if t == "all" {
+            return Ok(self.ids());
+        }
+        if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+            let id: u64 = t
+                .parse()
+                .map_err(|_| Error::new(Code::Usage, format!("id {t} is out of range")))?;
+            return match self.entries.contains_key(&id) {
+                true => Ok(vec![id]),
+                false => Err(Error::new(
+                    Code::NoSuchEntry,
+                    format!("no entry with id {id} (see wrangle ls)"),
+                )),
+            };
+        }
+        match self.by_name.get(t) {
+            Some(&id) => Ok(vec![id]),
+            None => Err(Error::new(
+                Code::NoSuchEntry,
+                format!("no entry named {t:?} (see wrangle ls)"),
+            )),
+        }
+    }
+
+    fn matches(&self, e: &Entry, sel: &Selector) -> bool {
+        let any = |want: &[String], have: &BTreeSet<String>| {
+            want.is_empty() || want.iter().any(|w| have.contains(w))
+        };
+        let every =
+            |want: &[String], have: &BTreeSet<String>| want.iter().all(|w| have.contains(w));
+        any(&sel.tag, &e.tags)
+            && every(&sel.tag_all, &e.tags)
+            && any(&sel.group, &e.groups)
+            && every(&sel.group_all, &e.groups)
+            && (sel.id.is_empty() || sel.id.contains(&e.id))
+            && (sel.pid.is_empty()
+                || (e.state.is_alive() && e.pid.is_some_and(|p| sel.pid.contains(&p))))
+            && (sel.name.is_empty() || e.name.as_ref().is_some_and(|n| sel.name.contains(n)))
+            && (sel.state.is_empty() || sel.state.iter().any(|s| s == e.state.as_str()))
+            && (sel.search.is_empty() || {
+                let cmd = e.command();
+                sel.search.iter().any(|s| cmd.contains(s.as_str()))
+            })
+            && (!sel.alive || e.state.is_alive())
+    }
+
+    /// The ids a selector picks, ascending. No targets means every entry, narrowed by filters.
+    pub fn select(&self, sel: &Selector) -> Result<Vec<u64>> {
+        for s in &sel.state {
+            if !State::ALL.iter().any(|st| st.as_str() == s) {
+                bail!(
+                    Code::Usage,
+                    "unknown state {s:?} (states: starting, running, stopping, stopped, exited, backoff, errored)"
+                );
+            }
+        }
+        let base: BTreeSet<u64> = if sel.targets.is_empty() {
+            self.entries.keys().copied().collect()
+        } else {
+            let mut set = BTreeSet::new();
+            for t in &sel.targets {
+                set.extend(self.resolve_target(t)?);
+            }
+            set
+        };
+        Ok(base
+            .into_iter()
+            .filter(|id| self.matches(&self.entries[id], sel))
+            .collect())
+    }
+
+    /// Selection for a command that changes things (`verb`): something must be named, at least
+    /// one entry must match, and several need `--all` (or the target `all`).
+    pub fn select_for_change(&self, sel: &Selector, verb: &str) -> Result<Vec<u64>> {
+        if sel.targets.is_empty() && !sel.has_filters() {
+            bail!(
+                Code::Usage,
+                "{verb}: say which entries (a name, an id, all, or filter flags such as --tag)"
+            );
+        }
+        let ids = self.select(sel)?;
+        if ids.is_empty() {
+            bail!(
+                Code::NoSuchEntry,
+                "{verb}: no entry matches the selector (see wrangle ls)"
+            );
+        }
+        let said_all = sel.all || sel.targets.iter().any(|t| t == "all");
+        if ids.len() > 1 && !said_all {
+            let shown: Vec<String> = ids
+                .iter()
+                .take(10)
+                .map(|id| self.entries[id].label())
+                .collect();
+            let more = if ids.len() > 10 { ", ..." } else { "" };
+            bail!(
+                Code::Ambiguous,
+                "{verb}: {} entries match ({}{more}); add --all to {verb} all of them",
+                ids.len(),
+                shown.join(", ")
+            );
+        }
+        Ok(ids)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(name: Option<&str>, tags: &[&str], groups: &[&str], argv: &[&str]) -> RunSpec {
+        RunSpec {
+            argv: argv.iter().map(|s| s.to_string()).collect(),
+            shell: false,
+            name: name.map(String::from),
+            tags: tags.iter().map(|s| s.to_string()).collect(),
+            groups: groups.iter().map(|s| s.to_string()).collect(),
+            cwd: "/".into(),
+            env: Default::default(),
+            stop_signal: 15,
+            stop_timeout_ms: 5000,
+        }
+    }
+
+    fn table() -> Registry {
+        let mut r = Registry::new();
+        r.insert(
+            spec(Some("web"), &["http", "public"], &["prod"], &["nginx"]),
+            None,
+        )
+        .unwrap();
+        r.insert(
+            spec(
+                Some("api"),
+                &["http"],
+                &["prod", "eu"],
+                &["api", "--port", "80"],
+            ),
+            None,
+        )
+        .unwrap();
+        r.insert(spec(Some("db"), &["db"], &["prod"], &["postgres"]), None)
+            .unwrap();
+        r.insert(spec(None, &[], &[], &["sleep", "100"]), None)
+            .unwrap();
+        r
+    }
+
+    fn sel(f: impl FnOnce(&mut Selector)) -> Selector {
+        let mut s = Selector::default();
+        f(&mut s);
+        s
+    }
+
+    #[test]
+    fn name_rules() {
+        assert!(validate_name("web-1.prod_x").is_ok());
+        assert!(validate_name(&"a".repeat(64)).is_ok());
+        for bad in ["", "123", "all", "a b", "a/b", "é", &"a".repeat(65)] {
+            assert_eq!(validate_name(bad).unwrap_err().code, Code::Usage, "{bad}");
+        }
+        let mut r = table();
+        let e = r
+            .insert(spec(Some("web"), &[], &[], &["x"]), None)
+            .unwrap_err();
+        assert_eq!(e.code, Code::NameTaken);
+        assert!(e.message.contains("entry 1"), "{}", e.message);
+    }
+
+    #[test]
+    fn ids_are_monotonic_and_never_reused() {
+        let mut r = table();
+        r.remove(4).unwrap();
+        let id = r.insert(spec(None, &[], &[], &["x"]), None).unwrap();
+        assert_eq!(id, 5);
+        let r2 = Registry::from_file(r.to_file(), 0).unwrap();
+        let mut r2 = r2;
+        assert_eq!(r2.insert(spec(None, &[], &[], &["x"]), None).unwrap(), 6);
+        let mut r3 = Registry::from_file(r.to_file(), 40).unwrap();
+        assert_eq!(r3.insert(spec(None, &[], &[], &["x"]), None).unwrap(), 40);
+    }
+
+    #[test]
+    fn filters_any_and_all() {
+        let r = table();
+        assert_eq!(
+            r.select(&sel(|s| s.tag = vec!["http".into()])).unwrap(),
+            [1, 2]
+        );
+        assert_eq!(
+            r.select(&sel(|s| s.tag = vec!["public".into(), "db".into()]))
+                .unwrap(),
+            [1, 3]
+        );
+        assert_eq!(
+            r.select(&sel(|s| s.tag_all = vec!["http".into(), "public".into()]))
+                .unwrap(),
+            [1]
+        );
+        assert_eq!(
+            r.select(&sel(|s| s.group = vec!["eu".into()])).unwrap(),
+            [2]
+        );
+        assert_eq!(
+            r.select(&sel(|s| s.group_all = vec!["prod".into(), "eu".into()]))
+                .unwrap(),
+            [2]
+        );
+        assert_eq!(
+            r.select(&sel(|s| {
+                s.group = vec!["prod".into()];
+                s.tag = vec!["http".into()];
+                s.search = vec!["--port".into()];
+            }))
+            .unwrap(),
+            [2]
+        );
+        assert_eq!(
+            r.select(&sel(|s| s.targets = vec!["all".into()])).unwrap(),
+            [1, 2, 3, 4]
+        );
+        assert_eq!(
+            r.select(&sel(|s| s.targets = vec!["4".into(), "db".into()]))
+                .unwrap(),
+            [3, 4]
+        );
+        assert_eq!(
+            r.select(&sel(|s| s.state = vec!["starting".into()]))
+                .unwrap()
+                .len(),
+            4
+        );
+        assert!(r.select(&sel(|s| s.alive = true)).unwrap().len() == 4);
+        assert_eq!(
+            r.select(&sel(|s| s.state = vec!["nap".into()]))
+                .unwrap_err()
+                .code,
+            Code::Usage
+        );
+    }
+
+    #[test]
+    fn unknown_targets_and_the_all_guard() {
+        let r = table();
+        let e = r.select(&Selector::target("nope")).unwrap_err();
+        assert_eq!(e.code, Code::NoSuchEntry);
+        assert!(e.message.contains("\"nope\""));
+        assert_eq!(
+            r.select(&Selector::target("99")).unwrap_err().code,
+            Code::NoSuchEntry
+        );
+        let e = r
+            .select_for_change(&sel(|s| s.tag = vec!["http".into()]), "stop")
+            .unwrap_err();
+        assert_eq!(e.code, Code::Ambiguous);
+        assert!(e.message.contains("2 entries match"), "{}", e.message);
+        assert!(e.message.contains("web (id 1)"), "{}", e.message);
+        assert_eq!(
+            r.select_for_change(
+                &sel(|s| {
+                    s.tag = vec!["http".into()];
+                    s.all = true
+                }),
+                "stop"
+            )
+            .unwrap(),
+            [1, 2]
+        );
+        assert_eq!(
+            r.select_for_change(&Selector::default(), "stop")
+                .unwrap_err()
+                .code,
+            Code::Usage
+        );
+        assert_eq!(
+            r.select_for_change(&sel(|s| s.tag = vec!["zzz".into()]), "stop")
+                .unwrap_err()
+                .code,
+            Code::NoSuchEntry
+        );
+    }
+
+    #[test]
+    fn quoting_for_display() {
+        assert_eq!(shell_quote("abc"), "abc");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+}
