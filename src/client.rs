@@ -277,6 +277,11 @@ impl Client {
             .map(|r| r.entries)
     }
 
+    pub fn clear_logs(&mut self, sel: &Selector) -> Result<Vec<ActionResult>> {
+        self.call::<ActionReply>(&Request::ClearLogs { sel: sel.clone() })
+            .map(|r| r.results)
+    }
+
     pub fn wait(&mut self, sel: &Selector, timeout: Option<Duration>) -> Result<WaitReply> {
         let req = Request::Wait {
             sel: sel.clone(),

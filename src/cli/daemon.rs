@@ -8,6 +8,7 @@ use crate::paths::Paths;
 use argh::FromArgs;
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 
 /// is the daemon up: version, pid, uptime and counts (never starts one)
 #[derive(FromArgs, Debug)]
@@ -98,6 +99,7 @@ fn detach(paths: Paths, opts: Options) -> Result<Exit> {
     let log = std::fs::OpenOptions::new()
         .append(true)
         .create(true)
+        .mode(0o600)
         .open(&log_path)
         .map_err(|e| Error::io(format!("cannot open {}", log_path.display()), e))?;
     let (rd, wr) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)

@@ -1,24 +1,28 @@
-//! `wrangle logs`: the tail of the latest run read straight from the log files (so big logs
-//! never load the daemon), then, with `-f`, live output streamed by the daemon.
+//! `wrangle logs`: an entry's output read straight from its log files (so big logs never load
+//! the daemon): the tail, a regex search with context, a time window, any kept run; then, with
+//! `-f`, live output streamed by the daemon across rotations and restarts.
 
+use super::render;
 use super::select::with_selector;
-use super::{client, Exit};
-use crate::client::StreamItem;
+use super::{client, duration_flag, Exit};
+use crate::client::{Client, StreamItem};
 use crate::error::{Code, Error, Result};
-use crate::logs::file::{read_index, read_streams, tail_start};
+use crate::logs::read::{self, LogLine, RunView};
+use crate::logs::search::{self, Item, Query};
 use crate::paths::Paths;
 use crate::proto::{LogInfo, StreamEvent};
 use std::io::Write;
 use std::path::Path;
 
 with_selector! {
-    /// print an entry's output: the last lines of its latest run, and follow
+    /// print an entry's output: the last lines, a search, a run; follow it live
     #[argh(subcommand, name = "logs")]
     pub struct LogsCmd {
-        /// how many lines to print (default 20)
-        #[argh(option, short = 'n', default = "20")]
-        pub lines: usize,
-        /// keep printing output as it arrives
+        /// how many lines (or matches with --grep) to print from the end (default 20; all
+        /// matches with --grep)
+        #[argh(option, short = 'n')]
+        pub lines: Option<usize>,
+        /// keep printing output as it arrives, across rotations and restarts
         #[argh(switch, short = 'f')]
         pub follow: bool,
         /// only standard output
@@ -27,9 +31,72 @@ with_selector! {
         /// only standard error
         #[argh(switch)]
         pub stderr: bool,
+        /// only lines matching this regular expression
+        #[argh(option)]
+        pub grep: Option<String>,
+        /// lines of context around each match
+        #[argh(option, short = 'C')]
+        pub context: Option<usize>,
+        /// lines of context after each match
+        #[argh(option, short = 'A')]
+        pub after: Option<usize>,
+        /// lines of context before each match
+        #[argh(option, short = 'B')]
+        pub before: Option<usize>,
+        /// print the first N lines (or matches) instead of the last
+        #[argh(option)]
+        pub head: Option<usize>,
+        /// which run: -1 the latest (default), -2 the one before, 7 run number 7, or all
+        #[argh(option)]
+        pub run: Option<String>,
+        /// prefix each line with the time wrangle received it
+        #[argh(switch)]
+        pub timestamps: bool,
+        /// only lines received in this last span of time, e.g. 10m
+        #[argh(option)]
+        pub since: Option<String>,
+        /// delete the entry's logs (the current run's log is emptied)
+        #[argh(switch)]
+        pub clear: bool,
+        /// print JSON lines: run, ts_us, stream, line
+        #[argh(switch)]
+        pub json: bool,
         /// a name or id
         #[argh(positional)]
         pub targets: Vec<String>,
+    }
+}
+
+/// How lines are printed.
+struct Printer {
+    timestamps: bool,
+    json: bool,
+    last_run: Option<u32>,
+    headers: bool,
+}
+
+impl Printer {
+    fn line(&mut self, out: &mut impl Write, l: &LogLine) -> Result<()> {
+        if self.json {
+            let v = serde_json::json!({
+                "run": l.run,
+                "ts_us": l.ts_us,
+                "stream": if l.stream == 2 { "stderr" } else { "stdout" },
+                "line": String::from_utf8_lossy(l.body()),
+            });
+            return write_out(out, format!("{v}\n").as_bytes());
+        }
+        if self.headers && self.last_run != Some(l.run) {
+            write_out(out, format!("==> run {} <==\n", l.run).as_bytes())?;
+        }
+        self.last_run = Some(l.run);
+        if self.timestamps {
+            write_out(
+                out,
+                format!("{} ", render::timestamp_us(l.ts_us)).as_bytes(),
+            )?;
+        }
+        write_out(out, &l.text)
     }
 }
 
@@ -38,12 +105,26 @@ pub fn logs(paths: &Paths, c: LogsCmd) -> Result<Exit> {
     if sel.targets.is_empty() && !sel.has_filters() {
         bail!(Code::Usage, "logs: say which entry (a name or an id)");
     }
+    let mut client = client(paths)?;
+    if c.clear {
+        let rs = client.clear_logs(&sel)?;
+        return Ok(render::results("cleared the logs of", &rs));
+    }
     let streams = match (c.stdout, c.stderr) {
         (true, false) => 1,
         (false, true) => 2,
         _ => 3,
     };
-    let mut client = client(paths)?;
+    let regex = c
+        .grep
+        .as_deref()
+        .map(|g| {
+            regex_lite::Regex::new(g)
+                .map_err(|e| Error::new(Code::Usage, format!("--grep {g:?}: {e}")))
+        })
+        .transpose()?;
+    let since_us = duration_flag("--since", &c.since)?
+        .map(|d| crate::util::now_us().saturating_sub(d.as_micros() as u64));
     let infos = client.logs(&sel)?;
     let info = match infos.as_slice() {
         [one] => one,
@@ -53,51 +134,154 @@ pub fn logs(paths: &Paths, c: LogsCmd) -> Result<Exit> {
             many.len()
         ),
     };
+    let all_runs = c.run.as_deref() == Some("all");
+    let views = open_runs(info, c.run.as_deref().unwrap_or("-1"))?;
+    let mut printer = Printer {
+        timestamps: c.timestamps,
+        json: c.json,
+        last_run: None,
+        headers: all_runs && views.len() > 1,
+    };
     let out = std::io::stdout();
     let mut out = out.lock();
-    let tail = tail_of_latest_run(info, streams, c.lines)?;
-    write_out(&mut out, &tail)?;
-    if !c.follow {
-        return Ok(0);
+    let context = c.context.unwrap_or(0);
+    let q = Query {
+        before: c.before.unwrap_or(context),
+        after: c.after.unwrap_or(context),
+        since_us,
+        head: c.head,
+        tail: match (c.head, c.lines, &regex) {
+            (Some(_), _, _) => None,
+            (None, Some(n), _) => Some(n),
+            (None, None, Some(_)) => None,
+            (None, None, None) => Some(20),
+        },
+        regex,
+    };
+    let simple_tail = q.regex.is_none() && q.since_us.is_none() && q.head.is_none();
+    if let (true, [view]) = (simple_tail, views.as_slice()) {
+        let lines = read::tail(view, streams, q.tail.unwrap_or(20))
+            .map_err(|e| Error::io("cannot read the log", e))?;
+        for l in &lines {
+            printer.line(&mut out, l)?;
+        }
+    } else {
+        let items =
+            search::select(&views, streams, &q).map_err(|e| Error::io("cannot read the log", e))?;
+        for it in &items {
+            match it {
+                Item::Gap if !c.json => write_out(&mut out, b"--\n")?,
+                Item::Gap => {}
+                Item::Line { line, .. } => printer.line(&mut out, line)?,
+            }
+        }
     }
+    if c.follow {
+        follow(&mut client, info, streams, &q, &mut printer, &mut out)?;
+    }
+    Ok(0)
+}
+
+/// The runs `spec` names (`-1`, `-2`, `7`, `all`), opened for reading.
+fn open_runs(info: &LogInfo, spec: &str) -> Result<Vec<RunView>> {
+    let runs = &info.runs;
+    let bad = || {
+        let kept = match (runs.first(), runs.last()) {
+            (Some(a), Some(b)) => format!("runs kept: {} to {}", a.run, b.run),
+            _ => "it has no runs yet".to_string(),
+        };
+        Error::new(
+            Code::Usage,
+            format!("--run {spec}: no such run of this entry ({kept})"),
+        )
+    };
+    let chosen: Vec<&crate::proto::RunLog> = if spec == "all" {
+        runs.iter().collect()
+    } else {
+        let n: i64 = spec.parse().map_err(|_| {
+            Error::new(
+                Code::Usage,
+                format!("--run {spec:?}: use -1 (latest), -2, a run number, or all"),
+            )
+        })?;
+        let r = if n < 0 {
+            runs.len()
+                .checked_sub(n.unsigned_abs() as usize)
+                .and_then(|i| runs.get(i))
+        } else {
+            runs.iter().find(|r| i64::from(r.run) == n)
+        };
+        match (r, runs.is_empty(), n) {
+            (Some(r), _, _) => vec![r],
+            (None, true, -1) => Vec::new(),
+            _ => return Err(bad()),
+        }
+    };
+    chosen
+        .into_iter()
+        .map(|r| {
+            RunView::open(Path::new(&r.dir), r.run, r.dropped, Some(r.bytes))
+                .map_err(|e| Error::io(format!("cannot read the logs in {}", r.dir), e))
+        })
+        .collect()
+}
+
+/// Streams live output from where the files ended. Plain output passes bytes through as they
+/// come; with a search, timestamps or JSON, output is cut into lines first.
+fn follow(
+    client: &mut Client,
+    info: &LogInfo,
+    streams: u8,
+    q: &Query,
+    printer: &mut Printer,
+    out: &mut impl Write,
+) -> Result<()> {
     let req = client.follow(info.id, info.end_seq, streams)?;
+    let by_line = q.regex.is_some() || printer.timestamps || printer.json;
+    let mut partial: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+    let run = info.runs.last().map_or(0, |r| r.run);
+    printer.headers = false;
     loop {
         match client.next_item(req)? {
-            StreamItem::Data { bytes, .. } => write_out(&mut out, &bytes)?,
+            StreamItem::Data { stream, bytes } if !by_line => {
+                let _ = stream;
+                write_out(out, &bytes)?;
+            }
+            StreamItem::Data { stream, bytes } => {
+                let p = &mut partial[if stream == 2 { 1 } else { 0 }];
+                p.extend_from_slice(&bytes);
+                while let Some(i) = p.iter().position(|&b| b == b'\n') {
+                    let text: Vec<u8> = p.drain(..=i).collect();
+                    let line = LogLine {
+                        run,
+                        ts_us: crate::util::now_us(),
+                        stream,
+                        text,
+                    };
+                    let keep = q
+                        .regex
+                        .as_ref()
+                        .is_none_or(|re| re.is_match(&String::from_utf8_lossy(line.body())));
+                    if keep {
+                        printer.line(out, &line)?;
+                    }
+                }
+            }
             StreamItem::Event(StreamEvent::Missed { bytes }) => {
                 let _ = out.flush();
                 eprintln!("wrangle: [{bytes} bytes skipped: this reader fell behind]");
             }
             StreamItem::Event(_) => {}
-            StreamItem::End => return Ok(0),
+            StreamItem::End => return Ok(()),
         }
     }
 }
 
 fn write_out(out: &mut impl Write, bytes: &[u8]) -> Result<()> {
-    out.write_all(bytes)
-        .and_then(|_| out.flush())
-        .map_err(|e| Error::io("cannot write to standard output", e))
-}
-
-/// The last `n` lines of the latest run's wanted streams, reading windows from the end of the
-/// file until enough lines are found.
-fn tail_of_latest_run(info: &LogInfo, streams: u8, n: usize) -> Result<Vec<u8>> {
-    let Some(run) = info.runs.last() else {
-        return Ok(Vec::new());
-    };
-    let len = info.end_seq.saturating_sub(run.start_seq);
-    let index = read_index(Path::new(&run.index))
-        .map_err(|e| Error::io(format!("cannot read {}", run.index), e))?;
-    let mut window: u64 = 64 << 10;
-    loop {
-        let from = len.saturating_sub(window);
-        let data = read_streams(Path::new(&run.log), &index, from, len - from, streams)
-            .map_err(|e| Error::io(format!("cannot read {}", run.log), e))?;
-        let start = tail_start(&data, n);
-        if start > 0 || from == 0 {
-            return Ok(data[start..].to_vec());
-        }
-        window = window.saturating_mul(4);
+    match out.write_all(bytes).and_then(|_| out.flush()) {
+        Ok(()) => Ok(()),
+        // A closed pipe (`wrangle logs x | head`) is a normal way to stop reading.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => Err(Error::io("cannot write to standard output", e)),
     }
 }

@@ -44,6 +44,12 @@ pub fn time(ms: u64) -> String {
     )
 }
 
+/// A log timestamp `2026-11-23T19:04:05.123Z` from microseconds since the epoch.
+pub fn timestamp_us(us: u64) -> String {
+    let t = time(us / 1000);
+    format!("{}T{}.{:03}Z", &t[..10], &t[11..19], (us / 1000) % 1000)
+}
+
 /// How an entry ended, for tables and messages.
 pub fn ending(e: &EntryInfo) -> String {
     match (e.exit_code, e.exit_signal) {
@@ -131,5 +137,9 @@ mod tests {
         assert_eq!(time(0), "1970-01-01 00:00:00Z");
         assert_eq!(time(1_795_460_645_000), "2026-11-23 19:04:05Z");
         assert_eq!(time(951_782_400_000), "2000-02-29 00:00:00Z");
+        assert_eq!(
+            timestamp_us(1_795_460_645_123_456),
+            "2026-11-23T19:04:05.123Z"
+        );
     }
 }

@@ -41,6 +41,12 @@ pub struct RunCmd {
     /// how long to wait after the stop signal before KILL (default 5s)
     #[argh(option)]
     pub stop_timeout: Option<String>,
+    /// rotate its log when it would pass this size, e.g. 10M (0: never; default from config)
+    #[argh(option)]
+    pub log_max_size: Option<String>,
+    /// rotated log files kept per run (default from config)
+    #[argh(option)]
+    pub log_keep: Option<u32>,
     /// print the new entry as JSON
     #[argh(switch)]
     pub json: bool,
@@ -127,5 +133,14 @@ fn build_spec(c: &RunCmd) -> Result<RunSpec> {
         env,
         stop_signal,
         stop_timeout_ms: stop_timeout.as_millis() as u64,
+        log_max_size: c
+            .log_max_size
+            .as_deref()
+            .map(|s| {
+                crate::util::size::parse(s)
+                    .map_err(|e| Error::new(Code::Usage, format!("--log-max-size: {}", e.message)))
+            })
+            .transpose()?,
+        log_keep: c.log_keep,
     })
 }

@@ -1,4 +1,5 @@
 //! Configuration inputs: env files (dotenv syntax) today; services files and the daemon config
 //! build on this module.
 
+pub mod daemon;
 pub mod envfile;

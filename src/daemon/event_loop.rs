@@ -94,6 +94,7 @@ pub(crate) struct Daemon {
     pub(super) timers: Timers<TimerKind>,
     pub(super) pending: Vec<Pending>,
     pub(super) paths: Paths,
+    pub(super) config: crate::config::daemon::DaemonConfig,
     pub(super) started: Instant,
     save_timer: Option<TimerId>,
     /// Pipes that still had data when their turn ended.
@@ -112,9 +113,11 @@ pub(crate) struct Daemon {
 impl Daemon {
     pub fn new(paths: Paths) -> Result<Daemon> {
         let signals = SignalFd::new().map_err(|e| Error::io("cannot set up signal handling", e))?;
-        // SAFETY: setting SIGPIPE to ignored is process-wide and has no memory effects.
+        // SAFETY: setting signals to ignored is process-wide and has no memory effects.
         unsafe {
             libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+            // A file-size limit must make a log write fail (and be reported), not kill us.
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
         }
         if let Err(e) = rustix::process::set_child_subreaper(Some(rustix::process::getpid())) {
             log::warn!("cannot become a child subreaper: {e}");
@@ -144,6 +147,7 @@ impl Daemon {
                 Interest::READABLE,
             )
             .map_err(|e| Error::io("cannot watch signals", e))?;
+        let config = crate::config::daemon::load(&paths.config)?;
         let reg = load_registry(&paths)?;
         let mut d = Daemon {
             poll,
@@ -159,6 +163,7 @@ impl Daemon {
             timers: Timers::default(),
             pending: Vec::new(),
             paths,
+            config,
             started: Instant::now(),
             save_timer: None,
             busy: Vec::new(),

@@ -134,6 +134,11 @@ impl Daemon {
                 let entries = ids.into_iter().map(|id| self.log_info(id)).collect();
                 self.reply(t, req_id, &LogsReply { entries });
             }
+            Request::ClearLogs { sel } => {
+                let ids = self.reg.select_for_change(&sel, "clear logs of")?;
+                let results = ids.into_iter().map(|id| self.clear_logs(id)).collect();
+                self.reply(t, req_id, &ActionReply { results });
+            }
             Request::Follow {
                 id,
                 from_seq,
@@ -401,28 +406,58 @@ impl Daemon {
 
     fn log_info(&self, id: u64) -> LogInfo {
         let e = self.reg.get(id);
-        let dir = self.log_dir(id);
+        let dir = self.log_dir(id).display().to_string();
+        let end = e.map_or(0, |e| e.seq);
+        let runs = e.map(|e| e.runs.as_slice()).unwrap_or_default();
         LogInfo {
             id,
             name: e.and_then(|e| e.name.clone()),
-            runs: e
-                .map(|e| {
-                    e.runs
-                        .iter()
-                        .map(|r| {
-                            let (log, index) = crate::logs::file::run_paths(&dir, r.run);
-                            RunLog {
-                                run: r.run,
-                                log: log.display().to_string(),
-                                index: index.display().to_string(),
-                                start_seq: r.start_seq,
-                            }
-                        })
-                        .collect()
+            runs: runs
+                .iter()
+                .enumerate()
+                .map(|(i, r)| RunLog {
+                    run: r.run,
+                    dir: dir.clone(),
+                    start_seq: r.start_seq,
+                    bytes: runs.get(i + 1).map_or(end, |n| n.start_seq) - r.start_seq,
+                    dropped: r.dropped,
                 })
-                .unwrap_or_default(),
-            end_seq: e.map_or(0, |e| e.seq),
+                .collect(),
+            end_seq: end,
             alive: self.live.contains_key(&id),
+        }
+    }
+
+    /// Deletes an entry's logs: older runs' files go, the current run's files are emptied.
+    fn clear_logs(&mut self, id: u64) -> ActionResult {
+        let dir = self.log_dir(id);
+        let Some(e) = self.reg.get_mut(id) else {
+            return self.result(id, "failed", Some("no such entry".into()));
+        };
+        let live_run = self.live.get(&id).map(|_| e.run);
+        let seq = e.seq;
+        for r in &e.runs {
+            if Some(r.run) != live_run {
+                crate::logs::file::remove_run(&dir, r.run);
+            }
+        }
+        e.runs.retain(|r| Some(r.run) == live_run);
+        for r in e.runs.iter_mut() {
+            r.start_seq = seq;
+            r.dropped = 0;
+        }
+        e.event("logs_cleared", "logs cleared");
+        let mut failed = None;
+        if let Some(w) = self.live.get_mut(&id).and_then(|l| l.writer_mut()) {
+            if let Err(err) = w.truncate() {
+                failed = Some(format!("cannot empty the current log: {err}"));
+            }
+        }
+        self.rings.remove(&id);
+        self.schedule_save();
+        match failed {
+            Some(m) => self.result(id, "failed", Some(m)),
+            None => self.result(id, "cleared", None),
         }
     }
 }

@@ -8,7 +8,7 @@ use super::event_loop::{
 };
 use super::timers::TimerId;
 use crate::error::{Code, Error, Result};
-use crate::logs::file::RunWriter;
+use crate::logs::file::{Rotation, RunWriter};
 use crate::logs::ring::Ring;
 use crate::proc::identity;
 use crate::proc::kill::{self, Target};
@@ -17,6 +17,7 @@ use crate::proto::{ActionResult, WaitReply};
 use crate::store::registry::{RunMeta, State};
 use mio::Token;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -27,8 +28,6 @@ const DRAIN_GRACE: Duration = Duration::from_millis(500);
 const STOP_POLL: Duration = Duration::from_millis(20);
 /// How often an adopted process without a pidfd is checked.
 const ADOPT_POLL: Duration = Duration::from_millis(500);
-/// Runs whose logs are kept per entry.
-pub(super) const RUNS_KEPT: usize = 10;
 
 /// A stop in progress.
 pub(super) struct StopCtl {
@@ -58,6 +57,10 @@ pub(super) struct Live {
 }
 
 impl Live {
+    pub(super) fn writer_mut(&mut self) -> Option<&mut RunWriter> {
+        self.writer.as_mut()
+    }
+
     fn reaped_or_gone(&self) -> bool {
         self.status.is_some() || self.adopted_gone
     }
@@ -75,6 +78,11 @@ impl Daemon {
             bail!(Code::NoSuchEntry, "no entry with id {id}");
         };
         let run = e.run + 1;
+        let rotation = Rotation {
+            max_size: e.spec.log_max_size.unwrap_or(self.config.logs.max_size),
+            keep: e.spec.log_keep.unwrap_or(self.config.logs.keep),
+        };
+        let runs_kept = self.config.logs.runs.max(1) as usize;
         if !std::path::Path::new(&e.spec.cwd).is_dir() {
             let msg = format!(
                 "cannot start {}: working folder {} does not exist",
@@ -87,7 +95,12 @@ impl Daemon {
             self.schedule_save();
             bail!(Code::Failed, "{msg}");
         }
-        let writer = std::fs::create_dir_all(&dir).and_then(|_| RunWriter::create(&dir, run));
+        // Output may hold secrets: log folders are private like the state folder.
+        let writer = std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .and_then(|_| RunWriter::create(&dir, run, rotation));
         let spawned = spawn::spawn(&e.spec, id, e.name.as_deref());
         let sp = match spawned {
             Ok(sp) => sp,
@@ -110,10 +123,11 @@ impl Daemon {
         e.runs.push(RunMeta {
             run,
             start_seq: e.seq,
+            dropped: 0,
         });
-        let dropped: Vec<u32> = if e.runs.len() > RUNS_KEPT {
+        let dropped: Vec<u32> = if e.runs.len() > runs_kept {
             e.runs
-                .drain(..e.runs.len() - RUNS_KEPT)
+                .drain(..e.runs.len() - runs_kept)
                 .map(|r| r.run)
                 .collect()
         } else {
@@ -142,9 +156,7 @@ impl Daemon {
             }
         };
         for r in dropped {
-            let (log, idx) = crate::logs::file::run_paths(&dir, r);
-            let _ = std::fs::remove_file(log);
-            let _ = std::fs::remove_file(idx);
+            crate::logs::file::remove_run(&dir, r);
         }
         let mut pipes = Vec::new();
         for (fd, stream) in [
@@ -247,7 +259,10 @@ impl Daemon {
         if let Some(l) = self.live.get_mut(&id) {
             if let Some(w) = l.writer.as_mut() {
                 match w.write(stream, crate::util::now_us(), data) {
-                    Ok(()) => {
+                    Ok(dropped) => {
+                        if let Some(r) = e.runs.last_mut() {
+                            r.dropped += dropped;
+                        }
                         if l.write_failed {
                             l.write_failed = false;
                             e.event("log_resumed", "log writing works again");

@@ -1,11 +1,16 @@
 //! Per-run log files. Each run of an entry writes `RUN.log`, every byte of stdout and stderr in
-//! arrival order exactly as the process wrote it (so `less` and `tail -f` work), and `RUN.idx`,
+//! arrival order exactly as the process wrote it (so `less` and `tail -F` work), and `RUN.idx`,
 //! one 16-byte record per captured chunk: receive time (µs since the epoch, u64 BE), length
 //! (u32 BE), stream (u8: 1 stdout, 2 stderr), three zero bytes. The index lets readers split the
 //! streams and timestamp lines without touching the plain log.
+//!
+//! Rotation is by size and done by the writer that owns the descriptors: `RUN.log` and
+//! `RUN.idx` are renamed to `RUN.SEG.log` / `RUN.SEG.idx` (SEG = 1, 2, … oldest first) and new
+//! files are opened, so nothing is copied, lost or written twice: the segments in order, then
+//! `RUN.log`, concatenate to exactly what the process wrote (minus segments past `keep`).
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -29,26 +34,55 @@ fn open_append(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
+/// Size-based rotation of one run's log: 0 `max_size` means never rotate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    pub max_size: u64,
+    /// Rotated segments kept (older ones are deleted).
+    pub keep: u32,
+}
+
 /// Writes one run's log and index. Index records are buffered and written by `flush_index`.
 pub struct RunWriter {
+    dir: PathBuf,
+    run: u32,
     log: File,
     idx: File,
+    size: u64,
+    next_segment: u32,
+    rotation: Rotation,
     pending: Vec<u8>,
 }
 
 impl RunWriter {
-    pub fn create(dir: &Path, run: u32) -> io::Result<RunWriter> {
+    pub fn create(dir: &Path, run: u32, rotation: Rotation) -> io::Result<RunWriter> {
         let (log, idx) = run_paths(dir, run);
+        let log = open_append(&log)?;
+        let size = log.metadata()?.len();
         Ok(RunWriter {
-            log: open_append(&log)?,
+            dir: dir.to_path_buf(),
+            run,
+            log,
             idx: open_append(&idx)?,
+            size,
+            next_segment: 1,
+            rotation,
             pending: Vec::new(),
         })
     }
 
-    /// Appends a chunk. On error nothing of the chunk is indexed.
-    pub fn write(&mut self, stream: u8, ts_us: u64, data: &[u8]) -> io::Result<()> {
+    /// Appends a chunk, rotating first if it would pass the size limit. On error nothing of
+    /// the chunk is indexed. Returns the bytes of segments deleted by rotation.
+    pub fn write(&mut self, stream: u8, ts_us: u64, data: &[u8]) -> io::Result<u64> {
+        let mut dropped = 0;
+        if self.rotation.max_size > 0
+            && self.size > 0
+            && self.size + data.len() as u64 > self.rotation.max_size
+        {
+            dropped = self.rotate()?;
+        }
         self.log.write_all(data)?;
+        self.size += data.len() as u64;
         self.pending.extend_from_slice(&ts_us.to_be_bytes());
         self.pending
             .extend_from_slice(&(data.len() as u32).to_be_bytes());
@@ -56,7 +90,29 @@ impl RunWriter {
         if self.pending.len() >= 64 * RECORD_LEN {
             self.flush_index()?;
         }
-        Ok(())
+        Ok(dropped)
+    }
+
+    /// Renames the current files to the next segment, reopens, deletes segments past `keep`.
+    fn rotate(&mut self) -> io::Result<u64> {
+        self.flush_index()?;
+        let seg = self.next_segment;
+        let (log, idx) = run_paths(&self.dir, self.run);
+        let (seg_log, seg_idx) = segment_paths(&self.dir, self.run, seg);
+        std::fs::rename(&log, &seg_log)?;
+        std::fs::rename(&idx, &seg_idx)?;
+        self.log = open_append(&log)?;
+        self.idx = open_append(&idx)?;
+        self.size = 0;
+        self.next_segment += 1;
+        let mut dropped = 0;
+        if seg > self.rotation.keep {
+            let (old_log, old_idx) = segment_paths(&self.dir, self.run, seg - self.rotation.keep);
+            dropped += std::fs::metadata(&old_log).map(|m| m.len()).unwrap_or(0);
+            let _ = std::fs::remove_file(old_log);
+            let _ = std::fs::remove_file(old_idx);
+        }
+        Ok(dropped)
     }
 
     /// Writes buffered index records.
@@ -67,6 +123,55 @@ impl RunWriter {
             r?;
         }
         Ok(())
+    }
+
+    /// Empties the current files (for `logs --clear`).
+    pub fn truncate(&mut self) -> io::Result<()> {
+        self.pending.clear();
+        self.log.set_len(0)?;
+        self.idx.set_len(0)?;
+        self.size = 0;
+        Ok(())
+    }
+}
+
+/// The paths of rotated segment `seg` of a run.
+pub fn segment_paths(dir: &Path, run: u32, seg: u32) -> (PathBuf, PathBuf) {
+    (
+        dir.join(format!("{run}.{seg}.log")),
+        dir.join(format!("{run}.{seg}.idx")),
+    )
+}
+
+/// A run's files in order: rotated segments oldest first, then the current `RUN.log`.
+pub fn run_segments(dir: &Path, run: u32) -> Vec<(PathBuf, PathBuf)> {
+    let prefix = format!("{run}.");
+    let mut segs: Vec<u32> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| {
+                let name = e.ok()?.file_name().into_string().ok()?;
+                name.strip_prefix(&prefix)?
+                    .strip_suffix(".log")?
+                    .parse::<u32>()
+                    .ok()
+            })
+            .collect()
+        })
+        .unwrap_or_default();
+    segs.sort_unstable();
+    let mut out: Vec<(PathBuf, PathBuf)> = segs
+        .into_iter()
+        .map(|s| segment_paths(dir, run, s))
+        .collect();
+    out.push(run_paths(dir, run));
+    out
+}
+
+/// Removes every file of a run.
+pub fn remove_run(dir: &Path, run: u32) {
+    for (log, idx) in run_segments(dir, run) {
+        let _ = std::fs::remove_file(log);
+        let _ = std::fs::remove_file(idx);
     }
 }
 
@@ -102,54 +207,6 @@ pub fn read_index(path: &Path) -> io::Result<Vec<Record>> {
         .collect())
 }
 
-/// Reads `len` bytes of a run's log from `offset` and returns, in arrival order, the pieces
-/// that belong to the wanted streams (bitmask: 1 stdout, 2 stderr). Bytes past the index's
-/// coverage (it is written a moment after the log) count as the last indexed stream.
-pub fn read_streams(
-    log: &Path,
-    index: &[Record],
-    offset: u64,
-    len: u64,
-    streams: u8,
-) -> io::Result<Vec<u8>> {
-    let mut f = match File::open(log) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let end = offset + len;
-    let mut out = Vec::new();
-    let wanted = |s: u8| streams & s != 0 || (s != 1 && s != 2 && streams & 1 != 0);
-    let covered = index.last().map_or(0, |r| r.offset + r.len as u64);
-    let tail_stream = index.last().map_or(1, |r| r.stream);
-    let mut pieces: Vec<(u64, u64)> = Vec::new();
-    for r in index {
-        let (a, b) = (r.offset.max(offset), (r.offset + r.len as u64).min(end));
-        if a < b && wanted(r.stream) {
-            match pieces.last_mut() {
-                Some(p) if p.1 == a => p.1 = b,
-                _ => pieces.push((a, b)),
-            }
-        }
-    }
-    if covered < end && wanted(tail_stream) {
-        let a = covered.max(offset);
-        match pieces.last_mut() {
-            Some(p) if p.1 == a => p.1 = end,
-            _ => pieces.push((a, end)),
-        }
-    }
-    for (a, b) in pieces {
-        f.seek(SeekFrom::Start(a))?;
-        let before = out.len();
-        (&mut f).take(b - a).read_to_end(&mut out)?;
-        if ((out.len() - before) as u64) < b - a {
-            break;
-        }
-    }
-    Ok(out)
-}
-
 /// The start of the last `n` lines of `data` (a final line without a newline counts).
 pub fn tail_start(data: &[u8], n: usize) -> usize {
     if n == 0 {
@@ -180,7 +237,15 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("wrangle-logfile-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let mut w = RunWriter::create(&dir, 3).unwrap();
+        let mut w = RunWriter::create(
+            &dir,
+            3,
+            Rotation {
+                max_size: 0,
+                keep: 0,
+            },
+        )
+        .unwrap();
         w.write(1, 10, b"out1\n").unwrap();
         w.write(2, 11, b"err1\n").unwrap();
         w.write(1, 12, b"out2").unwrap();
@@ -198,19 +263,39 @@ mod tests {
                 stream: 2
             }
         );
-        assert_eq!(read_streams(&log, &index, 0, 14, 1).unwrap(), b"out1\nout2");
-        assert_eq!(read_streams(&log, &index, 0, 14, 2).unwrap(), b"err1\n");
-        assert_eq!(
-            read_streams(&log, &index, 0, 14, 3).unwrap(),
-            b"out1\nerr1\nout2"
-        );
-        assert_eq!(read_streams(&log, &index, 7, 5, 3).unwrap(), b"r1\nou");
-        // Bytes beyond the index count as the last stream.
-        w.write(1, 13, b"!").unwrap();
-        assert_eq!(
-            read_streams(&log, &index, 0, 15, 1).unwrap(),
-            b"out1\nout2!"
-        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn rotation_renames_and_concatenates_exactly() {
+        let dir = std::env::temp_dir().join(format!("wrangle-rotate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let rot = Rotation {
+            max_size: 10,
+            keep: 2,
+        };
+        let mut w = RunWriter::create(&dir, 1, rot).unwrap();
+        let mut all = Vec::new();
+        let mut dropped = 0;
+        for i in 0..12u8 {
+            let chunk = vec![b'a' + i; 4];
+            dropped += w.write(1, i as u64, &chunk).unwrap();
+            all.extend_from_slice(&chunk);
+        }
+        w.flush_index().unwrap();
+        let segs = run_segments(&dir, 1);
+        // 12 chunks of 4 bytes, 2 per file: 6 files, the 3 oldest segments deleted.
+        assert_eq!(segs.len(), 3);
+        assert_eq!(dropped, 24);
+        let mut cat = Vec::new();
+        for (log, idx) in &segs {
+            cat.extend(std::fs::read(log).unwrap());
+            assert_eq!(read_index(idx).unwrap().len(), 2);
+        }
+        assert_eq!(cat, all[24..]);
+        remove_run(&dir, 1);
+        assert!(std::fs::read_dir(&dir).unwrap().next().is_none());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -2,7 +2,9 @@
 //! files (a plain byte-exact `.log` plus a `.idx` of chunk records) with their readers.
 
 pub mod file;
+pub mod read;
 pub mod ring;
+pub mod search;
 
 /// Stream numbers, shared with the protocol's DATA channels.
 pub use crate::proto::frame::chan::{STDERR, STDOUT};

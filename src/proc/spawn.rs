@@ -69,6 +69,7 @@ pub fn spawn(spec: &RunSpec, id: u64, name: Option<&str>) -> io::Result<Spawned>
             libc::sigemptyset(&mut empty);
             libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            libc::signal(libc::SIGXFSZ, libc::SIG_DFL);
             rustix::process::setsid()?;
             if nofile > 0 {
                 let lim = libc::rlimit {

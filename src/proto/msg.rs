@@ -96,6 +96,12 @@ pub struct RunSpec {
     pub stop_signal: i32,
     #[serde(default = "default_stop_timeout_ms")]
     pub stop_timeout_ms: u64,
+    /// Rotate the log when it would pass this many bytes (None: the daemon's default; 0: never).
+    #[serde(default)]
+    pub log_max_size: Option<u64>,
+    /// Rotated log segments kept per run (None: the daemon's default).
+    #[serde(default)]
+    pub log_keep: Option<u32>,
 }
 
 fn default_stop_signal() -> i32 {
@@ -137,6 +143,9 @@ pub enum Request {
     Signal { sel: Selector, signal: i32 },
     /// Where the selected entries' logs are. Reply: [`LogsReply`].
     Logs { sel: Selector },
+    /// Delete the logs of the selected entries (the current run's files are emptied).
+    /// Reply: [`ActionReply`].
+    ClearLogs { sel: Selector },
     /// Stream an entry's output from byte `from_seq` on, as DATA frames on this request's id,
     /// until cancelled. `streams` is a bitmask: 1 stdout, 2 stderr.
     Follow { id: u64, from_seq: u64, streams: u8 },
@@ -166,6 +175,7 @@ impl Request {
             Request::Remove { .. } => "remove",
             Request::Signal { .. } => "signal",
             Request::Logs { .. } => "logs",
+            Request::ClearLogs { .. } => "clear_logs",
             Request::Follow { .. } => "follow",
             Request::Wait { .. } => "wait",
             Request::Cancel { .. } => "cancel",
@@ -262,16 +272,18 @@ pub struct ActionReply {
     pub results: Vec<ActionResult>,
 }
 
-/// One run's log files.
+/// One run's log files: `DIR/RUN.log` (+ rotated `DIR/RUN.SEG.log`) with `.idx` beside each.
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct RunLog {
     pub run: u32,
-    /// Both streams in arrival order, exactly as written.
-    pub log: String,
-    /// 16-byte records (time, length, stream) describing `log`; see wrangle-protocol(7).
-    pub index: String,
+    /// The entry's log folder.
+    pub dir: String,
     /// The entry's byte sequence number of this run's first byte.
     pub start_seq: u64,
+    /// Bytes of this run so far.
+    pub bytes: u64,
+    /// Bytes at the start of the run whose segments were deleted by rotation.
+    pub dropped: u64,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]

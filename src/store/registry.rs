@@ -59,6 +59,9 @@ impl State {
 pub struct RunMeta {
     pub run: u32,
     pub start_seq: u64,
+    /// Bytes at the start of the run whose rotated segments were deleted.
+    #[serde(default)]
+    pub dropped: u64,
 }
 
 /// One tracked entry.
@@ -494,6 +497,8 @@ mod tests {
             env: Default::default(),
             stop_signal: 15,
             stop_timeout_ms: 5000,
+            log_max_size: None,
+            log_keep: None,
         }
     }
 

@@ -2,6 +2,7 @@
 
 pub mod duration;
 pub mod signal;
+pub mod size;
 
 /// Milliseconds since the Unix epoch, by the wall clock.
 pub fn now_ms() -> u64 {
