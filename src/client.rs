@@ -306,6 +306,34 @@ impl Client {
         })
     }
 
+    /// Subscribes to lifecycle events (`types` bit 1) and/or log lines (bit 2) of the entries
+    /// `sel` picks (every entry, even later ones, when empty); read with
+    /// [`Client::next_event`] using the returned request id.
+    pub fn subscribe(&mut self, sel: &Selector, types: u8) -> Result<u32> {
+        self.send_request(&Request::Subscribe {
+            sel: sel.clone(),
+            types,
+        })
+    }
+
+    /// The next event of subscription `req`; None once it has ended.
+    pub fn next_event(&mut self, req: u32) -> Result<Option<LiveEvent>> {
+        loop {
+            let f = self.read_frame()?;
+            if f.id != req {
+                continue;
+            }
+            return match f.kind() {
+                Some(FrameKind::Event) => serde_json::from_slice(&f.payload)
+                    .map(Some)
+                    .map_err(|e| Error::new(Code::Daemon, format!("bad event: {e}"))),
+                Some(FrameKind::Response) => Ok(None),
+                Some(FrameKind::Error) => Err(error_from(&f.payload)),
+                _ => continue,
+            };
+        }
+    }
+
     /// The next item of stream `req`.
     pub fn next_item(&mut self, req: u32) -> Result<StreamItem> {
         loop {

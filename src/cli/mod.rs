@@ -3,6 +3,7 @@
 
 mod control;
 mod daemon;
+mod events;
 mod logs;
 mod ls;
 mod render;
@@ -37,6 +38,7 @@ pub enum Cmd {
     Rm(control::RmCmd),
     Signal(control::SignalCmd),
     Logs(logs::LogsCmd),
+    Events(events::EventsCmd),
     Wait(control::WaitCmd),
     Ping(daemon::PingCmd),
     Shutdown(daemon::ShutdownCmd),
@@ -96,6 +98,7 @@ fn dispatch(top: Top) -> Result<Exit> {
         Cmd::Rm(c) => control::rm(&paths, c),
         Cmd::Signal(c) => control::signal(&paths, c),
         Cmd::Logs(c) => logs::logs(&paths, c),
+        Cmd::Events(c) => events::events(&paths, c),
         Cmd::Wait(c) => control::wait(&paths, c),
         Cmd::Ping(c) => daemon::ping(&paths, c),
         Cmd::Shutdown(c) => daemon::shutdown(&paths, c),

@@ -23,6 +23,18 @@ pub struct Follow {
     pub streams: u8,
 }
 
+/// A subscription to lifecycle events and/or log lines.
+pub struct Sub {
+    pub req: u32,
+    pub sel: crate::proto::Selector,
+    /// Entries named by the selector's targets (None: every entry, even later ones).
+    pub ids: Option<std::collections::HashSet<u64>>,
+    /// 1 lifecycle events, 2 log lines.
+    pub types: u8,
+    /// Events dropped since the last one delivered.
+    pub missed: u64,
+}
+
 pub struct Conn {
     pub stream: UnixStream,
     pub dec: Decoder,
@@ -34,6 +46,7 @@ pub struct Conn {
     /// Who the client said it is (HELLO), recorded as originator.
     pub client: String,
     pub follows: Vec<Follow>,
+    pub subs: Vec<Sub>,
 }
 
 impl Conn {
@@ -47,6 +60,7 @@ impl Conn {
             closing: false,
             client: String::new(),
             follows: Vec::new(),
+            subs: Vec::new(),
         }
     }
 

@@ -105,6 +105,8 @@ pub(crate) struct Daemon {
     /// Entries whose log index has unwritten records.
     pub(super) index_dirty: HashSet<u64>,
     pub(super) shutting_down: bool,
+    /// Partial log lines per (entry, stream), kept only while log subscribers exist.
+    pub(super) line_bufs: HashMap<(u64, u8), Vec<u8>>,
     exit_now: bool,
     listening: bool,
     pub(super) my_pid: i32,
@@ -171,6 +173,7 @@ impl Daemon {
             dirty: HashSet::new(),
             index_dirty: HashSet::new(),
             shutting_down: false,
+            line_bufs: HashMap::new(),
             exit_now: false,
             listening: true,
             my_pid: std::process::id() as i32,
@@ -237,6 +240,7 @@ impl Daemon {
                 self.on_timer(kind);
             }
             self.flush_indexes();
+            self.publish_events();
             self.service_conns();
         }
         self.save_now();

@@ -43,7 +43,7 @@ impl Daemon {
                     .reg
                     .insert(spec, originator.filter(|o| !o.is_empty()))?;
                 if let Some(e) = self.reg.get_mut(id) {
-                    e.event("added", format!("added: {}", e.command()));
+                    e.event("added", e.command());
                 }
                 if let Err(err) = self.start_entry(id) {
                     // Nothing half-made is left behind; the id is not reused.
@@ -187,12 +187,14 @@ impl Daemon {
                     kind: PendingKind::Wait { id, timer },
                 });
             }
+            Request::Subscribe { sel, types } => self.subscribe(t, req_id, sel, types)?,
             Request::Cancel { target } => {
                 let mut found = false;
                 if let Some(c) = self.conns.get_mut(&t) {
-                    let before = c.follows.len();
+                    let before = c.follows.len() + c.subs.len();
                     c.follows.retain(|f| f.req != target);
-                    found = c.follows.len() != before;
+                    c.subs.retain(|s| s.req != target);
+                    found = c.follows.len() + c.subs.len() != before;
                 }
                 if found {
                     self.reply(t, target, &Empty {});
@@ -312,6 +314,9 @@ impl Daemon {
             }
             BatchOp::Restart => {
                 for id in ids {
+                    if let Some(e) = self.reg.get_mut(id) {
+                        e.event("restarting", "restarting at the user's request");
+                    }
                     let r = match self.start_entry(id) {
                         Ok(_) => {
                             if let Some(e) = self.reg.get_mut(id) {
@@ -327,6 +332,9 @@ impl Daemon {
             BatchOp::Remove => {
                 for id in ids {
                     let r = self.result(id, "removed", None);
+                    if let Some(e) = self.reg.get_mut(id) {
+                        e.event("removed", "removed");
+                    }
                     self.reg.remove(id);
                     self.rings.remove(&id);
                     let _ = std::fs::remove_dir_all(self.log_dir(id));

@@ -287,6 +287,9 @@ impl Daemon {
             .entry(id)
             .or_insert_with(|| Ring::new(RING_BYTES, start))
             .push(stream, data);
+        if self.wants_log_lines(id) {
+            self.publish_output(id, stream, data);
+        }
         self.wake_followers(id);
     }
 
@@ -417,10 +420,10 @@ impl Daemon {
             } else {
                 ""
             };
-            e.event("stopped", format!("stopped: {how}{killed}"));
+            e.event("stopped", format!("{how}{killed}"));
         } else {
             e.state = State::Exited;
-            e.event("exited", format!("exited: {how}"));
+            e.event("exited", how);
         }
         self.schedule_save();
         self.resolve_pending(id);

@@ -3,6 +3,7 @@
 
 mod conn;
 mod event_loop;
+mod events;
 mod handlers;
 mod lifecycle;
 mod signals;

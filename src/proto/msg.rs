@@ -155,7 +155,15 @@ pub enum Request {
         #[serde(default)]
         timeout_ms: Option<u64>,
     },
-    /// End a stream (follow) or a pending wait opened by request `target` on this connection.
+    /// Stream events of the selected entries (all entries, including ones added later, when
+    /// the selector is empty) as EVENT frames carrying [`LiveEvent`]s, until cancelled.
+    /// `types` is a bitmask: 1 lifecycle events, 2 log lines.
+    Subscribe {
+        #[serde(default)]
+        sel: Selector,
+        types: u8,
+    },
+    /// End a stream (follow, subscribe) or a pending wait opened by request `target` on this connection.
     Cancel { target: u32 },
     /// Stop every owned process gracefully, then exit. Reply: [`ActionReply`] before exiting.
     Shutdown,
@@ -178,6 +186,7 @@ impl Request {
             Request::ClearLogs { .. } => "clear_logs",
             Request::Follow { .. } => "follow",
             Request::Wait { .. } => "wait",
+            Request::Subscribe { .. } => "subscribe",
             Request::Cancel { .. } => "cancel",
             Request::Shutdown => "shutdown",
         }
@@ -308,6 +317,23 @@ pub struct WaitReply {
     pub name: Option<String>,
     pub exit_code: Option<i32>,
     pub exit_signal: Option<i32>,
+}
+
+/// EVENT payload of a subscription: a lifecycle event, a log line (`kind` "log"), or a notice
+/// that `count` events were dropped because this subscriber fell behind (`kind` "missed").
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct LiveEvent {
+    pub ts_ms: u64,
+    pub id: u64,
+    pub name: Option<String>,
+    pub kind: String,
+    pub message: String,
+    /// For log lines: "stdout" or "stderr".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
+    /// For "missed": how many events were dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
 }
 
 /// EVENT payloads of a follow stream.

@@ -133,6 +133,12 @@ impl Entry {
             self.events.pop_front();
         }
         self.events.push_back(ev.clone());
+        OUTBOX.with(|o| {
+            let mut o = o.borrow_mut();
+            if o.len() < OUTBOX_MAX {
+                o.push((ev.clone(), self.name.clone()));
+            }
+        });
         ev
     }
 
@@ -175,6 +181,20 @@ impl Entry {
             events: Vec::new(),
         }
     }
+}
+
+/// Events not yet handed to subscribers. The daemon is single-threaded and drains this at the
+/// end of every turn (see [`take_events`]); the cap only matters where nobody drains it.
+const OUTBOX_MAX: usize = 65_536;
+
+thread_local! {
+    static OUTBOX: std::cell::RefCell<Vec<(EventInfo, Option<String>)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Takes the events (with the entry's name) recorded on this thread since the last call,
+/// oldest first.
+pub fn take_events() -> Vec<(EventInfo, Option<String>)> {
+    OUTBOX.with(|o| std::mem::take(&mut *o.borrow_mut()))
 }
 
 /// Quotes an argument for display the way a shell would need it.
@@ -400,7 +420,8 @@ impl Registry {
         }
     }
 
-    fn matches(&self, e: &Entry, sel: &Selector) -> bool {
+    /// Whether `e` passes the selector's filters (targets aside).
+    pub fn matches(&self, e: &Entry, sel: &Selector) -> bool {
         let any = |want: &[String], have: &BTreeSet<String>| {
             want.is_empty() || want.iter().any(|w| have.contains(w))
         };
