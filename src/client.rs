@@ -290,6 +290,36 @@ impl Client {
         self.call(&req)
     }
 
+    /// Adopts running process `pid`.
+    pub fn add(
+        &mut self,
+        pid: i32,
+        name: Option<String>,
+        tags: Vec<String>,
+        groups: Vec<String>,
+    ) -> Result<EntryInfo> {
+        let req = Request::Add {
+            pid,
+            name,
+            tags,
+            groups,
+        };
+        self.call::<EntryReply>(&req).map(|r| r.entry)
+    }
+
+    /// Sends a prepared `label`, `rename_label`, `prune` or `reset` request.
+    pub fn act(&mut self, req: &Request) -> Result<Vec<ActionResult>> {
+        self.call::<ActionReply>(req).map(|r| r.results)
+    }
+
+    /// Every tag (`kind` "tag") or group ("group") in use, with counts.
+    pub fn labels(&mut self, kind: &str) -> Result<Vec<LabelCount>> {
+        let req = Request::Labels {
+            kind: kind.to_string(),
+        };
+        self.call::<LabelsReply>(&req).map(|r| r.labels)
+    }
+
     /// Asks the daemon to stop everything and exit; returns once it has.
     pub fn shutdown(&mut self) -> Result<Vec<ActionResult>> {
         self.call::<ActionReply>(&Request::Shutdown)

@@ -6,6 +6,7 @@ mod daemon;
 mod events;
 mod logs;
 mod ls;
+mod registry;
 mod render;
 mod run;
 mod select;
@@ -40,6 +41,13 @@ pub enum Cmd {
     Logs(logs::LogsCmd),
     Events(events::EventsCmd),
     Wait(control::WaitCmd),
+    Add(registry::AddCmd),
+    Label(registry::LabelCmd),
+    Tag(registry::TagCmd),
+    Group(registry::GroupCmd),
+    Prune(registry::PruneCmd),
+    Reset(registry::ResetCmd),
+    Tree(registry::TreeCmd),
     Ping(daemon::PingCmd),
     Shutdown(daemon::ShutdownCmd),
     Daemon(daemon::DaemonCmd),
@@ -100,6 +108,13 @@ fn dispatch(top: Top) -> Result<Exit> {
         Cmd::Logs(c) => logs::logs(&paths, c),
         Cmd::Events(c) => events::events(&paths, c),
         Cmd::Wait(c) => control::wait(&paths, c),
+        Cmd::Add(c) => registry::add(&paths, c),
+        Cmd::Label(c) => registry::label(&paths, c),
+        Cmd::Tag(c) => registry::tag(&paths, c),
+        Cmd::Group(c) => registry::group(&paths, c),
+        Cmd::Prune(c) => registry::prune(&paths, c),
+        Cmd::Reset(c) => registry::reset(&paths, c),
+        Cmd::Tree(c) => registry::tree(&paths, c),
         Cmd::Ping(c) => daemon::ping(&paths, c),
         Cmd::Shutdown(c) => daemon::shutdown(&paths, c),
         Cmd::Daemon(c) => daemon::daemon(paths, c),

@@ -78,6 +78,7 @@ pub(super) enum BatchOp {
     Restart,
     Remove,
     Shutdown,
+    Reset,
 }
 
 pub(crate) struct Daemon {

@@ -11,7 +11,7 @@ use crate::proto::{
     ActionReply, ActionResult, EntryInfo, EntryReply, ListReply, LogInfo, LogsReply, PingReply,
     Request, RunLog, WaitReply,
 };
-use crate::store::registry::State;
+use crate::store::registry::{Relabel, State};
 use mio::Token;
 use std::time::{Duration, Instant};
 
@@ -188,6 +188,43 @@ impl Daemon {
                 });
             }
             Request::Subscribe { sel, types } => self.subscribe(t, req_id, sel, types)?,
+            Request::Add {
+                pid,
+                name,
+                tags,
+                groups,
+            } => self.adopt(t, req_id, pid, name, tags, groups)?,
+            Request::Label {
+                sel,
+                add_tags,
+                rm_tags,
+                add_groups,
+                rm_groups,
+                name,
+            } => {
+                let change = Relabel {
+                    add_tags,
+                    rm_tags,
+                    add_groups,
+                    rm_groups,
+                    name: name.map(|n| if n.is_empty() { None } else { Some(n) }),
+                };
+                let results = self.label(&sel, change)?;
+                self.reply(t, req_id, &ActionReply { results });
+            }
+            Request::Labels { kind } => {
+                let reply = self.labels(&kind)?;
+                self.reply(t, req_id, &reply);
+            }
+            Request::RenameLabel { kind, old, new } => {
+                let reply = self.rename_label(&kind, &old, &new)?;
+                self.reply(t, req_id, &reply);
+            }
+            Request::Prune { older_than_ms } => {
+                let reply = self.prune(older_than_ms);
+                self.reply(t, req_id, &reply);
+            }
+            Request::Reset { confirm } => self.reset(t, req_id, &confirm)?,
             Request::Cancel { target } => {
                 let mut found = false;
                 if let Some(c) = self.conns.get_mut(&t) {
@@ -231,7 +268,7 @@ impl Daemon {
                         req: req_id,
                         kind: PendingKind::Batch {
                             op: BatchOp::Shutdown,
-                            ids: self.live.keys().copied().collect(),
+                            ids: self.owned_live(),
                             results: Vec::new(),
                         },
                     });
@@ -331,18 +368,12 @@ impl Daemon {
             }
             BatchOp::Remove => {
                 for id in ids {
-                    let r = self.result(id, "removed", None);
-                    if let Some(e) = self.reg.get_mut(id) {
-                        e.event("removed", "removed");
-                    }
-                    self.reg.remove(id);
-                    self.rings.remove(&id);
-                    let _ = std::fs::remove_dir_all(self.log_dir(id));
-                    self.drop_follows(id);
-                    results.push(r);
+                    results.push(self.result(id, "removed", None));
+                    self.forget(id);
                 }
                 self.schedule_save();
             }
+            BatchOp::Reset => results = self.finish_reset(),
             BatchOp::Shutdown => {
                 // Gone from the socket path before anyone hears we are done, so that a client
                 // that connects next finds no daemon rather than a dying one.
@@ -356,7 +387,7 @@ impl Daemon {
     }
 
     /// Ends every follow stream of a removed entry.
-    fn drop_follows(&mut self, id: u64) {
+    pub(super) fn drop_follows(&mut self, id: u64) {
         let mut ended = Vec::new();
         for (t, c) in self.conns.iter_mut() {
             c.follows.retain(|f| {

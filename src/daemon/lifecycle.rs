@@ -142,6 +142,7 @@ impl Daemon {
         e.exit_signal = None;
         e.error = None;
         e.adopted = false;
+        e.foreign = false;
         e.event("started", format!("run {run} started, pid {}", sp.pid));
         let mut write_failed = false;
         let writer = match writer {
@@ -582,35 +583,7 @@ impl Daemon {
                     "adopted",
                     format!("re-adopted pid {pid} left running by the previous daemon (output is no longer captured)"),
                 );
-                let pidfd = rustix::process::Pid::from_raw(pid).and_then(|p| {
-                    rustix::process::pidfd_open(p, rustix::process::PidfdFlags::NONBLOCK).ok()
-                });
-                let watch = match pidfd {
-                    Some(fd) => match self.register_fd(fd.as_raw_fd(), Source::Pidfd { id }) {
-                        Ok(t) => Some((t, fd)),
-                        Err(_) => None,
-                    },
-                    None => None,
-                };
-                if watch.is_none() {
-                    self.timers.add(ADOPT_POLL, TimerKind::AdoptPoll(id));
-                }
-                self.live.insert(
-                    id,
-                    Live {
-                        pid,
-                        start_time: st,
-                        pipes: Vec::new(),
-                        status: None,
-                        adopted_gone: false,
-                        writer: None,
-                        write_failed: false,
-                        stop: None,
-                        drain: None,
-                        adopted: Some(watch),
-                        cpu_sample: None,
-                    },
-                );
+                self.watch_adopted(id, pid, st);
             } else {
                 e.state = State::Exited;
                 e.ended_at_ms = Some(crate::util::now_ms());
@@ -630,6 +603,40 @@ impl Daemon {
             l.drain = None;
         }
         self.try_finalize(id, true);
+    }
+
+    /// Tracks a process that is not our child: its end is noticed through a pidfd (or, on
+    /// kernels without one, by a periodic identity check).
+    pub(super) fn watch_adopted(&mut self, id: u64, pid: i32, start_time: u64) {
+        let pidfd = rustix::process::Pid::from_raw(pid).and_then(|p| {
+            rustix::process::pidfd_open(p, rustix::process::PidfdFlags::NONBLOCK).ok()
+        });
+        let watch = match pidfd {
+            Some(fd) => match self.register_fd(fd.as_raw_fd(), Source::Pidfd { id }) {
+                Ok(t) => Some((t, fd)),
+                Err(_) => None,
+            },
+            None => None,
+        };
+        if watch.is_none() {
+            self.timers.add(ADOPT_POLL, TimerKind::AdoptPoll(id));
+        }
+        self.live.insert(
+            id,
+            Live {
+                pid,
+                start_time,
+                pipes: Vec::new(),
+                status: None,
+                adopted_gone: false,
+                writer: None,
+                write_failed: false,
+                stop: None,
+                drain: None,
+                adopted: Some(watch),
+                cpu_sample: None,
+            },
+        );
     }
 
     /// An adopted process's pidfd became readable: it has ended.
@@ -654,7 +661,7 @@ impl Daemon {
     /// Stops every live entry, then exits (replying to `conn` if given).
     pub(super) fn begin_shutdown(&mut self, conn: Option<Token>, req: u32) {
         self.shutting_down = true;
-        let ids: Vec<u64> = self.live.keys().copied().collect();
+        let ids = self.owned_live();
         for &id in &ids {
             self.begin_stop(id, None);
         }

@@ -6,6 +6,7 @@ mod event_loop;
 mod events;
 mod handlers;
 mod lifecycle;
+mod registry_ops;
 mod signals;
 mod timers;
 

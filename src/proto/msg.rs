@@ -44,6 +44,9 @@ pub struct Selector {
     pub name: Vec<String>,
     pub state: Vec<String>,
     pub search: Vec<String>,
+    /// Who created the entry (the client name from its HELLO, e.g. `wrangle-cli/0.1.0`): a
+    /// value matches that name or its part before `/`.
+    pub originator: Vec<String>,
     pub alive: bool,
     /// Allow a command that changes things to act on several entries.
     pub all: bool,
@@ -69,6 +72,7 @@ impl Selector {
             && self.name.is_empty()
             && self.state.is_empty()
             && self.search.is_empty()
+            && self.originator.is_empty()
             && !self.alive)
     }
 }
@@ -163,6 +167,50 @@ pub enum Request {
         sel: Selector,
         types: u8,
     },
+    /// Adopt a running process (not our child): watched for liveness, stoppable, signallable.
+    /// Reply: [`EntryReply`].
+    Add {
+        pid: i32,
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default)]
+        tags: Vec<String>,
+        #[serde(default)]
+        groups: Vec<String>,
+    },
+    /// Edit labels of the selected entries (a new name needs exactly one entry).
+    /// Reply: [`ActionReply`] (outcome "labelled").
+    Label {
+        sel: Selector,
+        #[serde(default)]
+        add_tags: Vec<String>,
+        #[serde(default)]
+        rm_tags: Vec<String>,
+        #[serde(default)]
+        add_groups: Vec<String>,
+        #[serde(default)]
+        rm_groups: Vec<String>,
+        /// A new name; an empty string removes the name.
+        #[serde(default)]
+        name: Option<String>,
+    },
+    /// Every tag (`kind` "tag") or group (`kind` "group") in use. Reply: [`LabelsReply`].
+    Labels { kind: String },
+    /// Rename a tag or group everywhere (onto an existing one: merge). Reply: [`ActionReply`].
+    RenameLabel {
+        kind: String,
+        old: String,
+        new: String,
+    },
+    /// Forget ended entries (stopped, exited, errored) that ended at least `older_than_ms`
+    /// ago, with their logs. Reply: [`ActionReply`] (outcome "removed").
+    Prune {
+        #[serde(default)]
+        older_than_ms: Option<u64>,
+    },
+    /// Stop every owned process, forget every entry and its logs, start ids at 1 again.
+    /// `confirm` must be "RESET". Reply: [`ActionReply`].
+    Reset { confirm: String },
     /// End a stream (follow, subscribe) or a pending wait opened by request `target` on this connection.
     Cancel { target: u32 },
     /// Stop every owned process gracefully, then exit. Reply: [`ActionReply`] before exiting.
@@ -187,6 +235,12 @@ impl Request {
             Request::Follow { .. } => "follow",
             Request::Wait { .. } => "wait",
             Request::Subscribe { .. } => "subscribe",
+            Request::Add { .. } => "add",
+            Request::Label { .. } => "label",
+            Request::Labels { .. } => "labels",
+            Request::RenameLabel { .. } => "rename_label",
+            Request::Prune { .. } => "prune",
+            Request::Reset { .. } => "reset",
             Request::Cancel { .. } => "cancel",
             Request::Shutdown => "shutdown",
         }
@@ -279,6 +333,18 @@ pub struct ActionResult {
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct ActionReply {
     pub results: Vec<ActionResult>,
+}
+
+/// A tag or group and how many entries carry it.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct LabelCount {
+    pub name: String,
+    pub entries: usize,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct LabelsReply {
+    pub labels: Vec<LabelCount>,
 }
 
 /// One run's log files: `DIR/RUN.log` (+ rotated `DIR/RUN.SEG.log`) with `.idx` beside each.

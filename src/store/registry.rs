@@ -88,6 +88,10 @@ pub struct Entry {
     pub originator: Option<String>,
     #[serde(default)]
     pub adopted: bool,
+    /// Adopted with `wrangle add`: not started by wrangle, so never stopped by `shutdown` or
+    /// `reset` (only by an explicit stop).
+    #[serde(default)]
+    pub foreign: bool,
     #[serde(default)]
     pub events: VecDeque<EventInfo>,
     /// Runs whose logs are kept, oldest first.
@@ -261,12 +265,42 @@ pub struct RegistryFile {
     pub entries: Vec<Entry>,
 }
 
-/// All entries, by id, with a name index.
+/// Tags or groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabelKind {
+    Tag,
+    Group,
+}
+
+impl LabelKind {
+    pub fn word(self) -> &'static str {
+        match self {
+            LabelKind::Tag => "tag",
+            LabelKind::Group => "group",
+        }
+    }
+}
+
+/// A change to one entry's labels, applied all at once or not at all.
+#[derive(Debug, Default, Clone)]
+pub struct Relabel {
+    pub add_tags: Vec<String>,
+    pub rm_tags: Vec<String>,
+    pub add_groups: Vec<String>,
+    pub rm_groups: Vec<String>,
+    /// Some(None) removes the name.
+    pub name: Option<Option<String>>,
+}
+
+/// All entries, by id, with indexes by name, tag and group so that selecting by label does
+/// not scan every entry.
 #[derive(Debug, Default)]
 pub struct Registry {
     next_id: u64,
     entries: BTreeMap<u64, Entry>,
     by_name: HashMap<String, u64>,
+    by_tag: HashMap<String, BTreeSet<u64>>,
+    by_group: HashMap<String, BTreeSet<u64>>,
 }
 
 impl Registry {
@@ -289,10 +323,8 @@ impl Registry {
         }
         let mut r = Registry::new();
         for e in file.entries {
-            if let Some(n) = &e.name {
-                r.by_name.insert(n.clone(), e.id);
-            }
             r.next_id = r.next_id.max(e.id + 1);
+            r.index(&e);
             r.entries.insert(e.id, e);
         }
         r.next_id = r.next_id.max(file.next_id).max(min_next_id);
@@ -376,23 +408,141 @@ impl Registry {
             error: None,
             originator,
             adopted: false,
+            foreign: false,
             events: VecDeque::new(),
             runs: Vec::new(),
             seq: 0,
         };
-        if let Some(n) = name {
-            self.by_name.insert(n, id);
-        }
+        self.index(&entry);
         self.entries.insert(id, entry);
         Ok(id)
     }
 
-    pub fn remove(&mut self, id: u64) -> Option<Entry> {
-        let e = self.entries.remove(&id)?;
+    fn index(&mut self, e: &Entry) {
+        if let Some(n) = &e.name {
+            self.by_name.insert(n.clone(), e.id);
+        }
+        for t in &e.tags {
+            self.by_tag.entry(t.clone()).or_default().insert(e.id);
+        }
+        for g in &e.groups {
+            self.by_group.entry(g.clone()).or_default().insert(e.id);
+        }
+    }
+
+    fn unindex(&mut self, e: &Entry) {
         if let Some(n) = &e.name {
             self.by_name.remove(n);
         }
+        for (map, labels) in [(&mut self.by_tag, &e.tags), (&mut self.by_group, &e.groups)] {
+            for l in labels {
+                if let Some(set) = map.get_mut(l) {
+                    set.remove(&e.id);
+                    if set.is_empty() {
+                        map.remove(l);
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn remove(&mut self, id: u64) -> Option<Entry> {
+        let e = self.entries.remove(&id)?;
+        self.unindex(&e);
         Some(e)
+    }
+
+    /// Forgets every entry and starts ids at 1 again.
+    pub fn reset(&mut self) {
+        *self = Registry::new();
+    }
+
+    /// Checks a name for entry `id` (valid and not taken by another entry).
+    pub fn check_name(&self, name: &str, id: Option<u64>) -> Result<()> {
+        validate_name(name)?;
+        match self.by_name.get(name) {
+            Some(&other) if Some(other) != id => bail!(
+                Code::NameTaken,
+                "the name {name:?} is taken by entry {other} (choose another, or wrangle rm {name})"
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// Applies a label change to entry `id`, all or nothing.
+    pub fn relabel(&mut self, id: u64, change: &Relabel) -> Result<()> {
+        for t in &change.add_tags {
+            validate_label("tag", t)?;
+        }
+        for g in &change.add_groups {
+            validate_label("group", g)?;
+        }
+        if let Some(Some(n)) = &change.name {
+            self.check_name(n, Some(id))?;
+        }
+        let Some(old) = self.entries.get(&id).cloned() else {
+            bail!(Code::NoSuchEntry, "no entry with id {id}");
+        };
+        self.unindex(&old);
+        let Some(e) = self.entries.get_mut(&id) else {
+            bail!(Code::NoSuchEntry, "no entry with id {id}");
+        };
+        for t in &change.rm_tags {
+            e.tags.remove(t);
+        }
+        e.tags.extend(change.add_tags.iter().cloned());
+        for g in &change.rm_groups {
+            e.groups.remove(g);
+        }
+        e.groups.extend(change.add_groups.iter().cloned());
+        if let Some(n) = &change.name {
+            e.name = n.clone();
+        }
+        let e = e.clone();
+        self.index(&e);
+        Ok(())
+    }
+
+    /// Every tag (or group) with the ids carrying it.
+    pub fn labels(&self, kind: LabelKind) -> &HashMap<String, BTreeSet<u64>> {
+        match kind {
+            LabelKind::Tag => &self.by_tag,
+            LabelKind::Group => &self.by_group,
+        }
+    }
+
+    /// Renames a tag or group on every entry (renaming onto an existing one merges them).
+    /// Returns the ids changed.
+    pub fn rename_label(&mut self, kind: LabelKind, old: &str, new: &str) -> Result<Vec<u64>> {
+        validate_label(kind.word(), new)?;
+        let ids: Vec<u64> = self
+            .labels(kind)
+            .get(old)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
+        if ids.is_empty() {
+            bail!(
+                Code::NoSuchEntry,
+                "no entry has the {} {old:?} (see wrangle {})",
+                kind.word(),
+                kind.word()
+            );
+        }
+        for &id in &ids {
+            let mut change = Relabel::default();
+            match kind {
+                LabelKind::Tag => {
+                    change.rm_tags.push(old.to_string());
+                    change.add_tags.push(new.to_string());
+                }
+                LabelKind::Group => {
+                    change.rm_groups.push(old.to_string());
+                    change.add_groups.push(new.to_string());
+                }
+            }
+            self.relabel(id, &change)?;
+        }
+        Ok(ids)
     }
 
     fn resolve_target(&self, t: &str) -> Result<Vec<u64>> {
@@ -440,6 +590,11 @@ impl Registry {
                 let cmd = e.command();
                 sel.search.iter().any(|s| cmd.contains(s.as_str()))
             })
+            && (sel.originator.is_empty()
+                || e.originator.as_deref().is_some_and(|o| {
+                    let short = o.split('/').next().unwrap_or(o);
+                    sel.originator.iter().any(|want| want == o || want == short)
+                }))
             && (!sel.alive || e.state.is_alive())
     }
 
@@ -454,7 +609,8 @@ impl Registry {
             }
         }
         let base: BTreeSet<u64> = if sel.targets.is_empty() {
-            self.entries.keys().copied().collect()
+            self.indexed_base(sel)
+                .unwrap_or_else(|| self.entries.keys().copied().collect())
         } else {
             let mut set = BTreeSet::new();
             for t in &sel.targets {
@@ -466,6 +622,49 @@ impl Registry {
             .into_iter()
             .filter(|id| self.matches(&self.entries[id], sel))
             .collect())
+    }
+
+    /// Candidates from the label and name indexes, when the selector has such a filter (the
+    /// filters still run on them afterwards).
+    fn indexed_base(&self, sel: &Selector) -> Option<BTreeSet<u64>> {
+        let union = |map: &HashMap<String, BTreeSet<u64>>, keys: &[String]| -> BTreeSet<u64> {
+            keys.iter()
+                .filter_map(|k| map.get(k))
+                .flatten()
+                .copied()
+                .collect()
+        };
+        if !sel.tag_all.is_empty() {
+            return Some(union(&self.by_tag, &sel.tag_all[..1]));
+        }
+        if !sel.group_all.is_empty() {
+            return Some(union(&self.by_group, &sel.group_all[..1]));
+        }
+        if !sel.tag.is_empty() {
+            return Some(union(&self.by_tag, &sel.tag));
+        }
+        if !sel.group.is_empty() {
+            return Some(union(&self.by_group, &sel.group));
+        }
+        if !sel.name.is_empty() {
+            return Some(
+                sel.name
+                    .iter()
+                    .filter_map(|n| self.by_name.get(n))
+                    .copied()
+                    .collect(),
+            );
+        }
+        if !sel.id.is_empty() {
+            return Some(
+                sel.id
+                    .iter()
+                    .filter(|i| self.entries.contains_key(i))
+                    .copied()
+                    .collect(),
+            );
+        }
+        None
     }
 
     /// Selection for a command that changes things (`verb`): something must be named, at least
@@ -679,6 +878,82 @@ mod tests {
                 .code,
             Code::NoSuchEntry
         );
+    }
+
+    #[test]
+    fn relabel_rename_merge_and_reset() {
+        let mut r = table();
+        r.relabel(
+            1,
+            &Relabel {
+                add_tags: vec!["edge".into()],
+                rm_tags: vec!["public".into()],
+                name: Some(Some("www".into())),
+                ..Relabel::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(r.select(&Selector::target("www")).unwrap(), [1]);
+        assert!(r.select(&Selector::target("web")).is_err());
+        assert_eq!(
+            r.select(&sel(|s| s.tag = vec!["edge".into()])).unwrap(),
+            [1]
+        );
+        assert!(r
+            .select(&sel(|s| s.tag = vec!["public".into()]))
+            .unwrap()
+            .is_empty());
+        // A taken name refuses the whole change.
+        let e = r
+            .relabel(
+                2,
+                &Relabel {
+                    add_tags: vec!["x".into()],
+                    name: Some(Some("db".into())),
+                    ..Relabel::default()
+                },
+            )
+            .unwrap_err();
+        assert_eq!(e.code, Code::NameTaken);
+        assert!(r.get(2).unwrap().tags.iter().all(|t| t != "x"));
+        // Renaming onto an existing tag merges.
+        assert_eq!(
+            r.rename_label(LabelKind::Tag, "http", "db").unwrap(),
+            [1, 2]
+        );
+        assert_eq!(
+            r.select(&sel(|s| s.tag = vec!["db".into()])).unwrap(),
+            [1, 2, 3]
+        );
+        assert!(!r.labels(LabelKind::Tag).contains_key("http"));
+        assert_eq!(
+            r.rename_label(LabelKind::Group, "nope", "x")
+                .unwrap_err()
+                .code,
+            Code::NoSuchEntry
+        );
+        r.reset();
+        assert!(r.is_empty());
+        assert_eq!(r.insert(spec(None, &[], &[], &["x"]), None).unwrap(), 1);
+    }
+
+    #[test]
+    fn indexed_selection_agrees_with_a_scan() {
+        let r = table();
+        for s in [
+            sel(|s| s.tag = vec!["http".into(), "db".into()]),
+            sel(|s| s.tag_all = vec!["http".into(), "public".into()]),
+            sel(|s| s.group_all = vec!["prod".into(), "eu".into()]),
+            sel(|s| s.name = vec!["api".into(), "zzz".into()]),
+            sel(|s| s.id = vec![4, 99]),
+        ] {
+            let scanned: Vec<u64> = r
+                .iter()
+                .filter(|e| r.matches(e, &s))
+                .map(|e| e.id)
+                .collect();
+            assert_eq!(r.select(&s).unwrap(), scanned, "{s:?}");
+        }
     }
 
     #[test]

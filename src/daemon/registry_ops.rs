@@ -1,0 +1,274 @@
+//! Requests about identity and labels: adopting an existing pid, editing labels, listing and
+//! renaming tags and groups, pruning ended entries and resetting everything.
+
+use super::event_loop::{BatchOp, Daemon, Pending, PendingKind};
+use crate::error::{Code, Result};
+use crate::proc::identity;
+use crate::proto::{
+    ActionReply, ActionResult, EntryReply, LabelCount, LabelsReply, RunSpec, Selector,
+};
+use crate::store::registry::{LabelKind, Relabel, State};
+use mio::Token;
+use std::collections::BTreeMap;
+
+fn label_kind(kind: &str) -> Result<LabelKind> {
+    match kind {
+        "tag" => Ok(LabelKind::Tag),
+        "group" => Ok(LabelKind::Group),
+        other => bail!(Code::BadRequest, "kind {other:?}: use \"tag\" or \"group\""),
+    }
+}
+
+/// Reads what /proc says about a process we are asked to adopt.
+fn describe(pid: i32) -> Result<RunSpec> {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let mut argv: Vec<String> = cmdline
+        .split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    if argv.is_empty() {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        argv.push(format!("[{}]", comm.trim()));
+    }
+    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd"))
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "/".into());
+    let env = std::fs::read(format!("/proc/{pid}/environ"))
+        .map(|raw| {
+            raw.split(|&b| b == 0)
+                .filter_map(|kv| {
+                    let kv = String::from_utf8_lossy(kv);
+                    let (k, v) = kv.split_once('=')?;
+                    Some((k.to_string(), v.to_string()))
+                })
+                .collect::<BTreeMap<_, _>>()
+        })
+        .unwrap_or_default();
+    Ok(RunSpec {
+        argv,
+        shell: false,
+        name: None,
+        tags: Vec::new(),
+        groups: Vec::new(),
+        cwd,
+        env,
+        stop_signal: libc::SIGTERM,
+        stop_timeout_ms: 5_000,
+        log_max_size: None,
+        log_keep: None,
+    })
+}
+
+impl Daemon {
+    pub(super) fn adopt(
+        &mut self,
+        t: Token,
+        req: u32,
+        pid: i32,
+        name: Option<String>,
+        tags: Vec<String>,
+        groups: Vec<String>,
+    ) -> Result<()> {
+        if pid <= 0 {
+            bail!(Code::Usage, "add: {pid} is not a process id");
+        }
+        if pid == 1 {
+            bail!(Code::Usage, "add: refusing to adopt pid 1 (init)");
+        }
+        let st = match identity::stat(pid) {
+            Ok(st) if st.state != b'Z' && st.state != b'X' => st,
+            _ => bail!(Code::NoSuchEntry, "add: no process with pid {pid}"),
+        };
+        if pid == self.my_pid {
+            bail!(Code::Usage, "add: pid {pid} is the wrangle daemon itself");
+        }
+        if let Some((&id, _)) = self.live.iter().find(|(_, l)| l.pid == pid) {
+            let label = self.reg.get(id).map(|e| e.label()).unwrap_or_default();
+            bail!(Code::Failed, "add: pid {pid} is already tracked as {label}");
+        }
+        // May we signal it? (signal 0 checks permission without sending anything)
+        if let Some(p) = rustix::process::Pid::from_raw(pid) {
+            if let Err(e) = rustix::process::test_kill_process(p) {
+                let owner = std::fs::metadata(format!("/proc/{pid}"))
+                    .map(|m| std::os::unix::fs::MetadataExt::uid(&m).to_string())
+                    .unwrap_or_else(|_| "?".into());
+                bail!(
+                    Code::Failed,
+                    "add: you may not signal pid {pid} (owned by uid {owner}): {e}"
+                );
+            }
+        }
+        let mut spec = describe(pid)?;
+        spec.name = name;
+        spec.tags = tags;
+        spec.groups = groups;
+        let originator = self.conns.get(&t).map(|c| c.client.clone());
+        let id = self
+            .reg
+            .insert(spec, originator.filter(|o| !o.is_empty()))?;
+        if let Some(e) = self.reg.get_mut(id) {
+            e.pid = Some(pid);
+            e.start_time = Some(st.start_time);
+            e.state = State::Running;
+            e.adopted = true;
+            e.foreign = true;
+            e.started_at_ms = Some(crate::util::now_ms());
+            e.event(
+                "adopted",
+                format!("adopted existing pid {pid} (output is not captured)"),
+            );
+        }
+        self.watch_adopted(id, pid, st.start_time);
+        self.schedule_save();
+        let entry = self.reg.get(id).map(|e| e.info()).unwrap_or_default();
+        self.reply(t, req, &EntryReply { entry });
+        Ok(())
+    }
+
+    pub(super) fn label(&mut self, sel: &Selector, change: Relabel) -> Result<Vec<ActionResult>> {
+        let ids = self.reg.select_for_change(sel, "label")?;
+        if matches!(change.name, Some(Some(_))) && ids.len() > 1 {
+            bail!(
+                Code::Ambiguous,
+                "label: a name can go to one entry only, and {} match",
+                ids.len()
+            );
+        }
+        let mut results = Vec::new();
+        for id in ids {
+            self.reg.relabel(id, &change)?;
+            if let Some(e) = self.reg.get_mut(id) {
+                let tags: Vec<_> = e.tags.iter().cloned().collect();
+                let groups: Vec<_> = e.groups.iter().cloned().collect();
+                e.event(
+                    "labelled",
+                    format!("tags [{}], groups [{}]", tags.join(", "), groups.join(", ")),
+                );
+            }
+            results.push(self.result(id, "labelled", None));
+        }
+        self.schedule_save();
+        Ok(results)
+    }
+
+    pub(super) fn labels(&self, kind: &str) -> Result<LabelsReply> {
+        let mut labels: Vec<LabelCount> = self
+            .reg
+            .labels(label_kind(kind)?)
+            .iter()
+            .map(|(name, ids)| LabelCount {
+                name: name.clone(),
+                entries: ids.len(),
+            })
+            .collect();
+        labels.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(LabelsReply { labels })
+    }
+
+    pub(super) fn rename_label(&mut self, kind: &str, old: &str, new: &str) -> Result<ActionReply> {
+        let k = label_kind(kind)?;
+        let ids = self.reg.rename_label(k, old, new)?;
+        let mut results = Vec::new();
+        for id in ids {
+            if let Some(e) = self.reg.get_mut(id) {
+                e.event(
+                    "labelled",
+                    format!("{} {old:?} renamed to {new:?}", k.word()),
+                );
+            }
+            results.push(self.result(id, "labelled", None));
+        }
+        self.schedule_save();
+        Ok(ActionReply { results })
+    }
+
+    pub(super) fn prune(&mut self, older_than_ms: Option<u64>) -> ActionReply {
+        let now = crate::util::now_ms();
+        let cutoff = now.saturating_sub(older_than_ms.unwrap_or(0));
+        let ids: Vec<u64> = self
+            .reg
+            .iter()
+            .filter(|e| {
+                matches!(e.state, State::Stopped | State::Exited | State::Errored)
+                    && !self.live.contains_key(&e.id)
+                    && e.ended_at_ms.unwrap_or(e.created_at_ms) <= cutoff
+            })
+            .map(|e| e.id)
+            .collect();
+        let mut results = Vec::new();
+        for id in ids {
+            results.push(self.result(id, "removed", None));
+            self.forget(id);
+        }
+        self.schedule_save();
+        ActionReply { results }
+    }
+
+    /// Removes an entry, its logs, ring and streams.
+    pub(super) fn forget(&mut self, id: u64) {
+        if let Some(e) = self.reg.get_mut(id) {
+            e.event("removed", "removed");
+        }
+        self.reg.remove(id);
+        self.rings.remove(&id);
+        let _ = std::fs::remove_dir_all(self.log_dir(id));
+        self.drop_follows(id);
+    }
+
+    pub(super) fn reset(&mut self, t: Token, req: u32, confirm: &str) -> Result<()> {
+        if confirm != "RESET" {
+            bail!(
+                Code::Usage,
+                "reset: confirm with --confirm RESET (it forgets every entry)"
+            );
+        }
+        let ids = self.owned_live();
+        for &id in &ids {
+            self.begin_stop(id, None);
+        }
+        let waiting: Vec<u64> = ids
+            .into_iter()
+            .filter(|id| self.live.contains_key(id))
+            .collect();
+        if waiting.is_empty() {
+            self.complete_batch(Some(t), req, BatchOp::Reset, Vec::new(), Vec::new());
+        } else {
+            self.pending.push(Pending {
+                conn: Some(t),
+                req,
+                kind: PendingKind::Batch {
+                    op: BatchOp::Reset,
+                    ids: waiting,
+                    results: Vec::new(),
+                },
+            });
+        }
+        Ok(())
+    }
+
+    /// Live entries that wrangle started (adopted foreign processes are left alone).
+    pub(super) fn owned_live(&self) -> Vec<u64> {
+        self.live
+            .keys()
+            .copied()
+            .filter(|id| !self.reg.get(*id).is_some_and(|e| e.foreign))
+            .collect()
+    }
+
+    /// The second half of a reset, once every owned process is gone.
+    pub(super) fn finish_reset(&mut self) -> Vec<ActionResult> {
+        let ids = self.reg.ids();
+        let results: Vec<ActionResult> = ids
+            .iter()
+            .map(|&id| self.result(id, "removed", None))
+            .collect();
+        for id in ids {
+            self.forget(id);
+        }
+        let _ = std::fs::remove_dir_all(self.paths.state.join("logs"));
+        self.reg.reset();
+        self.save_now();
+        results
+    }
+}
