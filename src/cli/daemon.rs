@@ -50,6 +50,9 @@ pub fn ping(paths: &Paths, c: PingCmd) -> Result<Exit> {
             p.running,
             p.socket
         );
+        for w in &p.warnings {
+            println!("warning: {w}");
+        }
     }
     Ok(0)
 }

@@ -10,8 +10,7 @@ use crate::logs::ring::Ring;
 use crate::paths::Paths;
 use crate::proto::frame::{chan, FrameError, FrameKind};
 use crate::proto::{Frame, Hello, Request, StreamEvent, Welcome, VERSIONS};
-use crate::store::registry::{Registry, RegistryFile};
-use crate::store::snapshot::{self, Loaded};
+use crate::store::registry::Registry;
 use mio::net::UnixListener;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
@@ -26,8 +25,8 @@ pub(super) const SIGNALS: Token = Token(1);
 pub(super) const READS_PER_TURN: usize = 16;
 /// Output kept in memory per entry for followers.
 pub(super) const RING_BYTES: usize = 256 << 10;
-/// How long after a change the registry is saved (changes in between are coalesced).
-const SAVE_DELAY: Duration = Duration::from_millis(50);
+/// How long after a save its files are fsynced (saves in between share one sync).
+const SYNC_DELAY: Duration = Duration::from_millis(500);
 
 /// What a token stands for.
 #[derive(Debug, Clone, Copy)]
@@ -50,8 +49,8 @@ pub(super) enum TimerKind {
     WaitTimeout(Token, u32),
     /// Check an adopted process without a pidfd.
     AdoptPoll(u64),
-    /// Save the registry.
-    Save,
+    /// Make saved entries durable (fsync).
+    Sync,
 }
 
 /// A reply the daemon owes once processes have ended.
@@ -97,7 +96,9 @@ pub(crate) struct Daemon {
     pub(super) paths: Paths,
     pub(super) config: crate::config::daemon::DaemonConfig,
     pub(super) started: Instant,
-    save_timer: Option<TimerId>,
+    sync_timer: Option<TimerId>,
+    save_failing: bool,
+    pub(super) startup_warnings: Vec<String>,
     /// Pipes that still had data when their turn ended.
     pub(super) busy: Vec<Token>,
     pub(super) scratch: Vec<u8>,
@@ -151,7 +152,9 @@ impl Daemon {
             )
             .map_err(|e| Error::io("cannot watch signals", e))?;
         let config = crate::config::daemon::load(&paths.config)?;
-        let reg = load_registry(&paths)?;
+        let (reg, warnings) = crate::store::persist::load(&paths.state)?;
+        crate::store::persist::report(&warnings);
+        let startup_warnings = warnings;
         let mut d = Daemon {
             poll,
             listener,
@@ -168,7 +171,9 @@ impl Daemon {
             paths,
             config,
             started: Instant::now(),
-            save_timer: None,
+            sync_timer: None,
+            save_failing: false,
+            startup_warnings,
             busy: Vec::new(),
             scratch: vec![0; 256 << 10],
             dirty: HashSet::new(),
@@ -241,6 +246,8 @@ impl Daemon {
                 self.on_timer(kind);
             }
             self.flush_indexes();
+            // Saved before any reply about the change leaves (see store::persist).
+            self.save_changes();
             self.publish_events();
             self.service_conns();
         }
@@ -624,31 +631,44 @@ impl Daemon {
                     &Error::new(Code::Timeout, "timed out waiting for the entry to end"),
                 );
             }
-            TimerKind::Save => {
-                self.save_timer = None;
-                self.save_now();
+            TimerKind::Sync => {
+                self.sync_timer = None;
+                if let Err(e) = crate::store::persist::sync(&self.paths.state) {
+                    log::warn!("cannot fsync {}: {e}", self.paths.state.display());
+                }
             }
         }
     }
 
-    /// Schedules a save of the registry (changes close together are written once).
-    pub(super) fn schedule_save(&mut self) {
-        if self.save_timer.is_none() {
-            self.save_timer = Some(self.timers.add(SAVE_DELAY, TimerKind::Save));
+    /// Writes the entries changed this turn; a debounced background fsync makes them durable.
+    pub(super) fn save_changes(&mut self) {
+        match crate::store::persist::save_changes(&self.paths.state, &mut self.reg) {
+            Ok(()) => {}
+            Err(e) => {
+                if !self.save_failing {
+                    log::error!(
+                        "cannot save the registry in {}: {e} (will retry)",
+                        self.paths.state.display()
+                    );
+                }
+                self.save_failing = true;
+                return;
+            }
+        }
+        self.save_failing = false;
+        if self.sync_timer.is_none() {
+            self.sync_timer = Some(self.timers.add(SYNC_DELAY, TimerKind::Sync));
         }
     }
 
+    /// Saves and fsyncs now (start-up, shutdown).
     pub(super) fn save_now(&mut self) {
-        if let Some(t) = self.save_timer.take() {
+        self.save_changes();
+        if let Some(t) = self.sync_timer.take() {
             self.timers.cancel(t);
         }
-        let file = self.reg.to_file();
-        let path = self.paths.state.join("registry.json");
-        let result = serde_json::to_vec(&file)
-            .map_err(io::Error::other)
-            .and_then(|bytes| snapshot::write_atomic(&path, &bytes));
-        if let Err(e) = result {
-            log::error!("cannot save the registry to {}: {e}", path.display());
+        if let Err(e) = crate::store::persist::sync(&self.paths.state) {
+            log::warn!("cannot fsync {}: {e}", self.paths.state.display());
         }
     }
 
@@ -675,54 +695,6 @@ impl Daemon {
         self.sources.remove(&t);
         self.busy.retain(|b| *b != t);
     }
-}
-
-/// Loads the registry, moving a corrupt file aside; ids already used by log folders on disk are
-/// never handed out again, even if the last save was lost.
-fn load_registry(paths: &Paths) -> Result<Registry> {
-    let path = paths.state.join("registry.json");
-    let min_next = highest_log_id(paths) + 1;
-    match snapshot::load_json::<RegistryFile>(&path)? {
-        Loaded::Missing => Registry::from_file(
-            RegistryFile {
-                version: crate::store::registry::FORMAT_VERSION,
-                next_id: 1,
-                entries: Vec::new(),
-            },
-            min_next,
-        ),
-        Loaded::Parsed(f) => Registry::from_file(f, min_next),
-        Loaded::Corrupt { moved_to, error } => {
-            log::error!(
-                "the registry {} did not parse ({error}); it was moved to {} and the daemon starts with an empty registry",
-                path.display(),
-                moved_to.display()
-            );
-            eprintln!(
-                "wrangle daemon: {} was corrupt ({error}); kept as {}",
-                path.display(),
-                moved_to.display()
-            );
-            Registry::from_file(
-                RegistryFile {
-                    version: crate::store::registry::FORMAT_VERSION,
-                    next_id: 1,
-                    entries: Vec::new(),
-                },
-                min_next,
-            )
-        }
-    }
-}
-
-fn highest_log_id(paths: &Paths) -> u64 {
-    std::fs::read_dir(paths.state.join("logs"))
-        .map(|d| {
-            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u64>().ok())
-                .max()
-                .unwrap_or(0)
-        })
-        .unwrap_or(0)
 }
 
 /// Raises the soft open-file limit to the hard one (a thousand entries need two thousand pipe

@@ -34,6 +34,7 @@ impl Daemon {
                     running: self.live.len(),
                     socket: self.paths.socket.display().to_string(),
                     state_dir: self.paths.state.display().to_string(),
+                    warnings: self.startup_warnings.clone(),
                 };
                 self.reply(t, req_id, &reply);
             }
@@ -49,7 +50,6 @@ impl Daemon {
                     // Nothing half-made is left behind; the id is not reused.
                     self.reg.remove(id);
                     let _ = std::fs::remove_dir_all(self.log_dir(id));
-                    self.schedule_save();
                     return Err(err);
                 }
                 let entry = self.info(id, false);
@@ -371,7 +371,6 @@ impl Daemon {
                     results.push(self.result(id, "removed", None));
                     self.forget(id);
                 }
-                self.schedule_save();
             }
             BatchOp::Reset => results = self.finish_reset(),
             BatchOp::Shutdown => {
@@ -417,9 +416,9 @@ impl Daemon {
             info.events = e.events.iter().cloned().collect();
         }
         if let Some(l) = self.live.get_mut(&id) {
-            if let Ok(st) = identity::stat(l.pid) {
+            if let Some((st, rss)) = crate::proc::kill::tree_usage(l.pid) {
                 if st.start_time == l.start_time {
-                    info.rss_bytes = Some(st.rss_pages * identity::page_size());
+                    info.rss_bytes = Some(rss);
                     let now = Instant::now();
                     let tps = identity::ticks_per_second().max(1) as f64;
                     info.cpu_percent = Some(match l.cpu_sample {
@@ -493,7 +492,6 @@ impl Daemon {
             }
         }
         self.rings.remove(&id);
-        self.schedule_save();
         match failed {
             Some(m) => self.result(id, "failed", Some(m)),
             None => self.result(id, "cleared", None),

@@ -92,7 +92,6 @@ impl Daemon {
             e.state = State::Errored;
             e.error = Some(msg.clone());
             e.event("errored", msg.clone());
-            self.schedule_save();
             bail!(Code::Failed, "{msg}");
         }
         // Output may hold secrets: log folders are private like the state folder.
@@ -115,7 +114,6 @@ impl Daemon {
                 e.error = Some(msg.clone());
                 e.ended_at_ms = Some(crate::util::now_ms());
                 e.event("errored", msg.clone());
-                self.schedule_save();
                 bail!(Code::Failed, "{msg}");
             }
         };
@@ -186,7 +184,6 @@ impl Daemon {
                 cpu_sample: None,
             },
         );
-        self.schedule_save();
         Ok(sp.pid)
     }
 
@@ -252,19 +249,23 @@ impl Daemon {
 
     /// Output from entry `id`: to its log, its ring, its followers.
     fn capture(&mut self, id: u64, stream: u8, data: &[u8]) {
-        let Some(e) = self.reg.get_mut(id) else {
+        // The byte count is not worth a save per chunk; it is recounted after a crash.
+        let Some(e) = self.reg.get_mut_unsaved(id) else {
             return;
         };
         let start = e.seq;
         e.seq += data.len() as u64;
+        let mut changed = false;
         if let Some(l) = self.live.get_mut(&id) {
             if let Some(w) = l.writer.as_mut() {
                 match w.write(stream, crate::util::now_us(), data) {
                     Ok(dropped) => {
-                        if let Some(r) = e.runs.last_mut() {
+                        if let (Some(r), true) = (e.runs.last_mut(), dropped > 0) {
                             r.dropped += dropped;
+                            changed = true;
                         }
                         if l.write_failed {
+                            changed = true;
                             l.write_failed = false;
                             e.event("log_resumed", "log writing works again");
                         }
@@ -272,6 +273,7 @@ impl Daemon {
                     }
                     Err(err) => {
                         if !l.write_failed {
+                            changed = true;
                             l.write_failed = true;
                             e.event(
                                 "log_error",
@@ -283,6 +285,10 @@ impl Daemon {
                     }
                 }
             }
+        }
+        if changed {
+            // Mark it for saving.
+            self.reg.get_mut(id);
         }
         self.rings
             .entry(id)
@@ -426,7 +432,6 @@ impl Daemon {
             e.state = State::Exited;
             e.event("exited", how);
         }
-        self.schedule_save();
         self.resolve_pending(id);
     }
 
@@ -501,7 +506,6 @@ impl Daemon {
             killed: false,
         });
         self.signal_entry_tree(id, pid, start_time, our_child, sig);
-        self.schedule_save();
         self.try_finalize(id, false);
         true
     }

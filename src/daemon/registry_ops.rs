@@ -120,7 +120,6 @@ impl Daemon {
             );
         }
         self.watch_adopted(id, pid, st.start_time);
-        self.schedule_save();
         let entry = self.reg.get(id).map(|e| e.info()).unwrap_or_default();
         self.reply(t, req, &EntryReply { entry });
         Ok(())
@@ -148,7 +147,6 @@ impl Daemon {
             }
             results.push(self.result(id, "labelled", None));
         }
-        self.schedule_save();
         Ok(results)
     }
 
@@ -179,7 +177,6 @@ impl Daemon {
             }
             results.push(self.result(id, "labelled", None));
         }
-        self.schedule_save();
         Ok(ActionReply { results })
     }
 
@@ -201,7 +198,6 @@ impl Daemon {
             results.push(self.result(id, "removed", None));
             self.forget(id);
         }
-        self.schedule_save();
         ActionReply { results }
     }
 

@@ -148,25 +148,39 @@ pub fn find_tree(id: u64, leader: i32, exclude: i32) -> Vec<Target> {
         .collect()
 }
 
-/// Resident memory of `pid` and its descendants, in bytes (None if `pid` is gone).
-pub fn tree_rss(pid: i32) -> Option<u64> {
-    let stats = all_stats();
-    let mut children: HashMap<i32, Vec<&Stat>> = HashMap::new();
-    for s in &stats {
-        children.entry(s.ppid).or_default().push(s);
+/// The children of `pid` as the kernel lists them (`/proc/PID/task/*/children`): no scan of
+/// every process is needed.
+pub fn children(pid: i32) -> Vec<i32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for t in tasks.filter_map(|t| t.ok()) {
+        let path = t.path().join("children");
+        if let Ok(text) = std::fs::read_to_string(path) {
+            out.extend(
+                text.split_ascii_whitespace()
+                    .filter_map(|p| p.parse::<i32>().ok()),
+            );
+        }
     }
-    let root = stats.iter().find(|s| s.pid == pid)?;
-    let mut total = 0;
-    let mut todo = vec![root];
-    let mut seen = HashSet::new();
-    while let Some(s) = todo.pop() {
-        if !seen.insert(s.pid) {
+    out
+}
+
+/// Resident memory of `pid` and its descendants in bytes, with its own stat (None if gone).
+pub fn tree_usage(pid: i32) -> Option<(Stat, u64)> {
+    let root = identity::stat(pid).ok()?;
+    let mut pages = root.rss_pages;
+    let mut todo = children(pid);
+    let mut seen: HashSet<i32> = HashSet::from([pid]);
+    while let Some(p) = todo.pop() {
+        if !seen.insert(p) || seen.len() > 100_000 {
             continue;
         }
-        total += s.rss_pages;
-        if let Some(k) = children.get(&s.pid) {
-            todo.extend(k.iter().copied());
+        if let Ok(st) = identity::stat(p) {
+            pages += st.rss_pages;
         }
+        todo.extend(children(p));
     }
-    Some(total * identity::page_size())
+    Some((root, pages * identity::page_size()))
 }

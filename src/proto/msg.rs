@@ -257,6 +257,9 @@ pub struct PingReply {
     pub running: usize,
     pub socket: String,
     pub state_dir: String,
+    /// Problems found at start-up (e.g. a state file that did not parse and was moved aside).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// One entry as `ls`, `status` and `run` report it.

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 /// The registry file's format version.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Events kept per entry for `status`.
 pub const EVENTS_KEPT: usize = 32;
 
@@ -257,11 +257,14 @@ pub fn validate_label(kind: &str, label: &str) -> Result<()> {
     Ok(())
 }
 
-/// The saved form of the registry.
+/// The saved form of the registry: `registry.json` holds the format version and the next id;
+/// each entry lives in `entries/ID.json` (format 1 kept every entry in `registry.json`, and is
+/// still read).
 #[derive(Serialize, Deserialize, Debug)]
 pub struct RegistryFile {
     pub version: u32,
     pub next_id: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub entries: Vec<Entry>,
 }
 
@@ -301,6 +304,10 @@ pub struct Registry {
     by_name: HashMap<String, u64>,
     by_tag: HashMap<String, BTreeSet<u64>>,
     by_group: HashMap<String, BTreeSet<u64>>,
+    /// Entries changed (or removed) since the last save.
+    dirty: BTreeSet<u64>,
+    /// `next_id` changed since the last save.
+    meta_dirty: bool,
 }
 
 impl Registry {
@@ -323,20 +330,17 @@ impl Registry {
         }
         let mut r = Registry::new();
         for e in file.entries {
-            r.next_id = r.next_id.max(e.id + 1);
-            r.index(&e);
-            r.entries.insert(e.id, e);
+            r.restore(e);
         }
         r.next_id = r.next_id.max(file.next_id).max(min_next_id);
         Ok(r)
     }
 
-    pub fn to_file(&self) -> RegistryFile {
-        RegistryFile {
-            version: FORMAT_VERSION,
-            next_id: self.next_id,
-            entries: self.entries.values().cloned().collect(),
-        }
+    /// Adds an entry read back from disk.
+    pub fn restore(&mut self, e: Entry) {
+        self.next_id = self.next_id.max(e.id + 1);
+        self.index(&e);
+        self.entries.insert(e.id, e);
     }
 
     pub fn len(&self) -> usize {
@@ -351,8 +355,35 @@ impl Registry {
         self.entries.get(&id)
     }
 
+    /// Mutable access; the entry will be saved at the end of the daemon's turn.
     pub fn get_mut(&mut self, id: u64) -> Option<&mut Entry> {
+        let e = self.entries.get_mut(&id)?;
+        self.dirty.insert(id);
+        Some(e)
+    }
+
+    /// Mutable access for runtime counters that need not be saved on every change (the output
+    /// byte count, which is recomputed from the log files after a crash).
+    pub fn get_mut_unsaved(&mut self, id: u64) -> Option<&mut Entry> {
         self.entries.get_mut(&id)
+    }
+
+    /// Takes the ids changed since the last call and whether `next_id` changed.
+    pub fn take_dirty(&mut self) -> (BTreeSet<u64>, bool) {
+        (
+            std::mem::take(&mut self.dirty),
+            std::mem::take(&mut self.meta_dirty),
+        )
+    }
+
+    pub fn next_id(&self) -> u64 {
+        self.next_id
+    }
+
+    /// Marks every entry changed (to rewrite everything).
+    pub fn mark_all_dirty(&mut self) {
+        self.dirty.extend(self.entries.keys().copied());
+        self.meta_dirty = true;
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Entry> {
@@ -388,6 +419,8 @@ impl Registry {
         }
         let id = self.next_id;
         self.next_id += 1;
+        self.meta_dirty = true;
+        self.dirty.insert(id);
         let name = spec.name.take();
         let entry = Entry {
             id,
@@ -448,13 +481,18 @@ impl Registry {
 
     pub fn remove(&mut self, id: u64) -> Option<Entry> {
         let e = self.entries.remove(&id)?;
+        self.dirty.insert(id);
         self.unindex(&e);
         Some(e)
     }
 
     /// Forgets every entry and starts ids at 1 again.
     pub fn reset(&mut self) {
+        let mut dirty: BTreeSet<u64> = self.entries.keys().copied().collect();
+        dirty.extend(std::mem::take(&mut self.dirty));
         *self = Registry::new();
+        self.dirty = dirty;
+        self.meta_dirty = true;
     }
 
     /// Checks a name for entry `id` (valid and not taken by another entry).
@@ -484,7 +522,7 @@ impl Registry {
             bail!(Code::NoSuchEntry, "no entry with id {id}");
         };
         self.unindex(&old);
-        let Some(e) = self.entries.get_mut(&id) else {
+        let Some(e) = self.get_mut(id) else {
             bail!(Code::NoSuchEntry, "no entry with id {id}");
         };
         for t in &change.rm_tags {
@@ -773,11 +811,19 @@ mod tests {
         r.remove(4).unwrap();
         let id = r.insert(spec(None, &[], &[], &["x"]), None).unwrap();
         assert_eq!(id, 5);
-        let r2 = Registry::from_file(r.to_file(), 0).unwrap();
-        let mut r2 = r2;
+        let file = |r: &Registry| RegistryFile {
+            version: FORMAT_VERSION,
+            next_id: r.next_id(),
+            entries: r.iter().cloned().collect(),
+        };
+        let mut r2 = Registry::from_file(file(&r), 0).unwrap();
         assert_eq!(r2.insert(spec(None, &[], &[], &["x"]), None).unwrap(), 6);
-        let mut r3 = Registry::from_file(r.to_file(), 40).unwrap();
+        let mut r3 = Registry::from_file(file(&r), 40).unwrap();
         assert_eq!(r3.insert(spec(None, &[], &[], &["x"]), None).unwrap(), 40);
+        let (dirty, meta) = r3.take_dirty();
+        assert!(meta && dirty.contains(&40));
+        r3.remove(1);
+        assert_eq!(r3.take_dirty().0.into_iter().collect::<Vec<_>>(), [1]);
     }
 
     #[test]

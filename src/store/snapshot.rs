@@ -8,8 +8,10 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-/// Writes `data` to `path` atomically with mode 0600.
-pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+/// Writes `data` to `path` atomically with mode 0600. With `durable`, the data and the
+/// folder are fsynced before returning; without, the file is whole or absent after a crash of
+/// this process (page cache), and a later sync makes it durable.
+pub fn write_atomic(path: &Path, data: &[u8], durable: bool) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
@@ -25,9 +27,14 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
             .custom_flags(libc::O_CLOEXEC)
             .open(&tmp)?;
         f.write_all(data)?;
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
         fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
+        if durable {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -92,7 +99,7 @@ mod tests {
         fs::create_dir_all(&dir).unwrap();
         let p = dir.join("x.json");
         assert!(matches!(load_json::<u32>(&p).unwrap(), Loaded::Missing));
-        write_atomic(&p, b"42").unwrap();
+        write_atomic(&p, b"42", true).unwrap();
         assert_eq!(
             fs::metadata(&p).unwrap().permissions().mode() & 0o777,
             0o600

@@ -1,0 +1,176 @@
+//! The registry on disk: `registry.json` (format version, next id) plus one `entries/ID.json`
+//! per entry, each written atomically. The daemon saves what changed at the end of every turn,
+//! before any reply about it leaves, so a `kill -9` at any moment loses at most the turn in
+//! progress (whose requests were never answered). Files are fsynced in the background by a
+//! debounced sync. A file that does not parse is moved aside and reported, never deleted.
+
+use super::registry::{Entry, Registry, RegistryFile, FORMAT_VERSION};
+use super::snapshot::{self, Loaded};
+use crate::error::Result;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+fn entries_dir(state: &Path) -> PathBuf {
+    state.join("entries")
+}
+
+/// Loads the registry; returns it with warnings about files moved aside. Ids already used by
+/// log folders on disk are never handed out again.
+pub fn load(state: &Path) -> Result<(Registry, Vec<String>)> {
+    let mut warnings = Vec::new();
+    let meta_path = state.join("registry.json");
+    let min_next =
+        highest_numbered(&state.join("logs")).max(highest_numbered(&entries_dir(state))) + 1;
+    let file = match snapshot::load_json::<RegistryFile>(&meta_path)? {
+        Loaded::Missing => RegistryFile {
+            version: FORMAT_VERSION,
+            next_id: 1,
+            entries: Vec::new(),
+        },
+        Loaded::Parsed(f) => f,
+        Loaded::Corrupt { moved_to, error } => {
+            warnings.push(format!(
+                "{} did not parse ({error}); kept as {}",
+                meta_path.display(),
+                moved_to.display()
+            ));
+            RegistryFile {
+                version: FORMAT_VERSION,
+                next_id: 1,
+                entries: Vec::new(),
+            }
+        }
+    };
+    let mut reg = Registry::from_file(file, min_next)?;
+    let dir = entries_dir(state);
+    if let Ok(list) = fs::read_dir(&dir) {
+        let mut paths: Vec<PathBuf> = list
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.extension().is_some_and(|x| x == "json")
+                    && p.file_stem()
+                        .and_then(|s| s.to_str())
+                        .is_some_and(|s| s.parse::<u64>().is_ok())
+            })
+            .collect();
+        paths.sort();
+        for p in paths {
+            match snapshot::load_json::<Entry>(&p)? {
+                Loaded::Parsed(e) => reg.restore(e),
+                Loaded::Missing => {}
+                Loaded::Corrupt { moved_to, error } => warnings.push(format!(
+                    "{} did not parse ({error}); kept as {}",
+                    p.display(),
+                    moved_to.display()
+                )),
+            }
+        }
+    }
+    // The output byte count is saved lazily: after a crash, recount it from the log files.
+    for id in reg.ids() {
+        if let Some(e) = reg.get_mut_unsaved(id) {
+            if let Some(last) = e.runs.last() {
+                let on_disk: u64 = crate::logs::file::run_segments(
+                    &state.join("logs").join(id.to_string()),
+                    last.run,
+                )
+                .iter()
+                .filter_map(|(log, _)| fs::metadata(log).ok())
+                .map(|m| m.len())
+                .sum();
+                e.seq = e.seq.max(last.start_seq + last.dropped + on_disk);
+            }
+        }
+    }
+    // Entries from a format-1 file move to their own files on the first save.
+    reg.mark_all_dirty();
+    Ok((reg, warnings))
+}
+
+/// The highest number among `N` / `N.json` names in a folder (0 if none).
+fn highest_numbered(dir: &Path) -> u64 {
+    fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| {
+                let name = e.ok()?.file_name().into_string().ok()?;
+                name.trim_end_matches(".json").parse::<u64>().ok()
+            })
+            .max()
+            .unwrap_or(0)
+        })
+        .unwrap_or(0)
+}
+
+/// Writes what changed since the last save. Returns the paths written (for a later fsync).
+pub fn save_changes(state: &Path, reg: &mut Registry) -> io::Result<()> {
+    let (dirty, meta) = reg.take_dirty();
+    if dirty.is_empty() && !meta {
+        return Ok(());
+    }
+    let dir = entries_dir(state);
+    fs::create_dir_all(&dir)?;
+    let mut first_err = None;
+    for id in &dirty {
+        let path = dir.join(format!("{id}.json"));
+        let r = match reg.get(*id) {
+            Some(e) => serde_json::to_vec(e)
+                .map_err(io::Error::other)
+                .and_then(|b| snapshot::write_atomic(&path, &b, false)),
+            None => match fs::remove_file(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            },
+        };
+        if let Err(e) = r {
+            first_err.get_or_insert(e);
+        }
+    }
+    if meta {
+        let file = RegistryFile {
+            version: FORMAT_VERSION,
+            next_id: reg.next_id(),
+            entries: Vec::new(),
+        };
+        let r = serde_json::to_vec(&file)
+            .map_err(io::Error::other)
+            .and_then(|b| snapshot::write_atomic(&state.join("registry.json"), &b, false));
+        if let Err(e) = r {
+            first_err.get_or_insert(e);
+        }
+    }
+    match first_err {
+        // Nothing is lost: try these entries again on the next save.
+        Some(e) => {
+            for id in dirty {
+                if reg.get(id).is_some() {
+                    reg.get_mut(id);
+                }
+            }
+            Err(e)
+        }
+        None => Ok(()),
+    }
+}
+
+/// Flushes the state folder's files and directory entries to disk.
+pub fn sync(state: &Path) -> io::Result<()> {
+    let dir = entries_dir(state);
+    if let Ok(list) = fs::read_dir(&dir) {
+        for e in list.filter_map(|e| e.ok()) {
+            if let Ok(f) = fs::File::open(e.path()) {
+                let _ = f.sync_data();
+            }
+        }
+        fs::File::open(&dir)?.sync_all()?;
+    }
+    fs::File::open(state)?.sync_all()
+}
+
+/// Turns a load warning into an error-level log line and a line on stderr.
+pub fn report(warnings: &[String]) {
+    for w in warnings {
+        log::error!("{w}");
+        eprintln!("wrangle daemon: {w}");
+    }
+}
