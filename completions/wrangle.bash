@@ -1,10 +1,11 @@
 # bash completion for wrangle(1)                              -*- shell-script -*-
 #
 # Install as /usr/share/bash-completion/completions/wrangle, or source it from ~/.bashrc.
-# Entry names come from the running daemon (`wrangle ls --names`) with WRANGLE_NO_AUTOSTART=1,
-# so completing never starts a daemon.
+# Entry names, tags and groups come from the running daemon (`wrangle ls --names`, `wrangle tag
+# -q`, `wrangle group -q`) with WRANGLE_NO_AUTOSTART=1, so completing never starts a daemon.
 
-_wrangle_commands="run ls status start stop restart rm signal logs wait ping shutdown daemon"
+_wrangle_commands="run ls status start stop restart rm signal logs events wait add label tag group
+prune reset tree ping shutdown daemon"
 
 _wrangle_signals="HUP INT QUIT ILL TRAP ABRT BUS FPE KILL USR1 SEGV USR2 PIPE ALRM TERM STKFLT
 CHLD CONT STOP TSTP TTIN TTOU URG XCPU XFSZ VTALRM PROF WINCH IO PWR SYS"
@@ -13,18 +14,20 @@ _wrangle_states="starting running stopping stopped exited backoff errored"
 
 # Selector filters, taken by every command that takes SEL.
 _wrangle_selector_flags="--tag --tag-all --group --group-all --pid --id --name --state --search
---alive --all"
+--originator --alive --all"
 
 # Options that take a value (the next word is that value, not a positional argument).
 _wrangle_value_flags="--socket --name --tag --tag-all --group --group-all --pid --id --state
---search --cwd --env --env-file --stop-signal --stop-timeout --timeout -n --lines"
+--search --cwd --env --env-file --stop-signal --stop-timeout --log-max-size --log-keep --timeout
+-n --lines --grep -C --context -A --after -B --before --head --run --since --type --originator
+--add-tag --rm-tag --add-group --rm-group --rename --older-than --confirm"
 
 # Prints the flags of one subcommand.
 _wrangle_flags() {
     case $1 in
         run)
             echo "--name --tag --group --cwd --env --env-file --clear-env --shell" \
-                "--stop-signal --stop-timeout --json --help"
+                "--stop-signal --stop-timeout --log-max-size --log-keep --json --help"
             ;;
         ls)
             echo "--json -q --quiet --names --wide --help $_wrangle_selector_flags"
@@ -36,7 +39,32 @@ _wrangle_flags() {
             echo "--timeout --json --help $_wrangle_selector_flags"
             ;;
         logs)
-            echo "-n --lines -f --follow --stdout --stderr --help $_wrangle_selector_flags"
+            echo "-n --lines -f --follow --stdout --stderr --grep -C --context -A --after" \
+                "-B --before --head --run --timestamps --since --clear --json --help" \
+                "$_wrangle_selector_flags"
+            ;;
+        events)
+            echo "--type --json --help $_wrangle_selector_flags"
+            ;;
+        add)
+            echo "--name --tag --group --json --help"
+            ;;
+        label)
+            # --name gives a new name here; the other selector filters apply.
+            echo "--add-tag --rm-tag --add-group --rm-group --json --help" \
+                "${_wrangle_selector_flags//$'\n'/ }"
+            ;;
+        tag | group)
+            echo "--rename -q --quiet --json --help"
+            ;;
+        prune)
+            echo "--older-than --json --help"
+            ;;
+        reset)
+            echo "--confirm --help"
+            ;;
+        tree)
+            echo "--help $_wrangle_selector_flags"
             ;;
         ping)
             echo "--json --help"
@@ -57,6 +85,13 @@ _wrangle_entries() {
     [[ -n $1 ]] && sock=(--socket "$1")
     WRANGLE_NO_AUTOSTART=1 command wrangle "${sock[@]}" ls --names 2>/dev/null
     [[ $2 == noall ]] || echo all
+}
+
+# Prints the tags ($2 = tag) or groups ($2 = group) in use. $1: the --socket, if any.
+_wrangle_labels() {
+    local -a sock=()
+    [[ -n $1 ]] && sock=(--socket "$1")
+    WRANGLE_NO_AUTOSTART=1 command wrangle "${sock[@]}" "$2" -q 2>/dev/null
 }
 
 _wrangle_reply() {
@@ -133,9 +168,35 @@ _wrangle() {
             _wrangle_reply "$_wrangle_states"
             return 0
             ;;
+        --type)
+            _wrangle_reply "status log all"
+            return 0
+            ;;
+        --run)
+            _wrangle_reply "-1 -2 all"
+            return 0
+            ;;
         --name)
-            # A selector filter names an existing entry; `run --name` names a new one.
-            [[ $sub != run ]] && _wrangle_reply "$(_wrangle_entries "$socket" noall)"
+            # A selector filter names an existing entry; `run`, `add` and `label` give a new name.
+            case $sub in
+                run | add | label) ;;
+                *) _wrangle_reply "$(_wrangle_entries "$socket" noall)" ;;
+            esac
+            return 0
+            ;;
+        --tag | --tag-all | --rm-tag)
+            # Existing tags, where a tag is looked for or removed.
+            case $sub in
+                run | add) ;;
+                *) _wrangle_reply "$(_wrangle_labels "$socket" tag)" ;;
+            esac
+            return 0
+            ;;
+        --group | --group-all | --rm-group)
+            case $sub in
+                run | add) ;;
+                *) _wrangle_reply "$(_wrangle_labels "$socket" group)" ;;
+            esac
             return 0
             ;;
         --cwd)
@@ -153,8 +214,9 @@ _wrangle() {
             mapfile -t COMPREPLY < <(compgen -e -S = -- "$cur")
             return 0
             ;;
-        --tag | --tag-all | --group | --group-all | --pid | --id | --search | \
-            --stop-timeout | --timeout | -n | --lines)
+        --pid | --id | --search | --originator | --stop-timeout | --log-max-size | --log-keep | \
+            --timeout | -n | --lines | --grep | -C | --context | -A | --after | -B | --before | \
+            --head | --since | --add-tag | --add-group | --rename | --older-than | --confirm)
             return 0
             ;;
     esac
@@ -182,8 +244,11 @@ _wrangle() {
     done
 
     case $sub in
-        ls | status | start | stop | restart | rm)
+        ls | status | start | stop | restart | rm | events | label | tree)
             _wrangle_reply "$(_wrangle_entries "$socket")"
+            ;;
+        tag | group)
+            ((npos == 0)) && _wrangle_reply "$(_wrangle_labels "$socket" "$sub")"
             ;;
         logs | wait)
             # One entry: a name or an id.

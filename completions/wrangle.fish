@@ -1,14 +1,17 @@
 # fish completion for wrangle(1)
 #
 # Install as ~/.config/fish/completions/wrangle.fish (or in the vendor completions folder).
-# Entry names come from the running daemon (`wrangle ls --names`) with WRANGLE_NO_AUTOSTART=1,
-# so completing never starts a daemon.
+# Entry names, tags and groups come from the running daemon (`wrangle ls --names`, `wrangle tag
+# -q`, `wrangle group -q`) with WRANGLE_NO_AUTOSTART=1, so completing never starts a daemon.
 
-set -l __wrangle_commands run ls status start stop restart rm signal logs wait ping shutdown daemon
+set -l __wrangle_commands run ls status start stop restart rm signal logs events wait add label tag group \
+    prune reset tree ping shutdown daemon
 
 # Options that take a value: the word after them is not a positional argument.
 set -g __wrangle_value_flags --socket --name --tag --tag-all --group --group-all --pid --id \
-    --state --search --cwd --env --env-file --stop-signal --stop-timeout --timeout -n --lines
+    --state --search --cwd --env --env-file --stop-signal --stop-timeout --log-max-size --log-keep \
+    --timeout -n --lines --grep -C --context -A --after -B --before --head --run --since --type \
+    --originator --add-tag --rm-tag --add-group --rm-group --rename --older-than --confirm
 
 # Prints the subcommand, then its positional arguments before the cursor, one per line.
 # The global `--socket PATH` before the subcommand is skipped.
@@ -93,6 +96,12 @@ function __wrangle_complete_command
     __fish_complete_subcommand --commandline $words[(math $i + 1)..-1]
 end
 
+# The tags (argument "tag") or groups (argument "group") in use.
+function __wrangle_labels
+    set -lx WRANGLE_NO_AUTOSTART 1
+    command wrangle (__wrangle_socket_args) $argv[1] -q 2>/dev/null
+end
+
 function __wrangle_signals
     printf '%s\n' HUP INT QUIT ILL TRAP ABRT BUS FPE KILL USR1 SEGV USR2 PIPE ALRM TERM STKFLT \
         CHLD CONT STOP TSTP TTIN TTOU URG XCPU XFSZ VTALRM PROF WINCH IO PWR SYS
@@ -111,28 +120,37 @@ complete -c wrangle -n __wrangle_needs_command -a stop -d 'Stop entries and thei
 complete -c wrangle -n __wrangle_needs_command -a restart -d 'Stop entries, then start them again'
 complete -c wrangle -n __wrangle_needs_command -a rm -d 'Stop if needed, then forget entries'
 complete -c wrangle -n __wrangle_needs_command -a signal -d "Send a signal to an entry's process"
-complete -c wrangle -n __wrangle_needs_command -a logs -d "Print or follow an entry's output"
+complete -c wrangle -n __wrangle_needs_command -a logs -d "Print, search or follow an entry's output"
+complete -c wrangle -n __wrangle_needs_command -a events -d 'Print lifecycle events as they happen'
 complete -c wrangle -n __wrangle_needs_command -a wait -d 'Wait for an entry to end'
+complete -c wrangle -n __wrangle_needs_command -a add -d 'Adopt a running process as an entry'
+complete -c wrangle -n __wrangle_needs_command -a label -d "Change entries' tags, groups or name"
+complete -c wrangle -n __wrangle_needs_command -a tag -d 'List tags, or the entries carrying one; rename one'
+complete -c wrangle -n __wrangle_needs_command -a group -d 'List groups, or the entries in one; rename one'
+complete -c wrangle -n __wrangle_needs_command -a prune -d 'Forget ended entries and their logs'
+complete -c wrangle -n __wrangle_needs_command -a reset -d 'Stop everything, forget every entry, ids from 1'
+complete -c wrangle -n __wrangle_needs_command -a tree -d "Draw an entry's process tree"
 complete -c wrangle -n __wrangle_needs_command -a ping -d 'Tell whether the daemon is up'
 complete -c wrangle -n __wrangle_needs_command -a shutdown -d 'Stop every owned process and the daemon'
 complete -c wrangle -n __wrangle_needs_command -a daemon -d 'Run the daemon in the foreground'
 
-# Selector filters: every command that takes SEL.
-set -l sel 'not __wrangle_after_dashdash; and __wrangle_using ls status start stop restart rm signal logs wait'
-complete -c wrangle -n $sel -l tag -x -d 'Entries carrying any of these tags'
-complete -c wrangle -n $sel -l tag-all -x -d 'Entries carrying all of these tags'
-complete -c wrangle -n $sel -l group -x -d 'Entries in any of these groups'
-complete -c wrangle -n $sel -l group-all -x -d 'Entries in all of these groups'
+# Selector filters: every command that takes SEL (label uses --name for a new name).
+set -l sel 'not __wrangle_after_dashdash; and __wrangle_using ls status start stop restart rm signal logs events wait label tree'
+complete -c wrangle -n $sel -l tag -x -a '(__wrangle_labels tag)' -d 'Entries carrying any of these tags'
+complete -c wrangle -n $sel -l tag-all -x -a '(__wrangle_labels tag)' -d 'Entries carrying all of these tags'
+complete -c wrangle -n $sel -l group -x -a '(__wrangle_labels group)' -d 'Entries in any of these groups'
+complete -c wrangle -n $sel -l group-all -x -a '(__wrangle_labels group)' -d 'Entries in all of these groups'
 complete -c wrangle -n $sel -l pid -x -d 'The entry whose process has this pid'
 complete -c wrangle -n $sel -l id -x -d 'The entry with this id'
-complete -c wrangle -n $sel -l name -x -a '(__wrangle_entries noall)' -d 'The entry with this name'
+complete -c wrangle -n "$sel; and not __wrangle_using label" -l name -x -a '(__wrangle_entries noall)' -d 'The entry with this name'
 complete -c wrangle -n $sel -l state -x -a 'starting running stopping stopped exited backoff errored' -d 'Entries in this state'
 complete -c wrangle -n $sel -l search -x -d 'Entries whose command line contains this text'
+complete -c wrangle -n $sel -l originator -x -d 'Entries created by this client, e.g. wrangle-cli'
 complete -c wrangle -n $sel -l alive -d 'Entries whose process is alive'
 complete -c wrangle -n $sel -l all -d 'Allow acting on several entries'
 
 # --json, where a command prints data.
-complete -c wrangle -n 'not __wrangle_after_dashdash; and __wrangle_using run ls status start stop restart rm signal wait ping' -l json -d 'Print JSON'
+complete -c wrangle -n 'not __wrangle_after_dashdash; and __wrangle_using run ls status start stop restart rm signal logs events wait add label tag group prune ping' -l json -d 'Print JSON'
 
 # run
 set -l run 'not __wrangle_after_dashdash; and __wrangle_using run'
@@ -146,6 +164,8 @@ complete -c wrangle -n $run -l clear-env -d 'Start from an empty environment'
 complete -c wrangle -n $run -l shell -d 'Run the command through sh -c'
 complete -c wrangle -n $run -l stop-signal -x -a '(__wrangle_signals)' -d 'Signal sent first by stop'
 complete -c wrangle -n $run -l stop-timeout -x -d 'How long stop waits before KILL'
+complete -c wrangle -n $run -l log-max-size -x -d 'Rotate the log at this size, e.g. 10M (0: never)'
+complete -c wrangle -n $run -l log-keep -x -d 'Rotated log segments kept per run'
 complete -c wrangle -n $run -a -- -d 'Then the command to run'
 # After `run --`: the command and its arguments, completed as if typed on their own.
 complete -c wrangle -n __wrangle_after_dashdash -x -a '(__wrangle_complete_command)'
@@ -156,8 +176,8 @@ complete -c wrangle -n '__wrangle_using ls' -l names -d 'Print names only (ids f
 complete -c wrangle -n '__wrangle_using ls' -l wide -d 'Add tags, groups, originator and cwd'
 complete -c wrangle -n '__wrangle_using ls' -a '(__wrangle_entries)'
 
-# status, start, stop, restart, rm: any number of SEL; logs, wait: one entry
-complete -c wrangle -n '__wrangle_using status start stop restart rm' -a '(__wrangle_entries)'
+# status, start, stop, restart, rm, events: any number of SEL; logs, wait: one entry
+complete -c wrangle -n '__wrangle_using status start stop restart rm events' -a '(__wrangle_entries)'
 complete -c wrangle -n '__wrangle_at logs 0; or __wrangle_at wait 0' -a '(__wrangle_entries noall)'
 complete -c wrangle -n '__wrangle_using stop' -l timeout -x -d 'Send KILL after this long'
 complete -c wrangle -n '__wrangle_using wait' -l timeout -x -d 'Give up after this long (exit 124)'
@@ -167,10 +187,46 @@ complete -c wrangle -n '__wrangle_at signal 0' -a '(__wrangle_signals)' -d Signa
 complete -c wrangle -n '__wrangle_using signal; and not __wrangle_at signal 0' -a '(__wrangle_entries)'
 
 # logs
-complete -c wrangle -n '__wrangle_using logs' -s n -l lines -x -d 'Print the last N lines'
-complete -c wrangle -n '__wrangle_using logs' -s f -l follow -d 'Keep printing new output'
+complete -c wrangle -n '__wrangle_using logs' -s n -l lines -x -d 'Print the last N lines (or matches)'
+complete -c wrangle -n '__wrangle_using logs' -l head -x -d 'Print the first N lines (or matches)'
+complete -c wrangle -n '__wrangle_using logs' -s f -l follow -d 'Keep printing new output, across restarts'
 complete -c wrangle -n '__wrangle_using logs' -l stdout -d 'Only standard output'
 complete -c wrangle -n '__wrangle_using logs' -l stderr -d 'Only standard error'
+complete -c wrangle -n '__wrangle_using logs' -l grep -x -d 'Only lines matching this regular expression'
+complete -c wrangle -n '__wrangle_using logs' -s C -l context -x -d 'Lines of context around each match'
+complete -c wrangle -n '__wrangle_using logs' -s A -l after -x -d 'Lines of context after each match'
+complete -c wrangle -n '__wrangle_using logs' -s B -l before -x -d 'Lines of context before each match'
+complete -c wrangle -n '__wrangle_using logs' -l run -x -a "-1\t'Latest run' -2\t'Previous run' all\t'Every kept run'" -d 'Which run'
+complete -c wrangle -n '__wrangle_using logs' -l timestamps -d 'Prefix each line with the time it was received'
+complete -c wrangle -n '__wrangle_using logs' -l since -x -d 'Only lines received in this last span, e.g. 10m'
+complete -c wrangle -n '__wrangle_using logs' -l clear -d "Delete the entry's logs"
+
+# events
+complete -c wrangle -n '__wrangle_using events' -l type -x -a "status\t'Lifecycle events' log\t'Output lines' all\t'Both'" -d 'Which events'
+
+# add PID
+complete -c wrangle -n '__wrangle_using add' -l name -x -d 'Name the entry'
+complete -c wrangle -n '__wrangle_using add' -l tag -x -d 'Give the entry a tag'
+complete -c wrangle -n '__wrangle_using add' -l group -x -d 'Put the entry in a group'
+complete -c wrangle -n '__wrangle_at add 0' -x -a '(__fish_complete_pids)'
+
+# label SEL
+complete -c wrangle -n '__wrangle_using label' -l add-tag -x -d 'Add this tag'
+complete -c wrangle -n '__wrangle_using label' -l rm-tag -x -a '(__wrangle_labels tag)' -d 'Remove this tag'
+complete -c wrangle -n '__wrangle_using label' -l add-group -x -d 'Add this group'
+complete -c wrangle -n '__wrangle_using label' -l rm-group -x -a '(__wrangle_labels group)' -d 'Remove this group'
+complete -c wrangle -n '__wrangle_using label' -l name -x -d 'Give the entry this name ("" removes it)'
+complete -c wrangle -n '__wrangle_using label tree' -a '(__wrangle_entries)'
+
+# tag [TAG], group [GROUP]
+complete -c wrangle -n '__wrangle_at tag 0' -a '(__wrangle_labels tag)'
+complete -c wrangle -n '__wrangle_at group 0' -a '(__wrangle_labels group)'
+complete -c wrangle -n '__wrangle_using tag group' -l rename -x -d 'Rename it on every entry (merging onto an existing one)'
+complete -c wrangle -n '__wrangle_using tag group' -s q -l quiet -d 'Print names only (ids with a tag or group)'
+
+# prune, reset
+complete -c wrangle -n '__wrangle_using prune' -l older-than -x -d 'Only entries that ended at least this long ago'
+complete -c wrangle -n '__wrangle_using reset' -l confirm -x -d 'Required: the word RESET'
 
 # daemon
 complete -c wrangle -n '__wrangle_using daemon' -l replace -d 'Take the place of a running daemon'

@@ -191,6 +191,90 @@ impl Client {
         }
     }
 
+    /// The connection's file descriptor (to poll it beside others).
+    pub fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self.stream)
+    }
+
+    /// One read from the socket (blocking only if nothing is there), then every frame that is
+    /// complete. For event loops that poll the connection.
+    pub fn read_some(&mut self) -> Result<Vec<Frame>> {
+        let mut buf = [0u8; 64 << 10];
+        let n = loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return Err(Error::new(Code::Daemon, "the daemon closed the connection")),
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::new(Code::Daemon, format!("lost the daemon: {e}"))),
+            }
+        };
+        self.dec.feed(&buf[..n]);
+        self.buffered_frames()
+    }
+
+    /// Frames already received and decoded-able without reading the socket (call before
+    /// polling the connection, or they would wait for more bytes that may never come).
+    pub fn buffered_frames(&mut self) -> Result<Vec<Frame>> {
+        let mut frames = Vec::new();
+        loop {
+            match self.dec.next_frame() {
+                Ok(Some(f)) => frames.push(f),
+                Ok(None) => return Ok(frames),
+                Err(e) => {
+                    return Err(Error::new(
+                        Code::Daemon,
+                        format!("bad frame from the daemon: {e}"),
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Sends input bytes for stream `req` (a send or an attach); empty ends a send.
+    pub fn send_data(&mut self, req: u32, bytes: &[u8]) -> Result<()> {
+        self.send(
+            FrameKind::Data,
+            crate::proto::frame::chan::STDIN,
+            req,
+            bytes,
+        )
+    }
+
+    /// Writes everything `input` yields to one entry's standard input; with `eof` the input is
+    /// closed after. Returns the bytes taken.
+    pub fn send_input(&mut self, sel: &Selector, input: &mut dyn Read, eof: bool) -> Result<u64> {
+        let req = self.send_request(&Request::Send {
+            sel: sel.clone(),
+            eof,
+        })?;
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            let n = match input.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::io("cannot read standard input", e)),
+            };
+            self.send_data(req, &buf[..n])?;
+        }
+        self.send_data(req, &[])?;
+        loop {
+            let f = self.read_frame()?;
+            if f.id != req {
+                continue;
+            }
+            return match f.kind() {
+                Some(FrameKind::Response) => serde_json::from_slice::<SendReply>(&f.payload)
+                    .map(|r| r.bytes)
+                    .map_err(|e| {
+                        Error::new(Code::Daemon, format!("unexpected reply to send: {e}"))
+                    }),
+                Some(FrameKind::Error) => Err(error_from(&f.payload)),
+                _ => continue,
+            };
+        }
+    }
+
     /// Sends a request and returns its id without waiting.
     pub fn send_request(&mut self, req: &Request) -> Result<u32> {
         let id = self.next_id;
@@ -387,7 +471,8 @@ impl Client {
     }
 }
 
-fn error_from(payload: &[u8]) -> Error {
+/// The error an ERROR frame carries.
+pub fn error_from(payload: &[u8]) -> Error {
     match serde_json::from_slice::<ErrorBody>(payload) {
         Ok(b) => Error::new(Code::from_wire(&b.code), b.message),
         Err(_) => Error::new(Code::Daemon, "unreadable error from the daemon"),

@@ -1,6 +1,7 @@
 //! The command line: argument parsing (argh), one file per command family, errors mapped to
 //! the exit statuses of SPEC §3 and printed as `wrangle: …`.
 
+mod attach;
 mod control;
 mod daemon;
 mod events;
@@ -38,6 +39,9 @@ pub enum Cmd {
     Restart(control::RestartCmd),
     Rm(control::RmCmd),
     Signal(control::SignalCmd),
+    Attach(attach::AttachCmd),
+    Send(attach::SendCmd),
+    Resize(attach::ResizeCmd),
     Logs(logs::LogsCmd),
     Events(events::EventsCmd),
     Wait(control::WaitCmd),
@@ -105,6 +109,9 @@ fn dispatch(top: Top) -> Result<Exit> {
         Cmd::Restart(c) => control::restart(&paths, c),
         Cmd::Rm(c) => control::rm(&paths, c),
         Cmd::Signal(c) => control::signal(&paths, c),
+        Cmd::Attach(c) => attach::attach(&paths, c),
+        Cmd::Send(c) => attach::send(&paths, c),
+        Cmd::Resize(c) => attach::resize(&paths, c),
         Cmd::Logs(c) => logs::logs(&paths, c),
         Cmd::Events(c) => events::events(&paths, c),
         Cmd::Wait(c) => control::wait(&paths, c),

@@ -3,7 +3,7 @@
 use super::{client, duration_flag, print_json, Exit};
 use crate::error::{Code, Error, Result};
 use crate::paths::Paths;
-use crate::proto::RunSpec;
+use crate::proto::{ErrOutput, Input, Output, RunSpec};
 use argh::FromArgs;
 use std::collections::BTreeMap;
 
@@ -41,6 +41,27 @@ pub struct RunCmd {
     /// how long to wait after the stop signal before KILL (default 5s)
     #[argh(option)]
     pub stop_timeout: Option<String>,
+    /// run it on a pseudo-terminal (attach to use it interactively)
+    #[argh(switch)]
+    pub pty: bool,
+    /// the terminal's size as ROWSxCOLS (default 24x80; with --pty)
+    #[argh(option)]
+    pub size: Option<String>,
+    /// standard input: null (default), stream (fed by send and attach) or a file to read
+    #[argh(option)]
+    pub stdin: Option<String>,
+    /// standard output: log (default), null or a file to append to
+    #[argh(option)]
+    pub stdout: Option<String>,
+    /// standard error: log (default), null, stdout (merged in order) or a file to append to
+    #[argh(option)]
+    pub stderr: Option<String>,
+    /// attach to it right away (Ctrl-\ detaches)
+    #[argh(switch)]
+    pub attach: bool,
+    /// show its output and wait for it to end; exit with its code (Ctrl-C leaves it running)
+    #[argh(switch)]
+    pub wait: bool,
     /// rotate its log when it would pass this size, e.g. 10M (0: never; default from config)
     #[argh(option)]
     pub log_max_size: Option<String>,
@@ -56,9 +77,21 @@ pub struct RunCmd {
 }
 
 pub fn run(paths: &Paths, c: RunCmd) -> Result<Exit> {
+    if c.attach && c.wait {
+        bail!(Code::Usage, "run: choose --attach or --wait, not both");
+    }
     let spec = build_spec(&c)?;
     let mut client = client(paths)?;
     let e = client.run(spec)?;
+    if c.attach || c.wait {
+        let sel = crate::proto::Selector::target(e.id.to_string());
+        let opts = super::attach::SessionOpts {
+            read_only: c.wait,
+            detach_key: Some(0x1c),
+            replay: true,
+        };
+        return super::attach::session(&mut client, &sel, &opts);
+    }
     if c.json {
         print_json(&e)?;
     } else {
@@ -142,5 +175,44 @@ fn build_spec(c: &RunCmd) -> Result<RunSpec> {
             })
             .transpose()?,
         log_keep: c.log_keep,
+        stdin: match c.stdin.as_deref() {
+            None | Some("null") => Input::Null,
+            Some("stream") => Input::Stream,
+            Some(f) => Input::File(file_arg("--stdin", f, false)?),
+        },
+        stdout: match c.stdout.as_deref() {
+            None | Some("log") => Output::Log,
+            Some("null") => Output::Null,
+            Some(f) => Output::File(file_arg("--stdout", f, true)?),
+        },
+        stderr: match c.stderr.as_deref() {
+            None | Some("log") => ErrOutput::Log,
+            Some("null") => ErrOutput::Null,
+            Some("stdout") => ErrOutput::Stdout,
+            Some(f) => ErrOutput::File(file_arg("--stderr", f, true)?),
+        },
+        pty: c.pty,
+        size: match &c.size {
+            Some(s) if c.pty => Some(super::attach::parse_size(s)?),
+            Some(_) => bail!(Code::Usage, "--size needs --pty"),
+            None => None,
+        },
     })
+}
+
+/// An absolute path for a FILE argument, checked now so a mistake is reported at `run`.
+fn file_arg(flag: &str, f: &str, write: bool) -> Result<String> {
+    let path = std::env::current_dir()
+        .map_err(|e| Error::io("cannot read the current folder", e))?
+        .join(f);
+    let check = if write {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&path)
+    } else {
+        std::fs::File::open(&path)
+    };
+    check.map_err(|e| Error::new(Code::Usage, format!("{flag} {}: {e}", path.display())))?;
+    Ok(path.display().to_string())
 }

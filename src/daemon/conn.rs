@@ -21,6 +21,21 @@ pub struct Follow {
     pub seq: u64,
     /// Bitmask of streams wanted: 1 stdout, 2 stderr.
     pub streams: u8,
+    /// An attach: tell the client when the process ends.
+    pub notify_exit: bool,
+    /// The run ended: once `seq` reaches this, send `exited` and end the stream.
+    pub exit_at: Option<(u64, Option<i32>, Option<i32>)>,
+}
+
+/// Input from this connection to an entry's standard input.
+pub struct InputBind {
+    pub req: u32,
+    pub entry: u64,
+    /// `send`: ends with an empty DATA frame (then a reply); `attach`: lasts the attach.
+    pub send: bool,
+    /// Close the input after (send --eof).
+    pub eof: bool,
+    pub bytes: u64,
 }
 
 /// A subscription to lifecycle events and/or log lines.
@@ -47,6 +62,11 @@ pub struct Conn {
     pub client: String,
     pub follows: Vec<Follow>,
     pub subs: Vec<Sub>,
+    pub inputs: Vec<InputBind>,
+    /// Not reading from this connection until entry N's input buffer drains.
+    pub paused_on: Option<u64>,
+    /// The frame that paused the connection, to process first on resume.
+    pub stalled: Option<crate::proto::Frame>,
 }
 
 impl Conn {
@@ -61,6 +81,9 @@ impl Conn {
             client: String::new(),
             follows: Vec::new(),
             subs: Vec::new(),
+            inputs: Vec::new(),
+            paused_on: None,
+            stalled: None,
         }
     }
 

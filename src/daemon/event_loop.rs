@@ -32,8 +32,17 @@ const SYNC_DELAY: Duration = Duration::from_millis(500);
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Source {
     Conn,
-    Pipe { id: u64, stream: u8 },
-    Pidfd { id: u64 },
+    Pipe {
+        id: u64,
+        stream: u8,
+    },
+    /// An entry's input became writable.
+    Input {
+        id: u64,
+    },
+    Pidfd {
+        id: u64,
+    },
 }
 
 /// Things that happen at a deadline.
@@ -101,6 +110,8 @@ pub(crate) struct Daemon {
     pub(super) startup_warnings: Vec<String>,
     /// Pipes that still had data when their turn ended.
     pub(super) busy: Vec<Token>,
+    /// Connections to read again (their input target drained).
+    pub(super) resume: Vec<Token>,
     pub(super) scratch: Vec<u8>,
     /// Connections with output or follows to service at the end of this turn.
     pub(super) dirty: HashSet<Token>,
@@ -175,6 +186,7 @@ impl Daemon {
             save_failing: false,
             startup_warnings,
             busy: Vec::new(),
+            resume: Vec::new(),
             scratch: vec![0; 256 << 10],
             dirty: HashSet::new(),
             index_dirty: HashSet::new(),
@@ -205,7 +217,8 @@ impl Daemon {
     pub fn run(&mut self) -> Result<()> {
         let mut events = Events::with_capacity(256);
         while !self.exit_now {
-            let timeout = if self.busy.is_empty() && self.dirty.is_empty() {
+            let idle = self.busy.is_empty() && self.dirty.is_empty() && self.resume.is_empty();
+            let timeout = if idle {
                 self.timers.next_timeout()
             } else {
                 Some(Duration::ZERO)
@@ -231,6 +244,7 @@ impl Daemon {
                             }
                         }
                         Some(Source::Pipe { id, stream }) => self.pipe_readable(t, id, stream),
+                        Some(Source::Input { id }) => self.write_input(id),
                         Some(Source::Pidfd { id }) => self.adopted_ended(id),
                         None => {}
                     },
@@ -244,6 +258,9 @@ impl Daemon {
             }
             for (_, kind) in self.timers.pop_due() {
                 self.on_timer(kind);
+            }
+            for t in std::mem::take(&mut self.resume) {
+                self.conn_readable(t);
             }
             self.flush_indexes();
             // Saved before any reply about the change leaves (see store::persist).
@@ -338,57 +355,49 @@ impl Daemon {
         self.reap();
     }
 
-    fn conn_readable(&mut self, t: Token) {
-        let mut frames = Vec::new();
-        let mut gone = false;
-        let mut broken: Option<FrameError> = None;
-        if let Some(c) = self.conns.get_mut(&t) {
-            let mut buf = [0u8; 64 << 10];
-            loop {
-                match c.stream.read(&mut buf) {
-                    Ok(0) => {
-                        gone = true;
-                        break;
-                    }
-                    Ok(n) => {
-                        c.dec.feed(&buf[..n]);
-                        loop {
-                            match c.dec.next_frame() {
-                                Ok(Some(f)) => frames.push(f),
-                                Ok(None) => break,
-                                Err(e) => {
-                                    broken = Some(e);
-                                    break;
-                                }
-                            }
-                        }
-                        if broken.is_some() {
-                            break;
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(_) => {
-                        gone = true;
-                        break;
-                    }
+    /// Takes frames from a connection one at a time (a frame may pause the connection when
+    /// the process it feeds is not reading), reading the socket when the decoder runs dry.
+    pub(super) fn conn_readable(&mut self, t: Token) {
+        let mut buf = [0u8; 64 << 10];
+        loop {
+            let Some(c) = self.conns.get_mut(&t) else {
+                return;
+            };
+            if c.paused_on.is_some() || c.closing {
+                return;
+            }
+            let next = match c.stalled.take() {
+                Some(f) => Ok(Some(f)),
+                None => c.dec.next_frame(),
+            };
+            match next {
+                Ok(Some(f)) => {
+                    self.on_frame(t, f);
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    let code = match e {
+                        FrameError::TooLarge(_) => Code::FrameTooLarge,
+                        FrameError::Reserved(_) => Code::BadFrame,
+                    };
+                    self.close_after_error(t, 0, code, &e.to_string());
+                    return;
                 }
             }
-        } else {
-            return;
-        }
-        for f in frames {
-            self.on_frame(t, f);
-        }
-        if let Some(e) = broken {
-            let code = match e {
-                FrameError::TooLarge(_) => Code::FrameTooLarge,
-                FrameError::Reserved(_) => Code::BadFrame,
-            };
-            self.close_after_error(t, 0, code, &e.to_string());
-        }
-        if gone {
-            self.close_conn(t);
+            match c.stream.read(&mut buf) {
+                Ok(0) => {
+                    self.close_conn(t);
+                    return;
+                }
+                Ok(n) => c.dec.feed(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.close_conn(t);
+                    return;
+                }
+            }
         }
     }
 
@@ -439,13 +448,7 @@ impl Daemon {
                 "the first frame must be HELLO (see wrangle-protocol(7))",
             ),
             (true, Some(FrameKind::Request)) => self.on_request_frame(t, &f),
-            (true, Some(FrameKind::Data)) if f.chan == chan::STDIN => {
-                self.reply_err(
-                    t,
-                    f.id,
-                    &Error::new(Code::BadRequest, "input is not connected to any process"),
-                );
-            }
+            (true, Some(FrameKind::Data)) if f.chan == chan::STDIN => self.on_input_frame(t, f),
             (true, _) => self.reply_err(
                 t,
                 f.id,
@@ -569,9 +572,10 @@ impl Daemon {
         let Some(c) = self.conns.get(&t) else {
             return false;
         };
-        c.follows
-            .iter()
-            .any(|f| self.rings.get(&f.entry).is_some_and(|r| r.end() > f.seq))
+        c.follows.iter().any(|f| {
+            f.exit_at.is_some_and(|e| f.seq >= e.0)
+                || self.rings.get(&f.entry).is_some_and(|r| r.end() > f.seq)
+        })
     }
 
     /// Moves followed output from the rings into the connection's buffer, up to the watermark.
@@ -604,6 +608,24 @@ impl Daemon {
                 }
                 c.follows[i].seq = seq + seg.missed + seg.len as u64;
             }
+        }
+        // Attaches whose run ended and who have all of its output: say how it ended.
+        let mut ended = Vec::new();
+        c.follows.retain(|f| match f.exit_at {
+            Some((end, code, sig)) if f.seq >= end => {
+                ended.push((f.req, code, sig));
+                false
+            }
+            _ => true,
+        });
+        for (req, exit_code, exit_signal) in ended {
+            let ev = StreamEvent::Exited {
+                exit_code,
+                exit_signal,
+            };
+            c.json(FrameKind::Event, req, &ev);
+            c.json(FrameKind::Response, req, &serde_json::json!({}));
+            c.inputs.retain(|b| b.req != req);
         }
     }
 

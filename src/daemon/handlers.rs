@@ -154,6 +154,8 @@ impl Daemon {
                         entry: id,
                         seq: from_seq.min(seq),
                         streams: if streams == 0 { 3 } else { streams },
+                        notify_exit: false,
+                        exit_at: None,
                     });
                 }
                 self.dirty.insert(t);
@@ -188,6 +190,17 @@ impl Daemon {
                 });
             }
             Request::Subscribe { sel, types } => self.subscribe(t, req_id, sel, types)?,
+            Request::Send { sel, eof } => self.begin_send(t, req_id, &sel, eof)?,
+            Request::Attach {
+                sel,
+                read_only,
+                replay,
+                size,
+            } => self.attach(t, req_id, &sel, read_only, replay, size)?,
+            Request::Resize { sel, rows, cols } => {
+                let results = self.resize(&sel, rows, cols)?;
+                self.reply(t, req_id, &ActionReply { results });
+            }
             Request::Add {
                 pid,
                 name,
@@ -231,6 +244,7 @@ impl Daemon {
                     let before = c.follows.len() + c.subs.len();
                     c.follows.retain(|f| f.req != target);
                     c.subs.retain(|s| s.req != target);
+                    c.inputs.retain(|b| b.req != target || b.send);
                     found = c.follows.len() + c.subs.len() != before;
                 }
                 if found {

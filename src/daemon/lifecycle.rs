@@ -54,6 +54,10 @@ pub(super) struct Live {
     adopted: Option<Option<(Token, OwnedFd)>>,
     /// Last CPU sample (ticks, when) for `ls`.
     pub cpu_sample: Option<(u64, std::time::Instant)>,
+    /// Where `send` and `attach` write (stream stdin or the terminal).
+    pub input: Option<super::io::InputSink>,
+    /// The terminal's master, for resizes.
+    pub pty: Option<OwnedFd>,
 }
 
 impl Live {
@@ -158,15 +162,13 @@ impl Daemon {
             crate::logs::file::remove_run(&dir, r);
         }
         let mut pipes = Vec::new();
-        for (fd, stream) in [
-            (sp.stdout, crate::logs::STDOUT),
-            (sp.stderr, crate::logs::STDERR),
-        ] {
+        for (fd, stream) in sp.outputs {
             match self.register_fd(fd.as_raw_fd(), Source::Pipe { id, stream }) {
                 Ok(t) => pipes.push((t, fd)),
                 Err(err) => log::error!("cannot watch output of entry {id}: {err}"),
             }
         }
+        let is_pty = sp.pty.is_some();
         self.pids.insert(sp.pid, id);
         self.live.insert(
             id,
@@ -182,8 +184,11 @@ impl Daemon {
                 drain: None,
                 adopted: None,
                 cpu_sample: None,
+                input: sp.input.map(|fd| super::io::InputSink::new(fd, is_pty)),
+                pty: sp.pty,
             },
         );
+        self.watch_input(id);
         Ok(sp.pid)
     }
 
@@ -381,6 +386,7 @@ impl Daemon {
 
     /// The run is over: record how it ended and answer whoever waits for it.
     fn finalize(&mut self, id: u64) {
+        self.close_input(id);
         let Some(mut l) = self.live.remove(&id) else {
             return;
         };
@@ -432,6 +438,7 @@ impl Daemon {
             e.state = State::Exited;
             e.event("exited", how);
         }
+        self.io_run_ended(id);
         self.resolve_pending(id);
     }
 
@@ -639,6 +646,8 @@ impl Daemon {
                 drain: None,
                 adopted: Some(watch),
                 cpu_sample: None,
+                input: None,
+                pty: None,
             },
         );
     }

@@ -5,6 +5,7 @@ mod conn;
 mod event_loop;
 mod events;
 mod handlers;
+mod io;
 mod lifecycle;
 mod registry_ops;
 mod signals;

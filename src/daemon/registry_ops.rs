@@ -57,6 +57,11 @@ fn describe(pid: i32) -> Result<RunSpec> {
         stop_timeout_ms: 5_000,
         log_max_size: None,
         log_keep: None,
+        stdin: Default::default(),
+        stdout: Default::default(),
+        stderr: Default::default(),
+        pty: false,
+        size: None,
     })
 }
 

@@ -1,28 +1,41 @@
-//! Starting a process: its own session and process group, stdin from /dev/null, stdout and
-//! stderr into pipes whose read ends (non-blocking, close-on-exec) stay with the daemon. The
-//! child is never waited for here: the daemon's event loop is the only reaper.
+//! Starting a process in its own session and process group, with its standard streams as the
+//! spec says: pipes whose read ends (non-blocking, close-on-exec) stay with the daemon, a
+//! pseudo-terminal whose master stays with the daemon, /dev/null, or files the daemon opens
+//! with the user's permissions. The child is never waited for here: the daemon's event loop is
+//! the only reaper.
 
 use super::identity;
-use crate::proto::RunSpec;
+use crate::proto::{ErrOutput, Input, Output, RunSpec};
 use rustix::pipe::{pipe_with, PipeFlags};
+use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
-/// A started process and our ends of its output pipes.
+/// A started process and our ends of its streams.
 pub struct Spawned {
     pub pid: i32,
     pub start_time: u64,
-    pub stdout: OwnedFd,
-    pub stderr: OwnedFd,
+    /// Output to capture: (our read end, stream 1 stdout / 2 stderr). For a terminal, the
+    /// master (stream 1).
+    pub outputs: Vec<(OwnedFd, u8)>,
+    /// Where input for the process is written: a pipe's write end, or a copy of the master.
+    pub input: Option<OwnedFd>,
+    /// The terminal's master, for resizing.
+    pub pty: Option<OwnedFd>,
 }
 
-/// Our read end non-blocking and close-on-exec; the child's write end blocking (it is dup'ed
-/// onto fd 1 or 2 by the spawn, which clears close-on-exec on the copy).
-fn output_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+/// Default terminal size, rows and columns.
+pub const DEFAULT_SIZE: [u16; 2] = [24, 80];
+
+/// A pipe: (read end, write end), both close-on-exec; `nonblock_read`/`nonblock_write` pick
+/// which end is ours (non-blocking). The child's end stays blocking.
+fn pipe(nonblock_read: bool) -> io::Result<(OwnedFd, OwnedFd)> {
     let (r, w) = pipe_with(PipeFlags::CLOEXEC)?;
-    rustix::io::ioctl_fionbio(&r, true)?;
+    rustix::io::ioctl_fionbio(if nonblock_read { &r } else { &w }, true)?;
     Ok((r, w))
 }
 
@@ -34,10 +47,49 @@ pub fn set_child_nofile(soft: u64) {
     CHILD_NOFILE.store(soft, std::sync::atomic::Ordering::Relaxed);
 }
 
+fn open_for(path: &str, write: bool, what: &str) -> io::Result<File> {
+    let mut o = OpenOptions::new();
+    if write {
+        o.append(true).create(true).mode(0o644);
+    } else {
+        o.read(true);
+    }
+    o.custom_flags(libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("{what} {path}: {e}")))
+}
+
+/// Opens a pseudo-terminal of `size`: (master, slave).
+fn open_pty(size: [u16; 2]) -> io::Result<(OwnedFd, OwnedFd)> {
+    use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)?;
+    grantpt(&master)?;
+    unlockpt(&master)?;
+    let name = ptsname(&master, Vec::new())?;
+    let slave: OwnedFd = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(std::ffi::OsStr::from_bytes(name.as_bytes()))?
+        .into();
+    set_size(&master, size)?;
+    rustix::io::ioctl_fionbio(&master, true)?;
+    Ok((master, slave))
+}
+
+/// Sets a terminal's window size (the foreground process group gets SIGWINCH).
+pub fn set_size(fd: impl AsFd, size: [u16; 2]) -> io::Result<()> {
+    let ws = rustix::termios::Winsize {
+        ws_row: size[0],
+        ws_col: size[1],
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    rustix::termios::tcsetwinsize(fd, ws).map_err(io::Error::from)
+}
+
 /// Starts `spec` as entry `id`.
 pub fn spawn(spec: &RunSpec, id: u64, name: Option<&str>) -> io::Result<Spawned> {
-    let (out_r, out_w) = output_pipe()?;
-    let (err_r, err_w) = output_pipe()?;
     let mut cmd = if spec.shell {
         let mut c = Command::new("/bin/sh");
         c.arg("-c").arg(spec.argv.join(" "));
@@ -50,17 +102,82 @@ pub fn spawn(spec: &RunSpec, id: u64, name: Option<&str>) -> io::Result<Spawned>
     cmd.env_clear()
         .envs(&spec.env)
         .env("WRANGLE_ID", id.to_string())
-        .current_dir(&spec.cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(out_w))
-        .stderr(Stdio::from(err_w));
+        .current_dir(&spec.cwd);
     match name {
         Some(n) => cmd.env("WRANGLE_NAME", n),
         None => cmd.env_remove("WRANGLE_NAME"),
     };
+    let mut outputs = Vec::new();
+    let mut input = None;
+    let mut pty = None;
+    if spec.pty {
+        let (master, slave) = open_pty(spec.size.unwrap_or(DEFAULT_SIZE))?;
+        cmd.stdin(Stdio::from(slave.try_clone()?))
+            .stdout(Stdio::from(slave.try_clone()?))
+            .stderr(Stdio::from(slave));
+        if !spec.env.contains_key("TERM") {
+            cmd.env("TERM", "xterm-256color");
+        }
+        input = Some(master.try_clone()?);
+        outputs.push((master.try_clone()?, crate::logs::STDOUT));
+        pty = Some(master);
+    } else {
+        match &spec.stdin {
+            Input::Null => {
+                cmd.stdin(Stdio::null());
+            }
+            Input::Stream => {
+                let (r, w) = pipe(false)?;
+                cmd.stdin(Stdio::from(r));
+                input = Some(w);
+            }
+            Input::File(p) => {
+                cmd.stdin(Stdio::from(open_for(p, false, "--stdin")?));
+            }
+        }
+        let mut out_w = None;
+        match &spec.stdout {
+            Output::Log => {
+                let (r, w) = pipe(true)?;
+                outputs.push((r, crate::logs::STDOUT));
+                out_w = Some(w.try_clone()?);
+                cmd.stdout(Stdio::from(w));
+            }
+            Output::Null => {
+                cmd.stdout(Stdio::null());
+            }
+            Output::File(p) => {
+                let f = open_for(p, true, "--stdout")?;
+                out_w = Some(OwnedFd::from(f.try_clone()?));
+                cmd.stdout(Stdio::from(f));
+            }
+        }
+        match &spec.stderr {
+            ErrOutput::Log => {
+                let (r, w) = pipe(true)?;
+                outputs.push((r, crate::logs::STDERR));
+                cmd.stderr(Stdio::from(w));
+            }
+            ErrOutput::Null => {
+                cmd.stderr(Stdio::null());
+            }
+            ErrOutput::File(p) => {
+                cmd.stderr(Stdio::from(open_for(p, true, "--stderr")?));
+            }
+            ErrOutput::Stdout => match out_w.take() {
+                Some(w) => {
+                    cmd.stderr(Stdio::from(w));
+                }
+                None => {
+                    cmd.stderr(Stdio::null());
+                }
+            },
+        }
+    }
     let nofile = CHILD_NOFILE.load(std::sync::atomic::Ordering::Relaxed);
+    let controlling = spec.pty;
     // SAFETY: the closure runs in the forked child before exec; it only makes async-signal-safe
-    // system calls (sigprocmask, signal, setsid, setrlimit) and allocates nothing.
+    // system calls (sigprocmask, signal, setsid, ioctl, setrlimit) and allocates nothing.
     unsafe {
         cmd.pre_exec(move || {
             // The daemon blocks the signals it reads from its signalfd; the child must not
@@ -71,19 +188,18 @@ pub fn spawn(spec: &RunSpec, id: u64, name: Option<&str>) -> io::Result<Spawned>
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
             libc::signal(libc::SIGXFSZ, libc::SIG_DFL);
             rustix::process::setsid()?;
+            if controlling && libc::ioctl(0, libc::TIOCSCTTY, 0) != 0 {
+                return Err(io::Error::last_os_error());
+            }
             if nofile > 0 {
-                let lim = libc::rlimit {
-                    rlim_cur: nofile as libc::rlim_t,
-                    rlim_max: libc::RLIM_INFINITY,
-                };
                 let mut cur = libc::rlimit {
                     rlim_cur: 0,
                     rlim_max: 0,
                 };
                 if libc::getrlimit(libc::RLIMIT_NOFILE, &mut cur) == 0 {
                     let lim = libc::rlimit {
+                        rlim_cur: (nofile as libc::rlim_t).min(cur.rlim_max),
                         rlim_max: cur.rlim_max,
-                        ..lim
                     };
                     libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
                 }
@@ -93,13 +209,16 @@ pub fn spawn(spec: &RunSpec, id: u64, name: Option<&str>) -> io::Result<Spawned>
     }
     let child = cmd.spawn()?;
     let pid = child.id() as i32;
-    // Dropping a Child neither waits nor kills: the event loop reaps it.
+    // Dropping a Child neither waits nor kills: the event loop reaps it. Dropping `cmd` closes
+    // the child's ends of pipes and the terminal's slave in this process.
     drop(child);
+    drop(cmd);
     let start_time = identity::start_time(pid).unwrap_or(0);
     Ok(Spawned {
         pid,
         start_time,
-        stdout: out_r,
-        stderr: err_r,
+        outputs,
+        input,
+        pty,
     })
 }

@@ -100,12 +100,60 @@ pub struct RunSpec {
     pub stop_signal: i32,
     #[serde(default = "default_stop_timeout_ms")]
     pub stop_timeout_ms: u64,
+    /// Where standard input comes from.
+    #[serde(default)]
+    pub stdin: Input,
+    /// Where standard output goes (ignored with `pty`: the terminal's output is logged).
+    #[serde(default)]
+    pub stdout: Output,
+    /// Where standard error goes (ignored with `pty`).
+    #[serde(default)]
+    pub stderr: ErrOutput,
+    /// Run on a pseudo-terminal (0, 1 and 2 are its slave; it is the controlling terminal).
+    #[serde(default)]
+    pub pty: bool,
+    /// The terminal's size, rows and columns (default 24x80).
+    #[serde(default)]
+    pub size: Option<[u16; 2]>,
     /// Rotate the log when it would pass this many bytes (None: the daemon's default; 0: never).
     #[serde(default)]
     pub log_max_size: Option<u64>,
     /// Rotated log segments kept per run (None: the daemon's default).
     #[serde(default)]
     pub log_keep: Option<u32>,
+}
+
+/// Standard input of a process: `"null"`, `"stream"` (fed by `send` and `attach`) or
+/// `{"file": "/path"}` (opened for reading by the daemon).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Input {
+    #[default]
+    Null,
+    Stream,
+    File(String),
+}
+
+/// Standard output: `"log"` (captured), `"null"` or `{"file": "/path"}` (appended to).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Output {
+    #[default]
+    Log,
+    Null,
+    File(String),
+}
+
+/// Standard error: like [`Output`], or `"stdout"` (merged into standard output in arrival
+/// order).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrOutput {
+    #[default]
+    Log,
+    Null,
+    File(String),
+    Stdout,
 }
 
 fn default_stop_signal() -> i32 {
@@ -167,6 +215,30 @@ pub enum Request {
         sel: Selector,
         types: u8,
     },
+    /// Write to one entry's standard input (stream or terminal): the bytes follow as DATA
+    /// frames on channel 3 with this request's id, and an empty DATA frame ends them; with
+    /// `eof` the input is closed after (a terminal gets its end-of-file character). Reply:
+    /// [`SendReply`] once the end frame is taken.
+    Send {
+        sel: Selector,
+        #[serde(default)]
+        eof: bool,
+    },
+    /// Attach to one entry: replay up to `replay` bytes of recent output, then live output as
+    /// DATA frames; keystrokes come back as DATA frames on channel 3 (unless `read_only` or the
+    /// entry has no input). EVENT `attached` first, `exited` when the process ends (then the
+    /// final RESPONSE). `size` (rows, cols) is applied to a terminal entry.
+    Attach {
+        sel: Selector,
+        #[serde(default)]
+        read_only: bool,
+        #[serde(default)]
+        replay: u64,
+        #[serde(default)]
+        size: Option<[u16; 2]>,
+    },
+    /// Set a terminal entry's window size (the process gets SIGWINCH). Reply: [`ActionReply`].
+    Resize { sel: Selector, rows: u16, cols: u16 },
     /// Adopt a running process (not our child): watched for liveness, stoppable, signallable.
     /// Reply: [`EntryReply`].
     Add {
@@ -235,6 +307,9 @@ impl Request {
             Request::Follow { .. } => "follow",
             Request::Wait { .. } => "wait",
             Request::Subscribe { .. } => "subscribe",
+            Request::Send { .. } => "send",
+            Request::Attach { .. } => "attach",
+            Request::Resize { .. } => "resize",
             Request::Add { .. } => "add",
             Request::Label { .. } => "label",
             Request::Labels { .. } => "labels",
@@ -338,6 +413,12 @@ pub struct ActionReply {
     pub results: Vec<ActionResult>,
 }
 
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct SendReply {
+    /// Bytes taken for the process's input.
+    pub bytes: u64,
+}
+
 /// A tag or group and how many entries carry it.
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct LabelCount {
@@ -413,6 +494,14 @@ pub enum StreamEvent {
     Missed { bytes: u64 },
     /// A new run began; its output follows.
     Run { run: u32 },
+    /// First event of an attach: who, and whether keystrokes reach the process.
+    Attached {
+        id: u64,
+        name: Option<String>,
+        state: String,
+        input: bool,
+        pty: bool,
+    },
     /// The run ended (code or signal).
     Exited {
         exit_code: Option<i32>,

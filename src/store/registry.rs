@@ -757,6 +757,11 @@ mod tests {
             stop_timeout_ms: 5000,
             log_max_size: None,
             log_keep: None,
+            stdin: Default::default(),
+            stdout: Default::default(),
+            stderr: Default::default(),
+            pty: false,
+            size: None,
         }
     }
 

@@ -1,0 +1,542 @@
+//! `wrangle attach`, `wrangle send`, `wrangle resize`, and the attach session `run --attach`
+//! and `run --wait` use: the local terminal in raw mode (always restored), keystrokes to the
+//! process, window sizes to its terminal, detach keys, and the process's exit status.
+
+use super::render;
+use super::select::with_selector;
+use super::{client, Exit};
+use crate::client::{error_from, Client};
+use crate::error::{Code, Error, Result};
+use crate::paths::Paths;
+use crate::proto::frame::FrameKind;
+use crate::proto::{Request, Selector, StreamEvent};
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+/// Output replayed on attach: enough to redraw a screen and recent lines.
+const REPLAY: u64 = 64 << 10;
+
+with_selector! {
+    /// attach to an entry: see its output live, type into it; Ctrl-\ detaches
+    #[argh(subcommand, name = "attach")]
+    pub struct AttachCmd {
+        /// the detach key: ctrl-\ (default), ctrl-a ... ctrl-z, ctrl-] or none
+        #[argh(option)]
+        pub detach_key: Option<String>,
+        /// watch only: do not forward the keyboard
+        #[argh(switch)]
+        pub read_only: bool,
+        /// a name or id
+        #[argh(positional)]
+        pub targets: Vec<String>,
+    }
+}
+
+with_selector! {
+    /// write text (or this command's standard input) to an entry's input
+    #[argh(subcommand, name = "send")]
+    pub struct SendCmd {
+        /// do not add a newline after the text
+        #[argh(switch, short = 'n')]
+        pub no_newline: bool,
+        /// close the entry's input afterwards (a terminal gets end-of-file)
+        #[argh(switch)]
+        pub eof: bool,
+        /// the entry, then the text (none: copy standard input; put text that starts with -
+        /// after --)
+        #[argh(positional)]
+        pub args: Vec<String>,
+    }
+}
+
+with_selector! {
+    /// set a terminal entry's window size, e.g. 40x120 (the process gets SIGWINCH)
+    #[argh(subcommand, name = "resize")]
+    pub struct ResizeCmd {
+        /// the entry, then ROWSxCOLS
+        #[argh(positional)]
+        pub args: Vec<String>,
+    }
+}
+
+/// Parses `ROWSxCOLS`.
+pub fn parse_size(s: &str) -> Result<[u16; 2]> {
+    let bad = || {
+        Error::new(
+            Code::Usage,
+            format!("invalid size {s:?} (use ROWSxCOLS, e.g. 24x80)"),
+        )
+    };
+    let (r, c) = s.split_once(['x', 'X']).ok_or_else(bad)?;
+    let rows: u16 = r.parse().map_err(|_| bad())?;
+    let cols: u16 = c.parse().map_err(|_| bad())?;
+    if rows == 0 || cols == 0 {
+        return Err(bad());
+    }
+    Ok([rows, cols])
+}
+
+/// Parses a detach key: `ctrl-\`, `ctrl-a`, `^A`, `ctrl-]`, or `none`.
+pub fn parse_detach_key(s: &str) -> Result<Option<u8>> {
+    let lower = s.to_ascii_lowercase();
+    if lower == "none" {
+        return Ok(None);
+    }
+    let key = lower
+        .strip_prefix("ctrl-")
+        .or_else(|| lower.strip_prefix("c-"))
+        .or_else(|| lower.strip_prefix('^'));
+    match key.map(str::as_bytes) {
+        Some([c @ b'a'..=b'z']) => Ok(Some(c - b'a' + 1)),
+        Some([b'@' | b' ']) => Ok(Some(0)),
+        Some([b'[']) => Ok(Some(0x1b)),
+        Some([b'\\']) => Ok(Some(0x1c)),
+        Some([b']']) => Ok(Some(0x1d)),
+        Some([b'^']) => Ok(Some(0x1e)),
+        Some([b'_']) => Ok(Some(0x1f)),
+        _ => Err(Error::new(
+            Code::Usage,
+            format!("invalid --detach-key {s:?} (use e.g. ctrl-\\, ctrl-a, ctrl-] or none)"),
+        )),
+    }
+}
+
+/// Watches the keyboard for a way to detach: the detach key (also in the CSI-u form kitty-style
+/// terminals send, `ESC [ CODE ; 5 u`), or `Enter ~ .`.
+pub struct DetachScanner {
+    key: Option<u8>,
+    csi_u: Option<Vec<u8>>,
+    /// 0: after Enter (or at start); 1: after Enter ~; 2: elsewhere.
+    state: u8,
+}
+
+impl DetachScanner {
+    pub fn new(key: Option<u8>) -> DetachScanner {
+        // Ctrl+letter in CSI-u is the lowercase letter's code with modifier 5 (ctrl).
+        let csi_u = key.map(|k| {
+            let code = match k {
+                1..=26 => u32::from(b'a' + k - 1),
+                0x1c => u32::from(b'\\'),
+                0x1d => u32::from(b']'),
+                0x1b => u32::from(b'['),
+                0x1e => u32::from(b'^'),
+                0x1f => u32::from(b'_'),
+                _ => u32::from(b'@'),
+            };
+            format!("\x1b[{code};5u").into_bytes()
+        });
+        DetachScanner {
+            key,
+            csi_u,
+            state: 0,
+        }
+    }
+
+    /// Returns the bytes to forward, or None when the input asks to detach.
+    pub fn scan(&mut self, input: &[u8]) -> Option<Vec<u8>> {
+        if let Some(seq) = &self.csi_u {
+            if input.windows(seq.len()).any(|w| w == seq.as_slice()) {
+                return None;
+            }
+        }
+        let mut out = Vec::with_capacity(input.len());
+        for &b in input {
+            if Some(b) == self.key {
+                return None;
+            }
+            match (self.state, b) {
+                (_, b'\r' | b'\n') => {
+                    self.state = 0;
+                    out.push(b);
+                }
+                (0, b'~') => {
+                    // Held back until we know whether a '.' follows.
+                    self.state = 1;
+                }
+                (1, b'.') => return None,
+                (1, b'~') => {
+                    // "~~" sends one literal '~'.
+                    self.state = 2;
+                    out.push(b'~');
+                }
+                (1, other) => {
+                    self.state = 2;
+                    out.push(b'~');
+                    out.push(other);
+                }
+                (_, other) => {
+                    self.state = 2;
+                    out.push(other);
+                }
+            }
+        }
+        Some(out)
+    }
+}
+
+/// Puts a terminal in raw mode and restores it when dropped.
+struct RawMode {
+    fd: i32,
+    saved: rustix::termios::Termios,
+}
+
+impl RawMode {
+    fn enter(fd: BorrowedFd<'_>) -> Option<RawMode> {
+        let saved = rustix::termios::tcgetattr(fd).ok()?;
+        let mut raw = saved.clone();
+        raw.make_raw();
+        rustix::termios::tcsetattr(fd, rustix::termios::OptionalActions::Flush, &raw).ok()?;
+        Some(RawMode {
+            fd: fd.as_raw_fd(),
+            saved,
+        })
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        // SAFETY: the fd is this process's standard input, open for the whole session.
+        let fd = unsafe { BorrowedFd::borrow_raw(self.fd) };
+        let _ = rustix::termios::tcsetattr(fd, rustix::termios::OptionalActions::Now, &self.saved);
+    }
+}
+
+/// The signals an attach session handles as events: resizes, and requests to end.
+struct Signals {
+    fd: OwnedFd,
+}
+
+impl Signals {
+    fn new() -> Option<Signals> {
+        // SAFETY: sigset_t is plain data, initialized by sigemptyset before use.
+        let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `set` is valid; the signal numbers are valid; blocking affects this thread,
+        // the only one in the client.
+        let fd = unsafe {
+            libc::sigemptyset(&mut set);
+            for s in [
+                libc::SIGWINCH,
+                libc::SIGTERM,
+                libc::SIGHUP,
+                libc::SIGINT,
+                libc::SIGQUIT,
+            ] {
+                libc::sigaddset(&mut set, s);
+            }
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK)
+        };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: signalfd returned a new descriptor nothing else owns.
+        Some(Signals {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    fn next(&self) -> Option<i32> {
+        let mut info = [0u8; std::mem::size_of::<libc::signalfd_siginfo>()];
+        match rustix::io::read(&self.fd, &mut info) {
+            Ok(n) if n == info.len() => {
+                Some(u32::from_ne_bytes([info[0], info[1], info[2], info[3]]) as i32)
+            }
+            _ => None,
+        }
+    }
+}
+
+fn term_size(fd: BorrowedFd<'_>) -> Option<[u16; 2]> {
+    rustix::termios::tcgetwinsize(fd)
+        .ok()
+        .filter(|w| w.ws_row > 0 && w.ws_col > 0)
+        .map(|w| [w.ws_row, w.ws_col])
+}
+
+/// How an attach session behaves.
+pub struct SessionOpts {
+    pub read_only: bool,
+    pub detach_key: Option<u8>,
+    /// Show what was already output before attaching.
+    pub replay: bool,
+}
+
+/// Runs an attach session on the selected entry; returns the exit status.
+pub fn session(client: &mut Client, sel: &Selector, opts: &SessionOpts) -> Result<Exit> {
+    let stdin = std::io::stdin();
+    let stdin_fd = stdin.as_fd();
+    let is_tty = rustix::termios::isatty(stdin_fd);
+    let size = if is_tty { term_size(stdin_fd) } else { None };
+    let req = client.send_request(&Request::Attach {
+        sel: sel.clone(),
+        read_only: opts.read_only,
+        replay: if opts.replay { REPLAY } else { 0 },
+        size,
+    })?;
+    let signals = Signals::new();
+    // The first answer says who we are attached to, or why not.
+    let mut pending = Vec::new();
+    let (label, input, pty) = loop {
+        let f = client.read_frame()?;
+        if f.id != req {
+            continue;
+        }
+        match f.kind() {
+            Some(FrameKind::Error) => return Err(error_from(&f.payload)),
+            Some(FrameKind::Event) => match serde_json::from_slice::<StreamEvent>(&f.payload) {
+                Ok(StreamEvent::Attached {
+                    id,
+                    name,
+                    input,
+                    pty,
+                    ..
+                }) => break (render::label(id, &name), input, pty),
+                _ => pending.push(f),
+            },
+            _ => pending.push(f),
+        }
+    };
+    let forward = input && !opts.read_only;
+    if !forward && !opts.read_only {
+        eprintln!("wrangle: attached to {label}; its input is not connected (output only)");
+    }
+    let raw = if forward && is_tty {
+        RawMode::enter(stdin_fd)
+    } else {
+        None
+    };
+    let raw_active = raw.is_some();
+    let _ = pty;
+    let mut scanner = DetachScanner::new(opts.detach_key);
+    let mut out = std::io::stdout().lock();
+    let mut stdin_open = forward;
+    let say = |raw: bool, msg: &str| {
+        // In raw mode a bare newline does not return the carriage.
+        let nl = if raw { "\r\n" } else { "\n" };
+        eprint!("{nl}[wrangle: {msg}]{nl}");
+    };
+    let handle = |frames: Vec<crate::proto::Frame>,
+                  out: &mut std::io::StdoutLock|
+     -> Result<Option<Exit>> {
+        for f in frames {
+            if f.id != req {
+                continue;
+            }
+            match f.kind() {
+                Some(FrameKind::Data) => {
+                    let _ = out.write_all(&f.payload);
+                    let _ = out.flush();
+                }
+                Some(FrameKind::Event) => match serde_json::from_slice::<StreamEvent>(&f.payload) {
+                    Ok(StreamEvent::Exited {
+                        exit_code,
+                        exit_signal,
+                    }) => {
+                        let (how, code) = match (exit_code, exit_signal) {
+                            (Some(c), _) => (format!("exited with code {c}"), c),
+                            (None, Some(s)) => (
+                                format!("was killed by signal {}", crate::util::signal::name(s)),
+                                128 + s,
+                            ),
+                            _ => ("ended".to_string(), 1),
+                        };
+                        return Ok(Some(code))
+                            .inspect(|_| say(raw_active, &format!("{label} {how}")));
+                    }
+                    Ok(StreamEvent::Missed { bytes }) => say(
+                        raw_active,
+                        &format!("{bytes} bytes skipped: this terminal fell behind"),
+                    ),
+                    _ => {}
+                },
+                Some(FrameKind::Error) => return Err(error_from(&f.payload)),
+                Some(FrameKind::Response) => return Ok(Some(0)),
+                _ => {}
+            }
+        }
+        Ok(None)
+    };
+    pending.extend(client.buffered_frames()?);
+    if let Some(code) = handle(pending, &mut out)? {
+        return Ok(code);
+    }
+    let mut buf = [0u8; 4096];
+    loop {
+        let mut fds = vec![libc::pollfd {
+            fd: client.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        if stdin_open {
+            fds.push(libc::pollfd {
+                fd: stdin_fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
+        if let Some(s) = &signals {
+            fds.push(libc::pollfd {
+                fd: s.fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
+        // SAFETY: `fds` is a valid array of pollfd for the duration of the call.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+        if n < 0 {
+            continue;
+        }
+        if fds[0].revents != 0 {
+            let frames = client.read_some()?;
+            if let Some(code) = handle(frames, &mut out)? {
+                return Ok(code);
+            }
+        }
+        let mut i = 1;
+        if stdin_open {
+            if fds[i].revents != 0 {
+                match rustix::io::read(stdin_fd, &mut buf) {
+                    Ok(0) | Err(_) => stdin_open = false,
+                    Ok(n) => match scanner.scan(&buf[..n]) {
+                        None => {
+                            drop(raw);
+                            say(false, &format!("detached from {label}; it keeps running (wrangle attach to come back)"));
+                            return Ok(0);
+                        }
+                        Some(bytes) if !bytes.is_empty() => client.send_data(req, &bytes)?,
+                        Some(_) => {}
+                    },
+                }
+            }
+            i += 1;
+        }
+        if let Some(s) = &signals {
+            if fds[i].revents != 0 {
+                while let Some(sig) = s.next() {
+                    if sig == libc::SIGWINCH {
+                        if let Some(sz) = term_size(stdin_fd) {
+                            let _ = client.send_request(&Request::Resize {
+                                sel: sel.clone(),
+                                rows: sz[0],
+                                cols: sz[1],
+                            });
+                        }
+                    } else {
+                        drop(raw);
+                        say(
+                            false,
+                            &format!(
+                                "detached from {label} ({}); it keeps running",
+                                crate::util::signal::name(sig)
+                            ),
+                        );
+                        return Ok(if sig == libc::SIGINT { 130 } else { 128 + sig });
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub fn attach(paths: &Paths, c: AttachCmd) -> Result<Exit> {
+    let sel = c.selector(&c.targets);
+    if sel.targets.is_empty() && !sel.has_filters() {
+        crate::bail!(Code::Usage, "attach: say which entry (a name or an id)");
+    }
+    let detach_key = match &c.detach_key {
+        Some(k) => parse_detach_key(k)?,
+        None => Some(0x1c),
+    };
+    let mut client = client(paths)?;
+    session(
+        &mut client,
+        &sel,
+        &SessionOpts {
+            read_only: c.read_only,
+            detach_key,
+            replay: true,
+        },
+    )
+}
+
+pub fn send(paths: &Paths, c: SendCmd) -> Result<Exit> {
+    let Some((target, text)) = c.args.split_first() else {
+        crate::bail!(
+            Code::Usage,
+            "send: say which entry (wrangle send NAME [TEXT]...)"
+        );
+    };
+    let sel = c.selector(std::slice::from_ref(target));
+    let mut client = client(paths)?;
+    let bytes = if text.is_empty() {
+        let stdin = std::io::stdin();
+        if rustix::termios::isatty(stdin.as_fd()) {
+            // Nothing to copy from a terminal: `send NAME --eof` just closes the input.
+            if !c.eof {
+                crate::bail!(
+                    Code::Usage,
+                    "send: no TEXT given and standard input is a terminal"
+                );
+            }
+            client.send_input(&sel, &mut std::io::empty(), true)?
+        } else {
+            let mut lock = stdin.lock();
+            client.send_input(&sel, &mut lock, c.eof)?
+        }
+    } else {
+        let mut data = text.join(" ").into_bytes();
+        if !c.no_newline {
+            data.push(b'\n');
+        }
+        client.send_input(&sel, &mut data.as_slice(), c.eof)?
+    };
+    let _ = bytes;
+    Ok(0)
+}
+
+pub fn resize(paths: &Paths, c: ResizeCmd) -> Result<Exit> {
+    let [target, size] = c.args.as_slice() else {
+        crate::bail!(Code::Usage, "resize: wrangle resize NAME ROWSxCOLS");
+    };
+    let [rows, cols] = parse_size(size)?;
+    let sel = c.selector(std::slice::from_ref(target));
+    let rs = client(paths)?.act(&Request::Resize { sel, rows, cols })?;
+    Ok(render::results("resized", &rs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detach_keys_and_sizes() {
+        assert_eq!(parse_detach_key("ctrl-\\").unwrap(), Some(0x1c));
+        assert_eq!(parse_detach_key("ctrl-a").unwrap(), Some(1));
+        assert_eq!(parse_detach_key("^Z").unwrap(), Some(26));
+        assert_eq!(parse_detach_key("ctrl-]").unwrap(), Some(0x1d));
+        assert_eq!(parse_detach_key("none").unwrap(), None);
+        assert!(parse_detach_key("x").is_err());
+        assert_eq!(parse_size("24x80").unwrap(), [24, 80]);
+        assert!(parse_size("0x80").is_err() && parse_size("24").is_err());
+    }
+
+    #[test]
+    fn scanner_finds_every_way_to_detach() {
+        let mut s = DetachScanner::new(Some(0x1c));
+        assert_eq!(s.scan(b"ls\r").unwrap(), b"ls\r");
+        assert!(s.scan(b"a\x1cb").is_none());
+        let mut s = DetachScanner::new(Some(0x1c));
+        assert!(s.scan(b"\x1b[92;5u").is_none());
+        let mut s = DetachScanner::new(Some(0x1c));
+        assert!(s.scan(b"echo\r~.").is_none());
+        let mut s = DetachScanner::new(Some(0x1c));
+        assert_eq!(s.scan(b"a~.").unwrap(), b"a~.");
+        let mut s = DetachScanner::new(Some(0x1c));
+        assert_eq!(s.scan(b"\r~~").unwrap(), b"\r~");
+        let mut s = DetachScanner::new(Some(0x1c));
+        assert_eq!(s.scan(b"\r~").unwrap(), b"\r");
+        assert!(s.scan(b".").is_none());
+        let mut s = DetachScanner::new(None);
+        assert_eq!(s.scan(b"\x1c").unwrap(), b"\x1c");
+    }
+}

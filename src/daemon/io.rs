@@ -1,0 +1,419 @@
+//! Talking to a process: its input (a pipe or its terminal) fed by `send` and `attach` through
+//! a bounded buffer that never blocks the loop (a full buffer pauses the feeding connection
+//! instead), `attach` streams with their end-of-run notice, and terminal resizes.
+
+use super::conn::{Follow, InputBind};
+use super::event_loop::{Daemon, Source};
+use crate::error::{Code, Error, Result};
+use crate::proto::frame::FrameKind;
+use crate::proto::{Frame, Selector, SendReply, StreamEvent};
+use mio::Token;
+use std::collections::VecDeque;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+/// Input buffered per entry before feeding connections are paused.
+const INPUT_HIGH: usize = 1 << 20;
+/// Paused connections resume when the buffer is down to this.
+const INPUT_LOW: usize = 256 << 10;
+
+/// Where an entry's input goes.
+pub(super) struct InputSink {
+    fd: Option<OwnedFd>,
+    token: Option<Token>,
+    buf: VecDeque<u8>,
+    /// Close once the buffer is written (stream), or the end-of-file character was queued
+    /// (terminal): no more input is taken.
+    eof: bool,
+    is_pty: bool,
+}
+
+impl InputSink {
+    pub(super) fn new(fd: OwnedFd, is_pty: bool) -> InputSink {
+        InputSink {
+            fd: Some(fd),
+            token: None,
+            buf: VecDeque::new(),
+            eof: false,
+            is_pty,
+        }
+    }
+}
+
+impl Daemon {
+    /// Registers an entry's input for writability (edge-triggered, so only when needed).
+    pub(super) fn watch_input(&mut self, id: u64) {
+        let Some(fd) = self
+            .live
+            .get(&id)
+            .and_then(|l| l.input.as_ref())
+            .and_then(|i| i.fd.as_ref())
+            .map(|f| f.as_raw_fd())
+        else {
+            return;
+        };
+        let t = self.token(Source::Input { id });
+        if self
+            .poll
+            .registry()
+            .register(&mut mio::unix::SourceFd(&fd), t, mio::Interest::WRITABLE)
+            .is_err()
+        {
+            self.sources.remove(&t);
+            return;
+        }
+        if let Some(i) = self.live.get_mut(&id).and_then(|l| l.input.as_mut()) {
+            i.token = Some(t);
+        }
+    }
+
+    /// Closes an entry's input (end of run, or EOF after a send).
+    pub(super) fn close_input(&mut self, id: u64) {
+        let Some(i) = self.live.get_mut(&id).and_then(|l| l.input.as_mut()) else {
+            return;
+        };
+        let (fd, tok) = (i.fd.take(), i.token.take());
+        i.buf.clear();
+        if let (Some(fd), Some(t)) = (fd.as_ref(), tok) {
+            self.deregister_fd(fd.as_raw_fd(), t);
+        }
+        self.resume_paused(id);
+    }
+
+    /// Why entry `id` cannot take input now, if it cannot.
+    fn input_refusal(&self, id: u64) -> Option<Error> {
+        let e = self.reg.get(id)?;
+        let Some(l) = self.live.get(&id) else {
+            return Some(Error::new(
+                Code::Failed,
+                format!(
+                    "{} is not running ({}); it takes no input",
+                    e.label(),
+                    e.state.as_str()
+                ),
+            ));
+        };
+        match &l.input {
+            None => Some(Error::new(
+                Code::Failed,
+                format!(
+                    "{}'s input is not connected (start it with --stdin stream or --pty)",
+                    e.label()
+                ),
+            )),
+            Some(i) if i.eof || i.fd.is_none() => Some(Error::new(
+                Code::Failed,
+                format!("{}'s input was already closed", e.label()),
+            )),
+            Some(_) => None,
+        }
+    }
+
+    fn one(&self, sel: &Selector, verb: &str) -> Result<u64> {
+        let ids = self.reg.select_for_change(sel, verb)?;
+        match ids.as_slice() {
+            [id] => Ok(*id),
+            _ => bail!(
+                Code::Ambiguous,
+                "{verb}: name one entry ({} match)",
+                ids.len()
+            ),
+        }
+    }
+
+    pub(super) fn begin_send(
+        &mut self,
+        t: Token,
+        req: u32,
+        sel: &Selector,
+        eof: bool,
+    ) -> Result<()> {
+        let id = self.one(sel, "send")?;
+        if let Some(e) = self.input_refusal(id) {
+            return Err(e);
+        }
+        if let Some(c) = self.conns.get_mut(&t) {
+            c.inputs.push(InputBind {
+                req,
+                entry: id,
+                send: true,
+                eof,
+                bytes: 0,
+            });
+        }
+        Ok(())
+    }
+
+    /// A DATA frame on the input channel.
+    pub(super) fn on_input_frame(&mut self, t: Token, f: Frame) {
+        let Some(c) = self.conns.get_mut(&t) else {
+            return;
+        };
+        let Some(pos) = c.inputs.iter().position(|b| b.req == f.id) else {
+            let msg = "input is not connected to any process (no send or attach with this id)";
+            self.reply_err(t, f.id, &Error::new(Code::BadRequest, msg));
+            return;
+        };
+        let (id, send, eof) = (c.inputs[pos].entry, c.inputs[pos].send, c.inputs[pos].eof);
+        if f.payload.is_empty() {
+            if send {
+                let bytes = c.inputs.remove(pos).bytes;
+                if eof {
+                    self.input_eof(id);
+                }
+                self.reply(t, f.id, &SendReply { bytes });
+            }
+            return;
+        }
+        if let Some(err) = self.input_refusal(id) {
+            if let Some(c) = self.conns.get_mut(&t) {
+                c.inputs.retain(|b| b.req != f.id);
+            }
+            if send {
+                self.reply_err(t, f.id, &err);
+            }
+            return;
+        }
+        let full = self
+            .live
+            .get(&id)
+            .and_then(|l| l.input.as_ref())
+            .is_some_and(|i| i.buf.len() >= INPUT_HIGH);
+        if full {
+            // The process is not reading: stop reading this client until it does.
+            if let Some(c) = self.conns.get_mut(&t) {
+                c.paused_on = Some(id);
+                c.stalled = Some(f);
+            }
+            return;
+        }
+        if let Some(c) = self.conns.get_mut(&t) {
+            c.inputs[pos].bytes += f.payload.len() as u64;
+        }
+        if let Some(i) = self.live.get_mut(&id).and_then(|l| l.input.as_mut()) {
+            i.buf.extend(&f.payload);
+        }
+        self.write_input(id);
+    }
+
+    /// Queues the end of input: a stream is closed once written; a terminal gets its
+    /// end-of-file character (Ctrl-D), which a program reading lines sees as end of input.
+    fn input_eof(&mut self, id: u64) {
+        let Some(i) = self.live.get_mut(&id).and_then(|l| l.input.as_mut()) else {
+            return;
+        };
+        if i.is_pty {
+            i.buf.push_back(0x04);
+        }
+        i.eof = true;
+        self.write_input(id);
+    }
+
+    /// Writes buffered input until the process stops taking it.
+    pub(super) fn write_input(&mut self, id: u64) {
+        let mut closed_by_process = false;
+        let mut done = false;
+        if let Some(i) = self.live.get_mut(&id).and_then(|l| l.input.as_mut()) {
+            while let Some(fd) = i.fd.as_ref() {
+                if i.buf.is_empty() {
+                    done = i.eof && !i.is_pty;
+                    break;
+                }
+                let chunk = i.buf.make_contiguous();
+                match rustix::io::write(fd, chunk) {
+                    Ok(n) => {
+                        i.buf.drain(..n);
+                    }
+                    Err(rustix::io::Errno::AGAIN) => break,
+                    Err(rustix::io::Errno::INTR) => {}
+                    Err(_) => {
+                        closed_by_process = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if closed_by_process {
+            if let Some(e) = self.reg.get_mut(id) {
+                e.event("input_closed", "the process closed its input");
+            }
+            self.close_input(id);
+        } else if done {
+            self.close_input(id);
+        }
+        let low = self
+            .live
+            .get(&id)
+            .and_then(|l| l.input.as_ref())
+            .is_none_or(|i| i.buf.len() <= INPUT_LOW);
+        if low {
+            self.resume_paused(id);
+        }
+    }
+
+    /// Resumes connections paused on entry `id`'s input.
+    fn resume_paused(&mut self, id: u64) {
+        let paused: Vec<Token> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.paused_on == Some(id))
+            .map(|(t, _)| *t)
+            .collect();
+        for t in paused {
+            if let Some(c) = self.conns.get_mut(&t) {
+                c.paused_on = None;
+            }
+            self.resume.push(t);
+        }
+    }
+
+    pub(super) fn attach(
+        &mut self,
+        t: Token,
+        req: u32,
+        sel: &Selector,
+        read_only: bool,
+        replay: u64,
+        size: Option<[u16; 2]>,
+    ) -> Result<()> {
+        let ids = self.reg.select(sel)?;
+        let id = match ids.as_slice() {
+            [id] => *id,
+            [] => bail!(
+                Code::NoSuchEntry,
+                "attach: no entry matches (see wrangle ls)"
+            ),
+            many => bail!(
+                Code::Ambiguous,
+                "attach: name one entry ({} match)",
+                many.len()
+            ),
+        };
+        let Some(e) = self.reg.get(id) else {
+            bail!(Code::NoSuchEntry, "no entry with id {id}");
+        };
+        let live = self.live.get(&id);
+        let input = !read_only && self.input_refusal(id).is_none();
+        let pty = live.is_some_and(|l| l.pty.is_some());
+        let start = self
+            .rings
+            .get(&id)
+            .map_or(e.seq, |r| r.end().saturating_sub(replay).max(r.start()));
+        let exit_at = if live.is_none() {
+            Some((e.seq, e.exit_code, e.exit_signal))
+        } else {
+            None
+        };
+        let hello = StreamEvent::Attached {
+            id,
+            name: e.name.clone(),
+            state: e.state.as_str().to_string(),
+            input,
+            pty,
+        };
+        if let (Some(sz), true) = (size, pty) {
+            self.resize_entry(id, sz)?;
+        }
+        let Some(c) = self.conns.get_mut(&t) else {
+            return Ok(());
+        };
+        c.json(FrameKind::Event, req, &hello);
+        c.follows.push(Follow {
+            req,
+            entry: id,
+            seq: start,
+            streams: 3,
+            notify_exit: true,
+            exit_at,
+        });
+        if input {
+            c.inputs.push(InputBind {
+                req,
+                entry: id,
+                send: false,
+                eof: false,
+                bytes: 0,
+            });
+        }
+        self.dirty.insert(t);
+        Ok(())
+    }
+
+    pub(super) fn resize_entry(&mut self, id: u64, size: [u16; 2]) -> Result<()> {
+        let label = self.reg.get(id).map(|e| e.label()).unwrap_or_default();
+        let Some(l) = self.live.get_mut(&id) else {
+            bail!(Code::Failed, "{label} is not running");
+        };
+        let Some(pty) = l.pty.as_ref() else {
+            bail!(
+                Code::Failed,
+                "{label} has no terminal (start it with --pty)"
+            );
+        };
+        if size[0] == 0 || size[1] == 0 {
+            bail!(Code::Usage, "a terminal needs at least 1 row and 1 column");
+        }
+        crate::proc::spawn::set_size(pty, size)
+            .map_err(|e| Error::new(Code::Failed, format!("cannot resize {label}: {e}")))?;
+        Ok(())
+    }
+
+    pub(super) fn resize(
+        &mut self,
+        sel: &Selector,
+        rows: u16,
+        cols: u16,
+    ) -> Result<Vec<crate::proto::ActionResult>> {
+        let ids = self.reg.select_for_change(sel, "resize")?;
+        let mut out = Vec::new();
+        for id in ids {
+            self.resize_entry(id, [rows, cols])?;
+            out.push(self.result(id, "resized", None));
+        }
+        Ok(out)
+    }
+
+    /// The run of `id` ended: attaches learn how once they have all its output, pending sends
+    /// fail, input closes.
+    pub(super) fn io_run_ended(&mut self, id: u64) {
+        let (seq, code, sig) = match self.reg.get(id) {
+            Some(e) => (e.seq, e.exit_code, e.exit_signal),
+            None => return,
+        };
+        let label = self.reg.get(id).map(|e| e.label()).unwrap_or_default();
+        let mut failed = Vec::new();
+        for (t, c) in self.conns.iter_mut() {
+            let mut touched = false;
+            for f in c
+                .follows
+                .iter_mut()
+                .filter(|f| f.entry == id && f.notify_exit)
+            {
+                f.exit_at = Some((seq, code, sig));
+                touched = true;
+            }
+            c.inputs.retain(|b| {
+                if b.entry == id && b.send {
+                    failed.push((*t, b.req));
+                }
+                b.entry != id
+            });
+            if c.paused_on == Some(id) {
+                c.paused_on = None;
+                c.stalled = None;
+            }
+            if touched {
+                self.dirty.insert(*t);
+            }
+        }
+        for (t, req) in failed {
+            self.reply_err(
+                t,
+                req,
+                &Error::new(
+                    Code::Failed,
+                    format!("{label} ended before its input was written"),
+                ),
+            );
+        }
+    }
+}
