@@ -281,13 +281,14 @@ pub fn tree(paths: &Paths, c: TreeCmd) -> Result<Exit> {
     }
     let mut client = client(paths)?;
     let daemon_pid = client.daemon_pid() as i32;
+    let instance = client.ping()?.state_dir;
     for e in client.status(&sel)? {
         println!("{}", render::label(e.id, &e.name));
         let Some(pid) = e.pid else {
             println!("  (not running: {})", e.state);
             continue;
         };
-        let members = crate::proc::kill::find_tree(e.id, pid, daemon_pid);
+        let members = crate::proc::kill::find_tree(e.id, pid, daemon_pid, &instance);
         let set: HashSet<i32> = members.iter().map(|t| t.pid).collect();
         let mut kids: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
         let mut roots = Vec::new();

@@ -443,7 +443,7 @@ impl Daemon {
             (false, Some(FrameKind::Hello)) => self.on_hello(t, &f),
             (false, _) => self.close_after_error(
                 t,
-                f.id,
+                0,
                 Code::BadFrame,
                 "the first frame must be HELLO (see wrangle-protocol(7))",
             ),

@@ -116,6 +116,20 @@ impl Daemon {
         }
     }
 
+    /// Publishes an entry's unfinished log lines (its run ended: no newline is coming).
+    pub(super) fn flush_log_lines(&mut self, id: u64) {
+        for stream in [crate::logs::STDOUT, crate::logs::STDERR] {
+            if let Some(rest) = self.line_bufs.remove(&(id, stream)) {
+                if !rest.is_empty() {
+                    let mut line = rest;
+                    line.push(b'\n');
+                    self.publish_output(id, stream, &line);
+                    self.line_bufs.remove(&(id, stream));
+                }
+            }
+        }
+    }
+
     /// Hands this turn's lifecycle events to subscribers.
     pub(super) fn publish_events(&mut self) {
         for (ev, name) in take_events() {
@@ -129,7 +143,7 @@ impl Daemon {
                 count: None,
             };
             self.broadcast(live.id, 1, &live);
-            if matches!(live.kind.as_str(), "exited" | "stopped" | "removed") {
+            if live.kind == "removed" {
                 self.line_bufs.retain(|k, _| k.0 != live.id);
             }
         }

@@ -489,7 +489,9 @@ impl Daemon {
         let live_run = self.live.get(&id).map(|_| e.run);
         let seq = e.seq;
         for r in &e.runs {
-            if Some(r.run) != live_run {
+            if Some(r.run) == live_run {
+                crate::logs::file::remove_segments(&dir, r.run);
+            } else {
                 crate::logs::file::remove_run(&dir, r.run);
             }
         }

@@ -104,7 +104,8 @@ impl Daemon {
             .mode(0o700)
             .create(&dir)
             .and_then(|_| RunWriter::create(&dir, run, rotation));
-        let spawned = spawn::spawn(&e.spec, id, e.name.as_deref());
+        let instance = self.paths.state.display().to_string();
+        let spawned = spawn::spawn(&e.spec, id, e.name.as_deref(), &instance);
         let sp = match spawned {
             Ok(sp) => sp,
             Err(err) => {
@@ -343,6 +344,7 @@ impl Daemon {
     /// every other process of the entry gone. `timer_fired` means a drain/poll deadline passed.
     pub(super) fn try_finalize(&mut self, id: u64, timer_fired: bool) {
         let my_pid = self.my_pid;
+        let instance = self.paths.state.display().to_string();
         let Some(l) = self.live.get_mut(&id) else {
             return;
         };
@@ -351,7 +353,7 @@ impl Daemon {
         }
         if let Some(stop) = &mut l.stop {
             // Everything of the entry must be gone before a stop is complete.
-            let left = kill::find_tree(id, 0, my_pid);
+            let left = kill::find_tree(id, 0, my_pid, &instance);
             if !left.is_empty() {
                 if let Some(p) = stop.poll.take() {
                     self.timers.cancel(p);
@@ -387,6 +389,7 @@ impl Daemon {
     /// The run is over: record how it ended and answer whoever waits for it.
     fn finalize(&mut self, id: u64) {
         self.close_input(id);
+        self.flush_log_lines(id);
         let Some(mut l) = self.live.remove(&id) else {
             return;
         };
@@ -530,7 +533,8 @@ impl Daemon {
         } else {
             0
         };
-        for t in kill::find_tree(id, leader_for_scan, self.my_pid) {
+        let instance = self.paths.state.display().to_string();
+        for t in kill::find_tree(id, leader_for_scan, self.my_pid, &instance) {
             // Group members already got the signal from the group kill.
             let in_group = our_child && identity::stat(t.pid).is_ok_and(|s| s.pgrp == pid);
             if !in_group {

@@ -211,6 +211,8 @@ impl Daemon {
         if let Some(e) = self.reg.get_mut(id) {
             e.event("removed", "removed");
         }
+        // Published while the entry still exists, so subscribers' filters can match it.
+        self.publish_events();
         self.reg.remove(id);
         self.rings.remove(&id);
         let _ = std::fs::remove_dir_all(self.log_dir(id));

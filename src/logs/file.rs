@@ -167,6 +167,15 @@ pub fn run_segments(dir: &Path, run: u32) -> Vec<(PathBuf, PathBuf)> {
     out
 }
 
+/// Removes the rotated segments of a run (not its current files).
+pub fn remove_segments(dir: &Path, run: u32) {
+    let segs = run_segments(dir, run);
+    for (log, idx) in &segs[..segs.len().saturating_sub(1)] {
+        let _ = std::fs::remove_file(log);
+        let _ = std::fs::remove_file(idx);
+    }
+}
+
 /// Removes every file of a run.
 pub fn remove_run(dir: &Path, run: u32) {
     for (log, idx) in run_segments(dir, run) {

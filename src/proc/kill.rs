@@ -99,20 +99,36 @@ fn all_stats() -> Vec<Stat> {
         .collect()
 }
 
-fn has_marker(pid: i32, marker: &[u8]) -> bool {
+/// Whether the process's environment holds every one of `markers` (`NAME=value` entries).
+fn has_markers(pid: i32, markers: &[Vec<u8>]) -> bool {
     match std::fs::read(format!("/proc/{pid}/environ")) {
-        Ok(env) => env.split(|&b| b == 0).any(|var| var == marker),
+        Ok(env) => markers
+            .iter()
+            .all(|m| env.split(|&b| b == 0).any(|var| var == m.as_slice())),
         Err(_) => false,
     }
 }
 
-/// Every live process belonging to entry `id` whose main process is (or was) `leader`: its
-/// descendants, members of its group or session, and processes carrying `WRANGLE_ID=id` in
-/// their environment (daemons that escaped with `setsid` and were re-parented), with their own
-/// descendants. `exclude` (the daemon itself) is never included. Zombies are left out.
-pub fn find_tree(id: u64, leader: i32, exclude: i32) -> Vec<Target> {
+/// The environment variables that mark a process as belonging to entry `id` of the wrangle
+/// instance whose state lives in `instance`: ids alone repeat across instances.
+pub fn markers(id: u64, instance: &str) -> [(&'static str, String); 2] {
+    [
+        ("WRANGLE_ID", id.to_string()),
+        ("WRANGLE_INSTANCE", instance.to_string()),
+    ]
+}
+
+/// Every live process belonging to entry `id` of wrangle instance `instance` whose main
+/// process is (or was) `leader`: its descendants, members of its group or session, and
+/// processes carrying the entry's [`markers`] in their environment (daemons that escaped with
+/// `setsid` and were re-parented), with their own descendants. `exclude` (the daemon itself)
+/// is never included. Zombies are left out.
+pub fn find_tree(id: u64, leader: i32, exclude: i32, instance: &str) -> Vec<Target> {
     let stats = all_stats();
-    let marker = format!("WRANGLE_ID={id}").into_bytes();
+    let wanted: Vec<Vec<u8>> = markers(id, instance)
+        .iter()
+        .map(|(k, v)| format!("{k}={v}").into_bytes())
+        .collect();
     let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
     for s in &stats {
         children.entry(s.ppid).or_default().push(s.pid);
@@ -124,7 +140,7 @@ pub fn find_tree(id: u64, leader: i32, exclude: i32) -> Vec<Target> {
         }
         if s.pid == leader
             || (leader > 0 && (s.pgrp == leader || s.session == leader))
-            || has_marker(s.pid, &marker)
+            || has_markers(s.pid, &wanted)
         {
             seeds.push(s.pid);
         }

@@ -88,8 +88,9 @@ pub fn set_size(fd: impl AsFd, size: [u16; 2]) -> io::Result<()> {
     rustix::termios::tcsetwinsize(fd, ws).map_err(io::Error::from)
 }
 
-/// Starts `spec` as entry `id`.
-pub fn spawn(spec: &RunSpec, id: u64, name: Option<&str>) -> io::Result<Spawned> {
+/// Starts `spec` as entry `id` of the wrangle instance `instance` (its state folder), which
+/// with the id marks the process and its descendants (see [`super::kill::markers`]).
+pub fn spawn(spec: &RunSpec, id: u64, name: Option<&str>, instance: &str) -> io::Result<Spawned> {
     let mut cmd = if spec.shell {
         let mut c = Command::new("/bin/sh");
         c.arg("-c").arg(spec.argv.join(" "));
@@ -99,10 +100,10 @@ pub fn spawn(spec: &RunSpec, id: u64, name: Option<&str>) -> io::Result<Spawned>
         c.args(&spec.argv[1..]);
         c
     };
-    cmd.env_clear()
-        .envs(&spec.env)
-        .env("WRANGLE_ID", id.to_string())
-        .current_dir(&spec.cwd);
+    cmd.env_clear().envs(&spec.env).current_dir(&spec.cwd);
+    for (k, v) in super::kill::markers(id, instance) {
+        cmd.env(k, v);
+    }
     match name {
         Some(n) => cmd.env("WRANGLE_NAME", n),
         None => cmd.env_remove("WRANGLE_NAME"),

@@ -492,8 +492,6 @@ pub struct LiveEvent {
 pub enum StreamEvent {
     /// The reader fell behind what the daemon keeps in memory; `bytes` were skipped.
     Missed { bytes: u64 },
-    /// A new run began; its output follows.
-    Run { run: u32 },
     /// First event of an attach: who, and whether keystrokes reach the process.
     Attached {
         id: u64,
