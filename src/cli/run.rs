@@ -3,7 +3,7 @@
 use super::{client, duration_flag, print_json, Exit};
 use crate::error::{Code, Error, Result};
 use crate::paths::Paths;
-use crate::proto::{ErrOutput, Input, Output, RunSpec};
+use crate::proto::{Backoff, ErrOutput, Input, Output, Restart, RunSpec};
 use argh::FromArgs;
 use std::collections::BTreeMap;
 
@@ -62,6 +62,18 @@ pub struct RunCmd {
     /// show its output and wait for it to end; exit with its code (Ctrl-C leaves it running)
     #[argh(switch)]
     pub wait: bool,
+    /// restart it when it ends by itself: never (default), on-failure or always
+    #[argh(option)]
+    pub restart: Option<String>,
+    /// give up (state errored) after this many restarts in a row (default 0: never)
+    #[argh(option)]
+    pub max_restarts: Option<u32>,
+    /// restart delays as INITIAL[,FACTOR[,MAX]], e.g. 1s,2,1m (the default)
+    #[argh(option)]
+    pub backoff: Option<String>,
+    /// a run this long counts as healthy and resets the restart count (default 10s)
+    #[argh(option)]
+    pub min_uptime: Option<String>,
     /// rotate its log when it would pass this size, e.g. 10M (0: never; default from config)
     #[argh(option)]
     pub log_max_size: Option<String>,
@@ -191,6 +203,22 @@ fn build_spec(c: &RunCmd) -> Result<RunSpec> {
             Some("stdout") => ErrOutput::Stdout,
             Some(f) => ErrOutput::File(file_arg("--stderr", f, true)?),
         },
+        restart: match c.restart.as_deref() {
+            None | Some("never") => Restart::Never,
+            Some("on-failure") => Restart::OnFailure,
+            Some("always") => Restart::Always,
+            Some(other) => bail!(
+                Code::Usage,
+                "--restart {other:?}: use never, on-failure or always"
+            ),
+        },
+        max_restarts: c.max_restarts.unwrap_or(0),
+        backoff: match &c.backoff {
+            Some(b) => parse_backoff(b)?,
+            None => Backoff::default(),
+        },
+        min_uptime_ms: duration_flag("--min-uptime", &c.min_uptime)?
+            .map_or(10_000, |d| d.as_millis() as u64),
         pty: c.pty,
         size: match &c.size {
             Some(s) if c.pty => Some(super::attach::parse_size(s)?),
@@ -198,6 +226,37 @@ fn build_spec(c: &RunCmd) -> Result<RunSpec> {
             None => None,
         },
     })
+}
+
+/// Parses `INITIAL[,FACTOR[,MAX]]`.
+pub fn parse_backoff(text: &str) -> Result<Backoff> {
+    let mut b = Backoff::default();
+    let mut parts = text.split(',');
+    let bad = |why: String| Error::new(Code::Usage, format!("--backoff {text:?}: {why}"));
+    if let Some(i) = parts.next() {
+        b.initial_ms = crate::util::duration::parse(i)
+            .map_err(|e| bad(e.message))?
+            .as_millis() as u64;
+    }
+    if let Some(f) = parts.next() {
+        b.factor = f
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite() && *f >= 1.0)
+            .ok_or_else(|| bad(format!("factor {f:?} must be a number of at least 1")))?;
+    }
+    if let Some(m) = parts.next() {
+        b.max_ms = crate::util::duration::parse(m)
+            .map_err(|e| bad(e.message))?
+            .as_millis() as u64;
+    } else {
+        b.max_ms = b.max_ms.max(b.initial_ms);
+    }
+    if parts.next().is_some() {
+        return Err(bad("use INITIAL[,FACTOR[,MAX]]".into()));
+    }
+    Ok(b)
 }
 
 /// An absolute path for a FILE argument, checked now so a mistake is reported at `run`.

@@ -54,6 +54,8 @@ pub(super) enum TimerKind {
     StopPoll(u64),
     /// The main process was reaped but its pipes are still open: stop waiting for them.
     Drain(u64),
+    /// An entry's backoff delay is over: restart it.
+    Restart(u64),
     /// A `wait` request ran out of time.
     WaitTimeout(Token, u32),
     /// Check an adopted process without a pidfd.
@@ -110,6 +112,8 @@ pub(crate) struct Daemon {
     pub(super) startup_warnings: Vec<String>,
     /// Pipes that still had data when their turn ended.
     pub(super) busy: Vec<Token>,
+    /// Pending automatic restarts, one timer per entry.
+    pub(super) restart_timers: HashMap<u64, TimerId>,
     /// Connections to read again (their input target drained).
     pub(super) resume: Vec<Token>,
     pub(super) scratch: Vec<u8>,
@@ -186,6 +190,7 @@ impl Daemon {
             save_failing: false,
             startup_warnings,
             busy: Vec::new(),
+            restart_timers: HashMap::new(),
             resume: Vec::new(),
             scratch: vec![0; 256 << 10],
             dirty: HashSet::new(),
@@ -644,6 +649,7 @@ impl Daemon {
             TimerKind::StopPoll(id) => self.try_finalize(id, true),
             TimerKind::Drain(id) => self.drain_over(id),
             TimerKind::AdoptPoll(id) => self.adopt_poll(id),
+            TimerKind::Restart(id) => self.restart_due(id),
             TimerKind::WaitTimeout(t, req) => {
                 self.pending
                     .retain(|p| !(p.conn == Some(t) && p.req == req));

@@ -295,6 +295,10 @@ impl Daemon {
     }
 
     fn start_one(&mut self, id: u64) -> ActionResult {
+        self.cancel_restart(id);
+        if let Some(e) = self.reg.get_mut(id) {
+            e.consecutive = 0;
+        }
         if self.live.contains_key(&id) {
             return self.result(id, "already_running", None);
         }
@@ -315,16 +319,23 @@ impl Daemon {
     ) {
         let mut results = Vec::new();
         for &id in &ids {
+            // Whatever the user does to an entry overrides a pending automatic restart.
+            self.cancel_restart(id);
             let was_running = self.begin_stop(id, timeout);
             if !was_running && op == BatchOp::Stop {
                 // A stop is final even for an entry that was not running (e.g. in backoff).
-                if let Some(e) = self.reg.get_mut(id) {
-                    if e.state == State::Backoff {
+                let was_waiting = match self.reg.get_mut(id) {
+                    Some(e) if e.state == State::Backoff => {
                         e.state = State::Stopped;
                         e.event("stopped", "stopped while waiting to restart");
+                        true
                     }
-                }
-                results.push(self.result(id, "not_running", None));
+                    _ => false,
+                };
+                results.push(match was_waiting {
+                    true => self.result(id, "stopped", Some("it was waiting to restart".into())),
+                    false => self.result(id, "not_running", None),
+                });
             }
         }
         let waiting: Vec<u64> = ids
@@ -367,6 +378,9 @@ impl Daemon {
                 for id in ids {
                     if let Some(e) = self.reg.get_mut(id) {
                         e.event("restarting", "restarting at the user's request");
+                    }
+                    if let Some(e) = self.reg.get_mut(id) {
+                        e.consecutive = 0;
                     }
                     let r = match self.start_entry(id) {
                         Ok(_) => {

@@ -440,6 +440,7 @@ impl Daemon {
         } else {
             e.state = State::Exited;
             e.event("exited", how);
+            self.supervise(id, code);
         }
         self.io_run_ended(id);
         self.resolve_pending(id);
@@ -587,6 +588,12 @@ impl Daemon {
             let Some(e) = self.reg.get_mut(id) else {
                 continue;
             };
+            if e.state == State::Backoff {
+                // The previous daemon was waiting to restart it: carry on.
+                let delay = Duration::from_millis(e.spec.backoff.initial_ms);
+                self.arm_restart(id, delay);
+                continue;
+            }
             if !e.state.is_alive() {
                 continue;
             }

@@ -9,6 +9,7 @@ mod io;
 mod lifecycle;
 mod registry_ops;
 mod signals;
+mod supervise;
 mod timers;
 
 use crate::client::Client;

@@ -62,6 +62,10 @@ fn describe(pid: i32) -> Result<RunSpec> {
         stderr: Default::default(),
         pty: false,
         size: None,
+        restart: Default::default(),
+        max_restarts: 0,
+        backoff: Default::default(),
+        min_uptime_ms: 10_000,
     })
 }
 

@@ -115,6 +115,18 @@ pub struct RunSpec {
     /// The terminal's size, rows and columns (default 24x80).
     #[serde(default)]
     pub size: Option<[u16; 2]>,
+    /// When the process ends by itself: restart it never, on failure, or always.
+    #[serde(default)]
+    pub restart: Restart,
+    /// Give up (state errored) after this many restarts in a row (0: never give up).
+    #[serde(default)]
+    pub max_restarts: u32,
+    /// Delays between restarts.
+    #[serde(default)]
+    pub backoff: Backoff,
+    /// A run that lasts this long counts as healthy: the restart count in a row starts over.
+    #[serde(default = "default_min_uptime_ms")]
+    pub min_uptime_ms: u64,
     /// Rotate the log when it would pass this many bytes (None: the daemon's default; 0: never).
     #[serde(default)]
     pub log_max_size: Option<u64>,
@@ -154,6 +166,38 @@ pub enum ErrOutput {
     Null,
     File(String),
     Stdout,
+}
+
+/// Restart policy: `"never"`, `"on-failure"` (not exit code 0) or `"always"`.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Restart {
+    #[default]
+    Never,
+    OnFailure,
+    Always,
+}
+
+/// Restart delays: `initial_ms` × `factor`^n, at most `max_ms`.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
+pub struct Backoff {
+    pub initial_ms: u64,
+    pub factor: f64,
+    pub max_ms: u64,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial_ms: 1_000,
+            factor: 2.0,
+            max_ms: 60_000,
+        }
+    }
+}
+
+fn default_min_uptime_ms() -> u64 {
+    10_000
 }
 
 fn default_stop_signal() -> i32 {

@@ -88,6 +88,9 @@ pub struct Entry {
     pub originator: Option<String>,
     #[serde(default)]
     pub adopted: bool,
+    /// Restarts in a row since the last healthy run (for backoff and `max_restarts`).
+    #[serde(default)]
+    pub consecutive: u32,
     /// Adopted with `wrangle add`: not started by wrangle, so never stopped by `shutdown` or
     /// `reset` (only by an explicit stop).
     #[serde(default)]
@@ -442,6 +445,7 @@ impl Registry {
             originator,
             adopted: false,
             foreign: false,
+            consecutive: 0,
             events: VecDeque::new(),
             runs: Vec::new(),
             seq: 0,
@@ -762,6 +766,10 @@ mod tests {
             stderr: Default::default(),
             pty: false,
             size: None,
+            restart: Default::default(),
+            max_restarts: 0,
+            backoff: Default::default(),
+            min_uptime_ms: 10_000,
         }
     }
 
