@@ -142,8 +142,7 @@ pub fn logs(paths: &Paths, c: LogsCmd) -> Result<Exit> {
         last_run: None,
         headers: all_runs && views.len() > 1,
     };
-    let out = std::io::stdout();
-    let mut out = out.lock();
+    let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
     let context = c.context.unwrap_or(0);
     let q = Query {
         before: c.before.unwrap_or(context),
@@ -176,6 +175,7 @@ pub fn logs(paths: &Paths, c: LogsCmd) -> Result<Exit> {
             }
         }
     }
+    flush_out(&mut out)?;
     if c.follow {
         follow(&mut client, info, streams, &q, &mut printer, &mut out)?;
     }
@@ -242,9 +242,9 @@ fn follow(
     let run = info.runs.last().map_or(0, |r| r.run);
     printer.headers = false;
     loop {
-        match client.next_item(req)? {
-            StreamItem::Data { stream, bytes } if !by_line => {
-                let _ = stream;
+        let item = client.next_item(req)?;
+        match item {
+            StreamItem::Data { bytes, .. } if !by_line => {
                 write_out(out, &bytes)?;
             }
             StreamItem::Data { stream, bytes } => {
@@ -272,13 +272,24 @@ fn follow(
                 eprintln!("wrangle: [{bytes} bytes skipped: this reader fell behind]");
             }
             StreamItem::Event(_) => {}
-            StreamItem::End => return Ok(()),
+            StreamItem::End => return flush_out(out),
         }
+        flush_out(out)?;
     }
 }
 
+/// Writes to the (buffered) output; see [`flush_out`].
 fn write_out(out: &mut impl Write, bytes: &[u8]) -> Result<()> {
-    match out.write_all(bytes).and_then(|_| out.flush()) {
+    stdout_result(out.write_all(bytes))
+}
+
+/// Pushes buffered output out (after the history, and after each live arrival).
+fn flush_out(out: &mut impl Write) -> Result<()> {
+    stdout_result(out.flush())
+}
+
+fn stdout_result(r: std::io::Result<()>) -> Result<()> {
+    match r {
         Ok(()) => Ok(()),
         // A closed pipe (`wrangle logs x | head`) is a normal way to stop reading.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),

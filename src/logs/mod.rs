@@ -1,6 +1,7 @@
 //! Captured output: the bounded in-memory ring that followers read from, and the per-run log
 //! files (a plain byte-exact `.log` plus a `.idx` of chunk records) with their readers.
 
+pub mod bytes;
 pub mod file;
 pub mod read;
 pub mod ring;

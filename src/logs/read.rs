@@ -2,6 +2,7 @@
 //! stream with the index, assembled into lines per stream (a line keeps the receive time of its
 //! first byte), streaming in bounded memory so that a gigabyte of log never has to fit in RAM.
 
+use super::bytes::memchr;
 use super::file::{read_index, run_segments, Record};
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
@@ -26,6 +27,31 @@ impl LogLine {
     /// The text without its newline.
     pub fn body(&self) -> &[u8] {
         self.text.strip_suffix(b"\n").unwrap_or(&self.text)
+    }
+}
+
+/// A line as the reader hands it out, borrowed from its buffers (copied only if kept).
+#[derive(Debug, Clone, Copy)]
+pub struct LineRef<'a> {
+    pub run: u32,
+    pub ts_us: u64,
+    pub stream: u8,
+    pub text: &'a [u8],
+}
+
+impl LineRef<'_> {
+    /// The text without its newline.
+    pub fn body(&self) -> &[u8] {
+        self.text.strip_suffix(b"\n").unwrap_or(self.text)
+    }
+
+    pub fn to_line(&self) -> LogLine {
+        LogLine {
+            run: self.run,
+            ts_us: self.ts_us,
+            stream: self.stream,
+            text: self.text.to_vec(),
+        }
     }
 }
 
@@ -108,7 +134,7 @@ impl RunView {
         to: u64,
         streams: u8,
         skip_first: bool,
-        f: &mut dyn FnMut(LogLine) -> bool,
+        f: &mut dyn FnMut(&LineRef) -> bool,
     ) -> io::Result<()> {
         let to = to.min(self.end);
         let mut parts = [Partial::new(skip_first), Partial::new(skip_first)];
@@ -145,13 +171,13 @@ impl RunView {
         }
         for (i, p) in parts.iter_mut().enumerate() {
             if !p.skip && !p.buf.is_empty() {
-                let line = LogLine {
+                let line = LineRef {
                     run: self.run,
                     ts_us: p.ts,
                     stream: i as u8 + 1,
-                    text: std::mem::take(&mut p.buf),
+                    text: &p.buf,
                 };
-                if !f(line) {
+                if !f(&line) {
                     return Ok(());
                 }
             }
@@ -182,33 +208,59 @@ impl Partial {
         ts: u64,
         stream: u8,
         mut data: &[u8],
-        f: &mut dyn FnMut(LogLine) -> bool,
+        f: &mut dyn FnMut(&LineRef) -> bool,
     ) -> bool {
         while !data.is_empty() {
-            if self.buf.is_empty() {
-                self.ts = ts;
-            }
-            let (piece, complete) = match data.iter().position(|&b| b == b'\n') {
-                Some(i) => (&data[..=i], true),
-                None => (data, false),
-            };
-            data = &data[piece.len()..];
-            self.buf.extend_from_slice(piece);
-            if complete || self.buf.len() >= MAX_LINE {
-                if self.skip {
-                    self.skip = !complete;
-                    self.buf.clear();
-                    continue;
+            let Some(i) = memchr(b'\n', data) else {
+                if self.buf.is_empty() {
+                    self.ts = ts;
                 }
-                let line = LogLine {
+                self.buf.extend_from_slice(data);
+                if self.buf.len() >= MAX_LINE {
+                    // Hand out an endless line in pieces rather than hold it all.
+                    if !self.skip {
+                        let line = LineRef {
+                            run,
+                            ts_us: self.ts,
+                            stream,
+                            text: &self.buf,
+                        };
+                        if !f(&line) {
+                            return false;
+                        }
+                    }
+                    self.buf.clear();
+                }
+                return true;
+            };
+            let piece = &data[..=i];
+            data = &data[i + 1..];
+            if self.skip {
+                self.skip = false;
+                self.buf.clear();
+                continue;
+            }
+            let keep_going = if self.buf.is_empty() {
+                // The common case: the whole line is in this chunk; no copy.
+                f(&LineRef {
+                    run,
+                    ts_us: ts,
+                    stream,
+                    text: piece,
+                })
+            } else {
+                self.buf.extend_from_slice(piece);
+                let r = f(&LineRef {
                     run,
                     ts_us: self.ts,
                     stream,
-                    text: std::mem::take(&mut self.buf),
-                };
-                if !f(line) {
-                    return false;
-                }
+                    text: &self.buf,
+                });
+                self.buf.clear();
+                r
+            };
+            if !keep_going {
+                return false;
             }
         }
         true
@@ -225,7 +277,7 @@ pub fn tail(view: &RunView, streams: u8, n: usize) -> io::Result<Vec<LogLine>> {
         let from = view.end.saturating_sub(window).max(view.start);
         let mut lines = std::collections::VecDeque::new();
         view.lines(from, view.end, streams, from > view.start, &mut |l| {
-            lines.push_back(l);
+            lines.push_back(l.to_line());
             if lines.len() > n {
                 lines.pop_front();
             }
@@ -248,7 +300,7 @@ mod tests {
         v.lines(v.start, v.end, streams, false, &mut |l| {
             out.push((
                 l.stream,
-                String::from_utf8_lossy(&l.text).into_owned(),
+                String::from_utf8_lossy(l.text).into_owned(),
                 l.ts_us,
             ));
             true

@@ -1,6 +1,7 @@
 //! Selecting lines: regex search (regex-lite) with grep-style context, `--since`, and head or
 //! tail limits, over one or more runs, streaming (memory is bounded by the limits and context).
 
+use super::bytes::{find, required_literal};
 use super::read::{LogLine, RunView};
 use regex_lite::Regex;
 use std::collections::VecDeque;
@@ -44,21 +45,37 @@ pub fn select(views: &[RunView], streams: u8, q: &Query) -> io::Result<Vec<Item>
     let mut last_out: Option<u64> = None;
     let mut index = 0u64;
     let mut done = false;
+    let literal = q
+        .regex
+        .as_ref()
+        .and_then(|re| required_literal(re.as_str()))
+        .map(String::into_bytes);
     for v in views {
         if done {
             break;
         }
         let from = q.since_us.map_or(v.start, |t| v.offset_at(t));
-        v.lines(from, v.end, streams, false, &mut |line| {
-            if q.since_us.is_some_and(|t| line.ts_us < t) {
+        v.lines(from, v.end, streams, false, &mut |l| {
+            if q.since_us.is_some_and(|t| l.ts_us < t) {
                 return true;
             }
             let i = index;
             index += 1;
             let matched = match &q.regex {
-                Some(re) => re.is_match(&String::from_utf8_lossy(line.body())),
+                // A line without the literal every match needs cannot match: skip the regex.
+                Some(re) => {
+                    literal
+                        .as_ref()
+                        .is_none_or(|lit| find(l.body(), lit).is_some())
+                        && re.is_match(&String::from_utf8_lossy(l.body()))
+                }
                 None => true,
             };
+            // Only lines that are printed or kept for context are copied.
+            if !matched && after_left == 0 && q.before == 0 {
+                return true;
+            }
+            let line = l.to_line();
             if matched {
                 let first = before.front().map_or(i, |b| b.0);
                 let joins = last_out.is_some_and(|l| first <= l + 1) && !groups.is_empty();
