@@ -109,6 +109,8 @@ pub(crate) struct Daemon {
     pub(super) started: Instant,
     sync_timer: Option<TimerId>,
     save_failing: bool,
+    /// Files written but not yet fsynced.
+    unsynced: std::collections::BTreeSet<std::path::PathBuf>,
     pub(super) startup_warnings: Vec<String>,
     /// Pipes that still had data when their turn ended.
     pub(super) busy: Vec<Token>,
@@ -188,6 +190,7 @@ impl Daemon {
             started: Instant::now(),
             sync_timer: None,
             save_failing: false,
+            unsynced: Default::default(),
             startup_warnings,
             busy: Vec::new(),
             restart_timers: HashMap::new(),
@@ -661,7 +664,7 @@ impl Daemon {
             }
             TimerKind::Sync => {
                 self.sync_timer = None;
-                if let Err(e) = crate::store::persist::sync(&self.paths.state) {
+                if let Err(e) = crate::store::persist::sync(&mut self.unsynced) {
                     log::warn!("cannot fsync {}: {e}", self.paths.state.display());
                 }
             }
@@ -670,7 +673,11 @@ impl Daemon {
 
     /// Writes the entries changed this turn; a debounced background fsync makes them durable.
     pub(super) fn save_changes(&mut self) {
-        match crate::store::persist::save_changes(&self.paths.state, &mut self.reg) {
+        match crate::store::persist::save_changes(
+            &self.paths.state,
+            &mut self.reg,
+            &mut self.unsynced,
+        ) {
             Ok(()) => {}
             Err(e) => {
                 if !self.save_failing {
@@ -695,7 +702,7 @@ impl Daemon {
         if let Some(t) = self.sync_timer.take() {
             self.timers.cancel(t);
         }
-        if let Err(e) = crate::store::persist::sync(&self.paths.state) {
+        if let Err(e) = crate::store::persist::sync(&mut self.unsynced) {
             log::warn!("cannot fsync {}: {e}", self.paths.state.display());
         }
     }

@@ -7,6 +7,7 @@
 use super::registry::{Entry, Registry, RegistryFile, FORMAT_VERSION};
 use super::snapshot::{self, Loaded};
 use crate::error::Result;
+use std::collections::BTreeSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -42,6 +43,7 @@ pub fn load(state: &Path) -> Result<(Registry, Vec<String>)> {
             }
         }
     };
+    let from_v1: Vec<u64> = file.entries.iter().map(|e| e.id).collect();
     let mut reg = Registry::from_file(file, min_next)?;
     let dir = entries_dir(state);
     if let Ok(list) = fs::read_dir(&dir) {
@@ -83,8 +85,12 @@ pub fn load(state: &Path) -> Result<(Registry, Vec<String>)> {
             }
         }
     }
-    // Entries from a format-1 file move to their own files on the first save.
-    reg.mark_all_dirty();
+    // Nothing is changed by loading, except that entries from a format-1 file move to their
+    // own files on the first save.
+    reg.take_dirty();
+    for id in from_v1 {
+        reg.get_mut(id);
+    }
     Ok((reg, warnings))
 }
 
@@ -102,17 +108,26 @@ fn highest_numbered(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-/// Writes what changed since the last save. Returns the paths written (for a later fsync).
-pub fn save_changes(state: &Path, reg: &mut Registry) -> io::Result<()> {
+/// Writes what changed since the last save; adds what it wrote to `unsynced` (for [`sync`]).
+pub fn save_changes(
+    state: &Path,
+    reg: &mut Registry,
+    unsynced: &mut BTreeSet<PathBuf>,
+) -> io::Result<()> {
     let (dirty, meta) = reg.take_dirty();
     if dirty.is_empty() && !meta {
         return Ok(());
     }
+    unsynced.insert(entries_dir(state));
+    unsynced.insert(state.to_path_buf());
     let dir = entries_dir(state);
     fs::create_dir_all(&dir)?;
     let mut first_err = None;
     for id in &dirty {
         let path = dir.join(format!("{id}.json"));
+        if reg.get(*id).is_some() {
+            unsynced.insert(path.clone());
+        }
         let r = match reg.get(*id) {
             Some(e) => serde_json::to_vec(e)
                 .map_err(io::Error::other)
@@ -138,6 +153,7 @@ pub fn save_changes(state: &Path, reg: &mut Registry) -> io::Result<()> {
         if let Err(e) = r {
             first_err.get_or_insert(e);
         }
+        unsynced.insert(state.join("registry.json"));
     }
     match first_err {
         // Nothing is lost: try these entries again on the next save.
@@ -153,18 +169,27 @@ pub fn save_changes(state: &Path, reg: &mut Registry) -> io::Result<()> {
     }
 }
 
-/// Flushes the state folder's files and directory entries to disk.
-pub fn sync(state: &Path) -> io::Result<()> {
-    let dir = entries_dir(state);
-    if let Ok(list) = fs::read_dir(&dir) {
-        for e in list.filter_map(|e| e.ok()) {
-            if let Ok(f) = fs::File::open(e.path()) {
-                let _ = f.sync_data();
+/// Makes the files (and folders) written since the last sync durable. Only those: a big
+/// registry is not fsynced whole for one change.
+pub fn sync(unsynced: &mut BTreeSet<PathBuf>) -> io::Result<()> {
+    let mut first_err = None;
+    // Files first, then the folders that name them.
+    let (dirs, files): (Vec<PathBuf>, Vec<PathBuf>) = std::mem::take(unsynced)
+        .into_iter()
+        .partition(|p| p.is_dir());
+    for p in files.iter().chain(dirs.iter()) {
+        match fs::File::open(p).and_then(|f| f.sync_all()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
+                first_err.get_or_insert(e);
             }
         }
-        fs::File::open(&dir)?.sync_all()?;
     }
-    fs::File::open(state)?.sync_all()
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 /// Turns a load warning into an error-level log line and a line on stderr.

@@ -383,12 +383,6 @@ impl Registry {
         self.next_id
     }
 
-    /// Marks every entry changed (to rewrite everything).
-    pub fn mark_all_dirty(&mut self) {
-        self.dirty.extend(self.entries.keys().copied());
-        self.meta_dirty = true;
-    }
-
     pub fn iter(&self) -> impl Iterator<Item = &Entry> {
         self.entries.values()
     }
