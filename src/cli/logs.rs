@@ -239,7 +239,7 @@ fn follow(
     let req = client.follow(info.id, info.end_seq, streams)?;
     let by_line = q.regex.is_some() || printer.timestamps || printer.json;
     let mut partial: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
-    let run = info.runs.last().map_or(0, |r| r.run);
+    let mut run = info.runs.last().map_or(0, |r| r.run);
     printer.headers = false;
     loop {
         let item = client.next_item(req)?;
@@ -271,6 +271,7 @@ fn follow(
                 let _ = out.flush();
                 eprintln!("wrangle: [{bytes} bytes skipped: this reader fell behind]");
             }
+            StreamItem::Event(StreamEvent::Run { run: r }) => run = r,
             StreamItem::Event(_) => {}
             StreamItem::End => return flush_out(out),
         }

@@ -21,6 +21,8 @@ pub struct Follow {
     pub seq: u64,
     /// Bitmask of streams wanted: 1 stdout, 2 stderr.
     pub streams: u8,
+    /// The run whose output was last sent (a `run` event announces each new one).
+    pub run: u32,
     /// An attach: tell the client when the process ends.
     pub notify_exit: bool,
     /// The run ended: once `seq` reaches this, send `exited` and end the stream.

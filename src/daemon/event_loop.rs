@@ -598,10 +598,17 @@ impl Daemon {
             let Some(ring) = self.rings.get(&entry) else {
                 continue;
             };
+            let runs = self.reg.get(entry).map_or(&[][..], |e| e.runs.as_slice());
             while c.backlog() < HIGH_WATER {
                 buf.clear();
                 let seq = c.follows[i].seq;
-                let Some(seg) = ring.read(seq, 64 << 10, &mut buf) else {
+                // Never cross into the next run in one frame: its start is announced first.
+                let at = runs.partition_point(|r| r.start_seq <= seq);
+                let run = at.checked_sub(1).map(|k| runs[k].run);
+                let room = runs.get(at).map_or(64 << 10, |next| {
+                    (next.start_seq - seq).min(64 << 10) as usize
+                });
+                let Some(seg) = ring.read(seq, room, &mut buf) else {
                     break;
                 };
                 if seg.missed > 0 {
@@ -610,6 +617,10 @@ impl Daemon {
                         req,
                         &StreamEvent::Missed { bytes: seg.missed },
                     );
+                }
+                if let Some(r) = run.filter(|r| *r != c.follows[i].run) {
+                    c.follows[i].run = r;
+                    c.json(FrameKind::Event, req, &StreamEvent::Run { run: r });
                 }
                 if streams & seg.stream != 0 {
                     c.frame(FrameKind::Data, seg.stream, req, &buf);

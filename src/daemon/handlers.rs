@@ -154,6 +154,7 @@ impl Daemon {
                         entry: id,
                         seq: from_seq.min(seq),
                         streams: if streams == 0 { 3 } else { streams },
+                        run: 0,
                         notify_exit: false,
                         exit_at: None,
                     });

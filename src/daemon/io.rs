@@ -322,6 +322,7 @@ impl Daemon {
             entry: id,
             seq: start,
             streams: 3,
+            run: 0,
             notify_exit: true,
             exit_at,
         });

@@ -2,7 +2,7 @@
 //! tail limits, over one or more runs, streaming (memory is bounded by the limits and context).
 
 use super::bytes::{find, required_literal};
-use super::read::{LogLine, RunView};
+use super::read::{LineRef, LogLine, RunView};
 use regex_lite::Regex;
 use std::collections::VecDeque;
 use std::io;
@@ -33,25 +33,23 @@ pub enum Item {
     Gap,
 }
 
-/// A match with its context, or a plain line.
-type Group = Vec<Item>;
-
-/// Runs `q` over `views` (oldest first) for the wanted streams.
-pub fn select(views: &[RunView], streams: u8, q: &Query) -> io::Result<Vec<Item>> {
-    let mut groups: VecDeque<Group> = VecDeque::new();
-    let mut units = 0usize; // matches (or lines) held in `groups`
-    let mut before: VecDeque<(u64, LogLine)> = VecDeque::new();
-    let mut after_left = 0usize;
-    let mut last_out: Option<u64> = None;
-    let mut index = 0u64;
-    let mut done = false;
+/// Calls `f(index, line, matched)` for every line of `views` (oldest first) that passes the
+/// `--since` filter; `f` returns false to stop.
+fn scan(
+    views: &[RunView],
+    streams: u8,
+    q: &Query,
+    f: &mut dyn FnMut(u64, &LineRef, bool) -> bool,
+) -> io::Result<()> {
     let literal = q
         .regex
         .as_ref()
         .and_then(|re| required_literal(re.as_str()))
         .map(String::into_bytes);
+    let mut index = 0u64;
+    let mut go_on = true;
     for v in views {
-        if done {
+        if !go_on {
             break;
         }
         let from = q.since_us.map_or(v.start, |t| v.offset_at(t));
@@ -59,8 +57,6 @@ pub fn select(views: &[RunView], streams: u8, q: &Query) -> io::Result<Vec<Item>
             if q.since_us.is_some_and(|t| l.ts_us < t) {
                 return true;
             }
-            let i = index;
-            index += 1;
             let matched = match &q.regex {
                 // A line without the literal every match needs cannot match: skip the regex.
                 Some(re) => {
@@ -71,78 +67,70 @@ pub fn select(views: &[RunView], streams: u8, q: &Query) -> io::Result<Vec<Item>
                 }
                 None => true,
             };
-            // Only lines that are printed or kept for context are copied.
-            if !matched && after_left == 0 && q.before == 0 {
-                return true;
-            }
-            let line = l.to_line();
-            if matched {
-                let first = before.front().map_or(i, |b| b.0);
-                let joins = last_out.is_some_and(|l| first <= l + 1) && !groups.is_empty();
-                let mut group = if joins {
-                    groups.pop_back().unwrap_or_default()
-                } else {
-                    // Like grep: groups are marked apart only when context was asked for.
-                    let with_context = q.regex.is_some() && (q.before > 0 || q.after > 0);
-                    if last_out.is_some() && with_context {
-                        vec![Item::Gap]
-                    } else {
-                        Vec::new()
-                    }
-                };
-                for (_, l) in before.drain(..) {
-                    group.push(Item::Line {
-                        line: l,
-                        matched: false,
-                    });
-                }
-                group.push(Item::Line {
-                    line,
-                    matched: true,
-                });
-                groups.push_back(group);
-                units += 1;
-                last_out = Some(i);
-                after_left = q.after;
-                if let Some(t) = q.tail {
-                    while units > t && !groups.is_empty() {
-                        let g = groups.pop_front().unwrap_or_default();
-                        units -= g
-                            .iter()
-                            .filter(|it| matches!(it, Item::Line { matched: true, .. }))
-                            .count();
-                    }
-                    if let Some(Item::Gap) = groups.front().and_then(|g| g.first()) {
-                        groups[0].remove(0);
-                    }
-                }
-                if q.head.is_some_and(|h| units >= h) && after_left == 0 {
-                    done = true;
-                    return false;
-                }
-            } else if after_left > 0 {
-                after_left -= 1;
-                if let Some(g) = groups.back_mut() {
-                    g.push(Item::Line {
-                        line,
-                        matched: false,
-                    });
-                }
-                last_out = Some(i);
-                if after_left == 0 && q.head.is_some_and(|h| units >= h) {
-                    done = true;
-                    return false;
-                }
-            } else if q.before > 0 {
-                before.push_back((i, line));
-                if before.len() > q.before {
-                    before.pop_front();
-                }
-            }
-            true
+            go_on = f(index, l, matched);
+            index += 1;
+            go_on
         })?;
     }
-    Ok(groups.into_iter().flatten().collect())
+    Ok(())
+}
+
+/// Runs `q` over `views` (oldest first) for the wanted streams. Without context it is one
+/// pass; with context, a first pass finds which matches to keep (the first or last N) and a
+/// second prints them with their context, exactly as `grep -m N -C K` or `grep | tail` would.
+pub fn select(views: &[RunView], streams: u8, q: &Query) -> io::Result<Vec<Item>> {
+    let line = |l: &LineRef, matched: bool| Item::Line {
+        line: l.to_line(),
+        matched,
+    };
+    if q.before == 0 && q.after == 0 {
+        let mut out: VecDeque<Item> = VecDeque::new();
+        scan(views, streams, q, &mut |_, l, matched| {
+            if !matched {
+                return true;
+            }
+            out.push_back(line(l, true));
+            if q.tail.is_some_and(|t| out.len() > t) {
+                out.pop_front();
+            }
+            q.head.is_none_or(|h| out.len() < h)
+        })?;
+        return Ok(out.into());
+    }
+    // Pass 1: the matches to show.
+    let mut kept: VecDeque<u64> = VecDeque::new();
+    scan(views, streams, q, &mut |i, _, matched| {
+        if matched {
+            kept.push_back(i);
+            if q.tail.is_some_and(|t| kept.len() > t) {
+                kept.pop_front();
+            }
+        }
+        q.head.is_none_or(|h| kept.len() < h)
+    })?;
+    let kept: Vec<u64> = kept.into();
+    let Some(&last) = kept.last() else {
+        return Ok(Vec::new());
+    };
+    // Pass 2: those matches with their context; other matching lines inside a window are
+    // context, as with grep -m.
+    let mut out = Vec::new();
+    let mut k = 0;
+    let mut last_out: Option<u64> = None;
+    scan(views, streams, q, &mut |i, l, _| {
+        while k < kept.len() && kept[k] + (q.after as u64) < i {
+            k += 1;
+        }
+        if k < kept.len() && kept[k].saturating_sub(q.before as u64) <= i {
+            if last_out.is_some_and(|p| i > p + 1) {
+                out.push(Item::Gap);
+            }
+            out.push(line(l, kept.binary_search(&i).is_ok()));
+            last_out = Some(i);
+        }
+        i < last + q.after as u64
+    })?;
+    Ok(out)
 }
 
 #[cfg(test)]

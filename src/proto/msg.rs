@@ -536,6 +536,9 @@ pub struct LiveEvent {
 pub enum StreamEvent {
     /// The reader fell behind what the daemon keeps in memory; `bytes` were skipped.
     Missed { bytes: u64 },
+    /// The output that follows belongs to run `run` (sent before a stream's first bytes and
+    /// whenever it crosses into a new run).
+    Run { run: u32 },
     /// First event of an attach: who, and whether keystrokes reach the process.
     Attached {
         id: u64,
