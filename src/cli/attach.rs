@@ -300,13 +300,15 @@ pub fn session(client: &mut Client, sel: &Selector, opts: &SessionOpts) -> Resul
     if !forward && !opts.read_only {
         eprintln!("wrangle: attached to {label}; its input is not connected (output only)");
     }
-    let raw = if forward && is_tty {
+    // Raw mode only for a terminal entry: its own terminal echoes and handles Enter. For a
+    // stream entry the local terminal stays in line mode (echo, editing, Enter sends a line),
+    // and Ctrl-\ arrives as SIGQUIT, which detaches.
+    let raw = if forward && is_tty && pty {
         RawMode::enter(stdin_fd)
     } else {
         None
     };
     let raw_active = raw.is_some();
-    let _ = pty;
     let mut scanner = DetachScanner::new(opts.detach_key);
     let mut out = std::io::stdout().lock();
     let mut stdin_open = forward;
@@ -421,6 +423,10 @@ pub fn session(client: &mut Client, sel: &Selector, opts: &SessionOpts) -> Resul
                                 cols: sz[1],
                             });
                         }
+                    } else if sig == libc::SIGQUIT && !raw_active && opts.detach_key == Some(0x1c) {
+                        // Ctrl-\ in line mode: the detach key.
+                        say(false, &format!("detached from {label}; it keeps running"));
+                        return Ok(0);
                     } else {
                         drop(raw);
                         say(
