@@ -320,9 +320,13 @@ impl Client {
             .map(|r| r.entries)
     }
 
-    pub fn status(&mut self, sel: &Selector) -> Result<Vec<EntryInfo>> {
-        self.call::<ListReply>(&Request::Status { sel: sel.clone() })
-            .map(|r| r.entries)
+    /// Everything about the selected entries; `show_env` shows secret-looking values too.
+    pub fn status(&mut self, sel: &Selector, show_env: bool) -> Result<Vec<EntryInfo>> {
+        let req = Request::Status {
+            sel: sel.clone(),
+            show_env,
+        };
+        self.call::<ListReply>(&req).map(|r| r.entries)
     }
 
     pub fn start(&mut self, sel: &Selector) -> Result<Vec<ActionResult>> {

@@ -34,6 +34,50 @@ pub struct DaemonCmd {
     /// run in the background; return once the daemon accepts connections
     #[argh(switch)]
     pub detach: bool,
+    /// start the saved set (wrangle save) once listening, for boot
+    #[argh(switch)]
+    pub resurrect: bool,
+}
+
+/// record what should be running (running entries and those waiting to restart)
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "save")]
+pub struct SaveCmd {
+    /// print the results as JSON
+    #[argh(switch)]
+    pub json: bool,
+}
+
+/// start whatever was saved and is not running (never a duplicate)
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "resurrect")]
+pub struct ResurrectCmd {
+    /// print the results as JSON
+    #[argh(switch)]
+    pub json: bool,
+}
+
+pub fn save(paths: &Paths, c: SaveCmd) -> Result<Exit> {
+    let rs = super::client(paths)?.act(&crate::proto::Request::Save)?;
+    if c.json {
+        print_json(&rs)?;
+    } else {
+        println!("saved {} entries", rs.len());
+    }
+    Ok(0)
+}
+
+pub fn resurrect(paths: &Paths, c: ResurrectCmd) -> Result<Exit> {
+    let rs = super::client(paths)?.act(&crate::proto::Request::Resurrect)?;
+    if c.json {
+        print_json(&rs)?;
+        return Ok(if rs.iter().any(|r| r.outcome == "failed") {
+            1
+        } else {
+            0
+        });
+    }
+    Ok(super::render::results("resurrected", &rs))
 }
 
 pub fn ping(paths: &Paths, c: PingCmd) -> Result<Exit> {
@@ -85,6 +129,7 @@ pub fn daemon(paths: Paths, c: DaemonCmd) -> Result<Exit> {
     let opts = Options {
         replace: c.replace,
         auto,
+        resurrect: c.resurrect,
     };
     if !c.detach {
         init_logging();

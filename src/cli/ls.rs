@@ -36,6 +36,10 @@ with_selector! {
         /// print JSON (an array of entries)
         #[argh(switch)]
         pub json: bool,
+        /// show the values of environment variables whose names look secret (KEY, SECRET,
+        /// TOKEN, PASSWORD)
+        #[argh(switch)]
+        pub show_env: bool,
         /// names, ids or all
         #[argh(positional)]
         pub targets: Vec<String>,
@@ -117,7 +121,7 @@ pub fn status(paths: &Paths, c: StatusCmd) -> Result<Exit> {
             "status: say which entry (a name, an id, all, or filter flags)"
         );
     }
-    let entries = client(paths)?.status(&sel)?;
+    let entries = client(paths)?.status(&sel, c.show_env)?;
     if c.json {
         print_json(&entries)?;
         return Ok(0);
@@ -182,6 +186,12 @@ fn print_status(e: &EntryInfo) {
     }
     if let Some(err) = &e.error {
         kv("error", err.clone());
+    }
+    if let Some(env) = &e.env {
+        println!("env:");
+        for (k, v) in env {
+            println!("  {k}={v}");
+        }
     }
     if !e.events.is_empty() {
         println!("events:");

@@ -54,6 +54,8 @@ pub enum Cmd {
     Tree(registry::TreeCmd),
     Ping(daemon::PingCmd),
     Shutdown(daemon::ShutdownCmd),
+    Save(daemon::SaveCmd),
+    Resurrect(daemon::ResurrectCmd),
     Daemon(daemon::DaemonCmd),
 }
 
@@ -124,6 +126,8 @@ fn dispatch(top: Top) -> Result<Exit> {
         Cmd::Tree(c) => registry::tree(&paths, c),
         Cmd::Ping(c) => daemon::ping(&paths, c),
         Cmd::Shutdown(c) => daemon::shutdown(&paths, c),
+        Cmd::Save(c) => daemon::save(&paths, c),
+        Cmd::Resurrect(c) => daemon::resurrect(&paths, c),
         Cmd::Daemon(c) => daemon::daemon(paths, c),
     }
 }

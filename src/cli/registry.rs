@@ -282,7 +282,7 @@ pub fn tree(paths: &Paths, c: TreeCmd) -> Result<Exit> {
     let mut client = client(paths)?;
     let daemon_pid = client.daemon_pid() as i32;
     let instance = client.ping()?.state_dir;
-    for e in client.status(&sel)? {
+    for e in client.status(&sel, false)? {
         println!("{}", render::label(e.id, &e.name));
         let Some(pid) = e.pid else {
             println!("  (not running: {})", e.state);

@@ -683,7 +683,7 @@ impl Daemon {
     }
 
     /// Writes the entries changed this turn; a debounced background fsync makes them durable.
-    pub(super) fn save_changes(&mut self) {
+    pub(crate) fn save_changes(&mut self) {
         match crate::store::persist::save_changes(
             &self.paths.state,
             &mut self.reg,

@@ -60,7 +60,7 @@ impl Daemon {
                 let entries = ids.into_iter().map(|id| self.info(id, false)).collect();
                 self.reply(t, req_id, &ListReply { entries });
             }
-            Request::Status { sel } => {
+            Request::Status { sel, show_env } => {
                 let ids = self.reg.select(&sel)?;
                 if ids.is_empty() {
                     bail!(
@@ -68,8 +68,33 @@ impl Daemon {
                         "no entry matches the selector (see wrangle ls)"
                     );
                 }
-                let entries = ids.into_iter().map(|id| self.info(id, true)).collect();
+                let entries = ids
+                    .into_iter()
+                    .map(|id| {
+                        let mut info = self.info(id, true);
+                        info.env = self.reg.get(id).map(|e| {
+                            e.spec
+                                .env
+                                .iter()
+                                .map(|(k, v)| {
+                                    let hide = !show_env && super::saved::looks_secret(k);
+                                    (k.clone(), if hide { "(hidden)".into() } else { v.clone() })
+                                })
+                                .collect()
+                        });
+                        info
+                    })
+                    .collect();
                 self.reply(t, req_id, &ListReply { entries });
+            }
+            Request::Save => {
+                let results = self.save_set()?;
+                self.reply(t, req_id, &ActionReply { results });
+            }
+            Request::Resurrect => {
+                let originator = self.conns.get(&t).map(|c| c.client.clone());
+                let results = self.resurrect(originator.filter(|o| !o.is_empty()))?;
+                self.reply(t, req_id, &ActionReply { results });
             }
             Request::Start { sel } => {
                 let ids = self.reg.select_for_change(&sel, "start")?;

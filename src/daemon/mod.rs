@@ -8,6 +8,7 @@ mod handlers;
 mod io;
 mod lifecycle;
 mod registry_ops;
+mod saved;
 mod signals;
 mod supervise;
 mod timers;
@@ -28,6 +29,8 @@ pub struct Options {
     pub replace: bool,
     /// Started on demand by a client: losing the start-up race is not an error.
     pub auto: bool,
+    /// Start the saved set once listening (at boot).
+    pub resurrect: bool,
 }
 
 /// Takes an exclusive, non-blocking flock on `path`. Ok(None) if someone else holds it.
@@ -93,6 +96,9 @@ pub fn run(paths: Paths, opts: Options, ready: Option<OwnedFd>) -> Result<()> {
     })?;
     remove_stale_socket(&paths.socket)?;
     let mut d = event_loop::Daemon::new(paths)?;
+    if opts.resurrect {
+        d.resurrect_at_start();
+    }
     notify(ready, b'R');
     let result = d.run();
     drop(state_lock);

@@ -221,8 +221,19 @@ pub enum Request {
         #[serde(default)]
         sel: Selector,
     },
-    /// Everything about the selected entries, with recent events. Reply: [`ListReply`].
-    Status { sel: Selector },
+    /// Everything about the selected entries, with recent events and the environment (values
+    /// of secret-looking names hidden unless `show_env`). Reply: [`ListReply`].
+    Status {
+        sel: Selector,
+        #[serde(default)]
+        show_env: bool,
+    },
+    /// Record what should be running (running entries and those waiting to restart) in the
+    /// saved set. Reply: [`ActionReply`] (outcome "saved").
+    Save,
+    /// Start whatever the saved set holds that is not running (never a duplicate).
+    /// Reply: [`ActionReply`] (outcomes "started", "already_running", "failed").
+    Resurrect,
     /// Start stopped or ended entries. Reply: [`ActionReply`].
     Start { sel: Selector },
     /// Stop; the reply comes when every process of every entry is gone. Reply: [`ActionReply`].
@@ -341,6 +352,8 @@ impl Request {
             Request::Run { .. } => "run",
             Request::List { .. } => "list",
             Request::Status { .. } => "status",
+            Request::Save => "save",
+            Request::Resurrect => "resurrect",
             Request::Start { .. } => "start",
             Request::Stop { .. } => "stop",
             Request::Restart { .. } => "restart",
@@ -417,6 +430,10 @@ pub struct EntryInfo {
     /// Recent lifecycle events, oldest first (only filled by `status`).
     #[serde(default)]
     pub events: Vec<EventInfo>,
+    /// The environment (only filled by `status`); values of names that look secret (KEY,
+    /// SECRET, TOKEN, PASSWORD) read "(hidden)" unless asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<BTreeMap<String, String>>,
 }
 
 /// A lifecycle event of one entry.

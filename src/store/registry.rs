@@ -186,6 +186,7 @@ impl Entry {
             adopted: self.adopted,
             error: self.error.clone(),
             events: Vec::new(),
+            env: None,
         }
     }
 }
