@@ -600,7 +600,7 @@ mod tests {
         );
         let s: Request =
             serde_json::from_str(r#"{"op":"status","sel":{"tag":["db"],"future":1}}"#).unwrap();
-        assert!(matches!(s, Request::Status { sel } if sel.tag == ["db"]));
+        assert!(matches!(s, Request::Status { sel, .. } if sel.tag == ["db"]));
     }
 
     #[test]
