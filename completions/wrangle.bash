@@ -4,8 +4,8 @@
 # Entry names, tags and groups come from the running daemon (`wrangle ls --names`, `wrangle tag
 # -q`, `wrangle group -q`) with WRANGLE_NO_AUTOSTART=1, so completing never starts a daemon.
 
-_wrangle_commands="run ls status start stop restart rm signal logs events wait add label tag group
-prune reset tree ping shutdown daemon"
+_wrangle_commands="run ls status start stop restart rm signal attach send resize logs events wait add
+label tag group prune reset tree ping shutdown save resurrect daemon"
 
 _wrangle_signals="HUP INT QUIT ILL TRAP ABRT BUS FPE KILL USR1 SEGV USR2 PIPE ALRM TERM STKFLT
 CHLD CONT STOP TSTP TTIN TTOU URG XCPU XFSZ VTALRM PROF WINCH IO PWR SYS"
@@ -16,24 +16,47 @@ _wrangle_states="starting running stopping stopped exited backoff errored"
 _wrangle_selector_flags="--tag --tag-all --group --group-all --pid --id --name --state --search
 --originator --alive --all"
 
+# Detach keys of `attach --detach-key`. compgen -W expands its words once, so `ctrl-\\\\` is
+# offered as `ctrl-\\`, which the shell then reads as `ctrl-\`.
+_wrangle_detach_keys='ctrl-\\\\ ctrl-a ctrl-b ctrl-c ctrl-d ctrl-e ctrl-f ctrl-g ctrl-h ctrl-i ctrl-j
+ctrl-k ctrl-l ctrl-m ctrl-n ctrl-o ctrl-p ctrl-q ctrl-r ctrl-s ctrl-t ctrl-u ctrl-v ctrl-w ctrl-x
+ctrl-y ctrl-z ctrl-] none'
+
 # Options that take a value (the next word is that value, not a positional argument).
+# (`run --stdout/--stderr` take one too, but `logs --stdout/--stderr` do not; `run` counts no
+# positional arguments, so they are left out.)
 _wrangle_value_flags="--socket --name --tag --tag-all --group --group-all --pid --id --state
 --search --cwd --env --env-file --stop-signal --stop-timeout --log-max-size --log-keep --timeout
 -n --lines --grep -C --context -A --after -B --before --head --run --since --type --originator
---add-tag --rm-tag --add-group --rm-group --rename --older-than --confirm"
+--add-tag --rm-tag --add-group --rm-group --rename --older-than --confirm --size --stdin
+--restart --max-restarts --backoff --min-uptime --detach-key"
 
 # Prints the flags of one subcommand.
 _wrangle_flags() {
     case $1 in
         run)
             echo "--name --tag --group --cwd --env --env-file --clear-env --shell" \
-                "--stop-signal --stop-timeout --log-max-size --log-keep --json --help"
+                "--stop-signal --stop-timeout --pty --size --stdin --stdout --stderr" \
+                "--attach --wait --restart --max-restarts --backoff --min-uptime" \
+                "--log-max-size --log-keep --json --help"
             ;;
         ls)
             echo "--json -q --quiet --names --wide --help $_wrangle_selector_flags"
             ;;
-        status | start | restart | rm | signal)
+        status)
+            echo "--show-env --json --help $_wrangle_selector_flags"
+            ;;
+        start | restart | rm | signal)
             echo "--json --help $_wrangle_selector_flags"
+            ;;
+        attach)
+            echo "--detach-key --read-only --help $_wrangle_selector_flags"
+            ;;
+        send)
+            echo "-n --no-newline --eof --help $_wrangle_selector_flags"
+            ;;
+        resize)
+            echo "--help $_wrangle_selector_flags"
             ;;
         stop | wait)
             echo "--timeout --json --help $_wrangle_selector_flags"
@@ -66,14 +89,14 @@ _wrangle_flags() {
         tree)
             echo "--help $_wrangle_selector_flags"
             ;;
-        ping)
+        ping | save | resurrect)
             echo "--json --help"
             ;;
         shutdown)
             echo "--help"
             ;;
         daemon)
-            echo "--replace --detach --help"
+            echo "--replace --detach --resurrect --help"
             ;;
     esac
 }
@@ -97,6 +120,12 @@ _wrangle_labels() {
 _wrangle_reply() {
     # $1: word list; completes the current word from it.
     mapfile -t COMPREPLY < <(compgen -W "$1" -- "$cur")
+}
+
+_wrangle_reply_or_files() {
+    # $1: word list; completes the current word from it or from file names.
+    compopt -o filenames 2>/dev/null
+    mapfile -t COMPREPLY < <(compgen -W "$1" -- "$cur"; compgen -f -- "$cur")
 }
 
 _wrangle() {
@@ -176,6 +205,29 @@ _wrangle() {
             _wrangle_reply "-1 -2 all"
             return 0
             ;;
+        --restart)
+            _wrangle_reply "never on-failure always"
+            return 0
+            ;;
+        --stdin)
+            _wrangle_reply_or_files "null stream"
+            return 0
+            ;;
+        --stdout | --stderr)
+            # Values for `run`; for `logs` these are switches.
+            if [[ $sub == run ]]; then
+                if [[ $prev == --stdout ]]; then
+                    _wrangle_reply_or_files "log null"
+                else
+                    _wrangle_reply_or_files "log null stdout"
+                fi
+                return 0
+            fi
+            ;;
+        --detach-key)
+            _wrangle_reply "$_wrangle_detach_keys"
+            return 0
+            ;;
         --name)
             # A selector filter names an existing entry; `run`, `add` and `label` give a new name.
             case $sub in
@@ -216,7 +268,8 @@ _wrangle() {
             ;;
         --pid | --id | --search | --originator | --stop-timeout | --log-max-size | --log-keep | \
             --timeout | -n | --lines | --grep | -C | --context | -A | --after | -B | --before | \
-            --head | --since | --add-tag | --add-group | --rename | --older-than | --confirm)
+            --head | --since | --add-tag | --add-group | --rename | --older-than | --confirm | \
+            --size | --max-restarts | --backoff | --min-uptime)
             return 0
             ;;
     esac
@@ -250,8 +303,8 @@ _wrangle() {
         tag | group)
             ((npos == 0)) && _wrangle_reply "$(_wrangle_labels "$socket" "$sub")"
             ;;
-        logs | wait)
-            # One entry: a name or an id.
+        logs | wait | attach | send | resize)
+            # One entry: a name or an id (then, for send, text; for resize, ROWSxCOLS).
             ((npos == 0)) && _wrangle_reply "$(_wrangle_entries "$socket" noall)"
             ;;
         signal)

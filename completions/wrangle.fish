@@ -4,14 +4,17 @@
 # Entry names, tags and groups come from the running daemon (`wrangle ls --names`, `wrangle tag
 # -q`, `wrangle group -q`) with WRANGLE_NO_AUTOSTART=1, so completing never starts a daemon.
 
-set -l __wrangle_commands run ls status start stop restart rm signal logs events wait add label tag group \
-    prune reset tree ping shutdown daemon
+set -l __wrangle_commands run ls status start stop restart rm signal attach send resize logs events wait \
+    add label tag group prune reset tree ping shutdown save resurrect daemon
 
-# Options that take a value: the word after them is not a positional argument.
+# Options that take a value: the word after them is not a positional argument. (`run --stdout`
+# and `--stderr` take one too, but `logs --stdout` and `--stderr` do not; only `run --` matters
+# after `run`, so they are left out.)
 set -g __wrangle_value_flags --socket --name --tag --tag-all --group --group-all --pid --id \
     --state --search --cwd --env --env-file --stop-signal --stop-timeout --log-max-size --log-keep \
     --timeout -n --lines --grep -C --context -A --after -B --before --head --run --since --type \
-    --originator --add-tag --rm-tag --add-group --rm-group --rename --older-than --confirm
+    --originator --add-tag --rm-tag --add-group --rm-group --rename --older-than --confirm \
+    --size --stdin --restart --max-restarts --backoff --min-uptime --detach-key
 
 # Prints the subcommand, then its positional arguments before the cursor, one per line.
 # The global `--socket PATH` before the subcommand is skipped.
@@ -102,6 +105,12 @@ function __wrangle_labels
     command wrangle (__wrangle_socket_args) $argv[1] -q 2>/dev/null
 end
 
+# Keys for `attach --detach-key`.
+function __wrangle_detach_keys
+    printf '%s\n' ctrl-\\\t'The default' ctrl-{a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q,r,s,t,u,v,w,x,y,z} 'ctrl-]' \
+        none\t'No detach key (Enter ~ . still detaches)'
+end
+
 function __wrangle_signals
     printf '%s\n' HUP INT QUIT ILL TRAP ABRT BUS FPE KILL USR1 SEGV USR2 PIPE ALRM TERM STKFLT \
         CHLD CONT STOP TSTP TTIN TTOU URG XCPU XFSZ VTALRM PROF WINCH IO PWR SYS
@@ -120,6 +129,9 @@ complete -c wrangle -n __wrangle_needs_command -a stop -d 'Stop entries and thei
 complete -c wrangle -n __wrangle_needs_command -a restart -d 'Stop entries, then start them again'
 complete -c wrangle -n __wrangle_needs_command -a rm -d 'Stop if needed, then forget entries'
 complete -c wrangle -n __wrangle_needs_command -a signal -d "Send a signal to an entry's process"
+complete -c wrangle -n __wrangle_needs_command -a attach -d "See an entry's output live and type into it"
+complete -c wrangle -n __wrangle_needs_command -a send -d "Write text or standard input to an entry's input"
+complete -c wrangle -n __wrangle_needs_command -a resize -d "Set a terminal entry's window size"
 complete -c wrangle -n __wrangle_needs_command -a logs -d "Print, search or follow an entry's output"
 complete -c wrangle -n __wrangle_needs_command -a events -d 'Print lifecycle events as they happen'
 complete -c wrangle -n __wrangle_needs_command -a wait -d 'Wait for an entry to end'
@@ -132,10 +144,12 @@ complete -c wrangle -n __wrangle_needs_command -a reset -d 'Stop everything, for
 complete -c wrangle -n __wrangle_needs_command -a tree -d "Draw an entry's process tree"
 complete -c wrangle -n __wrangle_needs_command -a ping -d 'Tell whether the daemon is up'
 complete -c wrangle -n __wrangle_needs_command -a shutdown -d 'Stop every owned process and the daemon'
+complete -c wrangle -n __wrangle_needs_command -a save -d 'Record what should be running'
+complete -c wrangle -n __wrangle_needs_command -a resurrect -d 'Start what was saved and is not running'
 complete -c wrangle -n __wrangle_needs_command -a daemon -d 'Run the daemon in the foreground'
 
 # Selector filters: every command that takes SEL (label uses --name for a new name).
-set -l sel 'not __wrangle_after_dashdash; and __wrangle_using ls status start stop restart rm signal logs events wait label tree'
+set -l sel 'not __wrangle_after_dashdash; and __wrangle_using ls status start stop restart rm signal attach send resize logs events wait label tree'
 complete -c wrangle -n $sel -l tag -x -a '(__wrangle_labels tag)' -d 'Entries carrying any of these tags'
 complete -c wrangle -n $sel -l tag-all -x -a '(__wrangle_labels tag)' -d 'Entries carrying all of these tags'
 complete -c wrangle -n $sel -l group -x -a '(__wrangle_labels group)' -d 'Entries in any of these groups'
@@ -150,7 +164,7 @@ complete -c wrangle -n $sel -l alive -d 'Entries whose process is alive'
 complete -c wrangle -n $sel -l all -d 'Allow acting on several entries'
 
 # --json, where a command prints data.
-complete -c wrangle -n 'not __wrangle_after_dashdash; and __wrangle_using run ls status start stop restart rm signal logs events wait add label tag group prune ping' -l json -d 'Print JSON'
+complete -c wrangle -n 'not __wrangle_after_dashdash; and __wrangle_using run ls status start stop restart rm signal logs events wait add label tag group prune ping save resurrect' -l json -d 'Print JSON'
 
 # run
 set -l run 'not __wrangle_after_dashdash; and __wrangle_using run'
@@ -164,6 +178,17 @@ complete -c wrangle -n $run -l clear-env -d 'Start from an empty environment'
 complete -c wrangle -n $run -l shell -d 'Run the command through sh -c'
 complete -c wrangle -n $run -l stop-signal -x -a '(__wrangle_signals)' -d 'Signal sent first by stop'
 complete -c wrangle -n $run -l stop-timeout -x -d 'How long stop waits before KILL'
+complete -c wrangle -n $run -l pty -d 'Run it on a pseudo-terminal'
+complete -c wrangle -n $run -l size -x -d "The terminal's size as ROWSxCOLS (with --pty)"
+complete -c wrangle -n $run -l stdin -r -F -a "null\t/dev/null stream\t'A pipe fed by send and attach'" -d 'Where standard input comes from'
+complete -c wrangle -n $run -l stdout -r -F -a "log\t'The log (default)' null\t/dev/null" -d 'Where standard output goes'
+complete -c wrangle -n $run -l stderr -r -F -a "log\t'The log (default)' null\t/dev/null stdout\t'Merged into standard output'" -d 'Where standard error goes'
+complete -c wrangle -n $run -l attach -d 'Attach to it right away'
+complete -c wrangle -n $run -l wait -d 'Show its output, wait for it to end, exit with its code'
+complete -c wrangle -n $run -l restart -x -a "never\t'Default' on-failure\t'Unless it exits 0' always" -d 'Restart it when it ends by itself'
+complete -c wrangle -n $run -l max-restarts -x -d 'Give up after this many restarts in a row (0: never)'
+complete -c wrangle -n $run -l backoff -x -d 'Restart delays as INITIAL[,FACTOR[,MAX]], e.g. 1s,2,1m'
+complete -c wrangle -n $run -l min-uptime -x -d 'A run this long resets the restart count'
 complete -c wrangle -n $run -l log-max-size -x -d 'Rotate the log at this size, e.g. 10M (0: never)'
 complete -c wrangle -n $run -l log-keep -x -d 'Rotated log segments kept per run'
 complete -c wrangle -n $run -a -- -d 'Then the command to run'
@@ -176,9 +201,12 @@ complete -c wrangle -n '__wrangle_using ls' -l names -d 'Print names only (ids f
 complete -c wrangle -n '__wrangle_using ls' -l wide -d 'Add tags, groups, originator and cwd'
 complete -c wrangle -n '__wrangle_using ls' -a '(__wrangle_entries)'
 
-# status, start, stop, restart, rm, events: any number of SEL; logs, wait: one entry
+# status, start, stop, restart, rm, events: any number of SEL; logs, wait, attach, send,
+# resize: one entry
 complete -c wrangle -n '__wrangle_using status start stop restart rm events' -a '(__wrangle_entries)'
 complete -c wrangle -n '__wrangle_at logs 0; or __wrangle_at wait 0' -a '(__wrangle_entries noall)'
+complete -c wrangle -n '__wrangle_at attach 0; or __wrangle_at send 0; or __wrangle_at resize 0' -a '(__wrangle_entries noall)'
+complete -c wrangle -n '__wrangle_using status' -l show-env -d 'Show the values of secret-looking variables'
 complete -c wrangle -n '__wrangle_using stop' -l timeout -x -d 'Send KILL after this long'
 complete -c wrangle -n '__wrangle_using wait' -l timeout -x -d 'Give up after this long (exit 124)'
 
@@ -200,6 +228,12 @@ complete -c wrangle -n '__wrangle_using logs' -l run -x -a "-1\t'Latest run' -2\
 complete -c wrangle -n '__wrangle_using logs' -l timestamps -d 'Prefix each line with the time it was received'
 complete -c wrangle -n '__wrangle_using logs' -l since -x -d 'Only lines received in this last span, e.g. 10m'
 complete -c wrangle -n '__wrangle_using logs' -l clear -d "Delete the entry's logs"
+
+# attach SEL, send SEL [TEXT]..., resize SEL ROWSxCOLS
+complete -c wrangle -n '__wrangle_using attach' -l detach-key -x -a '(__wrangle_detach_keys)' -d 'The key that detaches'
+complete -c wrangle -n '__wrangle_using attach' -l read-only -d 'Only watch: do not forward the keyboard'
+complete -c wrangle -n '__wrangle_using send' -s n -l no-newline -d 'Do not add a newline after the text'
+complete -c wrangle -n '__wrangle_using send' -l eof -d "Close the entry's input afterwards"
 
 # events
 complete -c wrangle -n '__wrangle_using events' -l type -x -a "status\t'Lifecycle events' log\t'Output lines' all\t'Both'" -d 'Which events'
@@ -231,3 +265,4 @@ complete -c wrangle -n '__wrangle_using reset' -l confirm -x -d 'Required: the w
 # daemon
 complete -c wrangle -n '__wrangle_using daemon' -l replace -d 'Take the place of a running daemon'
 complete -c wrangle -n '__wrangle_using daemon' -l detach -d 'Run in the background once it accepts connections'
+complete -c wrangle -n '__wrangle_using daemon' -l resurrect -d 'Start the saved set once up (at boot)'
