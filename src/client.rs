@@ -256,6 +256,10 @@ impl Client {
                 Err(e) => return Err(Error::io("cannot read standard input", e)),
             };
             self.send_data(req, &buf[..n])?;
+            // The daemon refuses at once (not running, no input): do not read the rest.
+            if let Some(e) = self.early_error(req)? {
+                return Err(e);
+            }
         }
         self.send_data(req, &[])?;
         loop {
@@ -273,6 +277,26 @@ impl Client {
                 _ => continue,
             };
         }
+    }
+
+    /// An ERROR for request `req` that has already arrived, without waiting for one.
+    fn early_error(&mut self, req: u32) -> Result<Option<Error>> {
+        let mut fds = [libc::pollfd {
+            fd: self.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        // SAFETY: `fds` is a valid pollfd array for the call; a zero timeout never blocks.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), 1, 0) };
+        if ready <= 0 {
+            return Ok(None);
+        }
+        for f in self.read_some()? {
+            if f.id == req && f.kind() == Some(FrameKind::Error) {
+                return Ok(Some(error_from(&f.payload)));
+            }
+        }
+        Ok(None)
     }
 
     /// Sends a request and returns its id without waiting.

@@ -88,8 +88,6 @@ pub fn parse_detach_key(s: &str) -> Result<Option<u8>> {
         .or_else(|| lower.strip_prefix('^'));
     match key.map(str::as_bytes) {
         Some([c @ b'a'..=b'z']) => Ok(Some(c - b'a' + 1)),
-        Some([b'@' | b' ']) => Ok(Some(0)),
-        Some([b'[']) => Ok(Some(0x1b)),
         Some([b'\\']) => Ok(Some(0x1c)),
         Some([b']']) => Ok(Some(0x1d)),
         Some([b'^']) => Ok(Some(0x1e)),

@@ -264,13 +264,23 @@ fn file_arg(flag: &str, f: &str, write: bool) -> Result<String> {
     let path = std::env::current_dir()
         .map_err(|e| Error::io("cannot read the current folder", e))?
         .join(f);
-    let check = if write {
+    // Checked without creating anything: the daemon creates a missing output file (0644).
+    let check = if path.is_dir() {
+        Err(std::io::Error::other("it is a folder"))
+    } else if write && path.exists() {
         std::fs::OpenOptions::new()
             .append(true)
-            .create(true)
             .open(&path)
+            .map(|_| ())
+    } else if write {
+        match path.parent().map(std::fs::metadata) {
+            Some(Ok(md)) if md.is_dir() => Ok(()),
+            Some(Ok(_)) => Err(std::io::Error::other("its parent is not a folder")),
+            Some(Err(e)) => Err(e),
+            None => Ok(()),
+        }
     } else {
-        std::fs::File::open(&path)
+        std::fs::File::open(&path).map(|_| ())
     };
     check.map_err(|e| Error::new(Code::Usage, format!("{flag} {}: {e}", path.display())))?;
     Ok(path.display().to_string())

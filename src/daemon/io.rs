@@ -109,13 +109,20 @@ impl Daemon {
     }
 
     fn one(&self, sel: &Selector, verb: &str) -> Result<u64> {
-        let ids = self.reg.select_for_change(sel, verb)?;
+        if sel.targets.is_empty() && !sel.has_filters() {
+            bail!(Code::Usage, "{verb}: say which entry (a name or an id)");
+        }
+        let ids = self.reg.select(sel)?;
         match ids.as_slice() {
             [id] => Ok(*id),
-            _ => bail!(
+            [] => bail!(
+                Code::NoSuchEntry,
+                "{verb}: no entry matches (see wrangle ls)"
+            ),
+            many => bail!(
                 Code::Ambiguous,
                 "{verb}: name one entry ({} match)",
-                ids.len()
+                many.len()
             ),
         }
     }
@@ -165,10 +172,12 @@ impl Daemon {
             return;
         }
         if let Some(err) = self.input_refusal(id) {
-            if let Some(c) = self.conns.get_mut(&t) {
-                c.inputs.retain(|b| b.req != f.id);
-            }
+            // A send fails; keystrokes of an attach whose process closed its input are
+            // dropped (the attach goes on showing output).
             if send {
+                if let Some(c) = self.conns.get_mut(&t) {
+                    c.inputs.retain(|b| b.req != f.id);
+                }
                 self.reply_err(t, f.id, &err);
             }
             return;
@@ -202,9 +211,12 @@ impl Daemon {
             return;
         };
         if i.is_pty {
+            // A terminal's end of file is a character the program may well ignore (a shell
+            // with text on its line): the terminal stays open for more input.
             i.buf.push_back(0x04);
+        } else {
+            i.eof = true;
         }
-        i.eof = true;
         self.write_input(id);
     }
 
@@ -275,19 +287,7 @@ impl Daemon {
         replay: u64,
         size: Option<[u16; 2]>,
     ) -> Result<()> {
-        let ids = self.reg.select(sel)?;
-        let id = match ids.as_slice() {
-            [id] => *id,
-            [] => bail!(
-                Code::NoSuchEntry,
-                "attach: no entry matches (see wrangle ls)"
-            ),
-            many => bail!(
-                Code::Ambiguous,
-                "attach: name one entry ({} match)",
-                many.len()
-            ),
-        };
+        let id = self.one(sel, "attach")?;
         let Some(e) = self.reg.get(id) else {
             bail!(Code::NoSuchEntry, "no entry with id {id}");
         };
