@@ -114,6 +114,8 @@ pub(crate) struct Daemon {
     pub(super) startup_warnings: Vec<String>,
     /// Pipes that still had data when their turn ended.
     pub(super) busy: Vec<Token>,
+    /// Processes as seen this turn (see `proc_table`); dropped at the end of every turn.
+    pub(super) proc_table: Option<crate::proc::kill::ProcTable>,
     /// Pending automatic restarts, one timer per entry.
     pub(super) restart_timers: HashMap<u64, TimerId>,
     /// Connections to read again (their input target drained).
@@ -193,6 +195,7 @@ impl Daemon {
             unsynced: Default::default(),
             startup_warnings,
             busy: Vec::new(),
+            proc_table: None,
             restart_timers: HashMap::new(),
             resume: Vec::new(),
             scratch: vec![0; 256 << 10],
@@ -275,6 +278,7 @@ impl Daemon {
             self.save_changes();
             self.publish_events();
             self.service_conns();
+            self.proc_table = None;
         }
         self.save_now();
         // Last words to clients (e.g. the shutdown reply).

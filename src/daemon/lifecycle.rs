@@ -34,6 +34,9 @@ pub(super) struct StopCtl {
     grace: TimerId,
     poll: Option<TimerId>,
     killed: bool,
+    /// The entry's processes when the stop (or the KILL) was sent; the stop is complete when
+    /// none of them, nor any child of theirs, is left.
+    members: Vec<Target>,
 }
 
 /// The runtime side of an entry whose process may be alive.
@@ -343,8 +346,6 @@ impl Daemon {
     /// process reaped, its output drained to EOF (or the drain grace over), and, when stopping,
     /// every other process of the entry gone. `timer_fired` means a drain/poll deadline passed.
     pub(super) fn try_finalize(&mut self, id: u64, timer_fired: bool) {
-        let my_pid = self.my_pid;
-        let instance = self.paths.state.display().to_string();
         let Some(l) = self.live.get_mut(&id) else {
             return;
         };
@@ -353,7 +354,8 @@ impl Daemon {
         }
         if let Some(stop) = &mut l.stop {
             // Everything of the entry must be gone before a stop is complete.
-            let left = kill::find_tree(id, 0, my_pid, &instance);
+            let left = kill::survivors(&stop.members);
+            stop.members.clone_from(&left);
             if !left.is_empty() {
                 if let Some(p) = stop.poll.take() {
                     self.timers.cancel(p);
@@ -515,15 +517,26 @@ impl Daemon {
             grace: self.timers.add(timeout, TimerKind::StopGrace(id)),
             poll: None,
             killed: false,
+            members: Vec::new(),
         });
-        self.signal_entry_tree(id, pid, start_time, our_child, sig);
+        let members = self.signal_entry_tree(id, pid, start_time, our_child, sig);
+        if let Some(stop) = self.live.get_mut(&id).and_then(|l| l.stop.as_mut()) {
+            stop.members = members;
+        }
         self.try_finalize(id, false);
         true
     }
 
     /// Signals an entry's group (when the leader is our unreaped child) and every other process
-    /// that belongs to it, each checked by identity.
-    fn signal_entry_tree(&mut self, id: u64, pid: i32, start_time: u64, our_child: bool, sig: i32) {
+    /// that belongs to it, each checked by identity. Returns those processes.
+    fn signal_entry_tree(
+        &mut self,
+        id: u64,
+        pid: i32,
+        start_time: u64,
+        our_child: bool,
+        sig: i32,
+    ) -> Vec<Target> {
         if our_child {
             if let Err(err) = kill::signal_group(pid, sig) {
                 log::warn!("cannot signal the group of entry {id}: {err}");
@@ -534,14 +547,24 @@ impl Daemon {
         } else {
             0
         };
-        let instance = self.paths.state.display().to_string();
-        for t in kill::find_tree(id, leader_for_scan, self.my_pid, &instance) {
+        let members = self.proc_table().tree(id, leader_for_scan);
+        for &t in &members {
             // Group members already got the signal from the group kill.
             let in_group = our_child && identity::stat(t.pid).is_ok_and(|s| s.pgrp == pid);
             if !in_group {
                 let _ = kill::signal_checked(t, sig);
             }
         }
+        members
+    }
+
+    /// This turn's look at every process (read at most once per turn: stopping a thousand
+    /// entries at once costs one pass over /proc, not a thousand).
+    fn proc_table(&mut self) -> &kill::ProcTable {
+        let instance = self.paths.state.display().to_string();
+        let me = self.my_pid;
+        self.proc_table
+            .get_or_insert_with(|| kill::ProcTable::read(&instance, me))
     }
 
     /// The stop grace of `id` ran out: KILL everything left.
@@ -558,7 +581,12 @@ impl Daemon {
         if let Some(e) = self.reg.get_mut(id) {
             e.event("killing", "stop timeout over: sending KILL");
         }
-        self.signal_entry_tree(id, pid, start_time, our_child, libc::SIGKILL);
+        // A fresh look: processes may have been born since the stop began.
+        self.proc_table = None;
+        let members = self.signal_entry_tree(id, pid, start_time, our_child, libc::SIGKILL);
+        if let Some(stop) = self.live.get_mut(&id).and_then(|l| l.stop.as_mut()) {
+            stop.members = members;
+        }
         self.try_finalize(id, true);
     }
 

@@ -99,16 +99,6 @@ fn all_stats() -> Vec<Stat> {
         .collect()
 }
 
-/// Whether the process's environment holds every one of `markers` (`NAME=value` entries).
-fn has_markers(pid: i32, markers: &[Vec<u8>]) -> bool {
-    match std::fs::read(format!("/proc/{pid}/environ")) {
-        Ok(env) => markers
-            .iter()
-            .all(|m| env.split(|&b| b == 0).any(|var| var == m.as_slice())),
-        Err(_) => false,
-    }
-}
-
 /// The environment variables that mark a process as belonging to entry `id` of the wrangle
 /// instance whose state lives in `instance`: ids alone repeat across instances.
 pub fn markers(id: u64, instance: &str) -> [(&'static str, String); 2] {
@@ -118,50 +108,115 @@ pub fn markers(id: u64, instance: &str) -> [(&'static str, String); 2] {
     ]
 }
 
-/// Every live process belonging to entry `id` of wrangle instance `instance` whose main
-/// process is (or was) `leader`: its descendants, members of its group or session, and
-/// processes carrying the entry's [`markers`] in their environment (daemons that escaped with
-/// `setsid` and were re-parented), with their own descendants. `exclude` (the daemon itself)
-/// is never included. Zombies are left out.
+/// The entry id a process's environment marks it with, for wrangle instance `instance`.
+fn marked_id(pid: i32, instance: &[u8]) -> Option<u64> {
+    let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    let mut id = None;
+    let mut ours = false;
+    for var in env.split(|&b| b == 0) {
+        if let Some(v) = var.strip_prefix(b"WRANGLE_ID=") {
+            id = std::str::from_utf8(v).ok()?.parse().ok();
+        } else if let Some(v) = var.strip_prefix(b"WRANGLE_INSTANCE=") {
+            ours = v == instance;
+        }
+    }
+    id.filter(|_| ours)
+}
+
+/// One look at every process on the machine: families, and which carry whose entry markers.
+/// Reading it costs a pass over /proc, so the daemon reads one per turn at most and shares it
+/// between every entry it stops in that turn.
+pub struct ProcTable {
+    stats: Vec<Stat>,
+    children: HashMap<i32, Vec<i32>>,
+    marked: HashMap<u64, Vec<i32>>,
+    exclude: i32,
+}
+
+impl ProcTable {
+    /// Reads the table for wrangle instance `instance`; `exclude` (the daemon) is left out.
+    pub fn read(instance: &str, exclude: i32) -> ProcTable {
+        let stats = all_stats();
+        let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
+        let mut marked: HashMap<u64, Vec<i32>> = HashMap::new();
+        for s in &stats {
+            children.entry(s.ppid).or_default().push(s.pid);
+            // Kernel threads (children of kthreadd, pid 2) have no environment.
+            if s.pid == exclude || s.pid == 2 || s.ppid == 2 || s.state == b'Z' {
+                continue;
+            }
+            if let Some(id) = marked_id(s.pid, instance.as_bytes()) {
+                marked.entry(id).or_default().push(s.pid);
+            }
+        }
+        ProcTable {
+            stats,
+            children,
+            marked,
+            exclude,
+        }
+    }
+
+    /// Every live process belonging to entry `id` whose main process is (or was) `leader` (0
+    /// if unknown): its descendants, members of its group or session, and processes carrying
+    /// the entry's [`markers`] (daemons that escaped with `setsid` and were re-parented), with
+    /// their own descendants. Zombies and the daemon are left out.
+    pub fn tree(&self, id: u64, leader: i32) -> Vec<Target> {
+        let mut seeds: Vec<i32> = self.marked.get(&id).cloned().unwrap_or_default();
+        if leader > 0 {
+            seeds.extend(
+                self.stats
+                    .iter()
+                    .filter(|s| s.pid == leader || s.pgrp == leader || s.session == leader)
+                    .map(|s| s.pid),
+            );
+        }
+        let mut found: HashSet<i32> = HashSet::new();
+        while let Some(p) = seeds.pop() {
+            if p == self.exclude || !found.insert(p) {
+                continue;
+            }
+            if let Some(kids) = self.children.get(&p) {
+                seeds.extend(kids.iter().copied());
+            }
+        }
+        self.stats
+            .iter()
+            .filter(|s| found.contains(&s.pid) && s.state != b'Z' && s.state != b'X')
+            .map(|s| Target {
+                pid: s.pid,
+                start_time: s.start_time,
+            })
+            .collect()
+    }
+}
+
+/// [`ProcTable::tree`] from a fresh table (for one-off use, e.g. `wrangle tree`).
 pub fn find_tree(id: u64, leader: i32, exclude: i32, instance: &str) -> Vec<Target> {
-    let stats = all_stats();
-    let wanted: Vec<Vec<u8>> = markers(id, instance)
-        .iter()
-        .map(|(k, v)| format!("{k}={v}").into_bytes())
-        .collect();
-    let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
-    for s in &stats {
-        children.entry(s.ppid).or_default().push(s.pid);
-    }
-    let mut seeds: Vec<i32> = Vec::new();
-    for s in &stats {
-        if s.pid == exclude || s.state == b'Z' {
+    ProcTable::read(instance, exclude).tree(id, leader)
+}
+
+/// Which of `members` are still alive, plus their live descendants (new children included),
+/// without a pass over every process.
+pub fn survivors(members: &[Target]) -> Vec<Target> {
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    let mut todo: Vec<Target> = members.to_vec();
+    while let Some(t) = todo.pop() {
+        if !seen.insert(t.pid) || !identity::is_same_live(t.pid, t.start_time) {
             continue;
         }
-        if s.pid == leader
-            || (leader > 0 && (s.pgrp == leader || s.session == leader))
-            || has_markers(s.pid, &wanted)
-        {
-            seeds.push(s.pid);
+        out.push(t);
+        for c in children(t.pid) {
+            if let Some(st) = identity::start_time(c) {
+                todo.push(Target {
+                    pid: c,
+                    start_time: st,
+                });
+            }
         }
     }
-    let mut found: HashSet<i32> = HashSet::new();
-    while let Some(p) = seeds.pop() {
-        if p == exclude || !found.insert(p) {
-            continue;
-        }
-        if let Some(kids) = children.get(&p) {
-            seeds.extend(kids.iter().copied());
-        }
-    }
-    stats
-        .iter()
-        .filter(|s| found.contains(&s.pid) && s.state != b'Z' && s.state != b'X')
-        .map(|s| Target {
-            pid: s.pid,
-            start_time: s.start_time,
-        })
-        .collect()
+    out
 }
 
 /// The children of `pid` as the kernel lists them (`/proc/PID/task/*/children`): no scan of
