@@ -315,6 +315,12 @@ pub fn session(client: &mut Client, sel: &Selector, opts: &SessionOpts) -> Resul
         let nl = if raw { "\r\n" } else { "\n" };
         eprint!("{nl}[wrangle: {msg}]{nl}");
     };
+    let skipped = std::cell::Cell::new(0u64);
+    let last_notice = std::cell::Cell::new(
+        std::time::Instant::now()
+            .checked_sub(std::time::Duration::from_secs(2))
+            .unwrap_or_else(std::time::Instant::now),
+    );
     let handle = |frames: Vec<crate::proto::Frame>,
                   out: &mut std::io::StdoutLock|
      -> Result<Option<Exit>> {
@@ -332,6 +338,13 @@ pub fn session(client: &mut Client, sel: &Selector, opts: &SessionOpts) -> Resul
                         exit_code,
                         exit_signal,
                     }) => {
+                        let n = skipped.replace(0);
+                        if n > 0 {
+                            say(
+                                raw_active,
+                                &format!("{n} bytes skipped: this terminal fell behind"),
+                            );
+                        }
                         let (how, code) = match (exit_code, exit_signal) {
                             (Some(c), _) => (format!("exited with code {c}"), c),
                             (None, Some(s)) => (
@@ -343,10 +356,18 @@ pub fn session(client: &mut Client, sel: &Selector, opts: &SessionOpts) -> Resul
                         return Ok(Some(code))
                             .inspect(|_| say(raw_active, &format!("{label} {how}")));
                     }
-                    Ok(StreamEvent::Missed { bytes }) => say(
-                        raw_active,
-                        &format!("{bytes} bytes skipped: this terminal fell behind"),
-                    ),
+                    Ok(StreamEvent::Missed { bytes }) => {
+                        // One notice a second at most, however often bytes are skipped.
+                        skipped.set(skipped.get() + bytes);
+                        if last_notice.get().elapsed() >= std::time::Duration::from_secs(1) {
+                            let n = skipped.replace(0);
+                            say(
+                                raw_active,
+                                &format!("{n} bytes skipped: this terminal fell behind"),
+                            );
+                            last_notice.set(std::time::Instant::now());
+                        }
+                    }
                     _ => {}
                 },
                 Some(FrameKind::Error) => return Err(error_from(&f.payload)),

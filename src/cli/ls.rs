@@ -148,7 +148,7 @@ fn print_status(e: &EntryInfo) {
     if e.adopted {
         kv(
             "adopted",
-            "yes: re-adopted after a daemon restart; output is not captured".into(),
+            "yes: not started by this daemon, so its output is not captured".into(),
         );
     }
     kv("command", e.command.clone());

@@ -481,7 +481,9 @@ impl Daemon {
                             (st.cpu_ticks.saturating_sub(ticks) as f64 / tps) / secs * 100.0
                         }
                         _ => {
-                            let up = info.uptime_ms.unwrap_or(0) as f64 / 1000.0;
+                            // First sample: average over the process's whole life.
+                            let up = identity::age_secs(st.start_time)
+                                .unwrap_or(info.uptime_ms.unwrap_or(0) as f64 / 1000.0);
                             if up > 0.0 {
                                 (st.cpu_ticks as f64 / tps) / up * 100.0
                             } else {

@@ -54,7 +54,7 @@ pub(super) struct Live {
     stop: Option<StopCtl>,
     drain: Option<TimerId>,
     /// For processes re-adopted from a previous daemon: not our child.
-    adopted: Option<Option<(Token, OwnedFd)>>,
+    pub(super) adopted: Option<Option<(Token, OwnedFd)>>,
     /// Last CPU sample (ticks, when) for `ls`.
     pub cpu_sample: Option<(u64, std::time::Instant)>,
     /// Where `send` and `attach` write (stream stdin or the terminal).

@@ -210,8 +210,15 @@ impl Daemon {
         ActionReply { results }
     }
 
-    /// Removes an entry, its logs, ring and streams.
+    /// Removes an entry, its logs, ring and streams (an adopted process is let go, not
+    /// stopped).
     pub(super) fn forget(&mut self, id: u64) {
+        if let Some(mut l) = self.live.remove(&id) {
+            if let Some(Some((t, fd))) = l.adopted.take() {
+                self.deregister_fd(std::os::fd::AsRawFd::as_raw_fd(&fd), t);
+            }
+            self.pids.remove(&l.pid);
+        }
         if let Some(e) = self.reg.get_mut(id) {
             e.event("removed", "removed");
         }
@@ -259,7 +266,7 @@ impl Daemon {
         self.live
             .keys()
             .copied()
-            .filter(|id| !self.reg.get(*id).is_some_and(|e| e.foreign))
+            .filter(|id| self.reg.get(*id).is_some_and(|e| !e.foreign))
             .collect()
     }
 

@@ -58,6 +58,17 @@ pub fn is_same_live(pid: i32, start_time: u64) -> bool {
     matches!(stat(pid), Ok(s) if s.start_time == start_time && s.state != b'Z' && s.state != b'X')
 }
 
+/// How long ago a process that started `start_time` ticks after boot started, in seconds.
+pub fn age_secs(start_time: u64) -> Option<f64> {
+    let up: f64 = std::fs::read_to_string("/proc/uptime")
+        .ok()?
+        .split_ascii_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some((up - start_time as f64 / ticks_per_second().max(1) as f64).max(0.0))
+}
+
 /// Clock ticks per second.
 pub fn ticks_per_second() -> u64 {
     rustix::param::clock_ticks_per_second()

@@ -21,8 +21,15 @@ fn entries_dir(state: &Path) -> PathBuf {
 pub fn load(state: &Path) -> Result<(Registry, Vec<String>)> {
     let mut warnings = Vec::new();
     let meta_path = state.join("registry.json");
+    // The next id is kept twice (registry.json and next-id) so that losing one file never
+    // makes an id come back; log and entry files are a last resort.
+    let spare: u64 = fs::read_to_string(state.join("next-id"))
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0);
     let min_next =
-        highest_numbered(&state.join("logs")).max(highest_numbered(&entries_dir(state))) + 1;
+        (highest_numbered(&state.join("logs")).max(highest_numbered(&entries_dir(state))) + 1)
+            .max(spare);
     let file = match snapshot::load_json::<RegistryFile>(&meta_path)? {
         Loaded::Missing => RegistryFile {
             version: FORMAT_VERSION,
@@ -150,10 +157,15 @@ pub fn save_changes(
         let r = serde_json::to_vec(&file)
             .map_err(io::Error::other)
             .and_then(|b| snapshot::write_atomic(&state.join("registry.json"), &b, false));
+        let spare = state.join("next-id");
+        let r = r.and_then(|_| {
+            snapshot::write_atomic(&spare, format!("{}\n", reg.next_id()).as_bytes(), false)
+        });
         if let Err(e) = r {
             first_err.get_or_insert(e);
         }
         unsynced.insert(state.join("registry.json"));
+        unsynced.insert(spare);
     }
     match first_err {
         // Nothing is lost: try these entries again on the next save.
