@@ -162,7 +162,8 @@ impl Client {
 
     fn send(&mut self, kind: FrameKind, chan: u8, id: u32, payload: &[u8]) -> Result<()> {
         let mut buf = Vec::with_capacity(HEADER_LEN + payload.len());
-        encode(&mut buf, kind, chan, id, payload);
+        encode(&mut buf, kind, chan, id, payload)
+            .map_err(|e| Error::new(Code::Usage, format!("cannot send: {e}")))?;
         self.stream
             .write_all(&buf)
             .map_err(|e| Error::new(Code::Daemon, format!("lost the daemon: {e}")))
@@ -340,8 +341,37 @@ impl Client {
     }
 
     pub fn list(&mut self, sel: &Selector) -> Result<Vec<EntryInfo>> {
-        self.call::<ListReply>(&Request::List { sel: sel.clone() })
-            .map(|r| r.entries)
+        self.call_entries(&Request::List { sel: sel.clone() })
+    }
+
+    /// A request answered with a list of entries, which a long list sends in parts (EVENT
+    /// frames) before the final RESPONSE.
+    fn call_entries(&mut self, req: &Request) -> Result<Vec<EntryInfo>> {
+        let id = self.send_request(req)?;
+        let mut all = Vec::new();
+        loop {
+            let f = self.read_frame()?;
+            if f.id != id {
+                continue;
+            }
+            let kind = f.kind();
+            match kind {
+                Some(FrameKind::Event) | Some(FrameKind::Response) => {
+                    let part: ListReply = serde_json::from_slice(&f.payload).map_err(|e| {
+                        Error::new(
+                            Code::Daemon,
+                            format!("unexpected reply to {}: {e}", req.op()),
+                        )
+                    })?;
+                    all.extend(part.entries);
+                    if kind == Some(FrameKind::Response) {
+                        return Ok(all);
+                    }
+                }
+                Some(FrameKind::Error) => return Err(error_from(&f.payload)),
+                _ => {}
+            }
+        }
     }
 
     /// Everything about the selected entries; `show_env` shows secret-looking values too.
@@ -350,7 +380,7 @@ impl Client {
             sel: sel.clone(),
             show_env,
         };
-        self.call::<ListReply>(&req).map(|r| r.entries)
+        self.call_entries(&req)
     }
 
     pub fn start(&mut self, sel: &Selector) -> Result<Vec<ActionResult>> {

@@ -175,7 +175,7 @@ fn build_spec(c: &RunCmd) -> Result<RunSpec> {
         tags: c.tag.clone(),
         groups: c.group.clone(),
         cwd: cwd.display().to_string(),
-        env,
+        env: std::sync::Arc::new(env),
         stop_signal,
         stop_timeout_ms: stop_timeout.as_millis() as u64,
         log_max_size: c

@@ -96,7 +96,14 @@ impl Conn {
 
     /// Queues one frame.
     pub fn frame(&mut self, kind: FrameKind, chan: u8, id: u32, payload: &[u8]) {
-        encode(&mut self.out, kind, chan, id, payload);
+        if let Err(e) = encode(&mut self.out, kind, chan, id, payload) {
+            // Only a reply can be this big; say so instead of sending it.
+            self.error(
+                id,
+                "internal",
+                &format!("the reply is too large to send: {e}"),
+            );
+        }
     }
 
     /// Queues a JSON control frame.
@@ -114,7 +121,7 @@ impl Conn {
             message: message.to_string(),
         };
         let bytes = serde_json::to_vec(&body).unwrap_or_default();
-        self.frame(FrameKind::Error, 0, id, &bytes);
+        let _ = encode(&mut self.out, FrameKind::Error, 0, id, &bytes);
     }
 
     /// Writes queued bytes until the socket would block. Err means the peer is gone.

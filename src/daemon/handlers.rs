@@ -8,8 +8,8 @@ use crate::proc::identity;
 use crate::proto::frame::FrameKind;
 use crate::proto::StreamEvent;
 use crate::proto::{
-    ActionReply, ActionResult, EntryInfo, EntryReply, ListReply, LogInfo, LogsReply, PingReply,
-    Request, RunLog, WaitReply,
+    ActionReply, ActionResult, EntryInfo, EntryReply, LogInfo, LogsReply, PingReply, Request,
+    RunLog, WaitReply,
 };
 use crate::store::registry::{Relabel, State};
 use mio::Token;
@@ -58,7 +58,7 @@ impl Daemon {
             Request::List { sel } => {
                 let ids = self.reg.select(&sel)?;
                 let entries = ids.into_iter().map(|id| self.info(id, false)).collect();
-                self.reply(t, req_id, &ListReply { entries });
+                self.reply_entries(t, req_id, entries);
             }
             Request::Status { sel, show_env } => {
                 let ids = self.reg.select(&sel)?;
@@ -85,7 +85,7 @@ impl Daemon {
                         info
                     })
                     .collect();
-                self.reply(t, req_id, &ListReply { entries });
+                self.reply_entries(t, req_id, entries);
             }
             Request::Save => {
                 let results = self.save_set()?;
@@ -318,6 +318,37 @@ impl Daemon {
             }
         }
         Ok(())
+    }
+
+    /// Replies with a list of entries. A long list goes out in parts of about 1 MiB (EVENT
+    /// frames `{"entries":[...]}`, then the RESPONSE with the rest), never as one frame over the
+    /// size limit.
+    fn reply_entries(&mut self, t: Token, req: u32, entries: Vec<EntryInfo>) {
+        const PART: usize = 1 << 20;
+        let Some(c) = self.conns.get_mut(&t) else {
+            return;
+        };
+        let mut part = Vec::from(&br#"{"entries":["#[..]);
+        let mut first = true;
+        for e in &entries {
+            let Ok(json) = serde_json::to_vec(e) else {
+                continue;
+            };
+            if !first && part.len() + json.len() > PART {
+                part.extend_from_slice(b"]}");
+                c.frame(FrameKind::Event, 0, req, &part);
+                part.truncate(br#"{"entries":["#.len());
+                first = true;
+            }
+            if !first {
+                part.push(b',');
+            }
+            part.extend_from_slice(&json);
+            first = false;
+        }
+        part.extend_from_slice(b"]}");
+        c.frame(FrameKind::Response, 0, req, &part);
+        self.dirty.insert(t);
     }
 
     fn start_one(&mut self, id: u64) -> ActionResult {

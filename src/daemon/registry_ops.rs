@@ -44,7 +44,8 @@ fn describe(pid: i32) -> Result<RunSpec> {
                 })
                 .collect::<BTreeMap<_, _>>()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .into();
     Ok(RunSpec {
         argv,
         shell: false,

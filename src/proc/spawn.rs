@@ -100,7 +100,7 @@ pub fn spawn(spec: &RunSpec, id: u64, name: Option<&str>, instance: &str) -> io:
         c.args(&spec.argv[1..]);
         c
     };
-    cmd.env_clear().envs(&spec.env).current_dir(&spec.cwd);
+    cmd.env_clear().envs(spec.env.iter()).current_dir(&spec.cwd);
     for (k, v) in super::kill::markers(id, instance) {
         cmd.env(k, v);
     }

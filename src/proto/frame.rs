@@ -73,10 +73,19 @@ impl Frame {
     }
 }
 
-/// Appends one encoded frame to `out`. Panics only if `payload` exceeds [`MAX_PAYLOAD`], which
-/// callers must split beforehand (data is chunked far below it; JSON messages are small).
-pub fn encode(out: &mut Vec<u8>, kind: FrameKind, chan: u8, id: u32, payload: &[u8]) {
-    assert!(payload.len() <= MAX_PAYLOAD, "frame payload over the limit");
+/// Appends one encoded frame to `out`; a payload over [`MAX_PAYLOAD`] is refused (nothing is
+/// appended), so senders split big messages (data is chunked far below the limit, long lists
+/// are sent in parts).
+pub fn encode(
+    out: &mut Vec<u8>,
+    kind: FrameKind,
+    chan: u8,
+    id: u32,
+    payload: &[u8],
+) -> Result<(), FrameError> {
+    if payload.len() > MAX_PAYLOAD {
+        return Err(FrameError::TooLarge(payload.len()));
+    }
     out.reserve(HEADER_LEN + payload.len());
     out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
     out.push(kind as u8);
@@ -84,6 +93,7 @@ pub fn encode(out: &mut Vec<u8>, kind: FrameKind, chan: u8, id: u32, payload: &[
     out.extend_from_slice(&[0, 0]);
     out.extend_from_slice(&id.to_be_bytes());
     out.extend_from_slice(payload);
+    Ok(())
 }
 
 /// Why a byte stream is not valid framing. After any of these the stream cannot be trusted.
@@ -184,7 +194,8 @@ mod tests {
             chan::NONE,
             7,
             br#"{"op":"ping"}"#,
-        );
+        )
+        .unwrap();
         let mut want = vec![0, 0, 0, 13, 3, 0, 0, 0, 0, 0, 0, 7];
         want.extend_from_slice(br#"{"op":"ping"}"#);
         assert_eq!(out, want);
@@ -199,17 +210,18 @@ mod tests {
             chan::STDERR,
             0x01020304,
             &[0xff, 0x00],
-        );
+        )
+        .unwrap();
         assert_eq!(out, [0, 0, 0, 2, 7, 2, 0, 0, 1, 2, 3, 4, 0xff, 0x00]);
         out.clear();
-        encode(&mut out, FrameKind::Data, chan::STDIN, 1, &[]);
+        encode(&mut out, FrameKind::Data, chan::STDIN, 1, &[]).unwrap();
         assert_eq!(out, [0, 0, 0, 0, 7, 3, 0, 0, 0, 0, 0, 1]);
     }
 
     #[test]
     fn decodes_frames_split_at_every_offset() {
         let mut wire = Vec::new();
-        encode(&mut wire, FrameKind::Hello, 0, 0, br#"{"versions":[1]}"#);
+        encode(&mut wire, FrameKind::Hello, 0, 0, br#"{"versions":[1]}"#).unwrap();
         encode(&mut wire, FrameKind::Data, chan::STDOUT, 9, &[0u8; 0]);
         encode(
             &mut wire,
@@ -217,7 +229,8 @@ mod tests {
             chan::STDOUT,
             9,
             &(0..=255).collect::<Vec<u8>>(),
-        );
+        )
+        .unwrap();
         for split in 0..=wire.len() {
             let mut d = Decoder::new();
             let mut got = Vec::new();
@@ -238,7 +251,7 @@ mod tests {
     #[test]
     fn one_byte_at_a_time() {
         let mut wire = Vec::new();
-        encode(&mut wire, FrameKind::Request, 0, 42, b"{}");
+        encode(&mut wire, FrameKind::Request, 0, 42, b"{}").unwrap();
         let mut d = Decoder::new();
         for (i, b) in wire.iter().enumerate() {
             d.feed(std::slice::from_ref(b));
@@ -260,6 +273,17 @@ mod tests {
         let mut d = Decoder::new();
         d.feed(&[0xff; HEADER_LEN]);
         assert!(matches!(d.next_frame(), Err(FrameError::TooLarge(_))));
+    }
+
+    #[test]
+    fn oversized_payloads_are_refused_not_encoded() {
+        let mut out = Vec::new();
+        let big = vec![0u8; MAX_PAYLOAD + 1];
+        assert_eq!(
+            encode(&mut out, FrameKind::Response, 0, 1, &big),
+            Err(FrameError::TooLarge(MAX_PAYLOAD + 1))
+        );
+        assert!(out.is_empty());
     }
 
     #[test]

@@ -94,8 +94,9 @@ pub struct RunSpec {
     /// Absolute working folder.
     pub cwd: String,
     /// The complete environment of the process (wrangle adds WRANGLE_ID and WRANGLE_NAME).
+    /// Shared between entries that have the same one (most do: one shell starts them).
     #[serde(default)]
-    pub env: BTreeMap<String, String>,
+    pub env: std::sync::Arc<BTreeMap<String, String>>,
     #[serde(default = "default_stop_signal")]
     pub stop_signal: i32,
     #[serde(default = "default_stop_timeout_ms")]

@@ -310,6 +310,8 @@ pub struct Registry {
     by_group: HashMap<String, BTreeSet<u64>>,
     /// Entries changed (or removed) since the last save.
     dirty: BTreeSet<u64>,
+    /// The environment most recently added, shared with later entries that have the same one.
+    last_env: Option<std::sync::Arc<BTreeMap<String, String>>>,
     /// `next_id` changed since the last save.
     meta_dirty: bool,
 }
@@ -340,8 +342,17 @@ impl Registry {
         Ok(r)
     }
 
+    /// Makes `env` share memory with the previous entry's environment when they are equal.
+    fn share_env(&mut self, env: &mut std::sync::Arc<BTreeMap<String, String>>) {
+        match &self.last_env {
+            Some(last) if last == env => *env = last.clone(),
+            _ => self.last_env = Some(env.clone()),
+        }
+    }
+
     /// Adds an entry read back from disk.
-    pub fn restore(&mut self, e: Entry) {
+    pub fn restore(&mut self, mut e: Entry) {
+        self.share_env(&mut e.spec.env);
         self.next_id = self.next_id.max(e.id + 1);
         self.index(&e);
         self.entries.insert(e.id, e);
@@ -415,6 +426,7 @@ impl Registry {
                 "no command given (wrangle run -- CMD [ARG]...)"
             );
         }
+        self.share_env(&mut spec.env);
         let id = self.next_id;
         self.next_id += 1;
         self.meta_dirty = true;
