@@ -222,7 +222,7 @@ mod tests {
     fn decodes_frames_split_at_every_offset() {
         let mut wire = Vec::new();
         encode(&mut wire, FrameKind::Hello, 0, 0, br#"{"versions":[1]}"#).unwrap();
-        encode(&mut wire, FrameKind::Data, chan::STDOUT, 9, &[0u8; 0]);
+        encode(&mut wire, FrameKind::Data, chan::STDOUT, 9, &[0u8; 0]).unwrap();
         encode(
             &mut wire,
             FrameKind::Data,
