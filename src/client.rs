@@ -20,7 +20,7 @@ use crate::paths::Paths;
 use crate::proto::frame::{encode, FrameKind};
 use crate::proto::*;
 use serde::de::DeserializeOwned;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
@@ -164,9 +164,22 @@ impl Client {
         let mut buf = Vec::with_capacity(HEADER_LEN + payload.len());
         encode(&mut buf, kind, chan, id, payload)
             .map_err(|e| Error::new(Code::Usage, format!("cannot send: {e}")))?;
-        self.stream
-            .write_all(&buf)
-            .map_err(|e| Error::new(Code::Daemon, format!("lost the daemon: {e}")))
+        // MSG_NOSIGNAL: a daemon that went away is an error to report, not a SIGPIPE (the
+        // CLI lets SIGPIPE end it quietly when its own output is closed, like other tools).
+        let mut rest = &buf[..];
+        while !rest.is_empty() {
+            match rustix::net::send(&self.stream, rest, rustix::net::SendFlags::NOSIGNAL) {
+                Ok(n) => rest = &rest[n..],
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => {
+                    return Err(Error::new(
+                        Code::Daemon,
+                        format!("lost the daemon: {}", std::io::Error::from(e)),
+                    ))
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Reads the next frame from the daemon.

@@ -64,6 +64,13 @@ pub type Exit = i32;
 
 /// Parses the process's arguments and runs the command; returns the exit status.
 pub fn main() -> Exit {
+    // `wrangle ls | head` ends quietly when head is done, as Unix tools do (Rust's runtime
+    // ignores SIGPIPE, which turns every print into a possible panic). The daemon ignores it
+    // again for itself, and the client's socket writes use MSG_NOSIGNAL.
+    // SAFETY: restoring a signal's default disposition has no memory effects.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let mut args = Vec::new();
     for (i, a) in std::env::args_os().enumerate() {
         match a.into_string() {
