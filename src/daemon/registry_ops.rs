@@ -46,28 +46,9 @@ fn describe(pid: i32) -> Result<RunSpec> {
         })
         .unwrap_or_default()
         .into();
-    Ok(RunSpec {
-        argv,
-        shell: false,
-        name: None,
-        tags: Vec::new(),
-        groups: Vec::new(),
-        cwd,
-        env,
-        stop_signal: libc::SIGTERM,
-        stop_timeout_ms: 5_000,
-        log_max_size: None,
-        log_keep: None,
-        stdin: Default::default(),
-        stdout: Default::default(),
-        stderr: Default::default(),
-        pty: false,
-        size: None,
-        restart: Default::default(),
-        max_restarts: 0,
-        backoff: Default::default(),
-        min_uptime_ms: 10_000,
-    })
+    let mut spec = RunSpec::new(argv, cwd);
+    spec.env = env;
+    Ok(spec)
 }
 
 impl Daemon {

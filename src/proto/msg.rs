@@ -136,6 +136,35 @@ pub struct RunSpec {
     pub log_keep: Option<u32>,
 }
 
+impl RunSpec {
+    /// A spec for `argv` in `cwd` with every other field at its default (as a request that
+    /// names only those two would get).
+    pub fn new(argv: Vec<String>, cwd: String) -> RunSpec {
+        RunSpec {
+            argv,
+            shell: false,
+            name: None,
+            tags: Vec::new(),
+            groups: Vec::new(),
+            cwd,
+            env: Default::default(),
+            stop_signal: default_stop_signal(),
+            stop_timeout_ms: default_stop_timeout_ms(),
+            restart: Restart::default(),
+            max_restarts: 0,
+            backoff: Backoff::default(),
+            min_uptime_ms: default_min_uptime_ms(),
+            stdin: Input::default(),
+            stdout: Output::default(),
+            stderr: ErrOutput::default(),
+            pty: false,
+            size: None,
+            log_max_size: None,
+            log_keep: None,
+        }
+    }
+}
+
 /// Standard input of a process: `"null"`, `"stream"` (fed by `send` and `attach`) or
 /// `{"file": "/path"}` (opened for reading by the daemon).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
@@ -609,6 +638,14 @@ mod tests {
         assert!(serde_json::from_str::<Request>(r#"{"op":"fly"}"#).is_err());
         assert!(serde_json::from_str::<Request>(r#"{"op":"run"}"#).is_err());
         assert!(serde_json::from_str::<Request>(r#"{"sel":{}}"#).is_err());
+    }
+
+    #[test]
+    fn run_spec_new_matches_the_wire_defaults() {
+        let r: Request =
+            serde_json::from_str(r#"{"op":"run","spec":{"argv":["true"],"cwd":"/"}}"#).unwrap();
+        let Request::Run { spec } = r else { panic!() };
+        assert_eq!(spec, RunSpec::new(vec!["true".into()], "/".into()));
     }
 
     #[test]

@@ -756,28 +756,11 @@ mod tests {
     use super::*;
 
     fn spec(name: Option<&str>, tags: &[&str], groups: &[&str], argv: &[&str]) -> RunSpec {
-        RunSpec {
-            argv: argv.iter().map(|s| s.to_string()).collect(),
-            shell: false,
-            name: name.map(String::from),
-            tags: tags.iter().map(|s| s.to_string()).collect(),
-            groups: groups.iter().map(|s| s.to_string()).collect(),
-            cwd: "/".into(),
-            env: Default::default(),
-            stop_signal: 15,
-            stop_timeout_ms: 5000,
-            log_max_size: None,
-            log_keep: None,
-            stdin: Default::default(),
-            stdout: Default::default(),
-            stderr: Default::default(),
-            pty: false,
-            size: None,
-            restart: Default::default(),
-            max_restarts: 0,
-            backoff: Default::default(),
-            min_uptime_ms: 10_000,
-        }
+        let mut s = RunSpec::new(argv.iter().map(|s| s.to_string()).collect(), "/".into());
+        s.name = name.map(String::from);
+        s.tags = tags.iter().map(|s| s.to_string()).collect();
+        s.groups = groups.iter().map(|s| s.to_string()).collect();
+        s
     }
 
     fn table() -> Registry {
