@@ -276,21 +276,7 @@ impl Client {
             }
         }
         self.send_data(req, &[])?;
-        loop {
-            let f = self.read_frame()?;
-            if f.id != req {
-                continue;
-            }
-            return match f.kind() {
-                Some(FrameKind::Response) => serde_json::from_slice::<SendReply>(&f.payload)
-                    .map(|r| r.bytes)
-                    .map_err(|e| {
-                        Error::new(Code::Daemon, format!("unexpected reply to send: {e}"))
-                    }),
-                Some(FrameKind::Error) => Err(error_from(&f.payload)),
-                _ => continue,
-            };
-        }
+        self.response::<SendReply>(req, "send").map(|r| r.bytes)
     }
 
     /// An ERROR for request `req` that has already arrived, without waiting for one.
@@ -323,25 +309,35 @@ impl Client {
         Ok(id)
     }
 
+    /// The next frame for request `req`. An ERROR for it, or for the whole connection (id 0),
+    /// comes back as the error it carries; frames of other requests are skipped.
+    fn frame_for(&mut self, req: u32) -> Result<Frame> {
+        loop {
+            let f = self.read_frame()?;
+            let is_error = f.kind() == Some(FrameKind::Error);
+            if f.id == req || (f.id == 0 && is_error) {
+                return match is_error {
+                    true => Err(error_from(&f.payload)),
+                    false => Ok(f),
+                };
+            }
+        }
+    }
+
+    /// Waits for the final RESPONSE to request `req` and decodes it.
+    fn response<T: DeserializeOwned>(&mut self, req: u32, op: &str) -> Result<T> {
+        loop {
+            let f = self.frame_for(req)?;
+            if f.kind() == Some(FrameKind::Response) {
+                return decode(&f.payload, op);
+            }
+        }
+    }
+
     /// Sends a request and waits for its reply.
     pub fn call<T: DeserializeOwned>(&mut self, req: &Request) -> Result<T> {
         let id = self.send_request(req)?;
-        loop {
-            let f = self.read_frame()?;
-            if f.id != id && f.id != 0 {
-                continue;
-            }
-            return match f.kind() {
-                Some(FrameKind::Response) => serde_json::from_slice(&f.payload).map_err(|e| {
-                    Error::new(
-                        Code::Daemon,
-                        format!("unexpected reply to {}: {e}", req.op()),
-                    )
-                }),
-                Some(FrameKind::Error) => Err(error_from(&f.payload)),
-                _ => continue,
-            };
-        }
+        self.response(id, req.op())
     }
 
     pub fn ping(&mut self) -> Result<PingReply> {
@@ -363,26 +359,13 @@ impl Client {
         let id = self.send_request(req)?;
         let mut all = Vec::new();
         loop {
-            let f = self.read_frame()?;
-            if f.id != id {
-                continue;
-            }
+            let f = self.frame_for(id)?;
             let kind = f.kind();
-            match kind {
-                Some(FrameKind::Event) | Some(FrameKind::Response) => {
-                    let part: ListReply = serde_json::from_slice(&f.payload).map_err(|e| {
-                        Error::new(
-                            Code::Daemon,
-                            format!("unexpected reply to {}: {e}", req.op()),
-                        )
-                    })?;
-                    all.extend(part.entries);
-                    if kind == Some(FrameKind::Response) {
-                        return Ok(all);
-                    }
+            if matches!(kind, Some(FrameKind::Event | FrameKind::Response)) {
+                all.extend(decode::<ListReply>(&f.payload, req.op())?.entries);
+                if kind == Some(FrameKind::Response) {
+                    return Ok(all);
                 }
-                Some(FrameKind::Error) => return Err(error_from(&f.payload)),
-                _ => {}
             }
         }
     }
@@ -504,42 +487,40 @@ impl Client {
     /// The next event of subscription `req`; None once it has ended.
     pub fn next_event(&mut self, req: u32) -> Result<Option<LiveEvent>> {
         loop {
-            let f = self.read_frame()?;
-            if f.id != req {
-                continue;
+            let f = self.frame_for(req)?;
+            match f.kind() {
+                Some(FrameKind::Event) => return decode(&f.payload, "subscribe").map(Some),
+                Some(FrameKind::Response) => return Ok(None),
+                _ => {}
             }
-            return match f.kind() {
-                Some(FrameKind::Event) => serde_json::from_slice(&f.payload)
-                    .map(Some)
-                    .map_err(|e| Error::new(Code::Daemon, format!("bad event: {e}"))),
-                Some(FrameKind::Response) => Ok(None),
-                Some(FrameKind::Error) => Err(error_from(&f.payload)),
-                _ => continue,
-            };
         }
     }
 
     /// The next item of stream `req`.
     pub fn next_item(&mut self, req: u32) -> Result<StreamItem> {
         loop {
-            let f = self.read_frame()?;
-            if f.id != req {
-                continue;
+            let f = self.frame_for(req)?;
+            match f.kind() {
+                Some(FrameKind::Data) => {
+                    return Ok(StreamItem::Data {
+                        stream: f.chan,
+                        bytes: f.payload,
+                    })
+                }
+                Some(FrameKind::Event) => {
+                    return decode(&f.payload, "follow").map(StreamItem::Event)
+                }
+                Some(FrameKind::Response) => return Ok(StreamItem::End),
+                _ => {}
             }
-            return match f.kind() {
-                Some(FrameKind::Data) => Ok(StreamItem::Data {
-                    stream: f.chan,
-                    bytes: f.payload,
-                }),
-                Some(FrameKind::Event) => serde_json::from_slice(&f.payload)
-                    .map(StreamItem::Event)
-                    .map_err(|e| Error::new(Code::Daemon, format!("bad stream event: {e}"))),
-                Some(FrameKind::Response) => Ok(StreamItem::End),
-                Some(FrameKind::Error) => Err(error_from(&f.payload)),
-                _ => continue,
-            };
         }
     }
+}
+
+/// Decodes a JSON payload of a reply to `op`.
+fn decode<T: DeserializeOwned>(payload: &[u8], op: &str) -> Result<T> {
+    serde_json::from_slice(payload)
+        .map_err(|e| Error::new(Code::Daemon, format!("unexpected reply to {op}: {e}")))
 }
 
 /// The error an ERROR frame carries.

@@ -216,27 +216,6 @@ pub fn read_index(path: &Path) -> io::Result<Vec<Record>> {
         .collect())
 }
 
-/// The start of the last `n` lines of `data` (a final line without a newline counts).
-pub fn tail_start(data: &[u8], n: usize) -> usize {
-    if n == 0 {
-        return data.len();
-    }
-    let body = match data.last() {
-        Some(b'\n') => &data[..data.len() - 1],
-        _ => data,
-    };
-    let mut seen = 0;
-    for (i, &b) in body.iter().enumerate().rev() {
-        if b == b'\n' {
-            seen += 1;
-            if seen == n {
-                return i + 1;
-            }
-        }
-    }
-    0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,15 +285,5 @@ mod tests {
         remove_run(&dir, 1);
         assert!(std::fs::read_dir(&dir).unwrap().next().is_none());
         std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn tail_counts_lines_from_the_end() {
-        assert_eq!(tail_start(b"a\nb\nc\n", 2), 2);
-        assert_eq!(tail_start(b"a\nb\nc", 2), 2);
-        assert_eq!(tail_start(b"a\nb\nc\n", 5), 0);
-        assert_eq!(tail_start(b"a\nb\nc\n", 0), 6);
-        assert_eq!(tail_start(b"", 3), 0);
-        assert_eq!(tail_start(b"\n\n", 1), 1);
     }
 }

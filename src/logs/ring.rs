@@ -96,11 +96,6 @@ impl Ring {
             len: n,
         })
     }
-
-    /// Bytes held (for memory accounting).
-    pub fn capacity_used(&self) -> usize {
-        self.data.capacity()
-    }
 }
 
 #[cfg(test)]

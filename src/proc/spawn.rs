@@ -136,12 +136,16 @@ pub fn spawn(spec: &RunSpec, id: u64, name: Option<&str>, instance: &str) -> io:
                 cmd.stdin(Stdio::from(open_for(p, false, "--stdin")?));
             }
         }
+        // A copy of stdout's write end, only when stderr is merged into it.
+        let merge = spec.stderr == ErrOutput::Stdout;
         let mut out_w = None;
         match &spec.stdout {
             Output::Log => {
                 let (r, w) = pipe(true)?;
                 outputs.push((r, crate::logs::STDOUT));
-                out_w = Some(w.try_clone()?);
+                if merge {
+                    out_w = Some(w.try_clone()?);
+                }
                 cmd.stdout(Stdio::from(w));
             }
             Output::Null => {
@@ -149,7 +153,9 @@ pub fn spawn(spec: &RunSpec, id: u64, name: Option<&str>, instance: &str) -> io:
             }
             Output::File(p) => {
                 let f = open_for(p, true, "--stdout")?;
-                out_w = Some(OwnedFd::from(f.try_clone()?));
+                if merge {
+                    out_w = Some(OwnedFd::from(f.try_clone()?));
+                }
                 cmd.stdout(Stdio::from(f));
             }
         }

@@ -406,13 +406,7 @@ impl Registry {
     /// Adds a new entry from a spec, checking its name and labels. Returns its id.
     pub fn insert(&mut self, mut spec: RunSpec, originator: Option<String>) -> Result<u64> {
         if let Some(n) = &spec.name {
-            validate_name(n)?;
-            if let Some(other) = self.by_name.get(n) {
-                bail!(
-                    Code::NameTaken,
-                    "the name {n:?} is taken by entry {other} (choose another, or wrangle rm {n})"
-                );
-            }
+            self.check_name(n, None)?;
         }
         for t in &spec.tags {
             validate_label("tag", t)?;
