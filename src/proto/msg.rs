@@ -238,6 +238,93 @@ fn default_stop_timeout_ms() -> u64 {
     5_000
 }
 
+/// A service declared in a services file (SPEC §4), resolved by the client: paths absolute,
+/// environment complete, profiles merged over the base. The entry's name is `name`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct ServiceSpec {
+    pub name: String,
+    /// The services file it came from (absolute path).
+    pub file: String,
+    /// The spec without a profile.
+    pub base: Variant,
+    /// Named overrides, each already merged over the base.
+    #[serde(default)]
+    pub profiles: BTreeMap<String, Variant>,
+    /// Services (of the same file) that must be ready before this one starts.
+    #[serde(default)]
+    pub after: Vec<String>,
+    /// Restart it at the times of this 5-field cron expression (local time).
+    #[serde(default)]
+    pub cron_restart: Option<String>,
+    /// Switch to another profile after a while untouched.
+    #[serde(default)]
+    pub idle_profile: Option<IdleProfile>,
+}
+
+/// One way to run a service: the base spec or a profile.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Variant {
+    /// The process's spec (`name`, `tags`, `groups` set; `env` complete).
+    pub spec: RunSpec,
+    /// The environment the file declares (`env_file` then `env`): what `up` compares to decide
+    /// whether the service changed (the rest of `spec.env` is inherited from the caller).
+    #[serde(default)]
+    pub declared_env: BTreeMap<String, String>,
+    /// Run before each start; the old process keeps running until it succeeds.
+    #[serde(default)]
+    pub build: Option<BuildSpec>,
+    /// When the service counts as ready (for `after`).
+    #[serde(default)]
+    pub ready: Ready,
+    /// `wrangle logs` shows receive times by default.
+    #[serde(default)]
+    pub log_timestamps: bool,
+}
+
+/// A build command; it runs in the service's folder with the service's environment.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct BuildSpec {
+    /// The command and its arguments; with `shell`, one string run by `sh -c`.
+    pub argv: Vec<String>,
+    #[serde(default)]
+    pub shell: bool,
+}
+
+/// What "ready" means: a log line matching `log`, a TCP port listened on by the service's
+/// processes, both, or (neither) just running.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Ready {
+    #[serde(default)]
+    pub log: Option<String>,
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default = "default_ready_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+impl Default for Ready {
+    fn default() -> Self {
+        Ready {
+            log: None,
+            port: None,
+            timeout_ms: default_ready_timeout_ms(),
+        }
+    }
+}
+
+fn default_ready_timeout_ms() -> u64 {
+    30_000
+}
+
+/// After `after_ms` with no command touching the service, restart it with `profile` (None:
+/// the base spec).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct IdleProfile {
+    pub after_ms: u64,
+    #[serde(default)]
+    pub profile: Option<String>,
+}
+
 /// Requests, tagged by `op`.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(tag = "op", rename_all = "snake_case")]
