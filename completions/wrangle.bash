@@ -5,7 +5,7 @@
 # -q`, `wrangle group -q`) with WRANGLE_NO_AUTOSTART=1, so completing never starts a daemon.
 
 _wrangle_commands="run ls status start stop restart rm signal attach send resize logs events wait add
-label tag group prune reset tree ping shutdown save resurrect daemon"
+label tag group prune reset tree ping shutdown up down save resurrect daemon"
 
 _wrangle_signals="HUP INT QUIT ILL TRAP ABRT BUS FPE KILL USR1 SEGV USR2 PIPE ALRM TERM STKFLT
 CHLD CONT STOP TSTP TTIN TTOU URG XCPU XFSZ VTALRM PROF WINCH IO PWR SYS"
@@ -24,12 +24,13 @@ ctrl-y ctrl-z ctrl-] none'
 
 # Options that take a value (the next word is that value, not a positional argument).
 # (`run --stdout/--stderr` take one too, but `logs --stdout/--stderr` do not; `run` counts no
-# positional arguments, so they are left out.)
+# positional arguments, so they are left out. `-f` takes one for `up` and `down` only: for
+# `logs` it is --follow.)
 _wrangle_value_flags="--socket --name --tag --tag-all --group --group-all --pid --id --state
 --search --cwd --env --env-file --stop-signal --stop-timeout --log-max-size --log-keep --timeout
 -n --lines --grep -C --context -A --after -B --before --head --run --since --type --originator
 --add-tag --rm-tag --add-group --rm-group --rename --older-than --confirm --size --stdin
---restart --max-restarts --backoff --min-uptime --detach-key"
+--restart --max-restarts --backoff --min-uptime --detach-key --profile --log --port --file"
 
 # Prints the flags of one subcommand.
 _wrangle_flags() {
@@ -46,8 +47,11 @@ _wrangle_flags() {
         status)
             echo "--show-env --json --help $_wrangle_selector_flags"
             ;;
-        start | restart | rm | signal)
+        start | rm | signal)
             echo "--json --help $_wrangle_selector_flags"
+            ;;
+        restart)
+            echo "--profile --json --help $_wrangle_selector_flags"
             ;;
         attach)
             echo "--detach-key --read-only --help $_wrangle_selector_flags"
@@ -58,12 +62,15 @@ _wrangle_flags() {
         resize)
             echo "--help $_wrangle_selector_flags"
             ;;
-        stop | wait)
+        stop)
             echo "--timeout --json --help $_wrangle_selector_flags"
+            ;;
+        wait)
+            echo "--timeout --log --port --ready --json --help $_wrangle_selector_flags"
             ;;
         logs)
             echo "-n --lines -f --follow --stdout --stderr --grep -C --context -A --after" \
-                "-B --before --head --run --timestamps --since --clear --json --help" \
+                "-B --before --head --run --timestamps --since --build --clear --json --help" \
                 "$_wrangle_selector_flags"
             ;;
         events)
@@ -91,6 +98,9 @@ _wrangle_flags() {
             ;;
         ping | save | resurrect)
             echo "--json --help"
+            ;;
+        up | down)
+            echo "-f --file --json --help"
             ;;
         shutdown)
             echo "--help"
@@ -228,6 +238,19 @@ _wrangle() {
             _wrangle_reply "$_wrangle_detach_keys"
             return 0
             ;;
+        -f | --file)
+            # The services file of `up` and `down` (for `logs`, -f is --follow).
+            if [[ $sub == up || $sub == down ]]; then
+                compopt -o filenames 2>/dev/null
+                mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+                return 0
+            fi
+            ;;
+        --profile)
+            # Profiles are named in the services file; `base` is always there.
+            _wrangle_reply "base"
+            return 0
+            ;;
         --name)
             # A selector filter names an existing entry; `run`, `add` and `label` give a new name.
             case $sub in
@@ -269,7 +292,7 @@ _wrangle() {
         --pid | --id | --search | --originator | --stop-timeout | --log-max-size | --log-keep | \
             --timeout | -n | --lines | --grep | -C | --context | -A | --after | -B | --before | \
             --head | --since | --add-tag | --add-group | --rename | --older-than | --confirm | \
-            --size | --max-restarts | --backoff | --min-uptime)
+            --size | --max-restarts | --backoff | --min-uptime | --log | --port)
             return 0
             ;;
     esac
@@ -293,6 +316,10 @@ _wrangle() {
                 continue
                 ;;
         esac
+        if [[ $word == -f && ($sub == up || $sub == down) ]]; then
+            skip=1
+            continue
+        fi
         [[ $word == -* ]] || ((npos++))
     done
 
@@ -306,6 +333,10 @@ _wrangle() {
         logs | wait | attach | send | resize)
             # One entry: a name or an id (then, for send, text; for resize, ROWSxCOLS).
             ((npos == 0)) && _wrangle_reply "$(_wrangle_entries "$socket" noall)"
+            ;;
+        down)
+            # Services of the file; they are entries of the same names.
+            _wrangle_reply "$(_wrangle_entries "$socket" noall)"
             ;;
         signal)
             if ((npos == 0)); then

@@ -392,9 +392,38 @@ impl Client {
         self.call::<ActionReply>(&req).map(|r| r.results)
     }
 
-    pub fn restart(&mut self, sel: &Selector) -> Result<Vec<ActionResult>> {
-        self.call::<ActionReply>(&Request::Restart { sel: sel.clone() })
-            .map(|r| r.results)
+    /// Restarts the selected entries; services with a build step are built first (the old
+    /// process serves until the build succeeded). `profile` switches services to that profile
+    /// ("base": the base spec).
+    pub fn restart(
+        &mut self,
+        sel: &Selector,
+        profile: Option<String>,
+    ) -> Result<Vec<ActionResult>> {
+        let req = Request::Restart {
+            sel: sel.clone(),
+            profile,
+        };
+        self.call::<ActionReply>(&req).map(|r| r.results)
+    }
+
+    /// Creates, updates or leaves alone the entry of one service (see [`Request::Apply`]).
+    pub fn apply(&mut self, service: &ServiceSpec) -> Result<ActionResult> {
+        let req = Request::Apply {
+            service: service.clone(),
+        };
+        let mut rs = self.call::<ActionReply>(&req)?.results;
+        rs.pop()
+            .ok_or_else(|| Error::new(Code::Internal, "apply: the daemon replied with no result"))
+    }
+
+    /// Stops and removes the services of `file` (only `names`, when given).
+    pub fn down(&mut self, file: &str, names: &[String]) -> Result<Vec<ActionResult>> {
+        let req = Request::Down {
+            file: file.to_string(),
+            names: names.to_vec(),
+        };
+        self.call::<ActionReply>(&req).map(|r| r.results)
     }
 
     pub fn remove(&mut self, sel: &Selector) -> Result<Vec<ActionResult>> {
@@ -410,9 +439,13 @@ impl Client {
         self.call::<ActionReply>(&req).map(|r| r.results)
     }
 
-    pub fn logs(&mut self, sel: &Selector) -> Result<Vec<LogInfo>> {
-        self.call::<LogsReply>(&Request::Logs { sel: sel.clone() })
-            .map(|r| r.entries)
+    /// Where the selected entries' logs are (with `build`, their build logs).
+    pub fn logs(&mut self, sel: &Selector, build: bool) -> Result<Vec<LogInfo>> {
+        let req = Request::Logs {
+            sel: sel.clone(),
+            build,
+        };
+        self.call::<LogsReply>(&req).map(|r| r.entries)
     }
 
     pub fn clear_logs(&mut self, sel: &Selector) -> Result<Vec<ActionResult>> {
@@ -420,10 +453,27 @@ impl Client {
             .map(|r| r.results)
     }
 
+    /// Waits until the entry ends.
     pub fn wait(&mut self, sel: &Selector, timeout: Option<Duration>) -> Result<WaitReply> {
+        self.wait_for(sel, timeout, None, None, false)
+    }
+
+    /// Waits until the entry is ready: a line of its current run matches `log`, it listens on
+    /// TCP `port`, or (`ready`) what its service declares. With none of them: until it ends.
+    pub fn wait_for(
+        &mut self,
+        sel: &Selector,
+        timeout: Option<Duration>,
+        log: Option<String>,
+        port: Option<u16>,
+        ready: bool,
+    ) -> Result<WaitReply> {
         let req = Request::Wait {
             sel: sel.clone(),
             timeout_ms: timeout.map(|d| d.as_millis() as u64),
+            log,
+            port,
+            ready,
         };
         self.call(&req)
     }

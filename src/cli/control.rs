@@ -37,9 +37,12 @@ with_selector! {
 }
 
 with_selector! {
-    /// stop entries if running, then start them again
+    /// stop entries if running, then start them again (services build first)
     #[argh(subcommand, name = "restart")]
     pub struct RestartCmd {
+        /// switch services to this profile of their services file (base: no profile)
+        #[argh(option)]
+        pub profile: Option<String>,
         /// print the results as JSON
         #[argh(switch)]
         pub json: bool,
@@ -79,12 +82,21 @@ with_selector! {
 }
 
 with_selector! {
-    /// wait until an entry ends; exit with its code (128+N for signal N)
+    /// wait until an entry ends (exit with its code, 128+N for signal N) or is ready
     #[argh(subcommand, name = "wait")]
     pub struct WaitCmd {
         /// give up after this long (exit status 124)
         #[argh(option)]
         pub timeout: Option<String>,
+        /// wait for a line of the current run matching this regular expression
+        #[argh(option)]
+        pub log: Option<String>,
+        /// wait until one of its processes listens on this TCP port
+        #[argh(option)]
+        pub port: Option<u16>,
+        /// wait until it is ready as its services file declares (ready.log, ready.port)
+        #[argh(switch)]
+        pub ready: bool,
         /// print how it ended as JSON
         #[argh(switch)]
         pub json: bool,
@@ -118,7 +130,7 @@ pub fn stop(paths: &Paths, c: StopCmd) -> Result<Exit> {
 }
 
 pub fn restart(paths: &Paths, c: RestartCmd) -> Result<Exit> {
-    let rs = client(paths)?.restart(&c.selector(&c.targets))?;
+    let rs = client(paths)?.restart(&c.selector(&c.targets), c.profile.clone())?;
     report(c.json, "restarted", rs)
 }
 
@@ -146,9 +158,13 @@ pub fn wait(paths: &Paths, c: WaitCmd) -> Result<Exit> {
     if sel.targets.is_empty() && !sel.has_filters() {
         bail!(Code::Usage, "wait: say which entry (a name or an id)");
     }
-    let r = client(paths)?.wait(&sel, timeout)?;
+    let condition = c.log.is_some() || c.port.is_some() || c.ready;
+    let r = client(paths)?.wait_for(&sel, timeout, c.log.clone(), c.port, c.ready)?;
     if c.json {
         print_json(&r)?;
+    }
+    if condition {
+        return Ok(0);
     }
     Ok(match (r.exit_code, r.exit_signal) {
         (Some(code), _) => code,

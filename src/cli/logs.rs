@@ -55,6 +55,9 @@ with_selector! {
         /// only lines received in this last span of time, e.g. 10m
         #[argh(option)]
         pub since: Option<String>,
+        /// the output of the entry's builds instead (--run picks a build)
+        #[argh(switch)]
+        pub build: bool,
         /// delete the entry's logs (the current run's log is emptied)
         #[argh(switch)]
         pub clear: bool,
@@ -125,7 +128,13 @@ pub fn logs(paths: &Paths, c: LogsCmd) -> Result<Exit> {
         .transpose()?;
     let since_us = duration_flag("--since", &c.since)?
         .map(|d| crate::util::now_us().saturating_sub(d.as_micros() as u64));
-    let infos = client.logs(&sel)?;
+    if c.build && c.follow {
+        bail!(
+            Code::Usage,
+            "logs --build cannot follow; it shows the build logs kept (try --run all)"
+        );
+    }
+    let infos = client.logs(&sel, c.build)?;
     let info = match infos.as_slice() {
         [one] => one,
         many => bail!(
@@ -137,7 +146,7 @@ pub fn logs(paths: &Paths, c: LogsCmd) -> Result<Exit> {
     let all_runs = c.run.as_deref() == Some("all");
     let views = open_runs(info, c.run.as_deref().unwrap_or("-1"))?;
     let mut printer = Printer {
-        timestamps: c.timestamps,
+        timestamps: c.timestamps || info.timestamps,
         json: c.json,
         last_run: None,
         headers: all_runs && views.len() > 1,

@@ -11,6 +11,7 @@ mod registry;
 mod render;
 mod run;
 mod select;
+mod services;
 
 use crate::client::Client;
 use crate::error::{Code, Error, Result};
@@ -57,6 +58,8 @@ pub enum Cmd {
     Save(daemon::SaveCmd),
     Resurrect(daemon::ResurrectCmd),
     Daemon(daemon::DaemonCmd),
+    Up(services::UpCmd),
+    Down(services::DownCmd),
 }
 
 /// What a command produced: an exit status.
@@ -136,6 +139,8 @@ fn dispatch(top: Top) -> Result<Exit> {
         Cmd::Save(c) => daemon::save(&paths, c),
         Cmd::Resurrect(c) => daemon::resurrect(&paths, c),
         Cmd::Daemon(c) => daemon::daemon(paths, c),
+        Cmd::Up(c) => services::up(&paths, c),
+        Cmd::Down(c) => services::down(&paths, c),
     }
 }
 

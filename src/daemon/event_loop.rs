@@ -43,6 +43,10 @@ pub(super) enum Source {
     Pidfd {
         id: u64,
     },
+    /// Output of an entry's build.
+    BuildPipe {
+        id: u64,
+    },
 }
 
 /// Things that happen at a deadline.
@@ -58,6 +62,12 @@ pub(super) enum TimerKind {
     Restart(u64),
     /// A `wait` request ran out of time.
     WaitTimeout(Token, u32),
+    /// Look again whether the entry a `wait` request watches listens on its port.
+    ReadyPoll(Token, u32),
+    /// A service's `cron_restart` time came.
+    Cron(u64),
+    /// A service may have been idle long enough to switch profiles.
+    Idle(u64),
     /// Check an adopted process without a pidfd.
     AdoptPoll(u64),
     /// Make saved entries durable (fsync).
@@ -80,6 +90,17 @@ pub(super) enum PendingKind {
         ids: Vec<u64>,
         results: Vec<crate::proto::ActionResult>,
     },
+    /// `restart` or `apply` of services with builds: when every entry of `building` has built,
+    /// `ready` (built, or nothing to build) go on as a batch `op`; failed ones are in
+    /// `results`.
+    Rebuild {
+        op: BatchOp,
+        building: std::collections::BTreeSet<u64>,
+        ready: Vec<u64>,
+        results: Vec<crate::proto::ActionResult>,
+    },
+    /// `wait` until entry `id` is ready (see [`super::ready`]).
+    Ready(super::ready::ReadyWait),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +108,8 @@ pub(super) enum BatchOp {
     Stop,
     Restart,
     Remove,
+    /// `up` of one service: start it (new) or restart it (changed).
+    Apply,
     Shutdown,
     Reset,
 }
@@ -131,6 +154,12 @@ pub(crate) struct Daemon {
     exit_now: bool,
     listening: bool,
     pub(super) my_pid: i32,
+    /// Builds in progress.
+    pub(super) builds: super::build::Builds,
+    /// Per-service timers (cron restarts, idle profile switches), by entry.
+    pub(super) service_timers: HashMap<u64, [Option<TimerId>; 2]>,
+    /// When a command last named each service that has an idle profile.
+    pub(super) touched: HashMap<u64, Instant>,
 }
 
 impl Daemon {
@@ -206,8 +235,20 @@ impl Daemon {
             exit_now: false,
             listening: true,
             my_pid: std::process::id() as i32,
+            builds: Default::default(),
+            service_timers: HashMap::new(),
+            touched: HashMap::new(),
         };
         d.readopt_all();
+        let services: Vec<u64> = d
+            .reg
+            .iter()
+            .filter(|e| e.service.is_some())
+            .map(|e| e.id)
+            .collect();
+        for id in services {
+            d.arm_service_timers(id);
+        }
         d.save_now();
         log::info!(
             "wrangle daemon {} listening on {}",
@@ -257,6 +298,7 @@ impl Daemon {
                         Some(Source::Pipe { id, stream }) => self.pipe_readable(t, id, stream),
                         Some(Source::Input { id }) => self.write_input(id),
                         Some(Source::Pidfd { id }) => self.adopted_ended(id),
+                        Some(Source::BuildPipe { id }) => self.build_pipe_readable(t, id),
                         None => {}
                     },
                 }
@@ -437,8 +479,12 @@ impl Daemon {
                     timers.extend(*timer);
                     false
                 }
-                // Stops go on without anyone to tell.
-                PendingKind::Batch { .. } => {
+                PendingKind::Ready(w) => {
+                    timers.extend(w.timers());
+                    false
+                }
+                // Stops and builds go on without anyone to tell.
+                PendingKind::Batch { .. } | PendingKind::Rebuild { .. } => {
                     p.conn = None;
                     true
                 }
@@ -668,15 +714,10 @@ impl Daemon {
             TimerKind::Drain(id) => self.drain_over(id),
             TimerKind::AdoptPoll(id) => self.adopt_poll(id),
             TimerKind::Restart(id) => self.restart_due(id),
-            TimerKind::WaitTimeout(t, req) => {
-                self.pending
-                    .retain(|p| !(p.conn == Some(t) && p.req == req));
-                self.reply_err(
-                    t,
-                    req,
-                    &Error::new(Code::Timeout, "timed out waiting for the entry to end"),
-                );
-            }
+            TimerKind::ReadyPoll(t, req) => self.ready_poll(t, req),
+            TimerKind::Cron(id) => self.cron_due(id),
+            TimerKind::Idle(id) => self.idle_due(id),
+            TimerKind::WaitTimeout(t, req) => self.wait_timeout(t, req),
             TimerKind::Sync => {
                 self.sync_timer = None;
                 if let Err(e) = crate::store::persist::sync(&mut self.unsynced) {

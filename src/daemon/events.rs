@@ -83,6 +83,7 @@ impl Daemon {
         self.conns
             .values()
             .any(|c| c.subs.iter().any(|s| wants(&self.reg, s, id, 2)))
+            || self.ready_wants_lines(id)
     }
 
     /// Cuts captured output into lines for log subscribers (a partial line waits for its end).
@@ -112,6 +113,7 @@ impl Daemon {
                 stream: Some(stream_name.into()),
                 count: None,
             };
+            self.ready_line(id, &ev.message);
             self.broadcast(id, 2, &ev);
         }
     }

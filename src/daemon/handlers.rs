@@ -1,6 +1,7 @@
 //! What each request means: request in, reply (now or later) out. The loop's mechanics and
 //! process handling live elsewhere; this file is the daemon's API surface.
 
+use super::build::variant;
 use super::conn::Follow;
 use super::event_loop::{BatchOp, Daemon, Pending, PendingKind, TimerKind};
 use crate::error::{Code, Error, Result};
@@ -22,6 +23,23 @@ impl Daemon {
     pub(super) fn handle(&mut self, t: Token, req_id: u32, req: Request) -> Result<()> {
         if self.shutting_down && !matches!(req, Request::Ping | Request::Shutdown) {
             bail!(Code::Daemon, "the daemon is shutting down");
+        }
+        match &req {
+            Request::List { .. } | Request::Subscribe { .. } => {}
+            Request::Status { sel, .. }
+            | Request::Start { sel }
+            | Request::Stop { sel, .. }
+            | Request::Restart { sel, .. }
+            | Request::Remove { sel }
+            | Request::Signal { sel, .. }
+            | Request::Logs { sel, .. }
+            | Request::ClearLogs { sel }
+            | Request::Wait { sel, .. }
+            | Request::Send { sel, .. }
+            | Request::Attach { sel, .. }
+            | Request::Resize { sel, .. }
+            | Request::Label { sel, .. } => self.touch(sel),
+            _ => {}
         }
         match req {
             Request::Ping => {
@@ -107,20 +125,23 @@ impl Daemon {
             Request::Stop { sel, timeout_ms } => {
                 let ids = self.reg.select_for_change(&sel, "stop")?;
                 self.batch(
-                    t,
+                    Some(t),
                     req_id,
                     BatchOp::Stop,
                     ids,
                     timeout_ms.map(Duration::from_millis),
+                    Vec::new(),
                 );
             }
-            Request::Restart { sel } => {
+            Request::Restart { sel, profile } => {
                 let ids = self.reg.select_for_change(&sel, "restart")?;
-                self.batch(t, req_id, BatchOp::Restart, ids, None);
+                self.restart_request(t, req_id, ids, profile)?;
             }
+            Request::Apply { service } => self.apply(t, req_id, service)?,
+            Request::Down { file, names } => self.down(t, req_id, &file, &names)?,
             Request::Remove { sel } => {
                 let ids = self.reg.select_for_change(&sel, "rm")?;
-                self.batch(t, req_id, BatchOp::Remove, ids, None);
+                self.batch(Some(t), req_id, BatchOp::Remove, ids, None, Vec::new());
             }
             Request::Signal { sel, signal } => {
                 if crate::proc::kill::to_signal(signal).is_none() {
@@ -146,7 +167,7 @@ impl Daemon {
                 }
                 self.reply(t, req_id, &ActionReply { results });
             }
-            Request::Logs { sel } => {
+            Request::Logs { sel, build } => {
                 // Index records of this turn's output must be on disk before anyone reads.
                 self.flush_indexes();
                 let ids = self.reg.select(&sel)?;
@@ -156,7 +177,13 @@ impl Daemon {
                         "no entry matches the selector (see wrangle ls)"
                     );
                 }
-                let entries = ids.into_iter().map(|id| self.log_info(id)).collect();
+                let entries = ids
+                    .into_iter()
+                    .map(|id| match build {
+                        true => self.build_log_info(id),
+                        false => self.log_info(id),
+                    })
+                    .collect();
                 self.reply(t, req_id, &LogsReply { entries });
             }
             Request::ClearLogs { sel } => {
@@ -186,11 +213,32 @@ impl Daemon {
                 }
                 self.dirty.insert(t);
             }
-            Request::Wait { sel, timeout_ms } => {
+            Request::Wait {
+                sel,
+                timeout_ms,
+                log,
+                port,
+                ready,
+            } => {
                 let ids = self.reg.select_for_change(&sel, "wait")?;
                 let &[id] = ids.as_slice() else {
                     bail!(Code::Ambiguous, "wait: name one entry");
                 };
+                if ready || log.is_some() || port.is_some() {
+                    let declared = match ready {
+                        true => self.reg.get(id).and_then(|e| {
+                            let s = e.service.as_ref()?;
+                            variant(s, e.profile.as_deref()).map(|v| v.ready.clone())
+                        }),
+                        false => None,
+                    };
+                    let timeout = timeout_ms
+                        .or(declared.as_ref().map(|r| r.timeout_ms))
+                        .map(Duration::from_millis);
+                    let log = log.or(declared.as_ref().and_then(|r| r.log.clone()));
+                    let port = port.or(declared.as_ref().and_then(|r| r.port));
+                    return self.begin_ready_wait(t, req_id, id, log, port, timeout);
+                }
                 if !self.live.contains_key(&id) {
                     let e = self
                         .reg
@@ -280,10 +328,12 @@ impl Daemon {
                 self.pending.retain(|p| {
                     let hit = p.conn == Some(t)
                         && p.req == target
-                        && matches!(p.kind, PendingKind::Wait { .. });
+                        && matches!(p.kind, PendingKind::Wait { .. } | PendingKind::Ready(_));
                     if hit {
-                        if let PendingKind::Wait { timer, .. } = p.kind {
-                            cancelled.push(timer);
+                        match &p.kind {
+                            PendingKind::Wait { timer, .. } => cancelled.push(*timer),
+                            PendingKind::Ready(w) => cancelled.extend(w.timers().map(Some)),
+                            _ => {}
                         }
                     }
                     !hit
@@ -365,19 +415,22 @@ impl Daemon {
         }
     }
 
-    /// Stops `ids` (those running), then does `op`'s second half and replies.
-    fn batch(
+    /// Stops `ids` (those running), then does `op`'s second half and replies (to `conn`, if
+    /// anyone asked) with `results` plus what happened to each of `ids`.
+    pub(super) fn batch(
         &mut self,
-        t: Token,
+        conn: Option<Token>,
         req_id: u32,
         op: BatchOp,
         ids: Vec<u64>,
         timeout: Option<Duration>,
+        mut results: Vec<ActionResult>,
     ) {
-        let mut results = Vec::new();
         for &id in &ids {
-            // Whatever the user does to an entry overrides a pending automatic restart.
+            // Whatever the user does to an entry overrides a pending automatic restart or a
+            // build.
             self.cancel_restart(id);
+            self.cancel_build(id);
             let was_running = self.begin_stop(id, timeout);
             if !was_running && op == BatchOp::Stop {
                 // A stop is final even for an entry that was not running (e.g. in backoff).
@@ -406,10 +459,10 @@ impl Daemon {
             ids
         };
         if waiting.is_empty() {
-            self.complete_batch(Some(t), req_id, op, ids, results);
+            self.complete_batch(conn, req_id, op, ids, results);
         } else {
             self.pending.push(Pending {
-                conn: Some(t),
+                conn,
                 req: req_id,
                 kind: PendingKind::Batch { op, ids, results },
             });
@@ -440,6 +493,25 @@ impl Daemon {
                         e.consecutive = 0;
                     }
                     let r = match self.start_entry(id) {
+                        Ok(_) => {
+                            if let Some(e) = self.reg.get_mut(id) {
+                                e.restarts += 1;
+                            }
+                            self.result(id, "restarted", None)
+                        }
+                        Err(e) => self.result(id, "failed", Some(e.message)),
+                    };
+                    results.push(r);
+                }
+            }
+            BatchOp::Apply => {
+                for id in ids {
+                    let first = self.reg.get(id).is_some_and(|e| e.run == 0);
+                    if let Some(e) = self.reg.get_mut(id) {
+                        e.consecutive = 0;
+                    }
+                    let r = match self.start_entry(id) {
+                        Ok(_) if first => self.result(id, "created", None),
                         Ok(_) => {
                             if let Some(e) = self.reg.get_mut(id) {
                                 e.restarts += 1;
@@ -550,6 +622,42 @@ impl Daemon {
                 .collect(),
             end_seq: end,
             alive: self.live.contains_key(&id),
+            timestamps: self.log_timestamps(id),
+        }
+    }
+
+    /// Whether a service asks for its logs to be shown with times.
+    fn log_timestamps(&self, id: u64) -> bool {
+        self.reg.get(id).is_some_and(|e| {
+            e.service
+                .as_ref()
+                .and_then(|s| variant(s, e.profile.as_deref()))
+                .is_some_and(|v| v.log_timestamps)
+        })
+    }
+
+    /// Where an entry's build logs are: one "run" per build kept.
+    fn build_log_info(&self, id: u64) -> LogInfo {
+        let e = self.reg.get(id);
+        let dir = self.build_dir(id);
+        let builds = e.map_or(0, |e| e.builds);
+        let runs = (1..=builds)
+            .filter(|n| crate::logs::file::run_paths(&dir, *n).0.exists())
+            .map(|n| RunLog {
+                run: n,
+                dir: dir.display().to_string(),
+                start_seq: 0,
+                bytes: u64::MAX,
+                dropped: 0,
+            })
+            .collect();
+        LogInfo {
+            id,
+            name: e.and_then(|e| e.name.clone()),
+            runs,
+            end_seq: 0,
+            alive: self.builds.running(id),
+            timestamps: self.log_timestamps(id),
         }
     }
 

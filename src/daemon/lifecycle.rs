@@ -193,6 +193,7 @@ impl Daemon {
             },
         );
         self.watch_input(id);
+        self.ready_run_started(id);
         Ok(sp.pid)
     }
 
@@ -326,6 +327,10 @@ impl Daemon {
             match rustix::process::wait(rustix::process::WaitOptions::NOHANG) {
                 Ok(Some((pid, status))) => {
                     let pid = pid.as_raw_nonzero().get();
+                    if let Some(id) = self.builds.entry_of(pid) {
+                        self.build_reaped(id, status);
+                        continue;
+                    }
                     let Some(id) = self.pids.remove(&pid) else {
                         // An orphan re-parented to us (we are a subreaper): nothing to record.
                         continue;
@@ -446,6 +451,7 @@ impl Daemon {
         }
         self.io_run_ended(id);
         self.resolve_pending(id);
+        self.ready_run_ended(id);
     }
 
     /// Answers waits on `id` and completes batches whose entries have all ended.
@@ -458,6 +464,7 @@ impl Daemon {
                 PendingKind::Batch { ids, .. } => {
                     ids.contains(&id) && ids.iter().all(|x| !self.live.contains_key(x))
                 }
+                PendingKind::Rebuild { .. } | PendingKind::Ready(_) => false,
             };
             if finished {
                 done.push(self.pending.remove(i));
@@ -484,6 +491,7 @@ impl Daemon {
                 PendingKind::Batch { op, ids, results } => {
                     self.complete_batch(p.conn, p.req, op, ids, results)
                 }
+                PendingKind::Rebuild { .. } | PendingKind::Ready(_) => {}
             }
         }
     }
@@ -560,7 +568,7 @@ impl Daemon {
 
     /// This turn's look at every process (read at most once per turn: stopping a thousand
     /// entries at once costs one pass over /proc, not a thousand).
-    fn proc_table(&mut self) -> &kill::ProcTable {
+    pub(super) fn proc_table(&mut self) -> &kill::ProcTable {
         let instance = self.paths.state.display().to_string();
         let me = self.my_pid;
         self.proc_table

@@ -1,14 +1,17 @@
 //! The daemon: start-up (one daemon per socket, stale sockets replaced, permissions checked),
 //! then one mio event loop that owns every process, connection and timer.
 
+mod build;
 mod conn;
 mod event_loop;
 mod events;
 mod handlers;
 mod io;
 mod lifecycle;
+mod ready;
 mod registry_ops;
 mod saved;
+mod services;
 mod signals;
 mod supervise;
 mod timers;

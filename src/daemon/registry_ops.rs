@@ -195,6 +195,8 @@ impl Daemon {
     /// Removes an entry, its logs, ring and streams (an adopted process is let go, not
     /// stopped).
     pub(super) fn forget(&mut self, id: u64) {
+        self.cancel_build(id);
+        self.clear_service_timers(id);
         if let Some(mut l) = self.live.remove(&id) {
             if let Some(Some((t, fd))) = l.adopted.take() {
                 self.deregister_fd(std::os::fd::AsRawFd::as_raw_fd(&fd), t);

@@ -5,7 +5,7 @@
 
 use super::event_loop::Daemon;
 use crate::error::{Code, Error, Result};
-use crate::proto::{ActionResult, RunSpec};
+use crate::proto::{ActionResult, RunSpec, ServiceSpec};
 use crate::store::registry::State;
 use crate::store::snapshot::{self, Loaded};
 use serde::{Deserialize, Serialize};
@@ -26,6 +26,11 @@ struct SavedEntry {
     tags: Vec<String>,
     groups: Vec<String>,
     spec: RunSpec,
+    /// For services (`wrangle up`): the declaration and the profile in use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    service: Option<ServiceSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    profile: Option<String>,
 }
 
 /// Whether a variable's value must not be shown by default.
@@ -58,6 +63,8 @@ impl Daemon {
                 tags: e.tags.iter().cloned().collect(),
                 groups: e.groups.iter().cloned().collect(),
                 spec: e.spec.clone(),
+                service: e.service.clone(),
+                profile: e.profile.clone(),
             })
             .collect();
         let file = SavedFile {
@@ -152,7 +159,10 @@ impl Daemon {
                         Ok(id) => {
                             if let Some(e) = self.reg.get_mut(id) {
                                 e.event("added", format!("resurrected: {}", e.command()));
+                                e.service = saved.service.clone();
+                                e.profile = saved.profile.clone();
                             }
+                            self.arm_service_timers(id);
                             id
                         }
                         Err(e) => {

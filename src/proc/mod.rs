@@ -3,4 +3,5 @@
 
 pub mod identity;
 pub mod kill;
+pub mod net;
 pub mod spawn;

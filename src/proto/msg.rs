@@ -359,25 +359,60 @@ pub enum Request {
         #[serde(default)]
         timeout_ms: Option<u64>,
     },
-    /// Stop (if running) then start. Reply: [`ActionReply`].
-    Restart { sel: Selector },
+    /// Stop (if running) then start. An entry from a services file with a build step is built
+    /// first while the old process keeps running; a failed build leaves it running (outcome
+    /// "failed", with the build log's tail). `profile` switches a service to that profile
+    /// ("base": back to the base spec). Reply: [`ActionReply`].
+    Restart {
+        sel: Selector,
+        #[serde(default)]
+        profile: Option<String>,
+    },
     /// Stop if needed, then forget the entries and their logs. Reply: [`ActionReply`].
     Remove { sel: Selector },
     /// Send a signal to the entries' main processes. Reply: [`ActionReply`].
     Signal { sel: Selector, signal: i32 },
-    /// Where the selected entries' logs are. Reply: [`LogsReply`].
-    Logs { sel: Selector },
+    /// Where the selected entries' logs are (with `build`, their build logs). Reply:
+    /// [`LogsReply`].
+    Logs {
+        sel: Selector,
+        #[serde(default)]
+        build: bool,
+    },
     /// Delete the logs of the selected entries (the current run's files are emptied).
     /// Reply: [`ActionReply`].
     ClearLogs { sel: Selector },
     /// Stream an entry's output from byte `from_seq` on, as DATA frames on this request's id,
     /// until cancelled. `streams` is a bitmask: 1 stdout, 2 stderr.
     Follow { id: u64, from_seq: u64, streams: u8 },
-    /// Wait until one entry ends. Reply: [`WaitReply`]; error `timeout` after `timeout_ms`.
+    /// Wait until one entry ends, or, with `log`, `port` or `ready`, until it is ready: a line
+    /// of its current run matches the regex `log`, one of its processes listens on TCP `port`,
+    /// or (`ready`) what its service declares (just running when it declares nothing). An
+    /// entry that ends before it is ready is an error (`failed`). Reply: [`WaitReply`]; error
+    /// `timeout` after `timeout_ms` (with `ready`, the service's own timeout by default).
     Wait {
         sel: Selector,
         #[serde(default)]
         timeout_ms: Option<u64>,
+        #[serde(default)]
+        log: Option<String>,
+        #[serde(default)]
+        port: Option<u16>,
+        #[serde(default)]
+        ready: bool,
+    },
+    /// Create or update the entry of one service of a services file and make it run: a new
+    /// service is created (built first if it has a build step) and started; a changed one is
+    /// rebuilt and restarted (the old process serves until the build succeeded); an unchanged
+    /// running one is left alone. Reply: [`ActionReply`] (outcomes "created", "restarted",
+    /// "started", "unchanged", "failed").
+    Apply { service: ServiceSpec },
+    /// Stop and remove the entries of the services file `file` (only those named in `names`,
+    /// when given). Reply: [`ActionReply`].
+    Down {
+        file: String,
+        #[serde(default)]
+        names: Vec<String>,
     },
     /// Stream events of the selected entries (all entries, including ones added later, when
     /// the selector is empty) as EVENT frames carrying [`LiveEvent`]s, until cancelled.
@@ -474,6 +509,8 @@ impl Request {
             Request::Start { .. } => "start",
             Request::Stop { .. } => "stop",
             Request::Restart { .. } => "restart",
+            Request::Apply { .. } => "apply",
+            Request::Down { .. } => "down",
             Request::Remove { .. } => "remove",
             Request::Signal { .. } => "signal",
             Request::Logs { .. } => "logs",
@@ -547,6 +584,15 @@ pub struct EntryInfo {
     /// Recent lifecycle events, oldest first (only filled by `status`).
     #[serde(default)]
     pub events: Vec<EventInfo>,
+    /// The services file the entry was declared in (`wrangle up`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_file: Option<String>,
+    /// A service's active profile (None: the base spec).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// A service's latest build, e.g. "build 3 running" or "build 3 failed (exit code 1)".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<String>,
     /// The environment (only filled by `status`); values of names that look secret (KEY,
     /// SECRET, TOKEN, PASSWORD) read "(hidden)" unless asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -632,6 +678,9 @@ pub struct LogInfo {
     /// The entry's sequence number after its last captured byte.
     pub end_seq: u64,
     pub alive: bool,
+    /// Lines are best shown with their receive times (a service's `logs.timestamps`).
+    #[serde(default)]
+    pub timestamps: bool,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]

@@ -103,6 +103,18 @@ pub struct Entry {
     /// Bytes of output captured over the entry's life (the sequence number of the next byte).
     #[serde(default)]
     pub seq: u64,
+    /// Declared in a services file (`wrangle up`): every variant of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<crate::proto::ServiceSpec>,
+    /// A service's active profile (None: the base spec).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// Builds run so far; build N's log is `build/N.log` in the entry's log folder.
+    #[serde(default)]
+    pub builds: u32,
+    /// How the latest build went, for status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_state: Option<String>,
 }
 
 impl Entry {
@@ -186,6 +198,9 @@ impl Entry {
             adopted: self.adopted,
             error: self.error.clone(),
             events: Vec::new(),
+            service_file: self.service.as_ref().map(|s| s.file.clone()),
+            profile: self.profile.clone(),
+            build: self.build_state.clone(),
             env: None,
         }
     }
@@ -450,6 +465,10 @@ impl Registry {
             events: VecDeque::new(),
             runs: Vec::new(),
             seq: 0,
+            service: None,
+            profile: None,
+            builds: 0,
+            build_state: None,
         };
         self.index(&entry);
         self.entries.insert(id, entry);
@@ -541,6 +560,35 @@ impl Registry {
         if let Some(n) = &change.name {
             e.name = n.clone();
         }
+        let e = e.clone();
+        self.index(&e);
+        Ok(())
+    }
+
+    /// Gives entry `id` a new spec (a service's new declaration or profile): its tags and
+    /// groups become the spec's; the name stays.
+    pub fn replace_spec(&mut self, id: u64, mut spec: RunSpec) -> Result<()> {
+        for t in &spec.tags {
+            validate_label("tag", t)?;
+        }
+        for g in &spec.groups {
+            validate_label("group", g)?;
+        }
+        if spec.argv.is_empty() || spec.argv[0].is_empty() {
+            bail!(Code::Usage, "no command given");
+        }
+        let Some(old) = self.entries.get(&id).cloned() else {
+            bail!(Code::NoSuchEntry, "no entry with id {id}");
+        };
+        self.share_env(&mut spec.env);
+        self.unindex(&old);
+        let Some(e) = self.get_mut(id) else {
+            bail!(Code::NoSuchEntry, "no entry with id {id}");
+        };
+        e.tags = std::mem::take(&mut spec.tags).into_iter().collect();
+        e.groups = std::mem::take(&mut spec.groups).into_iter().collect();
+        spec.name = None;
+        e.spec = spec;
         let e = e.clone();
         self.index(&e);
         Ok(())

@@ -1,0 +1,319 @@
+//! Readiness: `wait --log REGEX`, `wait --port N` and a service's `ready` (what `up` waits for
+//! before starting the services that come `after` it). A log condition looks at the current
+//! run's lines already written, then at each new line; a port condition polls the entry's
+//! processes' listening sockets. Everything is a pending reply plus timers: nothing blocks.
+
+use super::event_loop::{Daemon, Pending, PendingKind, TimerKind};
+use super::timers::TimerId;
+use crate::error::{Code, Error, Result};
+use crate::logs::read::RunView;
+use crate::logs::search::{self, Query};
+use crate::proto::WaitReply;
+use crate::store::registry::State;
+use mio::Token;
+use regex_lite::Regex;
+use std::time::Duration;
+
+/// How often a port condition is checked.
+const PORT_POLL: Duration = Duration::from_millis(100);
+
+/// A `wait` for entry `id` to be ready.
+pub(super) struct ReadyWait {
+    pub id: u64,
+    regex: Option<Regex>,
+    port: Option<u16>,
+    log_ok: bool,
+    port_ok: bool,
+    timeout: Option<TimerId>,
+    poll: Option<TimerId>,
+}
+
+impl ReadyWait {
+    pub(super) fn timers(&self) -> impl Iterator<Item = TimerId> {
+        self.timeout.into_iter().chain(self.poll)
+    }
+
+    fn wants_lines(&self) -> bool {
+        self.regex.is_some() && !self.log_ok
+    }
+
+    fn done(&self) -> bool {
+        (self.regex.is_none() || self.log_ok) && (self.port.is_none() || self.port_ok)
+    }
+
+    /// What it waits for, for messages.
+    fn what(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(r) = &self.regex {
+            parts.push(format!("a log line matching {:?}", r.as_str()));
+        }
+        if let Some(p) = self.port {
+            parts.push(format!("a listener on TCP port {p}"));
+        }
+        if parts.is_empty() {
+            "it to run".into()
+        } else {
+            parts.join(" and ")
+        }
+    }
+}
+
+impl Daemon {
+    /// Starts waiting until entry `id` is ready (`log` and/or `port`; neither: running).
+    pub(super) fn begin_ready_wait(
+        &mut self,
+        t: Token,
+        req: u32,
+        id: u64,
+        log: Option<String>,
+        port: Option<u16>,
+        timeout: Option<Duration>,
+    ) -> Result<()> {
+        let regex = log
+            .map(|l| {
+                Regex::new(&l).map_err(|e| Error::new(Code::Usage, format!("--log {l:?}: {e}")))
+            })
+            .transpose()?;
+        if port == Some(0) {
+            bail!(Code::Usage, "--port 0: name a TCP port from 1 to 65535");
+        }
+        let Some(e) = self.reg.get(id) else {
+            bail!(Code::NoSuchEntry, "no entry with id {id}");
+        };
+        let waiting = matches!(e.state, State::Backoff | State::Starting);
+        if !self.live.contains_key(&id) && !waiting {
+            bail!(
+                Code::Failed,
+                "{} is not running ({}): it cannot become ready",
+                e.label(),
+                e.state.as_str()
+            );
+        }
+        let mut w = ReadyWait {
+            id,
+            regex,
+            port,
+            log_ok: false,
+            port_ok: false,
+            timeout: None,
+            poll: None,
+        };
+        if self.live.contains_key(&id) {
+            w.log_ok = w.regex.as_ref().is_some_and(|r| self.run_has_line(id, r));
+            w.port_ok = port.is_some_and(|p| self.listens(id, p));
+        }
+        if w.done() && self.live.contains_key(&id) {
+            self.reply_ready(t, req, id);
+            return Ok(());
+        }
+        w.timeout = timeout.map(|d| self.timers.add(d, TimerKind::WaitTimeout(t, req)));
+        if port.is_some() {
+            w.poll = Some(self.timers.add(PORT_POLL, TimerKind::ReadyPoll(t, req)));
+        }
+        self.pending.push(Pending {
+            conn: Some(t),
+            req,
+            kind: PendingKind::Ready(w),
+        });
+        Ok(())
+    }
+
+    /// Whether a line of entry `id`'s current run matches `re`.
+    fn run_has_line(&mut self, id: u64, re: &Regex) -> bool {
+        self.flush_indexes();
+        let dir = self.log_dir(id);
+        let Some(r) = self.reg.get(id).and_then(|e| e.runs.last()) else {
+            return false;
+        };
+        let Ok(view) = RunView::open(&dir, r.run, r.dropped, None) else {
+            return false;
+        };
+        let q = Query {
+            regex: Some(re.clone()),
+            before: 0,
+            after: 0,
+            since_us: None,
+            head: Some(1),
+            tail: None,
+        };
+        search::select(&[view], 3, &q).is_ok_and(|items| !items.is_empty())
+    }
+
+    /// Whether one of entry `id`'s processes listens on TCP `port`.
+    fn listens(&mut self, id: u64, port: u16) -> bool {
+        let inodes = crate::proc::net::listening_inodes(port);
+        if inodes.is_empty() {
+            return false;
+        }
+        let Some(leader) = self.live.get(&id).map(|l| l.pid) else {
+            return false;
+        };
+        let tree = self.proc_table().tree(id, leader);
+        std::iter::once(leader)
+            .chain(tree.iter().map(|t| t.pid))
+            .any(|pid| crate::proc::net::holds_socket(pid, &inodes))
+    }
+
+    /// Whether a ready-wait watches entry `id`'s log lines.
+    pub(super) fn ready_wants_lines(&self, id: u64) -> bool {
+        self.pending
+            .iter()
+            .any(|p| matches!(&p.kind, PendingKind::Ready(w) if w.id == id && w.wants_lines()))
+    }
+
+    /// A new complete line of entry `id`.
+    pub(super) fn ready_line(&mut self, id: u64, line: &str) {
+        let mut any = false;
+        for p in self.pending.iter_mut() {
+            if let PendingKind::Ready(w) = &mut p.kind {
+                if w.id == id
+                    && w.wants_lines()
+                    && w.regex.as_ref().is_some_and(|r| r.is_match(line))
+                {
+                    w.log_ok = true;
+                    any = true;
+                }
+            }
+        }
+        if any {
+            self.finish_ready_waits(id);
+        }
+    }
+
+    /// The port poll of wait (`t`, `req`).
+    pub(super) fn ready_poll(&mut self, t: Token, req: u32) {
+        let Some(i) = self.find_ready(t, req) else {
+            return;
+        };
+        let PendingKind::Ready(w) = &self.pending[i].kind else {
+            return;
+        };
+        let (id, port) = (w.id, w.port);
+        let ok = port.is_some_and(|p| self.live.contains_key(&id) && self.listens(id, p));
+        if let PendingKind::Ready(w) = &mut self.pending[i].kind {
+            w.port_ok = ok;
+            w.poll = if ok {
+                None
+            } else {
+                Some(self.timers.add(PORT_POLL, TimerKind::ReadyPoll(t, req)))
+            };
+        }
+        if ok {
+            self.finish_ready_waits(id);
+        }
+    }
+
+    fn find_ready(&self, t: Token, req: u32) -> Option<usize> {
+        self.pending.iter().position(|p| {
+            p.conn == Some(t) && p.req == req && matches!(p.kind, PendingKind::Ready(_))
+        })
+    }
+
+    /// Answers the waits on `id` whose conditions all hold.
+    pub(super) fn finish_ready_waits(&mut self, id: u64) {
+        if !self.live.contains_key(&id) {
+            return;
+        }
+        let mut done = Vec::new();
+        let mut i = 0;
+        while i < self.pending.len() {
+            match &self.pending[i].kind {
+                PendingKind::Ready(w) if w.id == id && w.done() => {
+                    done.push(self.pending.remove(i))
+                }
+                _ => i += 1,
+            }
+        }
+        for p in done {
+            if let PendingKind::Ready(w) = &p.kind {
+                for tm in w.timers() {
+                    self.timers.cancel(tm);
+                }
+            }
+            if let Some(t) = p.conn {
+                self.reply_ready(t, p.req, id);
+            }
+        }
+    }
+
+    fn reply_ready(&mut self, t: Token, req: u32, id: u64) {
+        let reply = WaitReply {
+            id,
+            name: self.reg.get(id).and_then(|e| e.name.clone()),
+            exit_code: None,
+            exit_signal: None,
+        };
+        self.reply(t, req, &reply);
+    }
+
+    /// A new run of `id` started: conditions start over, and "just running" is met.
+    pub(super) fn ready_run_started(&mut self, id: u64) {
+        for p in self.pending.iter_mut() {
+            if let PendingKind::Ready(w) = &mut p.kind {
+                if w.id == id {
+                    w.log_ok = false;
+                    w.port_ok = false;
+                }
+            }
+        }
+        self.finish_ready_waits(id);
+    }
+
+    /// The run of `id` ended: waits fail unless it is going to be restarted.
+    pub(super) fn ready_run_ended(&mut self, id: u64) {
+        let Some(e) = self.reg.get(id) else {
+            return;
+        };
+        if e.state == State::Backoff {
+            return;
+        }
+        let how = match (e.exit_code, e.exit_signal) {
+            (Some(c), _) => format!("exit code {c}"),
+            (None, Some(s)) => format!("signal {}", crate::util::signal::name(s)),
+            _ => e.state.as_str().to_string(),
+        };
+        let label = e.label();
+        let mut failed = Vec::new();
+        let mut i = 0;
+        while i < self.pending.len() {
+            match &self.pending[i].kind {
+                PendingKind::Ready(w) if w.id == id => failed.push(self.pending.remove(i)),
+                _ => i += 1,
+            }
+        }
+        for p in failed {
+            if let PendingKind::Ready(w) = &p.kind {
+                for tm in w.timers() {
+                    self.timers.cancel(tm);
+                }
+                if let Some(t) = p.conn {
+                    let msg = format!("{label} ended ({how}) before {}", w.what());
+                    self.reply_err(t, p.req, &Error::new(Code::Failed, msg));
+                }
+            }
+        }
+    }
+
+    /// A `wait` ran out of time.
+    pub(super) fn wait_timeout(&mut self, t: Token, req: u32) {
+        let Some(i) = self
+            .pending
+            .iter()
+            .position(|p| p.conn == Some(t) && p.req == req)
+        else {
+            return;
+        };
+        let p = self.pending.remove(i);
+        let msg = match &p.kind {
+            PendingKind::Ready(w) => {
+                if let Some(tm) = w.poll {
+                    self.timers.cancel(tm);
+                }
+                let label = self.reg.get(w.id).map_or(w.id.to_string(), |e| e.label());
+                format!("timed out waiting for {label}: {}", w.what())
+            }
+            _ => "timed out waiting for the entry to end".to_string(),
+        };
+        self.reply_err(t, req, &Error::new(Code::Timeout, msg));
+    }
+}
