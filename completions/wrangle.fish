@@ -5,16 +5,18 @@
 # -q`, `wrangle group -q`) with WRANGLE_NO_AUTOSTART=1, so completing never starts a daemon.
 
 set -l __wrangle_commands run ls status start stop restart rm signal attach send resize logs events wait \
-    add label tag group prune reset tree ping shutdown save resurrect daemon
+    add label tag group prune reset tree ping shutdown up down save resurrect daemon
 
 # Options that take a value: the word after them is not a positional argument. (`run --stdout`
 # and `--stderr` take one too, but `logs --stdout` and `--stderr` do not; only `run --` matters
-# after `run`, so they are left out.)
+# after `run`, so they are left out. `-f` takes one for `up` and `down` only: for `logs` it is
+# --follow.)
 set -g __wrangle_value_flags --socket --name --tag --tag-all --group --group-all --pid --id \
     --state --search --cwd --env --env-file --stop-signal --stop-timeout --log-max-size --log-keep \
     --timeout -n --lines --grep -C --context -A --after -B --before --head --run --since --type \
     --originator --add-tag --rm-tag --add-group --rm-group --rename --older-than --confirm \
-    --size --stdin --restart --max-restarts --backoff --min-uptime --detach-key
+    --size --stdin --restart --max-restarts --backoff --min-uptime --detach-key --profile --log \
+    --port --file
 
 # Prints the subcommand, then its positional arguments before the cursor, one per line.
 # The global `--socket PATH` before the subcommand is skipped.
@@ -23,6 +25,7 @@ function __wrangle_words
     set -e words[1]
     set -l skip 0
     set -l found 0
+    set -l sub
     for w in $words
         if test $skip = 1
             set skip 0
@@ -37,10 +40,15 @@ function __wrangle_words
             set skip 1
             continue
         end
+        if test "$w" = -f; and contains -- "$sub" up down
+            set skip 1
+            continue
+        end
         if string match -q -- '-*' $w
             continue
         end
         printf "%s\n" $w
+        test $found = 1; or set sub $w
         set found 1
     end
 end
@@ -134,7 +142,7 @@ complete -c wrangle -n __wrangle_needs_command -a send -d "Write text or standar
 complete -c wrangle -n __wrangle_needs_command -a resize -d "Set a terminal entry's window size"
 complete -c wrangle -n __wrangle_needs_command -a logs -d "Print, search or follow an entry's output"
 complete -c wrangle -n __wrangle_needs_command -a events -d 'Print lifecycle events as they happen'
-complete -c wrangle -n __wrangle_needs_command -a wait -d 'Wait for an entry to end'
+complete -c wrangle -n __wrangle_needs_command -a wait -d 'Wait for an entry to end or to be ready'
 complete -c wrangle -n __wrangle_needs_command -a add -d 'Adopt a running process as an entry'
 complete -c wrangle -n __wrangle_needs_command -a label -d "Change entries' tags, groups or name"
 complete -c wrangle -n __wrangle_needs_command -a tag -d 'List tags, or the entries carrying one; rename one'
@@ -144,6 +152,8 @@ complete -c wrangle -n __wrangle_needs_command -a reset -d 'Stop everything, for
 complete -c wrangle -n __wrangle_needs_command -a tree -d "Draw an entry's process tree"
 complete -c wrangle -n __wrangle_needs_command -a ping -d 'Tell whether the daemon is up'
 complete -c wrangle -n __wrangle_needs_command -a shutdown -d 'Stop every owned process and the daemon'
+complete -c wrangle -n __wrangle_needs_command -a up -d 'Create or update the services of wrangle.json and start them'
+complete -c wrangle -n __wrangle_needs_command -a down -d 'Stop and remove the services of wrangle.json'
 complete -c wrangle -n __wrangle_needs_command -a save -d 'Record what should be running'
 complete -c wrangle -n __wrangle_needs_command -a resurrect -d 'Start what was saved and is not running'
 complete -c wrangle -n __wrangle_needs_command -a daemon -d 'Run the daemon in the foreground'
@@ -164,7 +174,7 @@ complete -c wrangle -n $sel -l alive -d 'Entries whose process is alive'
 complete -c wrangle -n $sel -l all -d 'Allow acting on several entries'
 
 # --json, where a command prints data.
-complete -c wrangle -n 'not __wrangle_after_dashdash; and __wrangle_using run ls status start stop restart rm signal logs events wait add label tag group prune ping save resurrect' -l json -d 'Print JSON'
+complete -c wrangle -n 'not __wrangle_after_dashdash; and __wrangle_using run ls status start stop restart rm signal logs events wait add label tag group prune ping up down save resurrect' -l json -d 'Print JSON'
 
 # run
 set -l run 'not __wrangle_after_dashdash; and __wrangle_using run'
@@ -209,6 +219,10 @@ complete -c wrangle -n '__wrangle_at attach 0; or __wrangle_at send 0; or __wran
 complete -c wrangle -n '__wrangle_using status' -l show-env -d 'Show the values of secret-looking variables'
 complete -c wrangle -n '__wrangle_using stop' -l timeout -x -d 'Send KILL after this long'
 complete -c wrangle -n '__wrangle_using wait' -l timeout -x -d 'Give up after this long (exit 124)'
+complete -c wrangle -n '__wrangle_using wait' -l log -x -d 'Wait for a line of the current run matching this regex'
+complete -c wrangle -n '__wrangle_using wait' -l port -x -d 'Wait until one of its processes listens on this TCP port'
+complete -c wrangle -n '__wrangle_using wait' -l ready -d 'Wait until it is ready as its services file declares'
+complete -c wrangle -n '__wrangle_using restart' -l profile -x -a "base\t'The base spec'" -d 'Switch services to this profile of their services file'
 
 # signal SIG SEL
 complete -c wrangle -n '__wrangle_at signal 0' -a '(__wrangle_signals)' -d Signal
@@ -227,6 +241,7 @@ complete -c wrangle -n '__wrangle_using logs' -s B -l before -x -d 'Lines of con
 complete -c wrangle -n '__wrangle_using logs' -l run -x -a "-1\t'Latest run' -2\t'Previous run' all\t'Every kept run'" -d 'Which run'
 complete -c wrangle -n '__wrangle_using logs' -l timestamps -d 'Prefix each line with the time it was received'
 complete -c wrangle -n '__wrangle_using logs' -l since -x -d 'Only lines received in this last span, e.g. 10m'
+complete -c wrangle -n '__wrangle_using logs' -l build -d "The output of the entry's builds instead (--run picks one)"
 complete -c wrangle -n '__wrangle_using logs' -l clear -d "Delete the entry's logs"
 
 # attach SEL, send SEL [TEXT]..., resize SEL ROWSxCOLS
@@ -261,6 +276,10 @@ complete -c wrangle -n '__wrangle_using tag group' -s q -l quiet -d 'Print names
 # prune, reset
 complete -c wrangle -n '__wrangle_using prune' -l older-than -x -d 'Only entries that ended at least this long ago'
 complete -c wrangle -n '__wrangle_using reset' -l confirm -x -d 'Required: the word RESET'
+
+# up [NAME]..., down [NAME]...: services of a services file (down: entries of the same names)
+complete -c wrangle -n '__wrangle_using up down' -s f -l file -r -F -d 'The services file (default: wrangle.json, else Procfile)'
+complete -c wrangle -n '__wrangle_using down' -a '(__wrangle_entries noall)'
 
 # daemon
 complete -c wrangle -n '__wrangle_using daemon' -l replace -d 'Take the place of a running daemon'

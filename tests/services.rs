@@ -79,6 +79,12 @@ fn up_twice_changes_nothing_and_a_changed_env_restarts_only_that_service() {
     assert!(sb["service_file"]
         .as_str()
         .is_some_and(|f| f.ends_with("wrangle.json")));
+    // A stopped service is started again by `up`; the running one is left alone.
+    wr.ok(&["stop", "a"]);
+    let out = wr.ok(&["up"]).text();
+    assert!(out.contains("started a"), "{out}");
+    assert!(out.contains("b (id 2) is unchanged"), "{out}");
+    assert_eq!(procs_with_arg(&a).len(), 1);
 }
 
 #[test]
@@ -347,4 +353,35 @@ fn wait_for_a_log_line_or_a_port_and_fail_when_it_ends_first() {
     wr.start(&["--name", "short", "--shell", "--", "sleep 0.3; echo bye"]);
     let o = wr.code(&["wait", "short", "--log", "never", "--timeout", "20s"], 1);
     assert!(o.stderr.contains("ended"), "{}", o.stderr);
+}
+
+#[test]
+fn a_stop_during_a_build_cancels_it_and_nothing_is_swapped() {
+    let wr = Wr::new();
+    let marker = format!("build-{}", unique_secs());
+    let doc = serde_json::json!({"services": {"api": {
+        "shell": "exec sleep 1000",
+        "build": ["sh", "-c", "echo building; while [ ! -e go ]; do sleep 0.05; done", marker]
+    }}});
+    write(&wr.root.join("wrangle.json"), &doc.to_string());
+    write(&wr.root.join("go"), "");
+    wr.ok(&["up"]);
+    let p1 = pid(&wr.status("api"));
+    std::fs::remove_file(wr.root.join("go")).unwrap();
+    let restart = Bg::spawn(wr.cmd(&["restart", "api", "--json"]));
+    wait_until("the build runs", SOON, || {
+        procs_with_arg(&marker).len() == 1
+    });
+    let o = wr.ok(&["stop", "api"]).text();
+    assert!(o.contains("stopped"), "{o}");
+    wait_until("the restart gave up", SOON, || {
+        restart.output().contains("cancelled")
+    });
+    wait_until("the build is gone", SOON, || {
+        procs_with_arg(&marker).is_empty()
+    });
+    let s = wr.status("api");
+    assert_eq!(s["state"], "stopped");
+    assert!(!alive(p1 as i32));
+    assert!(s["build"].as_str().unwrap().contains("cancelled"), "{s}");
 }

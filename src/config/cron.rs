@@ -19,6 +19,9 @@ pub struct Cron {
     days_star: bool,
     /// The day-of-week field starts with `*`.
     weekdays_star: bool,
+    /// Neither the minute nor the hour field starts with `*`: a job at fixed times of day,
+    /// which runs once when a daylight-saving change repeats an hour (as Vixie cron does).
+    fixed_time: bool,
 }
 
 /// Give up looking for a match this far ahead (a little over five years).
@@ -119,6 +122,7 @@ impl Cron {
             weekdays: weekdays as u8,
             days_star: parts[2].starts_with('*'),
             weekdays_star: parts[4].starts_with('*'),
+            fixed_time: !parts[0].starts_with('*') && !parts[1].starts_with('*'),
         })
     }
 
@@ -142,7 +146,9 @@ impl Cron {
     }
 
     /// The first whole minute strictly after `unix_secs` whose local time matches, or None if
-    /// none does in the next five years (e.g. `0 0 31 2 *`).
+    /// none does in the next five years (e.g. `0 0 31 2 *`). When the clock goes back (the end
+    /// of daylight-saving time), a fixed-time expression (no `*` in minute or hour) does not
+    /// match the repeated wall-clock times again; one with a `*` there does.
     pub fn next_after(&self, unix_secs: i64) -> Option<i64> {
         self.next_after_with(unix_secs, &local_time)
     }
@@ -155,6 +161,7 @@ impl Cron {
     ) -> Option<i64> {
         let mut t = unix_secs.div_euclid(60).checked_add(1)?.checked_mul(60)?;
         let limit = t.checked_add(HORIZON_SECS)?;
+        let start = breakdown(unix_secs).map(|tm| tm.wall());
         // Every step moves forward; this bounds the loop even for a strange breakdown.
         for _ in 0..2_000_000 {
             if t > limit {
@@ -174,6 +181,9 @@ impl Cron {
                     }
                     None => t.checked_add(i64::from(3600 - tm.minute * 60 - tm.second))?,
                 }
+            } else if self.fixed_time && start.is_some_and(|s| tm.wall() <= s) {
+                // A wall-clock time repeated by the clock going back: already passed.
+                t.saturating_add(60)
             } else {
                 return Some(t);
             };
@@ -228,6 +238,13 @@ struct Tm {
     second: u32,
     /// 0–6, Sunday 0.
     weekday: u32,
+}
+
+impl Tm {
+    /// The wall-clock time, comparable in order.
+    fn wall(&self) -> (i64, u32, u32, u32, u32) {
+        (self.year, self.month, self.day, self.hour, self.minute)
+    }
 }
 
 /// Breaks `t` down in the local time zone (TZ, else /etc/localtime).
@@ -517,6 +534,21 @@ mod tests {
             c.next_after_with(JAN1 + 86_400 - 3600, &zone),
             Some(JAN1 + 2 * 86_400)
         );
+        // Local 01:30 on day 2 happens twice (00:30 and 01:30 UTC): a fixed-time job runs
+        // once, one with a '*' hour or minute runs at both.
+        let first = JAN1 + 86_400 + 1800;
+        let c = Cron::parse("30 1 * * *").unwrap();
+        assert_eq!(c.next_after_with(JAN1 + 86_400, &zone), Some(first));
+        assert_eq!(
+            c.next_after_with(first, &zone),
+            Some(JAN1 + 2 * 86_400 + 5400)
+        );
+        assert_eq!(
+            c.next_after_with(first + 600, &zone),
+            Some(JAN1 + 2 * 86_400 + 5400)
+        );
+        let c = Cron::parse("30 * * * *").unwrap();
+        assert_eq!(c.next_after_with(first, &zone), Some(first + 3600));
         // Skipping whole days through the long one: Wednesday 2024-01-03 00:00 (UTC+0).
         let c = Cron::parse("0 0 * * wed").unwrap();
         assert_eq!(c.next_after_with(JAN1, &zone), Some(JAN1 + 2 * 86_400));

@@ -53,6 +53,10 @@ impl Builds {
     pub(super) fn running(&self, id: u64) -> bool {
         self.by_entry.contains_key(&id)
     }
+
+    fn ids(&self) -> Vec<u64> {
+        self.by_entry.keys().copied().collect()
+    }
 }
 
 /// The variant of `service` for `profile` (None: the base).
@@ -241,7 +245,11 @@ impl Daemon {
     }
 
     /// The build of `id` was reaped: record it, then go on with (or give up) the restart.
-    pub(super) fn build_reaped(&mut self, id: u64, status: rustix::process::WaitStatus) {
+    pub(super) fn build_reaped(&mut self, id: u64, pid: i32, status: rustix::process::WaitStatus) {
+        if self.builds.by_entry.get(&id).is_none_or(|b| b.pid != pid) {
+            // A cancelled build: already accounted for.
+            return;
+        }
         let toks: Vec<Token> = self
             .builds
             .by_entry
@@ -303,17 +311,35 @@ impl Daemon {
         self.build_finished(id, result_err);
     }
 
-    /// Stops a build in progress (a user's stop, restart or rm wins over it).
+    /// Stops every build (the daemon is shutting down).
+    pub(super) fn cancel_all_builds(&mut self) {
+        for id in self.builds.ids() {
+            self.cancel_build(id);
+        }
+    }
+
+    /// Stops a build in progress (a user's stop, restart or rm wins over it). Its pid stays
+    /// known until reaped, so the reap is recognized and ignored.
     pub(super) fn cancel_build(&mut self, id: u64) {
-        let Some(b) = self.builds.by_entry.get(&id) else {
+        let Some(mut b) = self.builds.by_entry.remove(&id) else {
             return;
         };
         // Its group: the build's leader and whatever it started (it is our unreaped child).
         let _ = crate::proc::kill::signal_group(b.pid, libc::SIGKILL);
+        for (t, fd) in std::mem::take(&mut b.pipes) {
+            self.deregister_fd(fd.as_raw_fd(), t);
+        }
+        if let Some(w) = b.writer.as_mut() {
+            let _ = w.flush_index();
+        }
         if let Some(e) = self.reg.get_mut(id) {
             e.event("build_cancelled", format!("build {} cancelled", b.number));
+            e.build_state = Some(format!("build {} cancelled", b.number));
+            if e.state == State::Starting {
+                // A new service stopped before its first run.
+                e.state = State::Stopped;
+            }
         }
-        // The reap completes it (as a failure); nobody waits for its result any more.
         let req_ids: Vec<usize> = self
             .pending
             .iter()

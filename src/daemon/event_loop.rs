@@ -110,6 +110,8 @@ pub(super) enum BatchOp {
     Remove,
     /// `up` of one service: start it (new) or restart it (changed).
     Apply,
+    /// `up` of an unchanged service that is not running: start it.
+    StartService,
     Shutdown,
     Reset,
 }

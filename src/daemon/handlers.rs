@@ -504,13 +504,15 @@ impl Daemon {
                     results.push(r);
                 }
             }
-            BatchOp::Apply => {
+            BatchOp::Apply | BatchOp::StartService => {
                 for id in ids {
                     let first = self.reg.get(id).is_some_and(|e| e.run == 0);
+                    let first = first || op == BatchOp::StartService;
                     if let Some(e) = self.reg.get_mut(id) {
                         e.consecutive = 0;
                     }
                     let r = match self.start_entry(id) {
+                        Ok(_) if op == BatchOp::StartService => self.result(id, "started", None),
                         Ok(_) if first => self.result(id, "created", None),
                         Ok(_) => {
                             if let Some(e) = self.reg.get_mut(id) {

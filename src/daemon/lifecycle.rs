@@ -328,7 +328,7 @@ impl Daemon {
                 Ok(Some((pid, status))) => {
                     let pid = pid.as_raw_nonzero().get();
                     if let Some(id) = self.builds.entry_of(pid) {
-                        self.build_reaped(id, status);
+                        self.build_reaped(id, pid, status);
                         continue;
                     }
                     let Some(id) = self.pids.remove(&pid) else {
@@ -721,6 +721,7 @@ impl Daemon {
     /// Stops every live entry, then exits (replying to `conn` if given).
     pub(super) fn begin_shutdown(&mut self, conn: Option<Token>, req: u32) {
         self.shutting_down = true;
+        self.cancel_all_builds();
         let ids = self.owned_live();
         for &id in &ids {
             self.begin_stop(id, None);

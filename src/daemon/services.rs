@@ -53,7 +53,13 @@ impl Daemon {
                 return Ok(());
             }
             // Same declaration, not running: `up` starts it (a build first, if it has one).
-            self.rebuild_then(Some(t), req, BatchOp::Apply, vec![id], HashMap::new());
+            self.rebuild_then(
+                Some(t),
+                req,
+                BatchOp::StartService,
+                vec![id],
+                HashMap::new(),
+            );
             return Ok(());
         }
         // Changed: keep the profile in use if the file still has it.
