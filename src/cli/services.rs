@@ -120,7 +120,18 @@ pub fn up(paths: &Paths, c: UpCmd) -> Result<Exit> {
             });
             continue;
         }
-        let r = client.apply(s)?;
+        let r = match client.apply(s) {
+            Ok(r) => r,
+            Err(e) if e.code == Code::Daemon => return Err(e),
+            // One service refused (e.g. its name is taken): say so and go on with the rest.
+            Err(e) => ActionResult {
+                id: 0,
+                name: Some(s.name.clone()),
+                outcome: "failed".into(),
+                pid: None,
+                message: Some(e.message),
+            },
+        };
         if r.outcome == "failed" {
             status = 1;
             not_ready.insert(s.name.clone(), "it failed".into());
@@ -166,7 +177,11 @@ pub fn up(paths: &Paths, c: UpCmd) -> Result<Exit> {
 }
 
 fn print_result(r: &ActionResult) {
-    let who = render::label(r.id, &r.name);
+    let who = match (r.id, &r.name) {
+        // No entry was made.
+        (0, Some(n)) => n.clone(),
+        _ => render::label(r.id, &r.name),
+    };
     let pid = r.pid.map(|p| format!(", pid {p}")).unwrap_or_default();
     match r.outcome.as_str() {
         "failed" => eprintln!(

@@ -90,10 +90,20 @@ impl Daemon {
                     0 => String::new(),
                     m => format!(" of {m}"),
                 };
+                let why = match (code, e.exit_signal) {
+                    (Some(c), _) => format!("exit code {c}"),
+                    (None, Some(s)) => format!("signal {}", crate::util::signal::name(s)),
+                    _ => "it ended".to_string(),
+                };
+                let policy = match e.spec.restart {
+                    crate::proto::Restart::Always => "always",
+                    crate::proto::Restart::OnFailure => "on-failure",
+                    crate::proto::Restart::Never => "never",
+                };
                 e.event(
                     "backoff",
                     format!(
-                        "restarting in {} (attempt {attempt}{of})",
+                        "restarting in {} (attempt {attempt}{of}; {why}, restart {policy})",
                         crate::util::duration::format(delay)
                     ),
                 );
