@@ -192,7 +192,11 @@ fn suggest<'k>(name: &str, allowed: &[&'k str]) -> Option<&'k str> {
     let lower = name.to_ascii_lowercase();
     allowed
         .iter()
-        .map(|a| (edit_distance(&lower, a), *a))
+        .map(|a| {
+            // A prefix of a key ("prof" for "profile") counts as close.
+            let prefix = lower.len() >= 3 && a.starts_with(lower.as_str());
+            (if prefix { 1 } else { edit_distance(&lower, a) }, *a)
+        })
         .filter(|(d, a)| *d <= 2 && *d < a.len())
         .min_by_key(|(d, _)| *d)
         .map(|(_, a)| a)
@@ -653,6 +657,26 @@ impl<'a> Loader<'a> {
                         "an object of keys that override the service's",
                     )
                 })?;
+                let given = |k: &str| {
+                    overrides
+                        .iter()
+                        .find(|(key, v)| key.name == k && !v.is_null())
+                };
+                if let (Some((ck, _)), Some((sk, _))) = (given("cmd"), given("shell")) {
+                    let (first, second) = if (ck.line, ck.col) < (sk.line, sk.col) {
+                        (ck, sk)
+                    } else {
+                        (sk, ck)
+                    };
+                    return Err(self.at_key(
+                        second,
+                        &child(&prof_path, &second.name),
+                        format!(
+                            "both \"cmd\" and \"shell\" are given (at {}:{}); keep one: cmd for an argv, shell for a command line run by sh -c",
+                            first.line, first.col
+                        ),
+                    ));
+                }
                 let mut fields = base_fields.clone();
                 for (ok, ov) in overrides {
                     let key = ok.name.as_str();
@@ -1435,17 +1459,17 @@ mod tests {
         let e = err(&svc(
             r#"{"cmd": ["x"], "backoff": {"initial": "1s", "fator": 2}}"#,
         ));
-        assert!(e.starts_with("/p/wrangle.json:3:51: services.api.backoff.fator: unknown key, did you mean \"factor\"?"), "{e}");
+        assert!(e.starts_with("/p/wrangle.json:3:56: services.api.backoff.fator: unknown key, did you mean \"factor\"?"), "{e}");
         let e = err(&svc(
             r#"{"cmd": ["x"], "profiles": {"dev": {"cmdd": ["y"]}}}"#,
         ));
-        assert!(e.starts_with("/p/wrangle.json:3:45: services.api.profiles.dev.cmdd: unknown key, did you mean \"cmd\"?"), "{e}");
+        assert!(e.starts_with("/p/wrangle.json:3:48: services.api.profiles.dev.cmdd: unknown key, did you mean \"cmd\"?"), "{e}");
         let e = err(&svc(
             r#"{"cmd": ["x"], "profiles": {"dev": {"after": []}}}"#,
         ));
         assert!(
             e.starts_with(
-                "/p/wrangle.json:3:45: services.api.profiles.dev.after: cannot be set in a profile"
+                "/p/wrangle.json:3:48: services.api.profiles.dev.after: cannot be set in a profile"
             ),
             "{e}"
         );
@@ -1482,7 +1506,7 @@ mod tests {
             (r#"{"cmd": ["a"], "shell": "b"}"#, "3:27: services.api.shell: both \"cmd\" and \"shell\" are given (at 3:13)"),
             (r#"{"cwd": "."}"#, "3:12: services.api: no command: set \"cmd\""),
             (r#"[1]"#, "3:12: services.api: expected an object (a service), found an array"),
-            (r#"{"cmd": ["a"], "max_restarts": -1}"#, "3:37: services.api.max_restarts: expected a whole number from 0 to 4294967295, found -1"),
+            (r#"{"cmd": ["a"], "max_restarts": -1}"#, "3:43: services.api.max_restarts: expected a whole number from 0 to 4294967295, found -1"),
             (r#"{"cmd": ["a"], "max_restarts": 1.5}"#, "services.api.max_restarts: expected a whole number"),
             (r#"{"cmd": ["a"], "ready": {"port": 70000}}"#, "services.api.ready.port: expected a whole number from 0 to 65535, found 70000"),
             (r#"{"cmd": ["a"], "ready": {"port": 0}}"#, "services.api.ready.port: expected a TCP port from 1 to 65535"),
@@ -1522,7 +1546,7 @@ mod tests {
             (r#"{"cmd": ["a"], "profiles": {"p": {"restart": "maybe"}}}"#, "services.api.profiles.p.restart: expected \"never\""),
             (r#"{"cmd": ["a"], "after": "db"}"#, "services.api.after: expected an array of service names"),
             (r#"{"cmd": ["a"], "after": ["api"]}"#, "services.api.after[0]: a service cannot come after itself"),
-            (r#"{"cmd": ["a"], "after": ["db"]}"#, "3:38: services.api.after[0]: no service named \"db\" in this file (services: api)"),
+            (r#"{"cmd": ["a"], "after": ["db"]}"#, "3:37: services.api.after[0]: no service named \"db\" in this file (services: api)"),
             (r#"{"cmd": ["a\u0000b"]}"#, "services.api.cmd[0]: contains a NUL character"),
         ];
         for (body, want) in cases {
@@ -1571,11 +1595,12 @@ mod tests {
             .into_iter()
             .map(|s| s.name)
             .collect();
-        assert_eq!(names, ["cache", "db", "lone", "api", "web"]);
+        // Each step takes the first service (in file order) whose dependencies have started.
+        assert_eq!(names, ["cache", "db", "api", "web", "lone"]);
 
         let text = "{\"services\": {\n  \"x\": {\"cmd\": [\"x\"]},\n  \"a\": {\"cmd\": [\"a\"], \"after\": [\"b\"]},\n  \"b\": {\"cmd\": [\"b\"], \"after\": [\"c\", \"x\"]},\n  \"c\": {\"cmd\": [\"c\"], \"after\": [\"a\"]}\n}}";
         let e = err(text);
-        assert_eq!(e, "/p/wrangle.json:3:24: services.a.after: dependency cycle: a -> b -> c -> a (each comes after the next)");
+        assert_eq!(e, "/p/wrangle.json:3:23: services.a.after: dependency cycle: a -> b -> c -> a (each comes after the next)");
         // The same cycle found from a later start still names it from its first member.
         let text = r#"{"services": {"p": {"cmd": ["p"], "after": ["q"]}, "q": {"cmd": ["q"], "after": ["p"]}}}"#;
         assert!(err(text).contains("services.p.after: dependency cycle: p -> q -> p"));
@@ -1864,6 +1889,33 @@ mod tests {
         std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o644)).unwrap();
         let specs = parse(text, &file, &env).unwrap();
         assert_eq!(specs[0].base.spec.argv, ["srv", "--x"]);
+    }
+
+    #[test]
+    fn damaged_files_are_errors_not_panics() {
+        // Every prefix, and the example with each character dropped, is an error or a result.
+        let text = SPEC_EXAMPLE;
+        let bounds: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
+        for &i in &bounds {
+            assert!(parse_at(&text[..i]).is_err());
+            let mut dropped = String::from(&text[..i]);
+            let rest = &text[i..];
+            dropped.push_str(
+                rest.get(rest.chars().next().map_or(0, char::len_utf8)..)
+                    .unwrap_or(""),
+            );
+            let _ = parse_at(&dropped);
+        }
+        for junk in [
+            "",
+            "null",
+            "1",
+            "\"x\"",
+            "{\"services\": null}",
+            "{\"services\": {\"a\": null}}",
+        ] {
+            assert!(parse_at(junk).is_err(), "{junk}");
+        }
     }
 
     /// The JSON examples of wrangle.json(5), un-escaped from roff.
