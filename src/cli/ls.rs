@@ -184,6 +184,13 @@ fn print_status(e: &EntryInfo) {
     if let Some(o) = &e.originator {
         kv("originator", o.clone());
     }
+    if let Some(f) = &e.service_file {
+        kv("service of", f.clone());
+        kv("profile", e.profile.clone().unwrap_or_else(|| "base".into()));
+    }
+    if let Some(b) = &e.build {
+        kv("build", b.clone());
+    }
     if let Some(err) = &e.error {
         kv("error", err.clone());
     }
