@@ -186,7 +186,10 @@ fn print_status(e: &EntryInfo) {
     }
     if let Some(f) = &e.service_file {
         kv("service of", f.clone());
-        kv("profile", e.profile.clone().unwrap_or_else(|| "base".into()));
+        kv(
+            "profile",
+            e.profile.clone().unwrap_or_else(|| "base".into()),
+        );
     }
     if let Some(b) = &e.build {
         kv("build", b.clone());

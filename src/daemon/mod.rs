@@ -57,6 +57,21 @@ fn try_lock(path: &Path) -> Result<Option<File>> {
     }
 }
 
+/// How long a starting daemon waits for one that is exiting to let go of its locks.
+const EXIT_GRACE: Duration = Duration::from_secs(5);
+
+/// [`try_lock`], trying again for up to `wait`.
+fn lock_within(path: &Path, wait: Duration) -> Result<Option<File>> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let lock = try_lock(path)?;
+        if lock.is_some() || Instant::now() >= deadline {
+            return Ok(lock);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Runs the daemon until it is shut down. Returns Ok(()) also when `opts.auto` and another
 /// daemon won the race to start.
 pub fn run(paths: Paths, opts: Options, ready: Option<OwnedFd>) -> Result<()> {
@@ -71,6 +86,11 @@ pub fn run(paths: Paths, opts: Options, ready: Option<OwnedFd>) -> Result<()> {
             std::thread::sleep(Duration::from_millis(10));
             lock = try_lock(&lock_path)?;
         }
+    }
+    if lock.is_none() && !opts.auto && Client::connect(&paths).is_err() {
+        // Held, but nobody answers: a daemon on its way out (it stops listening before it
+        // saves and lets go). Give it a moment rather than failing.
+        lock = lock_within(&lock_path, EXIT_GRACE)?;
     }
     let Some(lock) = lock else {
         if opts.auto {
@@ -88,15 +108,16 @@ pub fn run(paths: Paths, opts: Options, ready: Option<OwnedFd>) -> Result<()> {
         );
     };
     // The state folder may be shared by sockets only one at a time.
-    let state_lock = try_lock(&paths.state.join("daemon.lock"))?.ok_or_else(|| {
-        Error::new(
-            Code::Failed,
-            format!(
-                "another wrangle daemon is using the state folder {}",
-                paths.state.display()
-            ),
-        )
-    })?;
+    let state_lock =
+        lock_within(&paths.state.join("daemon.lock"), EXIT_GRACE)?.ok_or_else(|| {
+            Error::new(
+                Code::Failed,
+                format!(
+                    "another wrangle daemon is using the state folder {}",
+                    paths.state.display()
+                ),
+            )
+        })?;
     remove_stale_socket(&paths.socket)?;
     let mut d = event_loop::Daemon::new(paths)?;
     if opts.resurrect {

@@ -55,6 +55,35 @@ pub enum Loaded<T> {
     },
 }
 
+/// Moves a corrupt file to `NAME.corrupt-<unix time>` (`.2`, `.3`, … after it when that name
+/// is taken: an earlier corrupt copy is never overwritten). Returns the new path.
+fn move_aside(path: &Path) -> std::io::Result<PathBuf> {
+    let base = format!(
+        "{}.corrupt-{}",
+        path.display(),
+        crate::util::now_ms() / 1000
+    );
+    for n in 1..10_000u32 {
+        let to = match n {
+            1 => PathBuf::from(&base),
+            n => PathBuf::from(format!("{base}.{n}")),
+        };
+        // A link fails rather than replace an existing file; then the old name goes.
+        match fs::hard_link(path, &to) {
+            Ok(()) => {
+                fs::remove_file(path)?;
+                return Ok(to);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AlreadyExists,
+        "too many corrupt copies already",
+    ))
+}
+
 /// Loads a JSON state file, moving it aside if it does not parse.
 pub fn load_json<T: DeserializeOwned>(path: &Path) -> Result<Loaded<T>> {
     let bytes = match fs::read(path) {
@@ -65,12 +94,7 @@ pub fn load_json<T: DeserializeOwned>(path: &Path) -> Result<Loaded<T>> {
     match serde_json::from_slice::<T>(&bytes) {
         Ok(v) => Ok(Loaded::Parsed(v)),
         Err(e) => {
-            let moved_to = PathBuf::from(format!(
-                "{}.corrupt-{}",
-                path.display(),
-                crate::util::now_ms() / 1000
-            ));
-            fs::rename(path, &moved_to).map_err(|re| {
+            let moved_to = move_aside(path).map_err(|re| {
                 Error::new(
                     Code::Failed,
                     format!(
