@@ -99,7 +99,12 @@ impl Daemon {
                     );
                 }
             }
-            Err(e) => log::error!("resurrect: {e}"),
+            Err(e) => {
+                log::error!("resurrect: {e}");
+                // Also where `wrangle ping` shows it: a boot log is rarely read.
+                self.startup_warnings
+                    .push(format!("resurrect at start-up: {}", e.message));
+            }
         }
         self.save_changes();
     }
