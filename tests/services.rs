@@ -385,3 +385,65 @@ fn a_stop_during_a_build_cancels_it_and_nothing_is_swapped() {
     assert!(!alive(p1 as i32));
     assert!(s["build"].as_str().unwrap().contains("cancelled"), "{s}");
 }
+
+#[test]
+fn a_ready_wait_on_an_entry_in_backoff_fails_when_it_is_stopped() {
+    let wr = Wr::new();
+    wr.start(&[
+        "--name",
+        "flaky",
+        "--restart",
+        "always",
+        "--backoff",
+        "30s,1,30s",
+        "--",
+        "sh",
+        "-c",
+        "exit 1",
+    ]);
+    // Until the wait is seen registered before the stop (the stop racing ahead of it is
+    // also an error, but a different one): each attempt must end, never hang.
+    let mut seen = false;
+    for attempt in 0..20 {
+        if attempt > 0 {
+            wr.ok(&["start", "flaky"]);
+        }
+        wait_until("flaky waits to restart", SOON, || {
+            wr.state("flaky") == "backoff"
+        });
+        let err = wr.root.join(format!("wait-{attempt}.err"));
+        let mut child = wr
+            .cmd(&["wait", "flaky", "--log", "up"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .expect("spawn wait");
+        for _ in 0..attempt + 2 {
+            wr.ok(&["ping"]);
+        }
+        wr.ok(&["stop", "flaky"]);
+        let out = finish_child(&mut child);
+        assert_eq!(out, Some(1), "the wait failed instead of hanging");
+        if std::fs::read_to_string(&err)
+            .unwrap()
+            .contains("was stopped")
+        {
+            seen = true;
+            break;
+        }
+    }
+    assert!(seen, "a registered wait was failed by the stop");
+}
+
+/// Waits (with a deadline) for a child to end; its exit code.
+fn finish_child(child: &mut std::process::Child) -> Option<i32> {
+    let mut code = None;
+    wait_until("the child ended", SOON, || match child.try_wait() {
+        Ok(Some(st)) => {
+            code = st.code();
+            true
+        }
+        _ => false,
+    });
+    code
+}

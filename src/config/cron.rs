@@ -250,8 +250,9 @@ impl Tm {
 /// Breaks `t` down in the local time zone (TZ, else /etc/localtime).
 fn local_time(t: i64) -> Option<Tm> {
     // time_t is 32 bits on some targets: a time it cannot hold has no breakdown.
+    // (The type comes from localtime_r's parameter: naming libc::time_t warns on musl.)
     #[allow(clippy::useless_conversion)]
-    let tt: libc::time_t = t.try_into().ok()?;
+    let tt = t.try_into().ok()?;
     // SAFETY: `tm` is plain old data, so all-zero is a valid value; localtime_r reads `tt` and
     // writes only into `tm`, both valid for the call, and is thread-safe (unlike localtime).
     let tm = unsafe {

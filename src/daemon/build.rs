@@ -146,7 +146,12 @@ impl Daemon {
                     e.builds = number;
                     e.build_state = Some(format!("build {number} failed to start"));
                     e.event("build_failed", msg.clone());
+                    if e.state == State::Starting {
+                        e.state = State::Errored;
+                        e.error = Some(msg.clone());
+                    }
                 }
+                self.fail_ready_waits(id, &msg);
                 bail!(Code::Failed, "{msg}");
             }
         };
@@ -300,6 +305,12 @@ impl Daemon {
                 }
             }
         }
+        if !ok {
+            let state = self.reg.get(id).map(|e| e.state);
+            if state == Some(State::Errored) {
+                self.fail_ready_waits(id, &format!("build {number} failed ({how})"));
+            }
+        }
         let mut result_err = why;
         if ok {
             if let Some(c) = b.commit.take() {
@@ -340,6 +351,9 @@ impl Daemon {
                 e.state = State::Stopped;
             }
         }
+        if self.reg.get(id).is_some_and(|e| e.state == State::Stopped) {
+            self.fail_ready_waits(id, "its build was cancelled");
+        }
         let req_ids: Vec<usize> = self
             .pending
             .iter()
@@ -362,6 +376,26 @@ impl Daemon {
                 });
             }
             self.maybe_finish_rebuild(i);
+        }
+    }
+
+    /// Takes `id` out of the restarts that wait for other entries' builds (a user's stop or
+    /// rm of it wins).
+    pub(super) fn drop_from_rebuilds(&mut self, id: u64) {
+        let name = self.reg.get(id).and_then(|e| e.name.clone());
+        for p in self.pending.iter_mut() {
+            if let PendingKind::Rebuild { ready, results, .. } = &mut p.kind {
+                if let Some(i) = ready.iter().position(|x| *x == id) {
+                    ready.remove(i);
+                    results.push(ActionResult {
+                        id,
+                        name: name.clone(),
+                        outcome: "failed".into(),
+                        pid: None,
+                        message: Some("not restarted: stopped by another command".into()),
+                    });
+                }
+            }
         }
     }
 

@@ -428,9 +428,12 @@ impl Daemon {
     ) {
         for &id in &ids {
             // Whatever the user does to an entry overrides a pending automatic restart or a
-            // build.
+            // build, and a stop or rm one that waits for others' builds.
             self.cancel_restart(id);
             self.cancel_build(id);
+            if matches!(op, BatchOp::Stop | BatchOp::Remove) {
+                self.drop_from_rebuilds(id);
+            }
             let was_running = self.begin_stop(id, timeout);
             if !was_running && op == BatchOp::Stop {
                 // A stop is final even for an entry that was not running (e.g. in backoff).
@@ -442,6 +445,13 @@ impl Daemon {
                     }
                     _ => false,
                 };
+                if was_waiting {
+                    let why = self
+                        .reg
+                        .get(id)
+                        .map(|e| format!("{} was stopped", e.label()));
+                    self.fail_ready_waits(id, &why.unwrap_or_default());
+                }
                 results.push(match was_waiting {
                     true => self.result(id, "stopped", Some("it was waiting to restart".into())),
                     false => self.result(id, "not_running", None),
@@ -482,6 +492,12 @@ impl Daemon {
             BatchOp::Stop => {
                 for id in ids {
                     results.push(self.result(id, "stopped", None));
+                }
+            }
+            BatchOp::Restart | BatchOp::Apply | BatchOp::StartService if self.shutting_down => {
+                for id in ids {
+                    let why = "not started: the daemon is shutting down".to_string();
+                    results.push(self.result(id, "failed", Some(why)));
                 }
             }
             BatchOp::Restart => {

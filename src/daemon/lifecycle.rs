@@ -489,6 +489,23 @@ impl Daemon {
                     }
                 }
                 PendingKind::Batch { op, ids, results } => {
+                    let again: Vec<u64> = ids
+                        .iter()
+                        .copied()
+                        .filter(|x| self.live.contains_key(x))
+                        .collect();
+                    if !again.is_empty() {
+                        // An earlier batch of this pass started one again: stop it too.
+                        for x in again {
+                            self.begin_stop(x, None);
+                        }
+                        self.pending.push(super::event_loop::Pending {
+                            conn: p.conn,
+                            req: p.req,
+                            kind: PendingKind::Batch { op, ids, results },
+                        });
+                        continue;
+                    }
                     self.complete_batch(p.conn, p.req, op, ids, results)
                 }
                 PendingKind::Rebuild { .. } | PendingKind::Ready(_) => {}

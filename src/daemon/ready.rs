@@ -189,6 +189,10 @@ impl Daemon {
             return;
         };
         let (id, port) = (w.id, w.port);
+        if self.reg.get(id).is_none() {
+            self.fail_ready_waits(id, &format!("entry {id} was removed"));
+            return;
+        }
         let ok = port.is_some_and(|p| self.live.contains_key(&id) && self.listens(id, p));
         if let PendingKind::Ready(w) = &mut self.pending[i].kind {
             w.port_ok = ok;
@@ -272,7 +276,12 @@ impl Daemon {
             (None, Some(s)) => format!("signal {}", crate::util::signal::name(s)),
             _ => e.state.as_str().to_string(),
         };
-        let label = e.label();
+        let why = format!("{} ended ({how})", e.label());
+        self.fail_ready_waits(id, &why);
+    }
+
+    /// Fails every ready-wait on `id`: it will not become ready (stopped, removed, errored).
+    pub(super) fn fail_ready_waits(&mut self, id: u64, why: &str) {
         let mut failed = Vec::new();
         let mut i = 0;
         while i < self.pending.len() {
@@ -287,7 +296,7 @@ impl Daemon {
                     self.timers.cancel(tm);
                 }
                 if let Some(t) = p.conn {
-                    let msg = format!("{label} ended ({how}) before {}", w.what());
+                    let msg = format!("{why} before {}", w.what());
                     self.reply_err(t, p.req, &Error::new(Code::Failed, msg));
                 }
             }

@@ -197,6 +197,7 @@ impl Daemon {
     pub(super) fn forget(&mut self, id: u64) {
         self.cancel_build(id);
         self.clear_service_timers(id);
+        self.fail_ready_waits(id, &format!("entry {id} was removed"));
         if let Some(mut l) = self.live.remove(&id) {
             if let Some(Some((t, fd))) = l.adopted.take() {
                 self.deregister_fd(std::os::fd::AsRawFd::as_raw_fd(&fd), t);

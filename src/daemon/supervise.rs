@@ -136,10 +136,13 @@ impl Daemon {
             return;
         }
         e.event("restarting", format!("automatic restart {}", e.consecutive));
-        if self.start_entry(id).is_ok() {
-            if let Some(e) = self.reg.get_mut(id) {
-                e.restarts += 1;
+        match self.start_entry(id) {
+            Ok(_) => {
+                if let Some(e) = self.reg.get_mut(id) {
+                    e.restarts += 1;
+                }
             }
+            Err(err) => self.fail_ready_waits(id, &err.message),
         }
     }
 }
