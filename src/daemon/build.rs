@@ -10,6 +10,7 @@ use crate::logs::file::{Rotation, RunWriter};
 use crate::proc::spawn;
 use crate::proto::{ActionResult, RunSpec, ServiceSpec, Variant};
 use crate::store::registry::{shell_quote, State};
+use crate::util::signal::describe_end;
 use mio::Token;
 use std::collections::{BTreeSet, HashMap};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -274,11 +275,8 @@ impl Daemon {
             let _ = w.flush_index();
         }
         let ok = status.exit_status() == Some(0);
-        let how = match (status.exit_status(), status.terminating_signal()) {
-            (Some(c), _) => format!("exit code {c}"),
-            (None, Some(s)) => format!("signal {}", crate::util::signal::name(s)),
-            _ => "unknown status".into(),
-        };
+        let how = describe_end(status.exit_status(), status.terminating_signal())
+            .unwrap_or_else(|| "unknown status".into());
         let number = b.number;
         let why = if ok {
             None

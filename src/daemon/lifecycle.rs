@@ -431,11 +431,8 @@ impl Daemon {
         e.exit_code = code;
         e.exit_signal = sig;
         e.ended_at_ms = Some(crate::util::now_ms());
-        let how = match (code, sig) {
-            (Some(c), _) => format!("exit code {c}"),
-            (None, Some(s)) => format!("signal {}", crate::util::signal::name(s)),
-            _ => "exit status unknown (not our child)".to_string(),
-        };
+        let how = crate::util::signal::describe_end(code, sig)
+            .unwrap_or_else(|| "exit status unknown (not our child)".to_string());
         if l.stop.is_some() {
             e.state = State::Stopped;
             let killed = if l.stop.as_ref().is_some_and(|s| s.killed) {

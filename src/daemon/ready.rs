@@ -271,11 +271,8 @@ impl Daemon {
         if e.state == State::Backoff {
             return;
         }
-        let how = match (e.exit_code, e.exit_signal) {
-            (Some(c), _) => format!("exit code {c}"),
-            (None, Some(s)) => format!("signal {}", crate::util::signal::name(s)),
-            _ => e.state.as_str().to_string(),
-        };
+        let how = crate::util::signal::describe_end(e.exit_code, e.exit_signal)
+            .unwrap_or_else(|| e.state.as_str().to_string());
         let why = format!("{} ended ({how})", e.label());
         self.fail_ready_waits(id, &why);
     }

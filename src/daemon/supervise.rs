@@ -90,11 +90,8 @@ impl Daemon {
                     0 => String::new(),
                     m => format!(" of {m}"),
                 };
-                let why = match (code, e.exit_signal) {
-                    (Some(c), _) => format!("exit code {c}"),
-                    (None, Some(s)) => format!("signal {}", crate::util::signal::name(s)),
-                    _ => "it ended".to_string(),
-                };
+                let why = crate::util::signal::describe_end(code, e.exit_signal)
+                    .unwrap_or_else(|| "it ended".to_string());
                 let policy = match e.spec.restart {
                     crate::proto::Restart::Always => "always",
                     crate::proto::Restart::OnFailure => "on-failure",

@@ -59,6 +59,16 @@ pub fn parse(text: &str) -> Result<i32> {
     ))
 }
 
+/// How a process ended, for messages: "exit code 3" or "signal KILL" (None when neither is
+/// known, e.g. for a process that was not our child).
+pub fn describe_end(code: Option<i32>, sig: Option<i32>) -> Option<String> {
+    match (code, sig) {
+        (Some(c), _) => Some(format!("exit code {c}")),
+        (None, Some(s)) => Some(format!("signal {}", name(s))),
+        _ => None,
+    }
+}
+
 /// The short name of a signal (`TERM`), or its number for real-time signals.
 pub fn name(sig: i32) -> String {
     NAMES
