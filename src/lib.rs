@@ -14,6 +14,7 @@ pub mod paths;
 pub mod proc;
 pub mod proto;
 pub mod store;
+pub mod sys;
 pub mod util;
 
 pub use error::{Code, Error, Result};

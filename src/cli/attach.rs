@@ -11,7 +11,7 @@ use crate::paths::Paths;
 use crate::proto::frame::FrameKind;
 use crate::proto::{Request, Selector, StreamEvent};
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 /// Output replayed on attach: enough to redraw a screen and recent lines.
 const REPLAY: u64 = 64 << 10;
@@ -200,49 +200,13 @@ impl Drop for RawMode {
 }
 
 /// The signals an attach session handles as events: resizes, and requests to end.
-struct Signals {
-    fd: OwnedFd,
-}
-
-impl Signals {
-    fn new() -> Option<Signals> {
-        // SAFETY: sigset_t is plain data, initialized by sigemptyset before use.
-        let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-        // SAFETY: `set` is valid; the signal numbers are valid; blocking affects this thread,
-        // the only one in the client.
-        let fd = unsafe {
-            libc::sigemptyset(&mut set);
-            for s in [
-                libc::SIGWINCH,
-                libc::SIGTERM,
-                libc::SIGHUP,
-                libc::SIGINT,
-                libc::SIGQUIT,
-            ] {
-                libc::sigaddset(&mut set, s);
-            }
-            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-            libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK)
-        };
-        if fd < 0 {
-            return None;
-        }
-        // SAFETY: signalfd returned a new descriptor nothing else owns.
-        Some(Signals {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
-    }
-
-    fn next(&self) -> Option<i32> {
-        let mut info = [0u8; std::mem::size_of::<libc::signalfd_siginfo>()];
-        match rustix::io::read(&self.fd, &mut info) {
-            Ok(n) if n == info.len() => {
-                Some(u32::from_ne_bytes([info[0], info[1], info[2], info[3]]) as i32)
-            }
-            _ => None,
-        }
-    }
-}
+const SIGNALS: [i32; 5] = [
+    libc::SIGWINCH,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+];
 
 fn term_size(fd: BorrowedFd<'_>) -> Option<[u16; 2]> {
     rustix::termios::tcgetwinsize(fd)
@@ -271,7 +235,7 @@ pub fn session(client: &mut Client, sel: &Selector, opts: &SessionOpts) -> Resul
         replay: if opts.replay { REPLAY } else { 0 },
         size,
     })?;
-    let signals = Signals::new();
+    let signals = crate::sys::signalfd::SignalFd::new(&SIGNALS).ok();
     // The first answer says who we are attached to, or why not.
     let mut pending = Vec::new();
     let (label, input, pty) = loop {
@@ -397,7 +361,7 @@ pub fn session(client: &mut Client, sel: &Selector, opts: &SessionOpts) -> Resul
         }
         if let Some(s) = &signals {
             fds.push(libc::pollfd {
-                fd: s.fd.as_raw_fd(),
+                fd: s.as_raw_fd(),
                 events: libc::POLLIN,
                 revents: 0,
             });
@@ -433,7 +397,7 @@ pub fn session(client: &mut Client, sel: &Selector, opts: &SessionOpts) -> Resul
         }
         if let Some(s) = &signals {
             if fds[i].revents != 0 {
-                while let Some(sig) = s.next() {
+                while let Ok(Some(sig)) = s.read() {
                     if sig == libc::SIGWINCH {
                         if let Some(sz) = term_size(stdin_fd) {
                             let _ = client.send_request(&Request::Resize {

@@ -166,7 +166,8 @@ pub(crate) struct Daemon {
 
 impl Daemon {
     pub fn new(paths: Paths) -> Result<Daemon> {
-        let signals = SignalFd::new().map_err(|e| Error::io("cannot set up signal handling", e))?;
+        let signals = SignalFd::new(&super::signals::HANDLED)
+            .map_err(|e| Error::io("cannot set up signal handling", e))?;
         // SAFETY: setting signals to ignored is process-wide and has no memory effects.
         unsafe {
             libc::signal(libc::SIGPIPE, libc::SIG_IGN);

@@ -5,3 +5,4 @@ pub mod identity;
 pub mod kill;
 pub mod net;
 pub mod spawn;
+pub mod supervisor;
