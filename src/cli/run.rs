@@ -204,13 +204,14 @@ fn build_spec(c: &RunCmd) -> Result<RunSpec> {
             Some(f) => ErrOutput::File(file_arg("--stderr", f, true)?),
         },
         restart: match c.restart.as_deref() {
-            None | Some("never") => Restart::Never,
-            Some("on-failure") => Restart::OnFailure,
-            Some("always") => Restart::Always,
-            Some(other) => bail!(
-                Code::Usage,
-                "--restart {other:?}: use never, on-failure or always"
-            ),
+            None => Restart::Never,
+            Some(name) => match Restart::parse(name) {
+                Some(r) => r,
+                None => bail!(
+                    Code::Usage,
+                    "--restart {name:?}: use never, on-failure or always"
+                ),
+            },
         },
         max_restarts: c.max_restarts.unwrap_or(0),
         backoff: match &c.backoff {

@@ -936,15 +936,14 @@ impl<'a> Loader<'a> {
                 }
                 "restart" => {
                     let expected = "\"never\", \"on-failure\" or \"always\"";
-                    spec.restart = match self.string(v, p, expected)? {
-                        "never" => Restart::Never,
-                        "on-failure" => Restart::OnFailure,
-                        "always" => Restart::Always,
-                        other => {
+                    let name = self.string(v, p, expected)?;
+                    spec.restart = match Restart::parse(name) {
+                        Some(r) => r,
+                        None => {
                             return Err(self.at(
                                 v,
                                 p,
-                                format!("expected {expected}, found {other:?}"),
+                                format!("expected {expected}, found {name:?}"),
                             ))
                         }
                     };

@@ -5,11 +5,12 @@
 //! new spec (from `up` or a profile switch) is committed to its entry.
 
 use super::event_loop::{BatchOp, Daemon, Pending, PendingKind, Source};
-use crate::error::{Code, Result};
+use crate::error::{Code, Error, Result};
 use crate::logs::file::{Rotation, RunWriter};
 use crate::proc::spawn;
+use crate::proc::supervisor::{Input, Refusal};
 use crate::proto::{ActionResult, RunSpec, ServiceSpec, Variant};
-use crate::store::registry::{shell_quote, State};
+use crate::store::registry::shell_quote;
 use crate::util::signal::describe_end;
 use mio::Token;
 use std::collections::{BTreeSet, HashMap};
@@ -44,6 +45,8 @@ pub(super) struct Build {
 pub(super) struct Builds {
     by_entry: HashMap<u64, Build>,
     by_pid: HashMap<i32, u64>,
+    /// What the next build of an entry is for (set just before its supervisor starts it).
+    next: HashMap<u64, Option<Commit>>,
 }
 
 impl Builds {
@@ -55,7 +58,7 @@ impl Builds {
         self.by_entry.contains_key(&id)
     }
 
-    fn ids(&self) -> Vec<u64> {
+    pub(super) fn ids(&self) -> Vec<u64> {
         self.by_entry.keys().copied().collect()
     }
 }
@@ -102,15 +105,51 @@ impl Daemon {
         let Some(v) = variant(service, profile.as_deref()) else {
             bail!(Code::Usage, "{}: no profile {:?}", e.label(), profile);
         };
-        let Some(build) = v.build.clone() else {
+        if v.build.is_none() {
             if let Some(c) = commit {
                 self.apply_commit(id, c)?;
             }
             return Ok(false);
-        };
-        if self.builds.running(id) {
-            bail!(Code::Failed, "{} is already being built", e.label());
         }
+        let label = e.label();
+        self.builds.next.insert(id, commit);
+        self.sup(id).failure = None;
+        let fed = self.feed(id, Input::Build);
+        self.builds.next.remove(&id);
+        match fed {
+            Ok(()) => {}
+            Err(Refusal::Busy) => bail!(
+                Code::Failed,
+                "{label} is stopping; build it again once it has stopped"
+            ),
+            Err(r) => bail!(Code::Failed, "cannot build {label}: {r:?}"),
+        }
+        if !self.builds.running(id) {
+            // It could not even start.
+            return Err(self.sup(id).failure.take().unwrap_or_else(|| {
+                Error::new(Code::Failed, format!("the build of {label} did not start"))
+            }));
+        }
+        Ok(true)
+    }
+
+    /// Spawns the build of entry `id` (the supervisor's `StartBuild`), for what
+    /// [`Self::begin_build`] asked.
+    pub(super) fn spawn_build(&mut self, id: u64) -> Result<()> {
+        let commit = self.builds.next.remove(&id).flatten();
+        let Some(e) = self.reg.get(id) else {
+            bail!(Code::NoSuchEntry, "no entry with id {id}");
+        };
+        let (service, profile) = match &commit {
+            Some(c) => (Some(&c.service), c.profile.clone()),
+            None => (e.service.as_ref(), e.profile.clone()),
+        };
+        let Some(v) = service.and_then(|s| variant(s, profile.as_deref())) else {
+            bail!(Code::Usage, "{}: no profile {:?}", e.label(), profile);
+        };
+        let Some(build) = v.build.clone() else {
+            bail!(Code::Failed, "{} has no build step", e.label());
+        };
         let mut spec = RunSpec::new(build.argv.clone(), v.spec.cwd.clone());
         spec.shell = build.shell;
         spec.env = v.spec.env.clone();
@@ -147,12 +186,7 @@ impl Daemon {
                     e.builds = number;
                     e.build_state = Some(format!("build {number} failed to start"));
                     e.event("build_failed", msg.clone());
-                    if e.state == State::Starting {
-                        e.state = State::Errored;
-                        e.error = Some(msg.clone());
-                    }
                 }
-                self.fail_ready_waits(id, &msg);
                 bail!(Code::Failed, "{msg}");
             }
         };
@@ -199,7 +233,7 @@ impl Daemon {
                 commit,
             },
         );
-        Ok(true)
+        Ok(())
     }
 
     /// Reads a build's output into its log.
@@ -278,7 +312,7 @@ impl Daemon {
         let how = describe_end(status.exit_status(), status.terminating_signal())
             .unwrap_or_else(|| "unknown status".into());
         let number = b.number;
-        let why = if ok {
+        let mut why = if ok {
             None
         } else {
             let tail = String::from_utf8_lossy(&b.tail);
@@ -296,39 +330,27 @@ impl Daemon {
             } else {
                 e.build_state = Some(format!("build {number} failed ({how})"));
                 e.event("build_failed", format!("build {number} failed ({how})"));
-                if e.state == State::Starting {
-                    // A service that never ran: it cannot start without its build.
-                    e.state = State::Errored;
-                    e.error = Some(format!("build {number} failed ({how})"));
-                }
             }
         }
-        if !ok {
-            let state = self.reg.get(id).map(|e| e.state);
-            if state == Some(State::Errored) {
-                self.fail_ready_waits(id, &format!("build {number} failed ({how})"));
-            }
-        }
-        let mut result_err = why;
         if ok {
             if let Some(c) = b.commit.take() {
                 if let Err(err) = self.apply_commit(id, c) {
-                    result_err = Some(err.message);
+                    why = Some(err.message);
                 }
             }
         }
-        self.build_finished(id, result_err);
+        // A service that never ran cannot start without its build: its error is short.
+        let short = format!("build {number} failed ({how})");
+        self.sup(id).failure = why
+            .as_ref()
+            .map(|w| Error::new(Code::Failed, if ok { w.clone() } else { short }));
+        self.sup(id).failure_detail = why.clone();
+        let _ = self.feed(id, Input::BuildDone { ok: why.is_none() });
     }
 
-    /// Stops every build (the daemon is shutting down).
-    pub(super) fn cancel_all_builds(&mut self) {
-        for id in self.builds.ids() {
-            self.cancel_build(id);
-        }
-    }
-
-    /// Stops a build in progress (a user's stop, restart or rm wins over it). Its pid stays
-    /// known until reaped, so the reap is recognized and ignored.
+    /// Stops a build in progress (the supervisor's `CancelBuild`: a user's stop, restart or
+    /// rm wins over it). Its pid stays known until reaped, so the reap is recognized and
+    /// ignored.
     pub(super) fn cancel_build(&mut self, id: u64) {
         let Some(mut b) = self.builds.by_entry.remove(&id) else {
             return;
@@ -344,13 +366,6 @@ impl Daemon {
         if let Some(e) = self.reg.get_mut(id) {
             e.event("build_cancelled", format!("build {} cancelled", b.number));
             e.build_state = Some(format!("build {} cancelled", b.number));
-            if e.state == State::Starting {
-                // A new service stopped before its first run.
-                e.state = State::Stopped;
-            }
-        }
-        if self.reg.get(id).is_some_and(|e| e.state == State::Stopped) {
-            self.fail_ready_waits(id, "its build was cancelled");
         }
         let req_ids: Vec<usize> = self
             .pending
@@ -398,7 +413,7 @@ impl Daemon {
     }
 
     /// A build ended: move the requests waiting for it along.
-    fn build_finished(&mut self, id: u64, err: Option<String>) {
+    pub(super) fn build_finished(&mut self, id: u64, err: Option<String>) {
         let mut i = 0;
         while i < self.pending.len() {
             let hit = matches!(&self.pending[i].kind, PendingKind::Rebuild { building, .. } if building.contains(&id));
@@ -460,8 +475,6 @@ impl Daemon {
         let mut ready = Vec::new();
         let mut results = Vec::new();
         for id in ids {
-            self.cancel_restart(id);
-            self.cancel_build(id);
             match self.begin_build(id, commits.remove(&id)) {
                 Ok(true) => {
                     building.insert(id);

@@ -52,14 +52,10 @@ pub(super) enum Source {
 /// Things that happen at a deadline.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum TimerKind {
-    /// The stop grace of an entry ran out: KILL what is left.
-    StopGrace(u64),
-    /// Look again whether a stopping entry's processes are all gone.
-    StopPoll(u64),
-    /// The main process was reaped but its pipes are still open: stop waiting for them.
-    Drain(u64),
-    /// An entry's backoff delay is over: restart it.
-    Restart(u64),
+    /// A deadline of an entry's supervisor (KILL, drain, restart).
+    Entry(u64, crate::proc::supervisor::Slot),
+    /// Look again whether the processes a stop went to are all gone.
+    Watch(u64),
     /// A `wait` request ran out of time.
     WaitTimeout(Token, u32),
     /// Look again whether the entry a `wait` request watches listens on its port.
@@ -141,8 +137,11 @@ pub(crate) struct Daemon {
     pub(super) busy: Vec<Token>,
     /// Processes as seen this turn (see `proc_table`); dropped at the end of every turn.
     pub(super) proc_table: Option<crate::proc::kill::ProcTable>,
-    /// Pending automatic restarts, one timer per entry.
-    pub(super) restart_timers: HashMap<u64, TimerId>,
+    /// Each entry's supervisor, made on first use.
+    pub(super) sups: HashMap<u64, super::supervise::Sup>,
+    /// How deep in supervisor steps we are, and the runs they ended (told about at depth 0).
+    pub(super) feeding: u32,
+    pub(super) ended: Vec<u64>,
     /// Connections to read again (their input target drained).
     pub(super) resume: Vec<Token>,
     pub(super) scratch: Vec<u8>,
@@ -228,7 +227,9 @@ impl Daemon {
             startup_warnings,
             busy: Vec::new(),
             proc_table: None,
-            restart_timers: HashMap::new(),
+            sups: HashMap::new(),
+            feeding: 0,
+            ended: Vec::new(),
             resume: Vec::new(),
             scratch: vec![0; 256 << 10],
             dirty: HashSet::new(),
@@ -712,11 +713,9 @@ impl Daemon {
 
     fn on_timer(&mut self, kind: TimerKind) {
         match kind {
-            TimerKind::StopGrace(id) => self.stop_grace_over(id),
-            TimerKind::StopPoll(id) => self.try_finalize(id, true),
-            TimerKind::Drain(id) => self.drain_over(id),
+            TimerKind::Entry(id, slot) => self.entry_timer(id, slot),
+            TimerKind::Watch(id) => self.watch_due(id),
             TimerKind::AdoptPoll(id) => self.adopt_poll(id),
-            TimerKind::Restart(id) => self.restart_due(id),
             TimerKind::ReadyPoll(t, req) => self.ready_poll(t, req),
             TimerKind::Cron(id) => self.cron_due(id),
             TimerKind::Idle(id) => self.idle_due(id),

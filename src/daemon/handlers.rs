@@ -6,13 +6,14 @@ use super::conn::Follow;
 use super::event_loop::{BatchOp, Daemon, Pending, PendingKind, TimerKind};
 use crate::error::{Code, Error, Result};
 use crate::proc::identity;
+use crate::proc::supervisor::Phase;
 use crate::proto::frame::FrameKind;
 use crate::proto::StreamEvent;
 use crate::proto::{
     ActionReply, ActionResult, EntryInfo, EntryReply, LogInfo, LogsReply, PingReply, Request,
     RunLog, WaitReply,
 };
-use crate::store::registry::{Relabel, State};
+use crate::store::registry::Relabel;
 use mio::Token;
 use std::time::{Duration, Instant};
 
@@ -402,7 +403,6 @@ impl Daemon {
     }
 
     fn start_one(&mut self, id: u64) -> ActionResult {
-        self.cancel_restart(id);
         if let Some(e) = self.reg.get_mut(id) {
             e.consecutive = 0;
         }
@@ -428,33 +428,19 @@ impl Daemon {
     ) {
         for &id in &ids {
             // Whatever the user does to an entry overrides a pending automatic restart or a
-            // build, and a stop or rm one that waits for others' builds.
-            self.cancel_restart(id);
-            self.cancel_build(id);
+            // build (its supervisor cancels them), and a stop or rm one that waits for
+            // others' builds.
             if matches!(op, BatchOp::Stop | BatchOp::Remove) {
                 self.drop_from_rebuilds(id);
             }
-            let was_running = self.begin_stop(id, timeout);
-            if !was_running && op == BatchOp::Stop {
+            let before = self.stop_entry(id, timeout);
+            if op == BatchOp::Stop && !self.live.contains_key(&id) {
                 // A stop is final even for an entry that was not running (e.g. in backoff).
-                let was_waiting = match self.reg.get_mut(id) {
-                    Some(e) if e.state == State::Backoff => {
-                        e.state = State::Stopped;
-                        e.event("stopped", "stopped while waiting to restart");
-                        true
+                results.push(match before {
+                    Some(Phase::Backoff { .. }) => {
+                        self.result(id, "stopped", Some("it was waiting to restart".into()))
                     }
-                    _ => false,
-                };
-                if was_waiting {
-                    let why = self
-                        .reg
-                        .get(id)
-                        .map(|e| format!("{} was stopped", e.label()));
-                    self.fail_ready_waits(id, &why.unwrap_or_default());
-                }
-                results.push(match was_waiting {
-                    true => self.result(id, "stopped", Some("it was waiting to restart".into())),
-                    false => self.result(id, "not_running", None),
+                    _ => self.result(id, "not_running", None),
                 });
             }
         }

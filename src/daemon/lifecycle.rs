@@ -1,18 +1,18 @@
-//! Each owned process's life as an explicit state machine: start (spawn, pipes, log files),
-//! capture (pipe → log file + ring), reap, stop (signal → grace → KILL, escaped descendants
-//! included), finalize (only once the exit is reaped *and* the output is drained), and the
-//! re-adoption of processes a previous daemon left running.
+//! A run's resources and mechanics, as the supervisor ([`super::supervise`]) asks for them:
+//! spawn (pipes, terminal, log files), capture (pipe → log file + ring), reap, signal the
+//! entry's processes, record the end, and re-adopt processes a previous daemon left running.
+//! When things happen is the supervisor's business, not this file's.
 
 use super::event_loop::{
     BatchOp, Daemon, PendingKind, Source, TimerKind, READS_PER_TURN, RING_BYTES,
 };
-use super::timers::TimerId;
 use crate::error::{Code, Error, Result};
 use crate::logs::file::{Rotation, RunWriter};
 use crate::logs::ring::Ring;
 use crate::proc::identity;
 use crate::proc::kill::{self, Target};
 use crate::proc::spawn;
+use crate::proc::supervisor::{End, Input};
 use crate::proto::{ActionResult, WaitReply};
 use crate::store::registry::{RunMeta, State};
 use mio::Token;
@@ -21,23 +21,8 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// How long to wait for output pipes to reach EOF after the main process was reaped (a
-/// daemonized grandchild may hold them open for ever).
-const DRAIN_GRACE: Duration = Duration::from_millis(500);
-/// How often a stopping entry's leftover processes are looked for.
-const STOP_POLL: Duration = Duration::from_millis(20);
 /// How often an adopted process without a pidfd is checked.
 const ADOPT_POLL: Duration = Duration::from_millis(500);
-
-/// A stop in progress.
-pub(super) struct StopCtl {
-    grace: TimerId,
-    poll: Option<TimerId>,
-    killed: bool,
-    /// The entry's processes when the stop (or the KILL) was sent; the stop is complete when
-    /// none of them, nor any child of theirs, is left.
-    members: Vec<Target>,
-}
 
 /// The runtime side of an entry whose process may be alive.
 pub(super) struct Live {
@@ -46,13 +31,9 @@ pub(super) struct Live {
     /// Our read ends of stdout and stderr, while open.
     pipes: Vec<(Token, OwnedFd)>,
     /// The raw wait status once reaped (None for adopted processes, whose status we never see).
-    status: Option<rustix::process::WaitStatus>,
-    /// An adopted process has ended (its pidfd became readable or the poll found it gone).
-    adopted_gone: bool,
+    pub(super) status: Option<rustix::process::WaitStatus>,
     writer: Option<RunWriter>,
     write_failed: bool,
-    stop: Option<StopCtl>,
-    drain: Option<TimerId>,
     /// For processes re-adopted from a previous daemon: not our child.
     pub(super) adopted: Option<Option<(Token, OwnedFd)>>,
     /// Last CPU sample (ticks, when) for `ls`.
@@ -68,8 +49,9 @@ impl Live {
         self.writer.as_mut()
     }
 
-    fn reaped_or_gone(&self) -> bool {
-        self.status.is_some() || self.adopted_gone
+    /// Every output pipe reached EOF (or there were none).
+    pub(super) fn pipes_closed(&self) -> bool {
+        self.pipes.is_empty()
     }
 }
 
@@ -78,8 +60,9 @@ impl Daemon {
         self.paths.state.join("logs").join(id.to_string())
     }
 
-    /// Starts a new run of entry `id`. On failure the entry is `errored` with the reason.
-    pub(super) fn start_entry(&mut self, id: u64) -> Result<i32> {
+    /// Spawns a new run of entry `id` (the supervisor's `Spawn`). On failure the entry
+    /// records the reason.
+    pub(super) fn spawn_run(&mut self, id: u64) -> Result<i32> {
         let dir = self.log_dir(id);
         let Some(e) = self.reg.get_mut(id) else {
             bail!(Code::NoSuchEntry, "no entry with id {id}");
@@ -96,7 +79,6 @@ impl Daemon {
                 e.label(),
                 e.spec.cwd
             );
-            e.state = State::Errored;
             e.error = Some(msg.clone());
             e.event("errored", msg.clone());
             bail!(Code::Failed, "{msg}");
@@ -118,7 +100,6 @@ impl Daemon {
                     e.label(),
                     strip_os_error(&err)
                 );
-                e.state = State::Errored;
                 e.error = Some(msg.clone());
                 e.ended_at_ms = Some(crate::util::now_ms());
                 e.event("errored", msg.clone());
@@ -141,7 +122,6 @@ impl Daemon {
         };
         e.pid = Some(sp.pid);
         e.start_time = Some(sp.start_time);
-        e.state = State::Running;
         e.started_at_ms = Some(crate::util::now_ms());
         e.ended_at_ms = None;
         e.exit_code = None;
@@ -181,11 +161,8 @@ impl Daemon {
                 start_time: sp.start_time,
                 pipes,
                 status: None,
-                adopted_gone: false,
                 writer,
                 write_failed,
-                stop: None,
-                drain: None,
                 adopted: None,
                 cpu_sample: None,
                 input: sp.input.map(|fd| super::io::InputSink::new(fd, is_pty)),
@@ -241,7 +218,9 @@ impl Daemon {
         self.scratch = scratch;
         if eof {
             self.close_pipe(id, t);
-            self.try_finalize(id, false);
+            if self.live.get(&id).is_some_and(|l| l.pipes_closed()) {
+                let _ = self.feed(id, Input::OutputClosed);
+            }
         } else if more && !self.busy.contains(&t) {
             self.busy.push(t);
         }
@@ -338,7 +317,8 @@ impl Daemon {
                     if let Some(l) = self.live.get_mut(&id) {
                         l.status = Some(status);
                     }
-                    self.try_finalize(id, false);
+                    let _ = self.feed(id, Input::Reaped);
+                    self.check_tree(id);
                 }
                 Ok(None) => break,
                 Err(rustix::io::Errno::INTR) => continue,
@@ -347,54 +327,28 @@ impl Daemon {
         }
     }
 
-    /// Ends the run of entry `id` if everything that must happen first has happened: the main
-    /// process reaped, its output drained to EOF (or the drain grace over), and, when stopping,
-    /// every other process of the entry gone. `timer_fired` means a drain/poll deadline passed.
-    pub(super) fn try_finalize(&mut self, id: u64, timer_fired: bool) {
-        let Some(l) = self.live.get_mut(&id) else {
+    /// The drain grace is over: take what is readable now, then let go of the pipes.
+    pub(super) fn close_output(&mut self, id: u64) {
+        let Some(l) = self.live.get(&id) else {
             return;
         };
-        if !l.reaped_or_gone() {
-            return;
+        let toks: Vec<(Token, u8)> = l
+            .pipes
+            .iter()
+            .filter_map(|p| match self.sources.get(&p.0) {
+                Some(Source::Pipe { stream, .. }) => Some((p.0, *stream)),
+                _ => None,
+            })
+            .collect();
+        for (t, stream) in toks {
+            self.pipe_readable(t, id, stream);
+            self.close_pipe(id, t);
         }
-        if let Some(stop) = &mut l.stop {
-            // Everything of the entry must be gone before a stop is complete.
-            let left = kill::survivors(&stop.members);
-            stop.members.clone_from(&left);
-            if !left.is_empty() {
-                if let Some(p) = stop.poll.take() {
-                    self.timers.cancel(p);
-                }
-                stop.poll = Some(self.timers.add(STOP_POLL, TimerKind::StopPoll(id)));
-                return;
-            }
-        }
-        if !l.pipes.is_empty() {
-            if !timer_fired {
-                if l.drain.is_none() {
-                    l.drain = Some(self.timers.add(DRAIN_GRACE, TimerKind::Drain(id)));
-                }
-                return;
-            }
-            // Grace over: take what is readable now, then let go of the pipes.
-            let toks: Vec<(Token, u8)> = l
-                .pipes
-                .iter()
-                .filter_map(|p| match self.sources.get(&p.0) {
-                    Some(Source::Pipe { stream, .. }) => Some((p.0, *stream)),
-                    _ => None,
-                })
-                .collect();
-            for (t, stream) in toks {
-                self.pipe_readable(t, id, stream);
-                self.close_pipe(id, t);
-            }
-        }
-        self.finalize(id);
     }
 
-    /// The run is over: record how it ended and answer whoever waits for it.
-    fn finalize(&mut self, id: u64) {
+    /// The run is over (the supervisor's `Report`): release its resources and record how it
+    /// ended. Whoever waits for it is told once the supervisor is at rest ([`Self::after_end`]).
+    pub(super) fn report_end(&mut self, id: u64, end: End) {
         self.close_input(id);
         self.flush_log_lines(id);
         let Some(mut l) = self.live.remove(&id) else {
@@ -409,18 +363,9 @@ impl Daemon {
         if let Some(w) = l.writer.as_mut() {
             let _ = w.flush_index();
         }
-        for t in [
-            l.drain.take(),
-            l.stop.as_ref().map(|s| s.grace),
-            l.stop.as_ref().and_then(|s| s.poll),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            self.timers.cancel(t);
-        }
         self.pids.remove(&l.pid);
         self.index_dirty.remove(&id);
+        self.ended.push(id);
         let Some(e) = self.reg.get_mut(id) else {
             return;
         };
@@ -433,19 +378,24 @@ impl Daemon {
         e.ended_at_ms = Some(crate::util::now_ms());
         let how = crate::util::signal::describe_end(code, sig)
             .unwrap_or_else(|| "exit status unknown (not our child)".to_string());
-        if l.stop.is_some() {
-            e.state = State::Stopped;
-            let killed = if l.stop.as_ref().is_some_and(|s| s.killed) {
-                " (killed after the stop timeout)"
-            } else {
-                ""
-            };
-            e.event("stopped", format!("{how}{killed}"));
-        } else {
-            e.state = State::Exited;
-            e.event("exited", how);
-            self.supervise(id, code);
+        match end {
+            End::Stopped { killed } => {
+                let killed = if killed {
+                    " (killed after the stop timeout)"
+                } else {
+                    ""
+                };
+                e.event("stopped", format!("{how}{killed}"));
+            }
+            End::Exited => {
+                e.consecutive = 0;
+                e.event("exited", how);
+            }
         }
+    }
+
+    /// After a run's end is reported: answer waits, streams and batches.
+    pub(super) fn after_end(&mut self, id: u64) {
         self.io_run_ended(id);
         self.resolve_pending(id);
         self.ready_run_ended(id);
@@ -510,48 +460,9 @@ impl Daemon {
         }
     }
 
-    /// Begins stopping entry `id`: the stop signal to its group and to descendants that left
-    /// the group, KILL when `timeout` runs out. Returns false if nothing was running.
-    pub(super) fn begin_stop(&mut self, id: u64, timeout: Option<Duration>) -> bool {
-        let Some(e) = self.reg.get_mut(id) else {
-            return false;
-        };
-        let Some(l) = self.live.get_mut(&id) else {
-            return false;
-        };
-        if l.stop.is_some() {
-            return true;
-        }
-        let sig = e.spec.stop_signal;
-        let timeout = timeout.unwrap_or(Duration::from_millis(e.spec.stop_timeout_ms));
-        e.state = State::Stopping;
-        e.event(
-            "stopping",
-            format!(
-                "stopping with {} (KILL after {})",
-                crate::util::signal::name(sig),
-                crate::util::duration::format(timeout)
-            ),
-        );
-        let our_child = l.adopted.is_none() && l.status.is_none();
-        let (pid, start_time) = (l.pid, l.start_time);
-        l.stop = Some(StopCtl {
-            grace: self.timers.add(timeout, TimerKind::StopGrace(id)),
-            poll: None,
-            killed: false,
-            members: Vec::new(),
-        });
-        let members = self.signal_entry_tree(id, pid, start_time, our_child, sig);
-        if let Some(stop) = self.live.get_mut(&id).and_then(|l| l.stop.as_mut()) {
-            stop.members = members;
-        }
-        self.try_finalize(id, false);
-        true
-    }
-
     /// Signals an entry's group (when the leader is our unreaped child) and every other process
     /// that belongs to it, each checked by identity. Returns those processes.
-    fn signal_entry_tree(
+    pub(super) fn signal_entry_tree(
         &mut self,
         id: u64,
         pid: i32,
@@ -589,29 +500,6 @@ impl Daemon {
             .get_or_insert_with(|| kill::ProcTable::read(&instance, me))
     }
 
-    /// The stop grace of `id` ran out: KILL everything left.
-    pub(super) fn stop_grace_over(&mut self, id: u64) {
-        let Some(l) = self.live.get_mut(&id) else {
-            return;
-        };
-        let Some(stop) = l.stop.as_mut() else {
-            return;
-        };
-        stop.killed = true;
-        let our_child = l.adopted.is_none() && l.status.is_none();
-        let (pid, start_time) = (l.pid, l.start_time);
-        if let Some(e) = self.reg.get_mut(id) {
-            e.event("killing", "stop timeout over: sending KILL");
-        }
-        // A fresh look: processes may have been born since the stop began.
-        self.proc_table = None;
-        let members = self.signal_entry_tree(id, pid, start_time, our_child, libc::SIGKILL);
-        if let Some(stop) = self.live.get_mut(&id).and_then(|l| l.stop.as_mut()) {
-            stop.members = members;
-        }
-        self.try_finalize(id, true);
-    }
-
     /// Sends `sig` to the main process of entry `id`. Ok(false) if it is not running.
     pub(super) fn signal_main(&mut self, id: u64, sig: i32) -> Result<bool> {
         let Some(l) = self.live.get(&id) else {
@@ -640,8 +528,8 @@ impl Daemon {
             };
             if e.state == State::Backoff {
                 // The previous daemon was waiting to restart it: carry on.
-                let delay = Duration::from_millis(e.spec.backoff.initial_ms);
-                self.arm_restart(id, delay);
+                let delay = e.spec.backoff.initial_ms;
+                self.resume_backoff(id, delay);
                 continue;
             }
             if !e.state.is_alive() {
@@ -650,7 +538,6 @@ impl Daemon {
             let (pid, st) = (e.pid.unwrap_or(0), e.start_time.unwrap_or(0));
             if pid > 0 && identity::is_same_live(pid, st) {
                 e.adopted = true;
-                e.state = State::Running;
                 e.event(
                     "adopted",
                     format!("re-adopted pid {pid} left running by the previous daemon (output is no longer captured)"),
@@ -667,14 +554,6 @@ impl Daemon {
                 );
             }
         }
-    }
-
-    /// The drain grace of `id` is over.
-    pub(super) fn drain_over(&mut self, id: u64) {
-        if let Some(l) = self.live.get_mut(&id) {
-            l.drain = None;
-        }
-        self.try_finalize(id, true);
     }
 
     /// Tracks a process that is not our child: its end is noticed through a pidfd (or, on
@@ -700,25 +579,21 @@ impl Daemon {
                 start_time,
                 pipes: Vec::new(),
                 status: None,
-                adopted_gone: false,
                 writer: None,
                 write_failed: false,
-                stop: None,
-                drain: None,
                 adopted: Some(watch),
                 cpu_sample: None,
                 input: None,
                 pty: None,
             },
         );
+        self.readopted(id);
     }
 
     /// An adopted process's pidfd became readable: it has ended.
     pub(super) fn adopted_ended(&mut self, id: u64) {
-        if let Some(l) = self.live.get_mut(&id) {
-            l.adopted_gone = true;
-        }
-        self.try_finalize(id, true);
+        let _ = self.feed(id, Input::Reaped);
+        self.check_tree(id);
     }
 
     pub(super) fn adopt_poll(&mut self, id: u64) {
@@ -735,9 +610,11 @@ impl Daemon {
     /// Stops every live entry, then exits (replying to `conn` if given).
     pub(super) fn begin_shutdown(&mut self, conn: Option<Token>, req: u32) {
         self.shutting_down = true;
-        self.cancel_all_builds();
         let ids = self.owned_live();
         for &id in &ids {
+            self.begin_stop(id, None);
+        }
+        for id in self.builds.ids() {
             self.begin_stop(id, None);
         }
         let still: Vec<u64> = ids

@@ -210,6 +210,7 @@ impl Daemon {
         // Published while the entry still exists, so subscribers' filters can match it.
         self.publish_events();
         self.reg.remove(id);
+        self.drop_sup(id);
         self.rings.remove(&id);
         let _ = std::fs::remove_dir_all(self.log_dir(id));
         self.drop_follows(id);

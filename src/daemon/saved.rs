@@ -183,7 +183,6 @@ impl Daemon {
                     }
                 }
             };
-            self.cancel_restart(id);
             let r = match self.start_entry(id) {
                 Ok(_) => self.result(id, "started", None),
                 Err(e) => self.result(id, "failed", Some(e.message)),

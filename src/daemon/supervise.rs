@@ -1,229 +1,475 @@
-//! The restart policy: what happens when a process ends by itself. A pure decision (unit
-//! tested) plus its glue: each entry has its own restart timer, so a crash-looping entry never
-//! delays anyone else, and a user's stop, start, restart or rm cancels a pending restart.
+//! Drives each entry's state machine ([`crate::proc::supervisor`]): feeds it what happened,
+//! carries out the effects it asks for (spawn, signal, timers, reports, builds), and feeds
+//! back what those found. The only place that changes an entry's phase, and so its state.
 
 use super::event_loop::{Daemon, TimerKind};
-use crate::proto::{Restart, RunSpec};
+use super::timers::TimerId;
+use crate::error::Error;
+use crate::proc::kill::{self, Target};
+use crate::proc::supervisor::{
+    AfterExit, Ctx, Effect, Gone, Input, Machine, Ms, Phase, Refusal, Rest, Sig, Slot, Whom,
+};
 use crate::store::registry::State;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// What to do after a run ended by itself.
-#[derive(Debug, PartialEq)]
-pub enum Decision {
-    /// Leave it ended.
-    Done,
-    /// Restart after `delay`; this is restart `attempt` in a row.
-    Restart { delay: Duration, attempt: u32 },
-    /// Too many restarts in a row: give up.
-    GiveUp { attempts: u32 },
+/// How long to wait for output pipes to reach EOF after the main process was reaped (a
+/// daemonized grandchild may hold them open for ever).
+const DRAIN_GRACE: Ms = 500;
+/// How often the processes a stop went to are looked for.
+const WATCH_POLL: Duration = Duration::from_millis(20);
+
+/// One entry's supervision: its machine, its timers, the processes being stopped.
+#[derive(Default)]
+pub(super) struct Sup {
+    pub m: Machine,
+    timers: BTreeMap<Slot, TimerId>,
+    /// Processes the stop (or the leftovers' stop) went to, watched until none is left.
+    members: Vec<Target>,
+    /// The members' signal has been sent: `TreeGone` is owed once they are gone.
+    watching: bool,
+    watch: Option<TimerId>,
+    /// Why the last spawn or build failed (for the request that asked), and at length (a
+    /// build's log tail) when there is more to say.
+    pub failure: Option<Error>,
+    pub failure_detail: Option<String>,
 }
 
-/// Decides after a run that lasted `uptime` and ended with `code` (None: a signal), given
-/// `consecutive` restarts in a row before it. Returns the decision and the new count.
-pub fn decide(
-    spec: &RunSpec,
-    code: Option<i32>,
-    uptime: Duration,
-    consecutive: u32,
-) -> (Decision, u32) {
-    let failed = code != Some(0);
-    let wanted = match spec.restart {
-        Restart::Never => false,
-        Restart::OnFailure => failed,
-        Restart::Always => true,
-    };
-    if !wanted {
-        return (Decision::Done, 0);
+impl Sup {
+    /// The machine of an entry loaded in `state` with no process of its own.
+    fn at_rest(state: State) -> Sup {
+        let rest = match state {
+            State::Stopped => Rest::Stopped,
+            State::Exited => Rest::Exited,
+            State::Errored => Rest::Errored,
+            _ => Rest::New,
+        };
+        Sup {
+            m: Machine {
+                phase: Phase::Down { rest },
+                building: false,
+            },
+            ..Sup::default()
+        }
     }
-    // A healthy run starts the count over.
-    let before = if uptime >= Duration::from_millis(spec.min_uptime_ms) {
-        0
-    } else {
-        consecutive
-    };
-    let attempt = before + 1;
-    if spec.max_restarts > 0 && attempt > spec.max_restarts {
-        return (Decision::GiveUp { attempts: before }, before);
+}
+
+/// The state users see for a phase.
+pub(super) fn state_of(m: &Machine) -> State {
+    match m.phase {
+        Phase::Down { rest: Rest::New } => State::Starting,
+        Phase::Down {
+            rest: Rest::Stopped,
+        } => State::Stopped,
+        Phase::Down { rest: Rest::Exited } => State::Exited,
+        Phase::Down {
+            rest: Rest::Errored,
+        } => State::Errored,
+        Phase::Starting => State::Starting,
+        Phase::Running { .. } => State::Running,
+        // Leftovers being stopped after the main process ended: stopping, though nobody
+        // asked; while only the output drains, it still counts as running.
+        Phase::Ending { gone, .. } if !gone.rest => State::Stopping,
+        Phase::Ending { .. } => State::Running,
+        Phase::Stopping { .. } => State::Stopping,
+        Phase::Backoff { .. } => State::Backoff,
     }
-    let b = spec.backoff;
-    let factor = if b.factor.is_finite() && b.factor >= 1.0 {
-        b.factor
-    } else {
-        1.0
-    };
-    let ms = (b.initial_ms as f64) * factor.powi(before.min(1000) as i32);
-    let delay = Duration::from_millis(ms.min(b.max_ms as f64).max(0.0) as u64);
-    (Decision::Restart { delay, attempt }, attempt)
 }
 
 impl Daemon {
-    /// After a run ended by itself: restart later, give up, or leave it. Returns true when a
-    /// restart was scheduled or the entry gave up (the state was set here).
-    pub(super) fn supervise(&mut self, id: u64, code: Option<i32>) -> bool {
-        let Some(e) = self.reg.get_mut(id) else {
-            return false;
-        };
-        if e.foreign {
-            return false;
+    /// Milliseconds on the daemon's monotonic clock.
+    pub(super) fn now_ms(&self) -> Ms {
+        self.started.elapsed().as_millis() as Ms
+    }
+
+    /// The machine of entry `id` (made from its stored state the first time).
+    pub(super) fn sup(&mut self, id: u64) -> &mut Sup {
+        let state = self.reg.get(id).map_or(State::Exited, |e| e.state);
+        self.sups.entry(id).or_insert_with(|| Sup::at_rest(state))
+    }
+
+    /// Sets entry `id`'s machine to `phase` directly (re-adoption and start-up only).
+    pub(super) fn set_phase(&mut self, id: u64, phase: Phase) {
+        self.sup(id).m.phase = phase;
+        self.sync_state(id);
+    }
+
+    pub(super) fn phase(&self, id: u64) -> Option<Phase> {
+        self.sups.get(&id).map(|s| s.m.phase)
+    }
+
+    /// Feeds `input` to entry `id`'s machine and carries out what it says. A refusal changes
+    /// nothing.
+    pub(super) fn feed(&mut self, id: u64, input: Input) -> Result<(), Refusal> {
+        if self.reg.get(id).is_none() {
+            return Err(Refusal::Stale);
         }
-        let uptime = Duration::from_millis(
-            e.ended_at_ms
-                .unwrap_or(0)
-                .saturating_sub(e.started_at_ms.unwrap_or(0)),
-        );
-        let (decision, consecutive) = decide(&e.spec, code, uptime, e.consecutive);
-        e.consecutive = consecutive;
-        match decision {
-            Decision::Done => false,
-            Decision::GiveUp { attempts } => {
-                e.state = State::Errored;
-                e.error = Some(format!("gave up after {attempts} restarts in a row"));
-                e.event(
-                    "errored",
-                    format!("gave up after {attempts} restarts in a row"),
-                );
-                true
+        let ctx = self.ctx(id);
+        let fx = self.sup(id).m.step(input, &ctx)?;
+        log::debug!("entry {id}: {input:?} -> {:?} {fx:?}", self.phase(id));
+        self.sync_state(id);
+        self.feeding += 1;
+        for f in fx {
+            self.effect(id, f, &ctx);
+        }
+        self.feeding -= 1;
+        self.sync_state(id);
+        if self.feeding == 0 {
+            // What waits for ends is told once the machines are at rest (a batch may start
+            // an entry again, which must not interleave with the step that ended it).
+            for ended in std::mem::take(&mut self.ended) {
+                self.after_end(ended);
             }
-            Decision::Restart { delay, attempt } => {
-                e.state = State::Backoff;
+        }
+        Ok(())
+    }
+
+    fn sync_state(&mut self, id: u64) {
+        let Some(s) = self.sups.get(&id) else {
+            return;
+        };
+        let state = state_of(&s.m);
+        if let Some(e) = self.reg.get(id) {
+            if e.state != state {
+                if let Some(e) = self.reg.get_mut(id) {
+                    e.state = state;
+                }
+            }
+        }
+    }
+
+    fn ctx(&self, id: u64) -> Ctx {
+        let now = self.now_ms();
+        let e = self.reg.get(id);
+        let stop_timeout = e.map_or(5_000, |e| e.spec.stop_timeout_ms);
+        let after_exit = match (e, self.live.get(&id)) {
+            (Some(e), Some(l)) if !e.foreign => {
+                let code = l.status.and_then(|s| s.exit_status());
+                let uptime = Duration::from_millis(
+                    crate::util::now_ms().saturating_sub(e.started_at_ms.unwrap_or(0)),
+                );
+                crate::proc::policy::decide(&e.spec, code, uptime, e.consecutive).0
+            }
+            _ => AfterExit::Stay,
+        };
+        Ctx {
+            now,
+            stop_timeout,
+            drain: DRAIN_GRACE,
+            keep_leftovers: false,
+            after_exit,
+        }
+    }
+
+    fn effect(&mut self, id: u64, f: Effect, ctx: &Ctx) {
+        match f {
+            Effect::Spawn { auto } => {
+                if auto {
+                    if let Some(e) = self.reg.get_mut(id) {
+                        e.event("restarting", format!("automatic restart {}", e.consecutive));
+                    }
+                }
+                match self.spawn_run(id) {
+                    Ok(_) => {
+                        if auto {
+                            if let Some(e) = self.reg.get_mut(id) {
+                                e.restarts += 1;
+                            }
+                        }
+                        let _ = self.feed(id, Input::Spawned);
+                        if self.live.get(&id).is_some_and(|l| l.pipes_closed()) {
+                            let _ = self.feed(id, Input::OutputClosed);
+                        }
+                    }
+                    Err(err) => {
+                        self.fail_ready_waits(id, &err.message);
+                        self.sup(id).failure = Some(err);
+                        let _ = self.feed(id, Input::SpawnFailed);
+                    }
+                }
+            }
+            Effect::Signal(whom, sig) => self.signal(id, whom, sig),
+            Effect::KeepLeftovers => {}
+            Effect::CloseOutput => self.close_output(id),
+            Effect::Arm(slot, at) => {
+                let had = self
+                    .sups
+                    .get(&id)
+                    .is_some_and(|s| s.timers.contains_key(&slot));
+                if had && slot == Slot::Kill {
+                    if let Some(e) = self.reg.get_mut(id) {
+                        let left = Duration::from_millis(at.saturating_sub(ctx.now));
+                        e.event(
+                            "stopping",
+                            format!(
+                                "stop timeout shortened: KILL after {}",
+                                crate::util::duration::format(left)
+                            ),
+                        );
+                    }
+                }
+                self.cancel_timer(id, slot);
+                let after = Duration::from_millis(at.saturating_sub(ctx.now));
+                let t = self.timers.add(after, TimerKind::Entry(id, slot));
+                self.sup(id).timers.insert(slot, t);
+            }
+            Effect::Cancel(slot) => self.cancel_timer(id, slot),
+            Effect::Report(end) => self.report_end(id, end),
+            Effect::Backoff { delay, attempt } => {
+                let Some(e) = self.reg.get_mut(id) else {
+                    return;
+                };
+                e.consecutive = attempt;
                 let of = match e.spec.max_restarts {
                     0 => String::new(),
                     m => format!(" of {m}"),
                 };
-                let why = crate::util::signal::describe_end(code, e.exit_signal)
+                let why = crate::util::signal::describe_end(e.exit_code, e.exit_signal)
                     .unwrap_or_else(|| "it ended".to_string());
-                let policy = match e.spec.restart {
-                    crate::proto::Restart::Always => "always",
-                    crate::proto::Restart::OnFailure => "on-failure",
-                    crate::proto::Restart::Never => "never",
-                };
+                let policy = e.spec.restart.as_str();
                 e.event(
                     "backoff",
                     format!(
                         "restarting in {} (attempt {attempt}{of}; {why}, restart {policy})",
-                        crate::util::duration::format(delay)
+                        crate::util::duration::format(Duration::from_millis(delay))
                     ),
                 );
-                self.arm_restart(id, delay);
-                true
+            }
+            Effect::GaveUp { attempts } => {
+                if let Some(e) = self.reg.get_mut(id) {
+                    e.consecutive = attempts;
+                    let msg = format!("gave up after {attempts} restarts in a row");
+                    e.error = Some(msg.clone());
+                    e.event("errored", msg);
+                }
+            }
+            Effect::StoppedIdle { first_build } => {
+                if let Some(e) = self.reg.get_mut(id) {
+                    if first_build {
+                        e.event("stopped", "stopped before its first run");
+                    } else {
+                        e.event("stopped", "stopped while waiting to restart");
+                    }
+                }
+                let why = match (first_build, self.reg.get(id)) {
+                    (true, _) => "its build was cancelled".to_string(),
+                    (false, Some(e)) => format!("{} was stopped", e.label()),
+                    (false, None) => String::new(),
+                };
+                self.fail_ready_waits(id, &why);
+            }
+            Effect::StartBuild => {
+                if let Err(err) = self.spawn_build(id) {
+                    self.sup(id).failure = Some(err);
+                    let _ = self.feed(id, Input::BuildDone { ok: false });
+                }
+            }
+            Effect::CancelBuild => self.cancel_build(id),
+            Effect::Built => self.build_finished(id, None),
+            Effect::BuildFailed => {
+                let s = self.sup(id);
+                let msg = s.failure.as_ref().map(|e| e.message.clone());
+                let detail = s.failure_detail.take();
+                let msg = msg.unwrap_or_default();
+                if matches!(
+                    self.phase(id),
+                    Some(Phase::Down {
+                        rest: Rest::Errored
+                    })
+                ) {
+                    if let Some(e) = self.reg.get_mut(id) {
+                        e.error = Some(msg.clone());
+                    }
+                    self.fail_ready_waits(id, &msg);
+                }
+                self.build_finished(id, Some(detail.unwrap_or(msg)));
             }
         }
     }
 
-    pub(super) fn arm_restart(&mut self, id: u64, delay: Duration) {
-        self.cancel_restart(id);
-        let t = self.timers.add(delay, TimerKind::Restart(id));
-        self.restart_timers.insert(id, t);
-    }
-
-    /// Cancels a pending automatic restart (a user acted on the entry).
-    pub(super) fn cancel_restart(&mut self, id: u64) {
-        if let Some(t) = self.restart_timers.remove(&id) {
+    fn cancel_timer(&mut self, id: u64, slot: Slot) {
+        if let Some(t) = self.sups.get_mut(&id).and_then(|s| s.timers.remove(&slot)) {
             self.timers.cancel(t);
         }
     }
 
-    /// A backoff delay is over: start the entry again, unless a user changed it meanwhile.
-    pub(super) fn restart_due(&mut self, id: u64) {
-        self.restart_timers.remove(&id);
-        let Some(e) = self.reg.get_mut(id) else {
-            return;
-        };
-        if e.state != State::Backoff || self.shutting_down {
+    /// A timer of entry `id` came.
+    pub(super) fn entry_timer(&mut self, id: u64, slot: Slot) {
+        if let Some(s) = self.sups.get_mut(&id) {
+            s.timers.remove(&slot);
+        }
+        if slot == Slot::Restart && self.shutting_down {
+            // Kept in backoff: the next daemon carries on (see readopt_all).
             return;
         }
-        e.event("restarting", format!("automatic restart {}", e.consecutive));
-        match self.start_entry(id) {
-            Ok(_) => {
-                if let Some(e) = self.reg.get_mut(id) {
-                    e.restarts += 1;
-                }
+        let _ = self.feed(id, Input::Timer(slot));
+    }
+
+    /// Sends `sig` to the entry's processes (all of them, or what is left of a run whose main
+    /// process ended), then watches them until none is left.
+    fn signal(&mut self, id: u64, whom: Whom, sig: Sig) {
+        let Some(l) = self.live.get(&id) else {
+            return;
+        };
+        let signo = match sig {
+            Sig::Stop => self
+                .reg
+                .get(id)
+                .map_or(libc::SIGTERM, |e| e.spec.stop_signal),
+            Sig::Kill => libc::SIGKILL,
+        };
+        let (pid, start_time) = (l.pid, l.start_time);
+        let our_child = l.adopted.is_none() && l.status.is_none();
+        if sig == Sig::Kill {
+            if let Some(e) = self.reg.get_mut(id) {
+                e.event("killing", "stop timeout over: sending KILL");
             }
-            Err(err) => self.fail_ready_waits(id, &err.message),
+            // A fresh look: processes may have been born since the stop began.
+            self.proc_table = None;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::proto::Backoff;
-
-    fn spec(restart: Restart, max: u32) -> RunSpec {
-        let mut s: RunSpec = serde_json::from_str(r#"{"argv":["x"],"cwd":"/"}"#).unwrap();
-        s.restart = restart;
-        s.max_restarts = max;
-        s.backoff = Backoff {
-            initial_ms: 100,
-            factor: 2.0,
-            max_ms: 500,
-        };
-        s.min_uptime_ms = 1_000;
-        s
-    }
-
-    #[test]
-    fn policies() {
-        let short = Duration::from_millis(10);
-        assert_eq!(
-            decide(&spec(Restart::Never, 0), Some(1), short, 0).0,
-            Decision::Done
-        );
-        assert_eq!(
-            decide(&spec(Restart::OnFailure, 0), Some(0), short, 3).0,
-            Decision::Done
-        );
-        assert!(matches!(
-            decide(&spec(Restart::OnFailure, 0), None, short, 0).0,
-            Decision::Restart { .. }
-        ));
-        assert!(matches!(
-            decide(&spec(Restart::Always, 0), Some(0), short, 0).0,
-            Decision::Restart { .. }
-        ));
-    }
-
-    #[test]
-    fn backoff_grows_caps_and_resets_after_a_healthy_run() {
-        let s = spec(Restart::Always, 0);
-        let short = Duration::from_millis(10);
-        let mut n = 0;
-        let mut delays = Vec::new();
-        for _ in 0..5 {
-            let (d, c) = decide(&s, Some(1), short, n);
-            n = c;
-            let Decision::Restart { delay, .. } = d else {
-                panic!()
+        if (whom, sig) == (Whom::Tree, Sig::Stop) {
+            let kill_at = match self.phase(id) {
+                Some(Phase::Stopping { kill_at, .. }) => kill_at,
+                _ => self.now_ms(),
             };
-            delays.push(delay.as_millis());
-        }
-        assert_eq!(delays, [100, 200, 400, 500, 500]);
-        let (d, c) = decide(&s, Some(1), Duration::from_secs(2), n);
-        assert_eq!(
-            d,
-            Decision::Restart {
-                delay: Duration::from_millis(100),
-                attempt: 1
+            let left = Duration::from_millis(kill_at.saturating_sub(self.now_ms()));
+            if let Some(e) = self.reg.get_mut(id) {
+                e.event(
+                    "stopping",
+                    format!(
+                        "stopping with {} (KILL after {})",
+                        crate::util::signal::name(signo),
+                        crate::util::duration::format(left)
+                    ),
+                );
             }
-        );
-        assert_eq!(c, 1);
+        }
+        let members = match whom {
+            Whom::Tree => self.signal_entry_tree(id, pid, start_time, our_child, signo),
+            Whom::Leftovers => {
+                let left = self.proc_table().tree(id, pid);
+                for &t in &left {
+                    let _ = kill::signal_checked(t, signo);
+                }
+                if sig == Sig::Stop && !left.is_empty() {
+                    if let Some(e) = self.reg.get_mut(id) {
+                        let n = left.len();
+                        e.event(
+                            "leftovers",
+                            format!(
+                                "stopping {n} leftover process{} with {}",
+                                if n == 1 { "" } else { "es" },
+                                crate::util::signal::name(signo)
+                            ),
+                        );
+                    }
+                }
+                left
+            }
+        };
+        let s = self.sup(id);
+        s.members = members;
+        s.watching = true;
+        self.check_tree(id);
     }
 
-    #[test]
-    fn max_restarts_gives_up() {
-        let s = spec(Restart::Always, 2);
-        let short = Duration::from_millis(10);
-        assert!(matches!(
-            decide(&s, Some(1), short, 0).0,
-            Decision::Restart { attempt: 1, .. }
-        ));
-        assert!(matches!(
-            decide(&s, Some(1), short, 1).0,
-            Decision::Restart { attempt: 2, .. }
-        ));
-        assert_eq!(
-            decide(&s, Some(1), short, 2).0,
-            Decision::GiveUp { attempts: 2 }
+    /// Feeds `TreeGone` once nothing the stop went to is left; looks again soon otherwise.
+    pub(super) fn check_tree(&mut self, id: u64) {
+        let Some(s) = self.sups.get_mut(&id) else {
+            return;
+        };
+        if !s.watching {
+            return;
+        }
+        let left = kill::survivors(&s.members);
+        s.members.clone_from(&left);
+        if left.is_empty() {
+            s.watching = false;
+            if let Some(t) = s.watch.take() {
+                self.timers.cancel(t);
+            }
+            let _ = self.feed(id, Input::TreeGone);
+        } else if s.watch.is_none() {
+            s.watch = Some(self.timers.add(WATCH_POLL, TimerKind::Watch(id)));
+        }
+    }
+
+    /// The watch poll of entry `id` came.
+    pub(super) fn watch_due(&mut self, id: u64) {
+        if let Some(s) = self.sups.get_mut(&id) {
+            s.watch = None;
+        }
+        self.check_tree(id);
+    }
+
+    /// Starts entry `id` (a user's start, `run`, a batch's second half, resurrect). On
+    /// failure the entry is `errored` and the error says why.
+    pub(super) fn start_entry(&mut self, id: u64) -> crate::error::Result<i32> {
+        self.sup(id).failure = None;
+        match self.feed(id, Input::Start) {
+            Ok(()) => {}
+            Err(Refusal::AlreadyRunning | Refusal::Busy) => {
+                let label = self.reg.get(id).map(|e| e.label()).unwrap_or_default();
+                bail!(crate::error::Code::Failed, "{label} is already running");
+            }
+            Err(r) => bail!(crate::error::Code::Failed, "cannot start entry {id}: {r:?}"),
+        }
+        match self.live.get(&id) {
+            Some(l) => Ok(l.pid),
+            None => Err(self.sup(id).failure.take().unwrap_or_else(|| {
+                Error::new(
+                    crate::error::Code::Failed,
+                    format!("entry {id} did not start"),
+                )
+            })),
+        }
+    }
+
+    /// Begins stopping entry `id`. Returns false if nothing was running (an entry waiting to
+    /// restart, or for its first build, is stopped at once).
+    pub(super) fn begin_stop(&mut self, id: u64, timeout: Option<Duration>) -> bool {
+        let timeout = timeout.map(|t| t.as_millis() as Ms);
+        let _ = self.feed(id, Input::Stop { timeout });
+        self.live.contains_key(&id)
+    }
+
+    /// A stop request: `Some(phase before)` when it was accepted.
+    pub(super) fn stop_entry(&mut self, id: u64, timeout: Option<Duration>) -> Option<Phase> {
+        let before = self.sup(id).m.phase;
+        let timeout = timeout.map(|t| t.as_millis() as Ms);
+        self.feed(id, Input::Stop { timeout }).ok().map(|_| before)
+    }
+
+    /// Forgets entry `id`'s machine and timers (it is removed).
+    pub(super) fn drop_sup(&mut self, id: u64) {
+        if let Some(s) = self.sups.remove(&id) {
+            for t in s.timers.into_values().chain(s.watch) {
+                self.timers.cancel(t);
+            }
+        }
+    }
+
+    /// Re-adopted at start-up: running, with no output of ours.
+    pub(super) fn readopted(&mut self, id: u64) {
+        self.set_phase(
+            id,
+            Phase::Running {
+                gone: Gone {
+                    output: true,
+                    ..Gone::default()
+                },
+            },
         );
+    }
+
+    /// Was waiting to restart under the previous daemon: carry on after the first delay.
+    pub(super) fn resume_backoff(&mut self, id: u64, delay: Ms) {
+        let at = self.now_ms() + delay;
+        self.set_phase(id, Phase::Backoff { at });
+        let t = self.timers.add(
+            Duration::from_millis(delay),
+            TimerKind::Entry(id, Slot::Restart),
+        );
+        self.sup(id).timers.insert(Slot::Restart, t);
     }
 }

@@ -4,5 +4,6 @@
 pub mod identity;
 pub mod kill;
 pub mod net;
+pub mod policy;
 pub mod spawn;
 pub mod supervisor;

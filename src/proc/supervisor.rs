@@ -202,8 +202,10 @@ pub enum Effect {
     GaveUp {
         attempts: u32,
     },
-    /// A stop while waiting to restart (or for a first build): nothing ran.
-    StoppedIdle,
+    /// A stop while waiting to restart, or for a first build (`first_build`): nothing ran.
+    StoppedIdle {
+        first_build: bool,
+    },
     StartBuild,
     CancelBuild,
     /// A build ended well: the request that asked for it goes on (stop, then start).
@@ -221,8 +223,6 @@ pub enum Refusal {
     Busy,
     /// `Stop` with nothing to stop.
     NotRunning,
-    /// `Build` while one runs.
-    AlreadyBuilding,
     /// An input that cannot happen in this phase (a late timer, a stale reply): ignored.
     Stale,
 }
@@ -303,7 +303,7 @@ impl Machine {
             (Phase::Backoff { .. }, Input::Stop { .. }) => {
                 fx.push(Effect::Cancel(Slot::Restart));
                 self.cancel_build(&mut fx);
-                fx.push(Effect::StoppedIdle);
+                fx.push(Effect::StoppedIdle { first_build: false });
                 Phase::Down {
                     rest: Rest::Stopped,
                 }
@@ -311,7 +311,7 @@ impl Machine {
             (Phase::Starting, Input::Stop { .. }) if self.building => {
                 // A service waiting for its first build.
                 self.cancel_build(&mut fx);
-                fx.push(Effect::StoppedIdle);
+                fx.push(Effect::StoppedIdle { first_build: true });
                 Phase::Down {
                     rest: Rest::Stopped,
                 }
@@ -500,13 +500,12 @@ impl Machine {
 
             // ---- builds (a second region: the phase mostly stays)
             (phase, Input::Build) => {
-                if self.building {
-                    return Err(Refusal::AlreadyBuilding);
-                }
                 match phase {
                     Phase::Stopping { .. } | Phase::Ending { .. } => return Err(Refusal::Busy),
                     _ => {}
                 }
+                // A newer build supersedes one in progress.
+                self.cancel_build(&mut fx);
                 self.building = true;
                 fx.push(Effect::StartBuild);
                 match phase {

@@ -208,6 +208,24 @@ pub enum Restart {
     Always,
 }
 
+impl Restart {
+    pub const ALL: [Restart; 3] = [Restart::Never, Restart::OnFailure, Restart::Always];
+
+    /// The policy's name, as on the wire, in wrangle.json and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Restart::Never => "never",
+            Restart::OnFailure => "on-failure",
+            Restart::Always => "always",
+        }
+    }
+
+    /// The policy named `name`, if any.
+    pub fn parse(name: &str) -> Option<Restart> {
+        Restart::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+}
+
 /// Restart delays: `initial_ms` × `factor`^n, at most `max_ms`.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
 pub struct Backoff {
