@@ -70,15 +70,16 @@ fn events(wr: &Wr, sel: &str, kind: &str) -> Vec<u64> {
         .collect()
 }
 
-/// The latest event of `sel` (daemon's clock, Unix ms).
+/// When the last event of `sel` happened (daemon's clock, Unix ms; the clock may have been
+/// set back since an earlier one).
 fn last_event_ms(wr: &Wr, sel: &str) -> u64 {
     let s: Value = wr.status(sel);
     s["events"]
         .as_array()
         .expect("status has events")
         .iter()
-        .filter_map(|e| e["ts_ms"].as_u64())
-        .max()
+        .next_back()
+        .and_then(|e| e["ts_ms"].as_u64())
         .expect("an event")
 }
 
@@ -86,10 +87,11 @@ fn ms(unix_secs: i64) -> u64 {
     unix_secs as u64 * 1000
 }
 
-/// `up`, and checks it was done before the faked `deadline` (else the premise fails).
-fn up_before(wr: &Wr, deadline: i64) {
+/// `up`, and checks that `sels` were started before the faked `deadline` (else the premise
+/// of the test fails).
+fn up_before(wr: &Wr, deadline: i64, sels: &[&str]) {
     wr.ok(&["up"]);
-    for sel in ["daily", "hourly"] {
+    for &sel in sels {
         let t = last_event_ms(wr, sel);
         assert!(
             t < ms(deadline),
@@ -98,25 +100,73 @@ fn up_before(wr: &Wr, deadline: i64) {
     }
 }
 
+/// Shuts the daemon down and waits until it is gone.
+fn shutdown(wr: &Wr) {
+    wr.ok(&["shutdown"]);
+    wait_until("the daemon is gone", SOON, || wr.daemon_pids().is_empty());
+}
+
+fn write_services(wr: &Wr, services: &str) {
+    std::fs::write(
+        wr.root.join("wrangle.json"),
+        format!(r#"{{"services": {{{services}}}}}"#),
+    )
+    .expect("write wrangle.json");
+}
+
+#[test]
+fn a_cron_time_that_came_does_not_come_again_after_a_restart_with_the_clock_set_back() {
+    // 2026-01-15 04:00 CET (03:00 UTC).
+    const FOUR: i64 = 1_768_446_000;
+    let mut wr = Wr::new();
+    wr.set_env("TZ", BERLIN);
+    let (a, b) = (unique_secs(), unique_secs());
+    let daily = format!(r#""daily": {{"cmd": ["sleep", "{a}"], "cron_restart": "0 4 * * *"}}"#);
+    write_services(&wr, &daily);
+    start_daemon_at(&wr, FOUR - LEAD);
+    up_before(&wr, FOUR, &["daily"]);
+    wait_until("daily is restarted at 04:00", FAKED_SOON, || {
+        !events(&wr, "daily", "cron_restart").is_empty()
+    });
+    let first = events(&wr, "daily", "cron_restart");
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert!((ms(FOUR)..ms(FOUR + 60)).contains(&first[0]), "{first:?}");
+
+    // A new daemon whose clock says 03:53 again. A service new to it, at 04:01, shows when
+    // 04:00 has passed.
+    shutdown(&wr);
+    write_services(
+        &wr,
+        &format!(r#"{daily}, "probe": {{"cmd": ["sleep", "{b}"], "cron_restart": "1 4 * * *"}}"#),
+    );
+    start_daemon_at(&wr, FOUR - LEAD);
+    up_before(&wr, FOUR, &["daily", "probe"]);
+    wait_until("probe is restarted at 04:01", FAKED_SOON, || {
+        !events(&wr, "probe", "cron_restart").is_empty()
+    });
+    let all = events(&wr, "daily", "cron_restart");
+    assert_eq!(
+        all, first,
+        "04:00 came twice for daily (events at {all:?} ms)"
+    );
+}
+
 #[test]
 fn a_fixed_time_job_runs_once_when_the_daemon_starts_inside_the_repeated_hour() {
     let mut wr = Wr::new();
     wr.set_env("TZ", BERLIN);
     let (a, b) = (unique_secs(), unique_secs());
-    std::fs::write(
-        wr.root.join("wrangle.json"),
-        format!(
-            r#"{{"services": {{
-  "daily": {{"cmd": ["sleep", "{a}"], "cron_restart": "30 2 * * *"}},
-  "hourly": {{"cmd": ["sleep", "{b}"], "cron_restart": "31 * * * *"}}
-}}}}"#
+    write_services(
+        &wr,
+        &format!(
+            r#""daily": {{"cmd": ["sleep", "{a}"], "cron_restart": "30 2 * * *"}},
+               "hourly": {{"cmd": ["sleep", "{b}"], "cron_restart": "31 * * * *"}}"#
         ),
-    )
-    .expect("write wrangle.json");
+    );
 
     // 02:23 CEST: the daily job runs at 02:30 CEST, its first 02:30 of the night.
     start_daemon_at(&wr, FIRST_0230 - LEAD);
-    up_before(&wr, FIRST_0230);
+    up_before(&wr, FIRST_0230, &["daily", "hourly"]);
     wait_until("daily is restarted at 02:30 CEST", FAKED_SOON, || {
         !events(&wr, "daily", "cron_restart").is_empty()
     });
@@ -130,12 +180,9 @@ fn a_fixed_time_job_runs_once_when_the_daemon_starts_inside_the_repeated_hour() 
     );
 
     // The daemon is restarted at 02:23 CET, inside the second copy of the hour.
-    wr.ok(&["shutdown"]);
-    wait_until("the first daemon is gone", SOON, || {
-        wr.daemon_pids().is_empty()
-    });
+    shutdown(&wr);
     start_daemon_at(&wr, SECOND_0230 - LEAD);
-    up_before(&wr, SECOND_0230);
+    up_before(&wr, SECOND_0230, &["daily", "hourly"]);
     // The hourly job (a '*' in the hour) runs at 02:31 CET: the repeated 02:30 has passed
     // in the daemon, and the daily job (timed earlier) would have run by then.
     wait_until("hourly is restarted at 02:31 CET", FAKED_SOON, || {

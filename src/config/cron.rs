@@ -236,8 +236,8 @@ fn next_day(t: i64, tm: &Tm, breakdown: &dyn Fn(i64) -> Option<Tm>) -> Option<i6
 }
 
 /// How far back [`repeated`] looks for the zone's previous UTC offset: a clock change that
-/// repeats more than this many hours is not recognised (none has in any real zone since
-/// standard time came in).
+/// repeats more than this is not recognised (daylight-saving changes repeat an hour, a few
+/// historical ones two).
 const REPEAT_LOOKBACK_SECS: i64 = 12 * 3600;
 
 /// Whether the wall-clock time of `t` (broken down as `tm`) already happened earlier, because
@@ -255,7 +255,7 @@ fn repeated(t: i64, tm: &Tm, breakdown: &dyn Fn(i64) -> Option<Tm>) -> bool {
     let back = before - offset_now;
     back > 0
         && t.checked_sub(back)
-            .and_then(|s| breakdown(s))
+            .and_then(breakdown)
             .is_some_and(|earlier| earlier.wall() == tm.wall())
 }
 
