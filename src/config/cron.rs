@@ -146,11 +146,22 @@ impl Cron {
     }
 
     /// The first whole minute strictly after `unix_secs` whose local time matches, or None if
-    /// none does in the next five years (e.g. `0 0 31 2 *`). When the clock goes back (the end
-    /// of daylight-saving time), a fixed-time expression (no `*` in minute or hour) does not
-    /// match the repeated wall-clock times again; one with a `*` there does.
+    /// none does in the next five years (e.g. `0 0 31 2 *`).
+    ///
+    /// Daylight-saving changes: a wall-clock time the clock skips (spring forward) does not
+    /// happen, so it never matches. When the clock goes back, a fixed-time expression (no `*`
+    /// in minute or hour) matches a repeated wall-clock time only at its first occurrence,
+    /// whatever `unix_secs` is (even inside the second copy of the hour); one with a `*` there
+    /// matches in both copies.
     pub fn next_after(&self, unix_secs: i64) -> Option<i64> {
         self.next_after_with(unix_secs, &local_time)
+    }
+
+    /// When a job last fired at `last_fire` (if it ever did) and it is `now` (both Unix
+    /// seconds), the time it fires next: the next match strictly after both, so that a clock
+    /// set back or a daemon restarted never runs the same time twice.
+    pub fn next_fire(&self, now: i64, last_fire: Option<i64>) -> Option<i64> {
+        self.next_after(last_fire.map_or(now, |l| l.max(now)))
     }
 
     /// [`Cron::next_after`] with the way to break a time down into local fields given.
@@ -161,7 +172,6 @@ impl Cron {
     ) -> Option<i64> {
         let mut t = unix_secs.div_euclid(60).checked_add(1)?.checked_mul(60)?;
         let limit = t.checked_add(HORIZON_SECS)?;
-        let start = breakdown(unix_secs).map(|tm| tm.wall());
         // Every step moves forward; this bounds the loop even for a strange breakdown.
         for _ in 0..2_000_000 {
             if t > limit {
@@ -181,8 +191,8 @@ impl Cron {
                     }
                     None => t.checked_add(i64::from(3600 - tm.minute * 60 - tm.second))?,
                 }
-            } else if self.fixed_time && start.is_some_and(|s| tm.wall() <= s) {
-                // A wall-clock time repeated by the clock going back: already passed.
+            } else if self.fixed_time && repeated(t, &tm, breakdown) {
+                // The second copy of a wall-clock time (the clock went back): it ran at the first.
                 t.saturating_add(60)
             } else {
                 return Some(t);
@@ -225,6 +235,30 @@ fn next_day(t: i64, tm: &Tm, breakdown: &dyn Fn(i64) -> Option<Tm>) -> Option<i6
     Some(guess)
 }
 
+/// How far back [`repeated`] looks for the zone's previous UTC offset: a clock change that
+/// repeats more than this is not recognised (daylight-saving changes repeat an hour, a few
+/// historical ones two).
+const REPEAT_LOOKBACK_SECS: i64 = 12 * 3600;
+
+/// Whether the wall-clock time of `t` (broken down as `tm`) already happened earlier, because
+/// the clock went back (the end of daylight-saving time) less than
+/// [`REPEAT_LOOKBACK_SECS`] before `t`: if the UTC offset then was larger by `d`, the same wall
+/// time was shown `d` seconds before `t`.
+fn repeated(t: i64, tm: &Tm, breakdown: &dyn Fn(i64) -> Option<Tm>) -> bool {
+    let offset_now = tm.utc_offset(t);
+    let Some(before) = t
+        .checked_sub(REPEAT_LOOKBACK_SECS)
+        .and_then(|b| Some(breakdown(b)?.utc_offset(b)))
+    else {
+        return false;
+    };
+    let back = before - offset_now;
+    back > 0
+        && t.checked_sub(back)
+            .and_then(breakdown)
+            .is_some_and(|earlier| earlier.wall() == tm.wall())
+}
+
 /// A broken-down local time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Tm {
@@ -244,6 +278,22 @@ impl Tm {
     /// The wall-clock time, comparable in order.
     fn wall(&self) -> (i64, u32, u32, u32, u32) {
         (self.year, self.month, self.day, self.hour, self.minute)
+    }
+
+    /// The zone's offset from UTC in seconds when this is the breakdown of `t`.
+    fn utc_offset(&self, t: i64) -> i64 {
+        // Howard Hinnant's days_from_civil.
+        let y = self.year - i64::from(self.month <= 2);
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let m = i64::from(self.month);
+        let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(self.day) - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        let secs = i64::from(self.hour * 3600 + self.minute * 60 + self.second);
+        days.saturating_mul(86_400)
+            .saturating_add(secs)
+            .saturating_sub(t)
     }
 }
 
@@ -555,6 +605,120 @@ mod tests {
         // Skipping whole days through the long one: Wednesday 2024-01-03 00:00 (UTC+0).
         let c = Cron::parse("0 0 * * wed").unwrap();
         assert_eq!(c.next_after_with(JAN1, &zone), Some(JAN1 + 2 * 86_400));
+    }
+
+    /// Europe/Berlin in 2026 (CET, UTC+1; CEST, UTC+2 from 29 March to 25 October), as the
+    /// POSIX TZ `CET-1CEST,M3.5.0,M10.5.0/3` gives it.
+    fn berlin_2026(t: i64) -> Option<Tm> {
+        // 2026-03-29 01:00 UTC (02:00 CET becomes 03:00 CEST) and 2026-10-25 01:00 UTC
+        // (03:00 CEST becomes 02:00 CET).
+        let summer = (1_774_746_000..1_792_890_000).contains(&t);
+        fixed(if summer { 7200 } else { 3600 })(t)
+    }
+
+    #[test]
+    fn utc_offset_of_a_breakdown() {
+        for offset in [0, 3600, 5 * 3600 + 1800, -9 * 3600] {
+            for t in [JAN1, JAN1 + 12_345, 1_792_890_000, -86_401] {
+                assert_eq!(fixed(offset)(t).unwrap().utc_offset(t), offset);
+            }
+        }
+        assert_eq!(
+            berlin_2026(1_792_889_999)
+                .unwrap()
+                .utc_offset(1_792_889_999),
+            7200
+        );
+        assert_eq!(
+            berlin_2026(1_792_890_000)
+                .unwrap()
+                .utc_offset(1_792_890_000),
+            3600
+        );
+    }
+
+    #[test]
+    fn a_fixed_time_runs_once_when_the_clock_goes_back_in_berlin() {
+        let at = |expr: &str, t: i64| Cron::parse(expr).unwrap().next_after_with(t, &berlin_2026);
+        // 2026-10-25: 02:30 CEST is 00:30 UTC, 02:30 CET (the repeat) 01:30 UTC; the next
+        // 02:30 is on the 26th at 01:30 UTC.
+        let (first, repeat, next_day) = (1_792_888_200, 1_792_891_800, 1_792_978_200);
+        // From 02:30 CEST the day before: the first 02:30.
+        assert_eq!(at("30 2 * * *", first - 86_400), Some(first));
+        // From the first 02:30, from later in the first copy, at the change, and from anywhere
+        // in the second copy (a daemon started at 02:10 CET): the next day.
+        for from in [
+            first,
+            first + 600,
+            1_792_890_000 - 1,
+            1_792_890_000,
+            1_792_890_000 + 600,
+            repeat - 1,
+            repeat,
+        ] {
+            assert_eq!(at("30 2 * * *", from), Some(next_day), "from {from}");
+        }
+        // An hour range: 01:30, 02:30 CEST, then 03:30 CET (02:30 CET is the repeat).
+        assert_eq!(at("30 1-3 * * *", first - 3600), Some(first));
+        assert_eq!(at("30 1-3 * * *", first), Some(repeat + 3600));
+        assert_eq!(at("30 1-3 * * *", first + 1800), Some(repeat + 3600));
+        // A '*' in minute or hour runs in both copies.
+        assert_eq!(at("30 * * * *", first), Some(repeat));
+        assert_eq!(at("30 * * * *", first + 600), Some(repeat));
+        assert_eq!(at("30 * * * *", 1_792_890_000 + 600), Some(repeat));
+        assert_eq!(at("*/20 2 * * *", first), Some(first + 600));
+        assert_eq!(at("*/20 2 * * *", first + 1200), Some(1_792_890_000));
+        assert_eq!(at("*/20 2 * * *", 1_792_890_000), Some(1_792_891_200));
+        // Daily at midnight across the long day: 25th 00:00 CEST, 26th 00:00 CET.
+        assert_eq!(at("0 0 * * *", first - 86_400), Some(1_792_879_200));
+        assert_eq!(at("0 0 * * *", 1_792_879_200), Some(1_792_969_200));
+    }
+
+    #[test]
+    fn a_skipped_time_does_not_run_when_the_clock_goes_forward_in_berlin() {
+        let at = |expr: &str, t: i64| Cron::parse(expr).unwrap().next_after_with(t, &berlin_2026);
+        // 2026-03-29 has no 02:00-02:59: the 02:30 job next runs on the 30th, 02:30 CEST.
+        let day_before = 1_774_661_400; // 2026-03-28 02:30 CET
+        assert_eq!(at("30 2 * * *", day_before), Some(1_774_830_600));
+        // Hourly at :30 goes from 01:30 CET (00:30 UTC) to 03:30 CEST (01:30 UTC).
+        assert_eq!(at("30 * * * *", 1_774_744_200), Some(1_774_747_800));
+        // 03:00 CEST, the first minute after the gap, exists.
+        assert_eq!(at("0 3 * * *", 1_774_744_200), Some(1_774_746_000));
+    }
+
+    #[test]
+    fn a_half_hour_fall_back_repeats_half_an_hour() {
+        // From UTC+00:30 to UTC+0 at 01:00 UTC on day 2 (as Lord Howe Island does, shifted):
+        // local 01:00-01:29 happens twice.
+        let switch = JAN1 + 86_400 + 3600;
+        let zone = move |t: i64| fixed(if t >= switch { 0 } else { 1800 })(t);
+        let c = Cron::parse("15 1 * * *").unwrap();
+        let first = JAN1 + 86_400 + 2700; // 01:15 local, 00:45 UTC
+        assert_eq!(c.next_after_with(JAN1 + 86_400, &zone), Some(first));
+        assert_eq!(
+            c.next_after_with(switch, &zone),
+            Some(JAN1 + 2 * 86_400 + 4500)
+        );
+        let c = Cron::parse("15 * * * *").unwrap();
+        assert_eq!(c.next_after_with(switch, &zone), Some(switch + 900));
+    }
+
+    #[test]
+    fn next_fire_is_after_the_last_fire_and_now() {
+        let c = Cron::parse("0 4 * * *").unwrap();
+        let four = JAN1 + 4 * 3600;
+        // Never fired: from now.
+        assert_eq!(c.next_after(four - 30), c.next_fire(four - 30, None));
+        // Fired at 04:00, then the clock was set back 30 s (or the daemon restarted then):
+        // not 04:00 again.
+        assert_eq!(c.next_fire(four - 30, Some(four)), c.next_after(four));
+        // Fired long ago: from now.
+        assert_eq!(
+            c.next_fire(four - 30, Some(four - 3 * 86_400)),
+            c.next_after(four - 30)
+        );
+        // Fired a minute ago: the next match after now.
+        assert_eq!(c.next_fire(four + 60, Some(four)), c.next_after(four + 60));
     }
 
     #[test]

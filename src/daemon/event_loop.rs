@@ -60,8 +60,8 @@ pub(super) enum TimerKind {
     WaitTimeout(Token, u32),
     /// Look again whether the entry a `wait` request watches listens on its port.
     ReadyPoll(Token, u32),
-    /// A service's `cron_restart` time came.
-    Cron(u64),
+    /// A service's `cron_restart` time came: the entry and that time (Unix seconds).
+    Cron(u64, i64),
     /// A service may have been idle long enough to switch profiles.
     Idle(u64),
     /// Check an adopted process without a pidfd.
@@ -717,7 +717,7 @@ impl Daemon {
             TimerKind::Watch(id) => self.watch_due(id),
             TimerKind::AdoptPoll(id) => self.adopt_poll(id),
             TimerKind::ReadyPoll(t, req) => self.ready_poll(t, req),
-            TimerKind::Cron(id) => self.cron_due(id),
+            TimerKind::Cron(id, at) => self.cron_due(id, at),
             TimerKind::Idle(id) => self.idle_due(id),
             TimerKind::WaitTimeout(t, req) => self.wait_timeout(t, req),
             TimerKind::Sync => {

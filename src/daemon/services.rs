@@ -181,9 +181,7 @@ impl Daemon {
         let Some(s) = self.reg.get(id).and_then(|e| e.service.clone()) else {
             return;
         };
-        if let Some(when) = s.cron_restart.as_deref().and_then(next_cron) {
-            self.set_timer(id, TimerKind::Cron(id), when);
-        }
+        self.rearm(id);
         if let Some(idle) = &s.idle_profile {
             self.touched.entry(id).or_insert_with(Instant::now);
             self.set_timer(
@@ -207,11 +205,12 @@ impl Daemon {
         self.touched.remove(&id);
     }
 
-    /// A service's cron time came: restart it (build first) if it runs.
-    pub(super) fn cron_due(&mut self, id: u64) {
+    /// A service's cron time `at` came: restart it (build first) if it runs.
+    pub(super) fn cron_due(&mut self, id: u64, at: i64) {
         let Some(e) = self.reg.get_mut(id) else {
             return;
         };
+        e.cron_fired = Some(at);
         let alive = e.state.is_alive() || e.state == State::Backoff;
         if alive && !self.shutting_down {
             e.event("cron_restart", "restarting at its cron_restart time");
@@ -266,14 +265,15 @@ impl Daemon {
         self.set_timer(id, TimerKind::Idle(id), after);
     }
 
+    /// Arms the cron timer for the service's next `cron_restart` time, if it has one.
     fn rearm(&mut self, id: u64) {
-        let cron = self
-            .reg
-            .get(id)
-            .and_then(|e| e.service.as_ref())
-            .and_then(|s| s.cron_restart.clone());
-        if let Some(when) = cron.as_deref().and_then(next_cron) {
-            self.set_timer(id, TimerKind::Cron(id), when);
+        let Some(e) = self.reg.get(id) else {
+            return;
+        };
+        let fired = e.cron_fired;
+        let cron = e.service.as_ref().and_then(|s| s.cron_restart.clone());
+        if let Some((at, after)) = cron.and_then(|c| next_cron(&c, fired)) {
+            self.set_timer(id, TimerKind::Cron(id, at), after);
         }
     }
 
@@ -288,12 +288,12 @@ impl Daemon {
     }
 }
 
-/// How long until the next time `expr` names (None if it never does or does not parse).
-fn next_cron(expr: &str) -> Option<Duration> {
+/// The next time `expr` names after now and after `fired` (Unix seconds), and how long until
+/// then (None if it never does or does not parse).
+fn next_cron(expr: &str, fired: Option<i64>) -> Option<(i64, Duration)> {
     let cron = Cron::parse(expr).ok()?;
     let now = crate::util::now_ms();
-    let next = cron.next_after((now / 1000) as i64)?;
-    Some(Duration::from_millis(
-        (next as u64 * 1000).saturating_sub(now).max(1),
-    ))
+    let next = cron.next_fire((now / 1000) as i64, fired)?;
+    let after = Duration::from_millis((next as u64 * 1000).saturating_sub(now).max(1));
+    Some((next, after))
 }

@@ -115,6 +115,11 @@ pub struct Entry {
     /// How the latest build went, for status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build_state: Option<String>,
+    /// The last `cron_restart` time that came (Unix seconds), whether or not it restarted
+    /// anything: the next one is strictly after it, so that a daemon restarted (or a clock set
+    /// back) does not run the same time twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron_fired: Option<i64>,
 }
 
 impl Entry {
@@ -469,6 +474,7 @@ impl Registry {
             profile: None,
             builds: 0,
             build_state: None,
+            cron_fired: None,
         };
         self.index(&entry);
         self.entries.insert(id, entry);
