@@ -19,7 +19,7 @@ use mio::Token;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long to wait for output pipes to reach EOF after the main process was reaped (a
 /// daemonized grandchild may hold them open for ever).
@@ -32,6 +32,8 @@ const ADOPT_POLL: Duration = Duration::from_millis(500);
 /// A stop in progress.
 pub(super) struct StopCtl {
     grace: TimerId,
+    /// When `grace` fires (None once KILL was sent).
+    kill_at: Option<Instant>,
     poll: Option<TimerId>,
     killed: bool,
     /// The entry's processes when the stop (or the KILL) was sent; the stop is complete when
@@ -519,11 +521,26 @@ impl Daemon {
         let Some(l) = self.live.get_mut(&id) else {
             return false;
         };
-        if l.stop.is_some() {
+        let timeout = timeout.unwrap_or(Duration::from_millis(e.spec.stop_timeout_ms));
+        if let Some(stop) = l.stop.as_mut() {
+            // A stop under way: this one can only bring the KILL earlier.
+            let now = Instant::now();
+            let asked = now.checked_add(timeout);
+            if let Some(at) = asked.and_then(|a| super::stop_deadline::earlier(stop.kill_at, a)) {
+                self.timers.cancel(stop.grace);
+                stop.grace = self.timers.add(at - now, TimerKind::StopGrace(id));
+                stop.kill_at = Some(at);
+                e.event(
+                    "stopping",
+                    format!(
+                        "stop timeout shortened: KILL after {}",
+                        crate::util::duration::format(timeout)
+                    ),
+                );
+            }
             return true;
         }
-        let sig = e.spec.stop_signal;
-        let timeout = timeout.unwrap_or(Duration::from_millis(e.spec.stop_timeout_ms));
+        let sig = e.spec.effective_stop_signal();
         e.state = State::Stopping;
         e.event(
             "stopping",
@@ -537,6 +554,7 @@ impl Daemon {
         let (pid, start_time) = (l.pid, l.start_time);
         l.stop = Some(StopCtl {
             grace: self.timers.add(timeout, TimerKind::StopGrace(id)),
+            kill_at: Some(Instant::now() + timeout),
             poll: None,
             killed: false,
             members: Vec::new(),
@@ -598,6 +616,7 @@ impl Daemon {
             return;
         };
         stop.killed = true;
+        stop.kill_at = None;
         let our_child = l.adopted.is_none() && l.status.is_none();
         let (pid, start_time) = (l.pid, l.start_time);
         if let Some(e) = self.reg.get_mut(id) {

@@ -13,6 +13,7 @@ mod registry_ops;
 mod saved;
 mod services;
 mod signals;
+mod stop_deadline;
 mod supervise;
 mod timers;
 
