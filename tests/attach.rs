@@ -379,6 +379,87 @@ fn pty_entry_runs_on_a_terminal_of_the_given_size() {
     assert!(o.stderr.contains("0x100"), "{:?}", o.stderr);
 }
 
+#[test]
+fn a_terminal_entry_stops_with_hup_by_default() {
+    let wr = Wr::new();
+    // An interactive shell ignores TERM; closing its terminal (HUP) ends it.
+    wr.ok(&[
+        "run",
+        "--name",
+        "sh",
+        "--pty",
+        "--stop-timeout",
+        "30s",
+        "--env",
+        "PS1=wr-prompt> ",
+        "--",
+        "bash",
+        "--norc",
+        "--noprofile",
+        "-i",
+    ]);
+    wr.wait_log("sh", "wr-prompt> ");
+    let s = wr.status("sh");
+    assert_eq!(
+        s["stop_signal"],
+        libc_sighup(),
+        "status shows the effective signal: {s}"
+    );
+    let text = wr.ok(&["status", "sh"]).text();
+    assert!(text.contains("HUP, KILL after 30s"), "{text}");
+    let t0 = Instant::now();
+    wr.ok(&["stop", "sh"]);
+    let took = t0.elapsed();
+    assert!(
+        took < Duration::from_secs(15),
+        "stopping an interactive shell took {took:?}: it waited for the KILL"
+    );
+    let s = wr.status("sh");
+    assert_eq!(s["state"], "stopped", "{s}");
+    assert_eq!(
+        s["exit_signal"],
+        libc_sighup(),
+        "it ended by HUP, not KILL: {s}"
+    );
+    let events: Vec<String> = s["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| format!("{} {}", e["kind"], e["message"]))
+        .collect();
+    assert!(
+        events.iter().any(|e| e.contains("stopping with HUP")),
+        "{events:?}"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| e.contains("killing") || e.contains("killed")),
+        "{events:?}"
+    );
+
+    // The user's choice stands, with or without a terminal.
+    wr.ok(&[
+        "run",
+        "--name",
+        "term",
+        "--pty",
+        "--stop-signal",
+        "TERM",
+        "--",
+        "sleep",
+        &unique_secs(),
+    ]);
+    assert_eq!(wr.status("term")["stop_signal"], 15);
+    wr.ok(&["run", "--name", "plain", "--", "sleep", &unique_secs()]);
+    assert_eq!(wr.status("plain")["stop_signal"], 15);
+}
+
+/// SIGHUP's number on Linux.
+fn libc_sighup() -> i64 {
+    1
+}
+
 // 2. Resizing ----------------------------------------------------------------------------------
 
 const WINCH: &str = r#"trap 'stty size' WINCH; echo ready; while :; do sleep 0.05; done"#;

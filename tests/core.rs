@@ -9,6 +9,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
+use std::process::Stdio;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
@@ -487,6 +488,76 @@ fn stop_escalates_to_kill_for_a_child_that_ignores_term() {
     );
     // wait reports the signal as 128+9.
     wr.code(&["wait", "stubborn"], 137);
+}
+
+#[test]
+fn a_second_stop_with_a_shorter_timeout_brings_the_kill_earlier() {
+    let wr = Wr::new();
+    wr.start(&[
+        "--name",
+        "stubborn",
+        "--",
+        "sh",
+        "-c",
+        r#"trap "" TERM; echo ready; while :; do sleep 0.1; done"#,
+    ]);
+    wr.wait_log("stubborn", "ready");
+    let t0 = Instant::now();
+    let first = wr
+        .cmd(&["stop", "stubborn", "--timeout", "30s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the first stop");
+    wait_until("the first stop began", SOON, || {
+        wr.state("stubborn") == "stopping"
+    });
+    let second = wr.run(&["stop", "stubborn", "--timeout", "1s"]);
+    let took = t0.elapsed();
+    assert_eq!(second.code, 0, "second stop: {:?}", second.stderr);
+    assert!(
+        took < Duration::from_secs(15),
+        "the second stop (--timeout 1s) returned after {took:?}: it waited out the first's 30s"
+    );
+    // The first client gets its answer too, once the entry has ended.
+    let first = finish(first, SOON, "wrangle stop stubborn --timeout 30s");
+    assert_eq!(first.code, 0, "first stop: {:?}", first.stderr);
+    let s = wr.status("stubborn");
+    assert_eq!(s["state"], "stopped", "{s}");
+    assert_eq!(s["exit_signal"], 9, "{s}");
+    let events: Vec<String> = s["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| format!("{} {}", e["kind"], e["message"]))
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.contains("stop timeout shortened: KILL after 1s")),
+        "an event says the KILL came earlier: {events:?}"
+    );
+
+    // A later stop with a later deadline changes nothing: the 1s one still wins.
+    wr.ok(&["start", "stubborn"]);
+    wr.wait_log("stubborn", "ready");
+    let t0 = Instant::now();
+    let first = wr
+        .cmd(&["stop", "stubborn", "--timeout", "1s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the short stop");
+    wait_until("the short stop began", SOON, || {
+        wr.state("stubborn") == "stopping"
+    });
+    wr.ok(&["stop", "stubborn", "--timeout", "30s"]);
+    let took = t0.elapsed();
+    assert!(
+        took < Duration::from_secs(15),
+        "a later stop with a longer timeout postponed the KILL: {took:?}"
+    );
+    assert_eq!(finish(first, SOON, "the short stop").code, 0);
 }
 
 #[test]

@@ -447,3 +447,28 @@ fn finish_child(child: &mut std::process::Child) -> Option<i32> {
     });
     code
 }
+
+#[test]
+fn a_terminal_service_stops_with_hup_unless_its_file_says_otherwise() {
+    let wr = Wr::new();
+    let (a, b) = (unique_secs(), unique_secs());
+    let file = wr.root.join("wrangle.json");
+    write(
+        &file,
+        &format!(
+            r#"{{"services": {{
+  "t": {{"cmd": ["sleep", "{a}"], "pty": true}},
+  "u": {{"cmd": ["sleep", "{b}"], "pty": true, "stop_signal": "TERM"}}
+}}}}"#
+        ),
+    );
+    wr.ok(&["up"]);
+    assert_eq!(wr.status("t")["stop_signal"], 1);
+    assert_eq!(wr.status("u")["stop_signal"], 15);
+    let out = wr.ok(&["up"]).text();
+    assert!(out.contains("t (id 1) is unchanged"), "{out}");
+    assert!(out.contains("u (id 2) is unchanged"), "{out}");
+    wr.ok(&["stop", "t"]);
+    let s = wr.status("t");
+    assert_eq!(s["exit_signal"], 1, "{s}");
+}

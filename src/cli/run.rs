@@ -153,11 +153,15 @@ fn build_spec(c: &RunCmd) -> Result<RunSpec> {
             _ => bail!(Code::Usage, "--env {kv:?}: expected KEY=VALUE"),
         }
     }
-    let stop_signal = match &c.stop_signal {
-        Some(s) => crate::util::signal::parse(s)
-            .map_err(|e| Error::new(Code::Usage, format!("--stop-signal: {}", e.message)))?,
-        None => libc::SIGTERM,
-    };
+    // Unset: the daemon gives the default (HUP with --pty, else TERM).
+    let stop_signal = c
+        .stop_signal
+        .as_deref()
+        .map(|s| {
+            crate::util::signal::parse(s)
+                .map_err(|e| Error::new(Code::Usage, format!("--stop-signal: {}", e.message)))
+        })
+        .transpose()?;
     let stop_timeout = duration_flag("--stop-timeout", &c.stop_timeout)?
         .unwrap_or(std::time::Duration::from_secs(5));
     if let Some(n) = &c.name {

@@ -964,7 +964,7 @@ impl<'a> Loader<'a> {
                         }
                     };
                     spec.stop_signal =
-                        signal::parse(&text).map_err(|e| self.at(v, p, e.message))?;
+                        Some(signal::parse(&text).map_err(|e| self.at(v, p, e.message))?);
                 }
                 "stop_timeout" => spec.stop_timeout_ms = self.duration_ms(v, p)?,
                 "ready" => ready = self.ready(v, p)?,
@@ -1389,7 +1389,7 @@ mod tests {
         );
         assert_eq!(b.spec.max_restarts, 0);
         assert_eq!(b.spec.min_uptime_ms, 10_000);
-        assert_eq!(b.spec.stop_signal, libc::SIGTERM);
+        assert_eq!(b.spec.stop_signal, Some(libc::SIGTERM));
         assert_eq!(b.spec.stop_timeout_ms, 5000);
         assert_eq!(api.after, ["db"]);
         assert_eq!(b.ready.log.as_deref(), Some("listening on"));
@@ -1682,7 +1682,7 @@ mod tests {
             (120_000, 120_000)
         );
         assert_eq!(b.spec.backoff.factor, Backoff::default().factor);
-        assert_eq!(b.spec.stop_signal, libc::SIGINT);
+        assert_eq!(b.spec.stop_signal, Some(libc::SIGINT));
         assert_eq!(b.spec.stop_timeout_ms, 1500);
         assert_eq!(
             b.spec.min_uptime_ms,

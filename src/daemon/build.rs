@@ -78,6 +78,9 @@ pub(super) fn same_service(a: &ServiceSpec, b: &ServiceSpec) -> bool {
         let mut s = s.clone();
         for v in std::iter::once(&mut s.base).chain(s.profiles.values_mut()) {
             v.spec.env = Default::default();
+            // Compared by effect: a declaration without stop_signal equals one stored with
+            // the signal that default gives (as older versions stored it).
+            v.spec.stop_signal = Some(v.spec.effective_stop_signal());
         }
         s
     }
@@ -518,5 +521,31 @@ impl Daemon {
         }
         self.arm_service_timers(id);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(extra: &str) -> ServiceSpec {
+        let json = format!(
+            r#"{{"name":"a","file":"/w.json","base":{{"spec":{{"argv":["a"],"cwd":"/"{extra}}}}}}}"#
+        );
+        serde_json::from_str(&json).unwrap()
+    }
+
+    #[test]
+    fn an_unset_stop_signal_equals_the_default_it_gives() {
+        // Older versions stored the default TERM; the same declaration is unchanged.
+        assert!(same_service(&service(r#","stop_signal":15"#), &service("")));
+        assert!(!same_service(&service(r#","stop_signal":2"#), &service("")));
+        // A terminal service's default is now HUP: the stored TERM differs.
+        let (old, new) = (r#","stop_signal":15,"pty":true"#, r#","pty":true"#);
+        assert!(!same_service(&service(old), &service(new)));
+        assert!(same_service(
+            &service(r#","stop_signal":1,"pty":true"#),
+            &service(new)
+        ));
     }
 }

@@ -315,7 +315,7 @@ impl Daemon {
             Sig::Stop => self
                 .reg
                 .get(id)
-                .map_or(libc::SIGTERM, |e| e.spec.stop_signal),
+                .map_or(libc::SIGTERM, |e| e.spec.effective_stop_signal()),
             Sig::Kill => libc::SIGKILL,
         };
         let (pid, start_time) = (l.pid, l.start_time);

@@ -29,7 +29,14 @@ impl<K> Timers<K> {
     pub fn add(&mut self, after: Duration, kind: K) -> TimerId {
         let id = TimerId(self.next);
         self.next += 1;
-        self.heap.push(Reverse((Instant::now() + after, id)));
+        // A deadline past what the clock can hold (a huge timeout from a client) is "never"
+        // in practice: a century from now.
+        let now = Instant::now();
+        let at = now
+            .checked_add(after)
+            .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+            .unwrap_or(now);
+        self.heap.push(Reverse((at, id)));
         self.live.insert(id, kind);
         id
     }

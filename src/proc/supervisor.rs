@@ -261,7 +261,7 @@ impl Machine {
 
             // ---- stop
             (Phase::Running { gone }, Input::Stop { timeout }) => {
-                let kill_at = ctx.now + timeout.unwrap_or(ctx.stop_timeout);
+                let kill_at = ctx.now.saturating_add(timeout.unwrap_or(ctx.stop_timeout));
                 fx.push(Effect::Arm(Slot::Kill, kill_at));
                 fx.push(Effect::Signal(Whom::Tree, Sig::Stop));
                 self.cancel_build(&mut fx);
@@ -286,7 +286,7 @@ impl Machine {
             ) => {
                 // A user's stop is final (an ending run is now reported stopped), and the
                 // earliest KILL deadline wins.
-                let asked = ctx.now + timeout.unwrap_or(ctx.stop_timeout);
+                let asked = ctx.now.saturating_add(timeout.unwrap_or(ctx.stop_timeout));
                 let kill_at = if !killed && asked < kill_at {
                     fx.push(Effect::Arm(Slot::Kill, asked));
                     asked
@@ -328,9 +328,9 @@ impl Machine {
             // ---- the main process ends
             (Phase::Running { mut gone }, Input::Reaped) => {
                 gone.main = true;
-                let kill_at = ctx.now + ctx.stop_timeout;
+                let kill_at = ctx.now.saturating_add(ctx.stop_timeout);
                 if !gone.output {
-                    fx.push(Effect::Arm(Slot::Drain, ctx.now + ctx.drain));
+                    fx.push(Effect::Arm(Slot::Drain, ctx.now.saturating_add(ctx.drain)));
                 }
                 if ctx.keep_leftovers {
                     fx.push(Effect::KeepLeftovers);
@@ -359,7 +359,7 @@ impl Machine {
             ) if !gone.main => {
                 gone.main = true;
                 if !gone.output {
-                    fx.push(Effect::Arm(Slot::Drain, ctx.now + ctx.drain));
+                    fx.push(Effect::Arm(Slot::Drain, ctx.now.saturating_add(ctx.drain)));
                 }
                 self.settle(
                     Phase::Stopping {
@@ -595,7 +595,7 @@ impl Machine {
                     }
                 }
                 AfterExit::Restart { delay, attempt } => {
-                    let at = ctx.now + delay;
+                    let at = ctx.now.saturating_add(delay);
                     fx.push(Effect::Arm(Slot::Restart, at));
                     fx.push(Effect::Backoff { delay, attempt });
                     Phase::Backoff { at }

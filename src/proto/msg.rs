@@ -97,8 +97,10 @@ pub struct RunSpec {
     /// Shared between entries that have the same one (most do: one shell starts them).
     #[serde(default)]
     pub env: std::sync::Arc<BTreeMap<String, String>>,
-    #[serde(default = "default_stop_signal")]
-    pub stop_signal: i32,
+    /// The signal a stop sends first, as the user chose it; None: the default, which
+    /// [`RunSpec::effective_stop_signal`] gives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<i32>,
     #[serde(default = "default_stop_timeout_ms")]
     pub stop_timeout_ms: u64,
     /// Where standard input comes from.
@@ -148,7 +150,7 @@ impl RunSpec {
             groups: Vec::new(),
             cwd,
             env: Default::default(),
-            stop_signal: default_stop_signal(),
+            stop_signal: None,
             stop_timeout_ms: default_stop_timeout_ms(),
             restart: Restart::default(),
             max_restarts: 0,
@@ -162,6 +164,16 @@ impl RunSpec {
             log_max_size: None,
             log_keep: None,
         }
+    }
+
+    /// The signal a stop sends first: the user's choice, else HUP for a terminal entry (what
+    /// closing a terminal sends; an interactive shell ignores TERM) and TERM for the rest.
+    pub fn effective_stop_signal(&self) -> i32 {
+        self.stop_signal.unwrap_or(if self.pty {
+            libc::SIGHUP
+        } else {
+            libc::SIGTERM
+        })
     }
 }
 
@@ -246,10 +258,6 @@ impl Default for Backoff {
 
 fn default_min_uptime_ms() -> u64 {
     10_000
-}
-
-fn default_stop_signal() -> i32 {
-    libc::SIGTERM
 }
 
 fn default_stop_timeout_ms() -> u64 {
@@ -807,9 +815,27 @@ mod tests {
         let r: Request =
             serde_json::from_str(r#"{"op":"run","spec":{"argv":["true"],"cwd":"/"}}"#).unwrap();
         let Request::Run { spec } = r else { panic!() };
-        assert_eq!(spec.stop_signal, 15);
+        assert_eq!(spec.stop_signal, None);
+        assert_eq!(spec.effective_stop_signal(), libc::SIGTERM);
         assert_eq!(spec.stop_timeout_ms, 5000);
         assert!(!spec.shell && spec.env.is_empty());
+    }
+
+    #[test]
+    fn a_terminal_entry_stops_with_hup_unless_told_otherwise() {
+        let mut spec = RunSpec::new(vec!["bash".into()], "/".into());
+        spec.pty = true;
+        assert_eq!(spec.effective_stop_signal(), libc::SIGHUP);
+        spec.stop_signal = Some(libc::SIGTERM);
+        assert_eq!(spec.effective_stop_signal(), libc::SIGTERM);
+        spec.pty = false;
+        spec.stop_signal = Some(libc::SIGINT);
+        assert_eq!(spec.effective_stop_signal(), libc::SIGINT);
+        // A stored or sent number is the user's choice, as before.
+        let old: RunSpec =
+            serde_json::from_str(r#"{"argv":["a"],"cwd":"/","stop_signal":15,"pty":true}"#)
+                .unwrap();
+        assert_eq!(old.effective_stop_signal(), libc::SIGTERM);
     }
 
     #[test]

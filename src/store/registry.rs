@@ -197,7 +197,7 @@ impl Entry {
             exit_signal: self.exit_signal,
             cpu_percent: None,
             rss_bytes: None,
-            stop_signal: self.spec.stop_signal,
+            stop_signal: self.spec.effective_stop_signal(),
             stop_timeout_ms: self.spec.stop_timeout_ms,
             originator: self.originator.clone(),
             adopted: self.adopted,
