@@ -132,6 +132,8 @@ pub(crate) struct Daemon {
     save_failing: bool,
     /// Files written but not yet fsynced.
     unsynced: std::collections::BTreeSet<std::path::PathBuf>,
+    /// Makes them durable on a helper thread.
+    syncer: crate::store::syncer::Syncer,
     pub(super) startup_warnings: Vec<String>,
     /// Pipes that still had data when their turn ended.
     pub(super) busy: Vec<Token>,
@@ -224,6 +226,7 @@ impl Daemon {
             sync_timer: None,
             save_failing: false,
             unsynced: Default::default(),
+            syncer: Default::default(),
             startup_warnings,
             busy: Vec::new(),
             proc_table: None,
@@ -722,9 +725,7 @@ impl Daemon {
             TimerKind::WaitTimeout(t, req) => self.wait_timeout(t, req),
             TimerKind::Sync => {
                 self.sync_timer = None;
-                if let Err(e) = crate::store::persist::sync(&mut self.unsynced) {
-                    log::warn!("cannot fsync {}: {e}", self.paths.state.display());
-                }
+                self.syncer.submit(std::mem::take(&mut self.unsynced));
             }
         }
     }
@@ -754,12 +755,13 @@ impl Daemon {
         }
     }
 
-    /// Saves and fsyncs now (start-up, shutdown).
+    /// Saves and fsyncs now (start-up, shutdown): waits for the helper thread too.
     pub(super) fn save_now(&mut self) {
         self.save_changes();
         if let Some(t) = self.sync_timer.take() {
             self.timers.cancel(t);
         }
+        self.syncer.flush();
         if let Err(e) = crate::store::persist::sync(&mut self.unsynced) {
             log::warn!("cannot fsync {}: {e}", self.paths.state.display());
         }

@@ -4,3 +4,4 @@
 pub mod persist;
 pub mod registry;
 pub mod snapshot;
+pub mod syncer;
