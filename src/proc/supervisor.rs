@@ -560,6 +560,36 @@ impl Machine {
         Ok(fx)
     }
 
+    /// The same machine on another clock: every deadline keeps the time it had left when
+    /// the old clock read `old_now`, now counted from `new_now`. With `new_now` 0 the
+    /// deadlines become remaining durations (to write the machine out), and back.
+    pub fn rebased(self, old_now: Ms, new_now: Ms) -> Machine {
+        let move_to = |at: Ms| new_now.saturating_add(at.saturating_sub(old_now));
+        let phase = match self.phase {
+            Phase::Ending {
+                gone,
+                kill_at,
+                killed,
+            } => Phase::Ending {
+                gone,
+                kill_at: move_to(kill_at),
+                killed,
+            },
+            Phase::Stopping {
+                gone,
+                kill_at,
+                killed,
+            } => Phase::Stopping {
+                gone,
+                kill_at: move_to(kill_at),
+                killed,
+            },
+            Phase::Backoff { at } => Phase::Backoff { at: move_to(at) },
+            other => other,
+        };
+        Machine { phase, ..self }
+    }
+
     fn cancel_build(&mut self, fx: &mut Effects) {
         if self.building {
             self.building = false;
@@ -923,6 +953,33 @@ mod tests {
             .unwrap();
         assert_eq!(fx, []);
         assert!(matches!(m.phase, Phase::Stopping { kill_at, .. } if kill_at == NOW + 3_000));
+    }
+
+    #[test]
+    fn rebasing_keeps_what_is_left_of_each_deadline() {
+        let m = Machine {
+            phase: Phase::Stopping {
+                gone: Gone::default(),
+                kill_at: 7_000,
+                killed: false,
+            },
+            building: true,
+        };
+        // Written out at 5 s: 2 s left; read back on a clock at 100 ms: due at 2.1 s.
+        let out = m.rebased(5_000, 0);
+        assert!(matches!(out.phase, Phase::Stopping { kill_at: 2_000, .. }));
+        let back = out.rebased(0, 100);
+        assert!(matches!(back.phase, Phase::Stopping { kill_at: 2_100, .. }));
+        assert!(back.building);
+        // An overdue deadline is due at once, never in the past of the new clock.
+        let late = Machine {
+            phase: Phase::Backoff { at: 10 },
+            building: false,
+        };
+        assert_eq!(late.rebased(50, 0).phase, Phase::Backoff { at: 0 });
+        // A machine's text form reads back as the same machine.
+        let text = serde_json::to_string(&m).unwrap();
+        assert_eq!(serde_json::from_str::<Machine>(&text).unwrap(), m);
     }
 
     /// From any state, once a stop was accepted, nothing but a user's start spawns again.
