@@ -290,22 +290,39 @@ impl Daemon {
             }
             for ev in events.iter() {
                 let token = ev.token();
+                let (readable, writable) = (
+                    ev.is_readable() || ev.is_read_closed() || ev.is_error(),
+                    ev.is_writable(),
+                );
+                // Each piece of work is guarded: a bug costs its entry, not the daemon.
                 match token {
-                    LISTENER => self.accept(),
-                    SIGNALS => self.on_signals(),
+                    LISTENER => self.guarded("accepting connections", None, |d| d.accept()),
+                    SIGNALS => self.guarded("handling signals", None, |d| d.on_signals()),
                     t => match self.sources.get(&t).copied() {
-                        Some(Source::Conn) => {
-                            if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-                                self.conn_readable(t);
+                        Some(Source::Conn) => self.guarded("reading a connection", None, |d| {
+                            if readable {
+                                d.conn_readable(t);
                             }
-                            if ev.is_writable() {
-                                self.dirty.insert(t);
+                            if writable {
+                                d.dirty.insert(t);
                             }
+                        }),
+                        Some(Source::Pipe { id, stream }) => {
+                            self.guarded("reading its output", Some(id), |d| {
+                                d.pipe_readable(t, id, stream)
+                            })
                         }
-                        Some(Source::Pipe { id, stream }) => self.pipe_readable(t, id, stream),
-                        Some(Source::Input { id }) => self.write_input(id),
-                        Some(Source::Pidfd { id }) => self.adopted_ended(id),
-                        Some(Source::BuildPipe { id }) => self.build_pipe_readable(t, id),
+                        Some(Source::Input { id }) => {
+                            self.guarded("writing its input", Some(id), |d| d.write_input(id))
+                        }
+                        Some(Source::Pidfd { id }) => {
+                            self.guarded("watching it", Some(id), |d| d.adopted_ended(id))
+                        }
+                        Some(Source::BuildPipe { id }) => {
+                            self.guarded("reading its build output", Some(id), |d| {
+                                d.build_pipe_readable(t, id)
+                            })
+                        }
                         None => {}
                     },
                 }
@@ -313,20 +330,23 @@ impl Daemon {
             let busy = std::mem::take(&mut self.busy);
             for t in busy {
                 if let Some(Source::Pipe { id, stream }) = self.sources.get(&t).copied() {
-                    self.pipe_readable(t, id, stream);
+                    self.guarded("reading its output", Some(id), |d| {
+                        d.pipe_readable(t, id, stream)
+                    });
                 }
             }
             for (_, kind) in self.timers.pop_due() {
-                self.on_timer(kind);
+                let (what, entry) = super::guard::timer_subject(kind);
+                self.guarded(what, entry, |d| d.on_timer(kind));
             }
             for t in std::mem::take(&mut self.resume) {
-                self.conn_readable(t);
+                self.guarded("reading a connection", None, |d| d.conn_readable(t));
             }
-            self.flush_indexes();
+            self.guarded("writing log indexes", None, |d| d.flush_indexes());
             // Saved before any reply about the change leaves (see store::persist).
-            self.save_changes();
-            self.publish_events();
-            self.service_conns();
+            self.guarded("saving the registry", None, |d| d.save_changes());
+            self.guarded("publishing events", None, |d| d.publish_events());
+            self.guarded("sending to clients", None, |d| d.service_conns());
             self.proc_table = None;
         }
         self.save_now();
@@ -582,6 +602,10 @@ impl Daemon {
                 return self.reply_err(t, f.id, &err);
             }
         };
+        // Checked at the boundary: no handler sees a request it cannot act on.
+        if let Err(e) = req.validate() {
+            return self.reply_err(t, f.id, &e);
+        }
         log::debug!("request {} {:?}", f.id, req.op());
         // A bug in one handler must not take the daemon down with it.
         let outcome =

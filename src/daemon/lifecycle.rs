@@ -307,7 +307,9 @@ impl Daemon {
                 Ok(Some((pid, status))) => {
                     let pid = pid.as_raw_nonzero().get();
                     if let Some(id) = self.builds.entry_of(pid) {
-                        self.build_reaped(id, pid, status);
+                        self.guarded("recording how its build ended", Some(id), |d| {
+                            d.build_reaped(id, pid, status)
+                        });
                         continue;
                     }
                     let Some(id) = self.pids.remove(&pid) else {
@@ -317,8 +319,10 @@ impl Daemon {
                     if let Some(l) = self.live.get_mut(&id) {
                         l.status = Some(status);
                     }
-                    let _ = self.feed(id, Input::Reaped);
-                    self.check_tree(id);
+                    self.guarded("recording how it ended", Some(id), |d| {
+                        let _ = d.feed(id, Input::Reaped);
+                        d.check_tree(id);
+                    });
                 }
                 Ok(None) => break,
                 Err(rustix::io::Errno::INTR) => continue,

@@ -5,6 +5,7 @@ mod build;
 mod conn;
 mod event_loop;
 mod events;
+mod guard;
 mod handlers;
 mod io;
 mod lifecycle;

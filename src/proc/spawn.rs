@@ -96,8 +96,16 @@ pub fn spawn(spec: &RunSpec, id: u64, name: Option<&str>, instance: &str) -> io:
         c.arg("-c").arg(spec.argv.join(" "));
         c
     } else {
-        let mut c = Command::new(&spec.argv[0]);
-        c.args(&spec.argv[1..]);
+        // Requests are validated before they get here; an empty argv is still an error, not
+        // a panic.
+        let Some((program, args)) = spec.argv.split_first().filter(|(p, _)| !p.is_empty()) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "empty command (no program to run)",
+            ));
+        };
+        let mut c = Command::new(program);
+        c.args(args);
         c
     };
     cmd.env_clear().envs(spec.env.iter()).current_dir(&spec.cwd);
@@ -228,4 +236,20 @@ pub fn spawn(spec: &RunSpec, id: u64, name: Option<&str>, instance: &str) -> io:
         input,
         pty,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_argv_is_an_error_not_a_panic() {
+        for argv in [vec![], vec![String::new()]] {
+            let spec = RunSpec::new(argv.clone(), "/".into());
+            match spawn(&spec, 1, None, "/nonexistent") {
+                Err(e) => assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{argv:?}: {e}"),
+                Ok(sp) => panic!("{argv:?} started pid {}", sp.pid),
+            }
+        }
+    }
 }

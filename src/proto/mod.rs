@@ -10,6 +10,7 @@
 
 pub mod frame;
 pub mod msg;
+pub mod validate;
 
 pub use frame::{Decoder, Frame, FrameKind, HEADER_LEN, MAX_PAYLOAD};
 pub use msg::*;
