@@ -8,7 +8,7 @@ use super::envfile;
 use super::json::{self, Key, Value};
 use crate::error::{Code, Error, Result};
 use crate::proto::msg::{
-    Backoff, BuildSpec, IdleProfile, Ready, Restart, RunSpec, ServiceSpec, Variant,
+    Backoff, BuildSpec, IdleProfile, Leftovers, Ready, Restart, RunSpec, ServiceSpec, Variant,
 };
 use crate::store::registry::{validate_label, validate_name};
 use crate::util::{duration, signal, size};
@@ -38,6 +38,7 @@ const SERVICE_KEYS: &[&str] = &[
     "min_uptime",
     "stop_signal",
     "stop_timeout",
+    "leftovers",
     "after",
     "ready",
     "tags",
@@ -968,6 +969,13 @@ impl<'a> Loader<'a> {
                         signal::parse(&text).map_err(|e| self.at(v, p, e.message))?;
                 }
                 "stop_timeout" => spec.stop_timeout_ms = self.duration_ms(v, p)?,
+                "leftovers" => {
+                    let expected = "\"stop\" or \"keep\"";
+                    let s = self.string(v, p, expected)?;
+                    spec.leftovers = Leftovers::parse(s).ok_or_else(|| {
+                        self.at(v, p, format!("expected {expected}, found {s:?}"))
+                    })?;
+                }
                 "ready" => ready = self.ready(v, p)?,
                 "tags" => spec.tags = self.labels(v, p, "tag")?,
                 "groups" => spec.groups = self.labels(v, p, "group")?,

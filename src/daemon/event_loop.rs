@@ -60,6 +60,8 @@ pub(super) enum TimerKind {
     Drain(u64),
     /// An entry's backoff delay is over: restart it.
     Restart(u64),
+    /// Look again for what an ended main process left behind.
+    Leftovers(u64),
     /// A `wait` request ran out of time.
     WaitTimeout(Token, u32),
     /// Look again whether the entry a `wait` request watches listens on its port.
@@ -716,6 +718,7 @@ impl Daemon {
             TimerKind::Drain(id) => self.drain_over(id),
             TimerKind::AdoptPoll(id) => self.adopt_poll(id),
             TimerKind::Restart(id) => self.restart_due(id),
+            TimerKind::Leftovers(id) => self.leftovers_retry(id),
             TimerKind::ReadyPoll(t, req) => self.ready_poll(t, req),
             TimerKind::Cron(id) => self.cron_due(id),
             TimerKind::Idle(id) => self.idle_due(id),

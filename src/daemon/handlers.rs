@@ -406,8 +406,13 @@ impl Daemon {
         if let Some(e) = self.reg.get_mut(id) {
             e.consecutive = 0;
         }
-        if self.live.contains_key(&id) {
-            return self.result(id, "already_running", None);
+        match self.live.get(&id) {
+            Some(l) if l.husk => {
+                let why = "its leftover processes are being stopped; start it once they are gone";
+                return self.result(id, "failed", Some(why.into()));
+            }
+            Some(_) => return self.result(id, "already_running", None),
+            None => {}
         }
         match self.start_entry(id) {
             Ok(_) => self.result(id, "started", None),
@@ -426,6 +431,9 @@ impl Daemon {
         timeout: Option<Duration>,
         mut results: Vec<ActionResult>,
     ) {
+        // Entries that had processes to stop (some may be gone already: kept leftovers can
+        // die at once, with no main process to reap).
+        let mut stopping = Vec::new();
         for &id in &ids {
             // Whatever the user does to an entry overrides a pending automatic restart or a
             // build, and a stop or rm one that waits for others' builds.
@@ -435,8 +443,12 @@ impl Daemon {
                 self.drop_from_rebuilds(id);
             }
             let was_running = self.begin_stop(id, timeout);
-            if !was_running && op == BatchOp::Stop {
-                // A stop is final even for an entry that was not running (e.g. in backoff).
+            if was_running {
+                stopping.push(id);
+            }
+            if op == BatchOp::Stop {
+                // A stop is final even for an entry that was not running (e.g. in backoff,
+                // perhaps with kept leftovers being stopped now).
                 let was_waiting = match self.reg.get_mut(id) {
                     Some(e) if e.state == State::Backoff => {
                         e.state = State::Stopped;
@@ -452,10 +464,14 @@ impl Daemon {
                         .map(|e| format!("{} was stopped", e.label()));
                     self.fail_ready_waits(id, &why.unwrap_or_default());
                 }
-                results.push(match was_waiting {
-                    true => self.result(id, "stopped", Some("it was waiting to restart".into())),
-                    false => self.result(id, "not_running", None),
-                });
+                if !was_running {
+                    results.push(match was_waiting {
+                        true => {
+                            self.result(id, "stopped", Some("it was waiting to restart".into()))
+                        }
+                        false => self.result(id, "not_running", None),
+                    });
+                }
             }
         }
         let waiting: Vec<u64> = ids
@@ -463,11 +479,7 @@ impl Daemon {
             .copied()
             .filter(|id| self.live.contains_key(id))
             .collect();
-        let ids = if op == BatchOp::Stop {
-            waiting.clone()
-        } else {
-            ids
-        };
+        let ids = if op == BatchOp::Stop { stopping } else { ids };
         if waiting.is_empty() {
             self.complete_batch(conn, req_id, op, ids, results);
         } else {
@@ -583,6 +595,13 @@ impl Daemon {
 
     /// The wire view of an entry, with CPU and memory samples for live processes.
     fn info(&mut self, id: u64, with_events: bool) -> EntryInfo {
+        let Some(e) = self.reg.get(id) else {
+            return EntryInfo::default();
+        };
+        if !e.leftovers.is_empty() {
+            // Dead leftovers leave the list when someone looks.
+            self.kept_leftovers(id);
+        }
         let Some(e) = self.reg.get(id) else {
             return EntryInfo::default();
         };

@@ -6,6 +6,7 @@
 use super::event_loop::{
     BatchOp, Daemon, PendingKind, Source, TimerKind, READS_PER_TURN, RING_BYTES,
 };
+use super::leftovers::AfterExit;
 use super::timers::TimerId;
 use crate::error::{Code, Error, Result};
 use crate::logs::file::{Rotation, RunWriter};
@@ -26,6 +27,10 @@ use std::time::Duration;
 const DRAIN_GRACE: Duration = Duration::from_millis(500);
 /// How often a stopping entry's leftover processes are looked for.
 const STOP_POLL: Duration = Duration::from_millis(20);
+/// How soon leftovers are looked for again when an orphan could not be told apart (it was in
+/// the middle of an `exec`, which takes microseconds to milliseconds), and how many looks.
+const LEFTOVER_RETRY: Duration = Duration::from_millis(5);
+const LEFTOVER_TRIES: u32 = 20;
 /// How often an adopted process without a pidfd is checked.
 const ADOPT_POLL: Duration = Duration::from_millis(500);
 
@@ -37,6 +42,9 @@ pub(super) struct StopCtl {
     /// The entry's processes when the stop (or the KILL) was sent; the stop is complete when
     /// none of them, nor any child of theirs, is left.
     members: Vec<Target>,
+    /// Begun by the daemon because the main process ended and left processes behind (not by
+    /// a user): the run then ends as `exited`, and the restart policy applies.
+    after_exit: bool,
 }
 
 /// The runtime side of an entry whose process may be alive.
@@ -61,9 +69,40 @@ pub(super) struct Live {
     pub input: Option<super::io::InputSink>,
     /// The terminal's master, for resizes.
     pub pty: Option<OwnedFd>,
+    /// No main process: only the kept leftovers of an ended run are being stopped (see
+    /// `daemon::leftovers`); the entry's record of that run stands.
+    pub husk: bool,
+    /// The main process's leftovers were looked for (once, when it ended).
+    leftovers_checked: bool,
+    /// Looks for them so far, and the timer of the next one (see [`LEFTOVER_RETRY`]).
+    leftover_tries: u32,
+    leftover_retry: Option<TimerId>,
 }
 
 impl Live {
+    /// A stand-in run for stopping the kept leftovers of entry whose run has ended.
+    pub(super) fn husk() -> Live {
+        Live {
+            pid: 0,
+            start_time: 0,
+            pipes: Vec::new(),
+            status: None,
+            adopted_gone: true,
+            writer: None,
+            write_failed: false,
+            stop: None,
+            drain: None,
+            adopted: None,
+            cpu_sample: None,
+            input: None,
+            pty: None,
+            husk: true,
+            leftovers_checked: true,
+            leftover_tries: 0,
+            leftover_retry: None,
+        }
+    }
+
     pub(super) fn writer_mut(&mut self) -> Option<&mut RunWriter> {
         self.writer.as_mut()
     }
@@ -190,6 +229,10 @@ impl Daemon {
                 cpu_sample: None,
                 input: sp.input.map(|fd| super::io::InputSink::new(fd, is_pty)),
                 pty: sp.pty,
+                husk: false,
+                leftovers_checked: false,
+                leftover_tries: 0,
+                leftover_retry: None,
             },
         );
         self.watch_input(id);
@@ -357,6 +400,33 @@ impl Daemon {
         if !l.reaped_or_gone() {
             return;
         }
+        if !l.leftovers_checked {
+            // The main process has just ended: what did it leave behind?
+            if l.leftover_retry.is_some() {
+                return;
+            }
+            let (pid, adopted, stopping) = (l.pid, l.adopted.is_some(), l.stop.is_some());
+            l.leftover_tries += 1;
+            let last_try = l.leftover_tries >= LEFTOVER_TRIES;
+            match self.leftovers_after_exit(id, pid, adopted, stopping, last_try) {
+                AfterExit::Unsure => {
+                    let t = self.timers.add(LEFTOVER_RETRY, TimerKind::Leftovers(id));
+                    if let Some(l) = self.live.get_mut(&id) {
+                        l.leftover_retry = Some(t);
+                    }
+                    return;
+                }
+                AfterExit::Done => {}
+                AfterExit::Stop(found) if stopping => self.add_to_stop(id, found),
+                AfterExit::Stop(_) => self.stop_after_exit(id),
+            }
+            if let Some(l) = self.live.get_mut(&id) {
+                l.leftovers_checked = true;
+            }
+        }
+        let Some(l) = self.live.get_mut(&id) else {
+            return;
+        };
         if let Some(stop) = &mut l.stop {
             // Everything of the entry must be gone before a stop is complete.
             let left = kill::survivors(&stop.members);
@@ -411,6 +481,7 @@ impl Daemon {
         }
         for t in [
             l.drain.take(),
+            l.leftover_retry.take(),
             l.stop.as_ref().map(|s| s.grace),
             l.stop.as_ref().and_then(|s| s.poll),
         ]
@@ -424,6 +495,22 @@ impl Daemon {
         let Some(e) = self.reg.get_mut(id) else {
             return;
         };
+        let killed = if l.stop.as_ref().is_some_and(|s| s.killed) {
+            " (killed after the stop timeout)"
+        } else {
+            ""
+        };
+        if l.stop.is_some() {
+            // A stop ends only when every process of the entry is gone, leftovers included.
+            e.leftovers.clear();
+        }
+        if l.husk {
+            // Only an ended run's leftovers were stopped: the record of that run stands.
+            e.event("stopped", format!("leftover processes stopped{killed}"));
+            self.io_run_ended(id);
+            self.resolve_pending(id);
+            return;
+        }
         let (code, sig) = match l.status {
             Some(st) => (st.exit_status(), st.terminating_signal()),
             None => (None, None),
@@ -433,18 +520,20 @@ impl Daemon {
         e.ended_at_ms = Some(crate::util::now_ms());
         let how = crate::util::signal::describe_end(code, sig)
             .unwrap_or_else(|| "exit status unknown (not our child)".to_string());
-        if l.stop.is_some() {
-            e.state = State::Stopped;
-            let killed = if l.stop.as_ref().is_some_and(|s| s.killed) {
-                " (killed after the stop timeout)"
-            } else {
-                ""
-            };
-            e.event("stopped", format!("{how}{killed}"));
-        } else {
-            e.state = State::Exited;
-            e.event("exited", how);
-            self.supervise(id, code);
+        match &l.stop {
+            Some(s) if !s.after_exit => {
+                e.state = State::Stopped;
+                e.event("stopped", format!("{how}{killed}"));
+            }
+            after_exit => {
+                e.state = State::Exited;
+                let how = match after_exit {
+                    Some(_) => format!("{how}; its leftover processes were stopped{killed}"),
+                    None => how,
+                };
+                e.event("exited", how);
+                self.supervise(id, code);
+            }
         }
         self.io_run_ended(id);
         self.resolve_pending(id);
@@ -513,44 +602,138 @@ impl Daemon {
     /// Begins stopping entry `id`: the stop signal to its group and to descendants that left
     /// the group, KILL when `timeout` runs out. Returns false if nothing was running.
     pub(super) fn begin_stop(&mut self, id: u64, timeout: Option<Duration>) -> bool {
+        if !self.live.contains_key(&id) {
+            // Nothing runs, but an ended run's kept leftovers are the entry's to stop.
+            if self.kept_leftovers(id).is_empty() {
+                return false;
+            }
+            self.live.insert(id, Live::husk());
+        }
         let Some(e) = self.reg.get_mut(id) else {
             return false;
         };
         let Some(l) = self.live.get_mut(&id) else {
             return false;
         };
-        if l.stop.is_some() {
+        if let Some(stop) = l.stop.as_mut() {
+            if stop.after_exit {
+                // A user's stop takes over the stop of leftovers: it is final, no restart.
+                stop.after_exit = false;
+                e.state = State::Stopping;
+                e.event(
+                    "stopping",
+                    "stopped while its leftover processes were being stopped",
+                );
+            }
             return true;
         }
         let sig = e.spec.stop_signal;
         let timeout = timeout.unwrap_or(Duration::from_millis(e.spec.stop_timeout_ms));
-        e.state = State::Stopping;
+        let what = if l.husk {
+            "stopping the leftover processes of an ended run"
+        } else {
+            e.state = State::Stopping;
+            "stopping"
+        };
         e.event(
             "stopping",
             format!(
-                "stopping with {} (KILL after {})",
+                "{what} with {} (KILL after {})",
                 crate::util::signal::name(sig),
                 crate::util::duration::format(timeout)
             ),
         );
-        let our_child = l.adopted.is_none() && l.status.is_none();
+        self.send_stop(id, timeout, false);
+        self.try_finalize(id, false);
+        true
+    }
+
+    /// The main process of `id` ended and left processes that are to be stopped (see
+    /// `daemon::leftovers`): stops them like a user's stop, but the run will end as `exited`.
+    fn stop_after_exit(&mut self, id: u64) {
+        let Some(l) = self.live.get(&id) else {
+            return;
+        };
+        let how = match l.status {
+            Some(st) => {
+                crate::util::signal::describe_end(st.exit_status(), st.terminating_signal())
+            }
+            None => None,
+        }
+        .unwrap_or_else(|| "exit status unknown".to_string());
+        let Some(e) = self.reg.get_mut(id) else {
+            return;
+        };
+        let sig = e.spec.stop_signal;
+        let timeout = Duration::from_millis(e.spec.stop_timeout_ms);
+        e.state = State::Stopping;
+        let n = e.leftovers.len();
+        e.event(
+            "stopping",
+            format!(
+                "main process ended ({how}); stopping {n} leftover process{} with {} (KILL after {})",
+                if n == 1 { "" } else { "es" },
+                crate::util::signal::name(sig),
+                crate::util::duration::format(timeout)
+            ),
+        );
+        self.send_stop(id, timeout, true);
+    }
+
+    /// The leftovers retry timer of `id` fired: look again.
+    pub(super) fn leftovers_retry(&mut self, id: u64) {
+        if let Some(l) = self.live.get_mut(&id) {
+            l.leftover_retry = None;
+        }
+        self.try_finalize(id, false);
+    }
+
+    /// Processes found when the main process of `id` ended during a stop: they are stopped
+    /// too (with KILL if the stop timeout is already over).
+    fn add_to_stop(&mut self, id: u64, found: Vec<Target>) {
+        let Some(sig) = self.reg.get(id).map(|e| e.spec.stop_signal) else {
+            return;
+        };
+        let Some(stop) = self.live.get_mut(&id).and_then(|l| l.stop.as_mut()) else {
+            return;
+        };
+        let sig = if stop.killed { libc::SIGKILL } else { sig };
+        for t in found {
+            if !stop.members.contains(&t) {
+                let _ = kill::signal_checked(t, sig);
+                stop.members.push(t);
+            }
+        }
+    }
+
+    /// Sends the stop signal to everything of entry `id` and arms the KILL deadline.
+    fn send_stop(&mut self, id: u64, timeout: Duration, after_exit: bool) {
+        let Some(sig) = self.reg.get(id).map(|e| e.spec.stop_signal) else {
+            return;
+        };
+        let Some(l) = self.live.get_mut(&id) else {
+            return;
+        };
+        let our_child = !l.husk && l.adopted.is_none() && l.status.is_none();
         let (pid, start_time) = (l.pid, l.start_time);
         l.stop = Some(StopCtl {
             grace: self.timers.add(timeout, TimerKind::StopGrace(id)),
             poll: None,
             killed: false,
             members: Vec::new(),
+            after_exit,
         });
-        let members = self.signal_entry_tree(id, pid, start_time, our_child, sig);
+        // Leftovers just found need no pass over every process: they are all recorded.
+        let scan = !after_exit;
+        let members = self.signal_entry_tree(id, pid, start_time, our_child, sig, scan);
         if let Some(stop) = self.live.get_mut(&id).and_then(|l| l.stop.as_mut()) {
             stop.members = members;
         }
-        self.try_finalize(id, false);
-        true
     }
 
     /// Signals an entry's group (when the leader is our unreaped child) and every other process
-    /// that belongs to it, each checked by identity. Returns those processes.
+    /// that belongs to it (found by a `scan` of every process, and its recorded leftovers),
+    /// each checked by identity. Returns those processes.
     fn signal_entry_tree(
         &mut self,
         id: u64,
@@ -558,6 +741,7 @@ impl Daemon {
         start_time: u64,
         our_child: bool,
         sig: i32,
+        scan: bool,
     ) -> Vec<Target> {
         if our_child {
             if let Err(err) = kill::signal_group(pid, sig) {
@@ -569,7 +753,16 @@ impl Daemon {
         } else {
             0
         };
-        let members = self.proc_table().tree(id, leader_for_scan);
+        let mut members = if scan {
+            self.proc_table().tree(id, leader_for_scan)
+        } else {
+            Vec::new()
+        };
+        for t in self.kept_leftovers(id) {
+            if !members.contains(&t) {
+                members.push(t);
+            }
+        }
         for &t in &members {
             // Group members already got the signal from the group kill.
             let in_group = our_child && identity::stat(t.pid).is_ok_and(|s| s.pgrp == pid);
@@ -598,14 +791,23 @@ impl Daemon {
             return;
         };
         stop.killed = true;
-        let our_child = l.adopted.is_none() && l.status.is_none();
+        let before = std::mem::take(&mut stop.members);
+        let our_child = !l.husk && l.adopted.is_none() && l.status.is_none();
         let (pid, start_time) = (l.pid, l.start_time);
         if let Some(e) = self.reg.get_mut(id) {
             e.event("killing", "stop timeout over: sending KILL");
         }
         // A fresh look: processes may have been born since the stop began.
         self.proc_table = None;
-        let members = self.signal_entry_tree(id, pid, start_time, our_child, libc::SIGKILL);
+        let members = self.signal_entry_tree(id, pid, start_time, our_child, libc::SIGKILL, true);
+        let mut members = members;
+        // Children born to the processes seen before (they may lack the markers) go too.
+        for t in kill::survivors(&before) {
+            if !members.contains(&t) {
+                let _ = kill::signal_checked(t, libc::SIGKILL);
+                members.push(t);
+            }
+        }
         if let Some(stop) = self.live.get_mut(&id).and_then(|l| l.stop.as_mut()) {
             stop.members = members;
         }
@@ -614,7 +816,7 @@ impl Daemon {
 
     /// Sends `sig` to the main process of entry `id`. Ok(false) if it is not running.
     pub(super) fn signal_main(&mut self, id: u64, sig: i32) -> Result<bool> {
-        let Some(l) = self.live.get(&id) else {
+        let Some(l) = self.live.get(&id).filter(|l| !l.husk) else {
             return Ok(false);
         };
         let r = if l.adopted.is_none() && l.status.is_none() {
@@ -709,6 +911,10 @@ impl Daemon {
                 cpu_sample: None,
                 input: None,
                 pty: None,
+                husk: false,
+                leftovers_checked: false,
+                leftover_tries: 0,
+                leftover_retry: None,
             },
         );
     }
@@ -766,7 +972,7 @@ impl Daemon {
             id,
             name: e.and_then(|e| e.name.clone()),
             outcome: outcome.to_string(),
-            pid: self.live.get(&id).map(|l| l.pid),
+            pid: self.live.get(&id).filter(|l| !l.husk).map(|l| l.pid),
             message,
         }
     }

@@ -7,6 +7,7 @@ mod event_loop;
 mod events;
 mod handlers;
 mod io;
+mod leftovers;
 mod lifecycle;
 mod ready;
 mod registry_ops;

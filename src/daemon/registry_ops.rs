@@ -246,12 +246,13 @@ impl Daemon {
         Ok(())
     }
 
-    /// Live entries that wrangle started (adopted foreign processes are left alone).
+    /// Entries that wrangle started and that have processes: live ones, and ended ones with
+    /// recorded leftovers (adopted foreign processes are left alone).
     pub(super) fn owned_live(&self) -> Vec<u64> {
-        self.live
-            .keys()
-            .copied()
-            .filter(|id| self.reg.get(*id).is_some_and(|e| !e.foreign))
+        self.reg
+            .iter()
+            .filter(|e| !e.foreign && (self.live.contains_key(&e.id) || !e.leftovers.is_empty()))
+            .map(|e| e.id)
             .collect()
     }
 

@@ -115,6 +115,10 @@ pub struct Entry {
     /// How the latest build went, for status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build_state: Option<String>,
+    /// Processes that ended runs left running (`leftovers: keep`, or while being stopped): the
+    /// entry's until a stop, restart, rm or shutdown ends them. Dead ones are dropped lazily.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leftovers: Vec<crate::proc::kill::Target>,
 }
 
 impl Entry {
@@ -202,6 +206,7 @@ impl Entry {
             profile: self.profile.clone(),
             build: self.build_state.clone(),
             env: None,
+            leftovers: self.leftovers.iter().map(|t| t.pid).collect(),
         }
     }
 }
@@ -469,6 +474,7 @@ impl Registry {
             profile: None,
             builds: 0,
             build_state: None,
+            leftovers: Vec::new(),
         };
         self.index(&entry);
         self.entries.insert(id, entry);
