@@ -152,6 +152,9 @@ fn kept_leftovers_are_shown_by_ls_status_and_tree_and_ended_by_stop() {
     assert!(status.contains(&format!("{pid} sleep {secs}")), "{status}");
     let tree = wr.ok(&["tree", "k"]).text();
     assert!(tree.contains(&format!("{pid} sleep {secs}")), "{tree}");
+    // It still owns a process: prune leaves it.
+    wr.ok(&["prune"]);
+    assert_eq!(leftovers(&wr.status("k")), vec![pid]);
     let o = wr.ok(&["stop", "k"]).text();
     assert!(o.contains("stopped k"), "{o}");
     assert_eq!(sleeps(&secs), Vec::<i32>::new(), "left after stop");

@@ -1524,6 +1524,8 @@ mod tests {
             (r#"{"cmd": ["a"], "env": ["A"]}"#, "services.api.env: expected an object of variables"),
             (r#"{"cmd": ["a"], "restart": "sometimes"}"#, "services.api.restart: expected \"never\", \"on-failure\" or \"always\", found \"sometimes\""),
             (r#"{"cmd": ["a"], "restart": true}"#, "services.api.restart: expected \"never\", \"on-failure\" or \"always\", found a boolean"),
+            (r#"{"cmd": ["a"], "leftovers": "maybe"}"#, "services.api.leftovers: expected \"stop\" or \"keep\", found \"maybe\""),
+            (r#"{"cmd": ["a"], "leftovers": 1}"#, "services.api.leftovers: expected \"stop\" or \"keep\", found a number"),
             (r#"{"cmd": ["a"], "stop_signal": "FOO"}"#, "services.api.stop_signal: invalid signal \"FOO\""),
             (r#"{"cmd": ["a"], "stop_signal": 99}"#, "services.api.stop_signal: invalid signal \"99\""),
             (r#"{"cmd": ["a"], "min_uptime": "5x"}"#, "services.api.min_uptime: invalid duration \"5x\""),

@@ -174,12 +174,24 @@ impl Daemon {
     pub(super) fn prune(&mut self, older_than_ms: Option<u64>) -> ActionReply {
         let now = crate::util::now_ms();
         let cutoff = now.saturating_sub(older_than_ms.unwrap_or(0));
+        // An entry whose kept leftovers still live owns processes: it is not pruned.
+        let with_leftovers: Vec<u64> = self
+            .reg
+            .iter()
+            .filter(|e| !e.leftovers.is_empty())
+            .map(|e| e.id)
+            .collect();
+        let owning: Vec<u64> = with_leftovers
+            .into_iter()
+            .filter(|&id| !self.kept_leftovers(id).is_empty())
+            .collect();
         let ids: Vec<u64> = self
             .reg
             .iter()
             .filter(|e| {
                 matches!(e.state, State::Stopped | State::Exited | State::Errored)
                     && !self.live.contains_key(&e.id)
+                    && !owning.contains(&e.id)
                     && e.ended_at_ms.unwrap_or(e.created_at_ms) <= cutoff
             })
             .map(|e| e.id)
