@@ -30,7 +30,8 @@ _wrangle_value_flags="--socket --name --tag --tag-all --group --group-all --pid 
 --search --cwd --env --env-file --stop-signal --stop-timeout --log-max-size --log-keep --timeout
 -n --lines --grep -C --context -A --after -B --before --head --run --since --type --originator
 --add-tag --rm-tag --add-group --rm-group --rename --older-than --confirm --size --stdin
---restart --max-restarts --backoff --min-uptime --detach-key --profile --log --port --file"
+--restart --max-restarts --backoff --min-uptime --leftovers --detach-key --profile --log --port
+--file"
 
 # Prints the flags of one subcommand.
 _wrangle_flags() {
@@ -39,7 +40,7 @@ _wrangle_flags() {
             echo "--name --tag --group --cwd --env --env-file --clear-env --shell" \
                 "--stop-signal --stop-timeout --pty --size --stdin --stdout --stderr" \
                 "--attach --wait --restart --max-restarts --backoff --min-uptime" \
-                "--log-max-size --log-keep --json --help"
+                "--leftovers --log-max-size --log-keep --json --help"
             ;;
         ls)
             echo "--json -q --quiet --names --wide --help $_wrangle_selector_flags"
@@ -217,6 +218,10 @@ _wrangle() {
             ;;
         --restart)
             _wrangle_reply "never on-failure always"
+            return 0
+            ;;
+        --leftovers)
+            _wrangle_reply "stop keep"
             return 0
             ;;
         --stdin)

@@ -15,8 +15,8 @@ set -g __wrangle_value_flags --socket --name --tag --tag-all --group --group-all
     --state --search --cwd --env --env-file --stop-signal --stop-timeout --log-max-size --log-keep \
     --timeout -n --lines --grep -C --context -A --after -B --before --head --run --since --type \
     --originator --add-tag --rm-tag --add-group --rm-group --rename --older-than --confirm \
-    --size --stdin --restart --max-restarts --backoff --min-uptime --detach-key --profile --log \
-    --port --file
+    --size --stdin --restart --max-restarts --backoff --min-uptime --leftovers --detach-key \
+    --profile --log --port --file
 
 # Prints the subcommand, then its positional arguments before the cursor, one per line.
 # The global `--socket PATH` before the subcommand is skipped.
@@ -199,6 +199,7 @@ complete -c wrangle -n $run -l restart -x -a "never\t'Default' on-failure\t'Unle
 complete -c wrangle -n $run -l max-restarts -x -d 'Give up after this many restarts in a row (0: never)'
 complete -c wrangle -n $run -l backoff -x -d 'Restart delays as INITIAL[,FACTOR[,MAX]], e.g. 1s,2,1m'
 complete -c wrangle -n $run -l min-uptime -x -d 'A run this long resets the restart count'
+complete -c wrangle -n $run -l leftovers -x -a "stop\t'Default: stop them with the run' keep\t'Left running, still owned by the entry'" -d 'What happens to processes left when the main process ends'
 complete -c wrangle -n $run -l log-max-size -x -d 'Rotate the log at this size, e.g. 10M (0: never)'
 complete -c wrangle -n $run -l log-keep -x -d 'Rotated log segments kept per run'
 complete -c wrangle -n $run -a -- -d 'Then the command to run'

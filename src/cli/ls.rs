@@ -80,10 +80,14 @@ fn dash<T: ToString>(v: Option<T>) -> String {
 }
 
 fn row(e: &EntryInfo, wide: bool) -> Vec<String> {
-    let state = match e.state.as_str() {
+    let mut state = match e.state.as_str() {
         "exited" => format!("exited({})", render::ending(e)),
         s => s.to_string(),
     };
+    if !e.leftovers.is_empty() {
+        // Processes ended runs left running (see --leftovers).
+        state.push_str(&format!("+{}", e.leftovers.len()));
+    }
     let mut r = vec![
         e.id.to_string(),
         e.name.clone().unwrap_or_else(|| "-".into()),
@@ -196,6 +200,19 @@ fn print_status(e: &EntryInfo) {
     }
     if let Some(err) = &e.error {
         kv("error", err.clone());
+    }
+    if !e.leftovers.is_empty() {
+        kv(
+            "leftovers",
+            format!(
+                "{} process{} left by ended runs (stop, restart, rm and shutdown end them)",
+                e.leftovers.len(),
+                if e.leftovers.len() == 1 { "" } else { "es" }
+            ),
+        );
+        for p in &e.leftovers {
+            println!("  {p} {}", super::registry::command_of(*p));
+        }
     }
     if let Some(env) = &e.env {
         println!("env:");

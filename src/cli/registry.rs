@@ -284,11 +284,24 @@ pub fn tree(paths: &Paths, c: TreeCmd) -> Result<Exit> {
     let instance = client.ping()?.state_dir;
     for e in client.status(&sel, false)? {
         println!("{}", render::label(e.id, &e.name));
-        let Some(pid) = e.pid else {
-            println!("  (not running: {})", e.state);
-            continue;
-        };
-        let members = crate::proc::kill::find_tree(e.id, pid, daemon_pid, &instance);
+        // Processes carrying the entry's markers, the recorded leftovers of ended runs, and,
+        // while it runs, the main process's group, session and descendants.
+        let mut members =
+            crate::proc::kill::find_tree(e.id, e.pid.unwrap_or(0), daemon_pid, &instance);
+        for &p in &e.leftovers {
+            if let (false, Some(start_time)) =
+                (members.iter().any(|t| t.pid == p), identity::start_time(p))
+            {
+                members.push(crate::proc::kill::Target { pid: p, start_time });
+            }
+        }
+        if e.pid.is_none() {
+            if members.is_empty() {
+                println!("  (not running: {})", e.state);
+                continue;
+            }
+            println!("  (not running: {}; leftover processes:)", e.state);
+        }
         let set: HashSet<i32> = members.iter().map(|t| t.pid).collect();
         let mut kids: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
         let mut roots = Vec::new();
@@ -306,7 +319,7 @@ pub fn tree(paths: &Paths, c: TreeCmd) -> Result<Exit> {
     Ok(0)
 }
 
-fn command_of(pid: i32) -> String {
+pub(super) fn command_of(pid: i32) -> String {
     let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let s: Vec<String> = raw
         .split(|&b| b == 0)

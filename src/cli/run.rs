@@ -3,7 +3,7 @@
 use super::{client, duration_flag, print_json, Exit};
 use crate::error::{Code, Error, Result};
 use crate::paths::Paths;
-use crate::proto::{Backoff, ErrOutput, Input, Output, Restart, RunSpec};
+use crate::proto::{Backoff, ErrOutput, Input, Leftovers, Output, Restart, RunSpec};
 use argh::FromArgs;
 use std::collections::BTreeMap;
 
@@ -80,6 +80,10 @@ pub struct RunCmd {
     /// rotated log files kept per run (default from config)
     #[argh(option)]
     pub log_keep: Option<u32>,
+    /// processes left behind when the main process ends: stop (default; stop signal, then
+    /// KILL after the stop timeout) or keep (left running, still the entry's)
+    #[argh(option)]
+    pub leftovers: Option<String>,
     /// print the new entry as JSON
     #[argh(switch)]
     pub json: bool,
@@ -218,6 +222,15 @@ fn build_spec(c: &RunCmd) -> Result<RunSpec> {
             },
         },
         max_restarts: c.max_restarts.unwrap_or(0),
+        leftovers: match c.leftovers.as_deref() {
+            None => Leftovers::default(),
+            Some(s) => Leftovers::parse(s).ok_or_else(|| {
+                Error::new(
+                    Code::Usage,
+                    format!("--leftovers {s:?}: use {}", Leftovers::NAMES),
+                )
+            })?,
+        },
         backoff: match &c.backoff {
             Some(b) => parse_backoff(b)?,
             None => Backoff::default(),

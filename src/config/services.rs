@@ -8,7 +8,7 @@ use super::envfile;
 use super::json::{self, Key, Value};
 use crate::error::{Code, Error, Result};
 use crate::proto::msg::{
-    Backoff, BuildSpec, IdleProfile, Ready, Restart, RunSpec, ServiceSpec, Variant,
+    Backoff, BuildSpec, IdleProfile, Leftovers, Ready, Restart, RunSpec, ServiceSpec, Variant,
 };
 use crate::store::registry::{validate_label, validate_name};
 use crate::util::{duration, signal, size};
@@ -38,6 +38,7 @@ const SERVICE_KEYS: &[&str] = &[
     "min_uptime",
     "stop_signal",
     "stop_timeout",
+    "leftovers",
     "after",
     "ready",
     "tags",
@@ -967,6 +968,13 @@ impl<'a> Loader<'a> {
                         Some(signal::parse(&text).map_err(|e| self.at(v, p, e.message))?);
                 }
                 "stop_timeout" => spec.stop_timeout_ms = self.duration_ms(v, p)?,
+                "leftovers" => {
+                    let expected = "\"stop\" or \"keep\"";
+                    let s = self.string(v, p, expected)?;
+                    spec.leftovers = Leftovers::parse(s).ok_or_else(|| {
+                        self.at(v, p, format!("expected {expected}, found {s:?}"))
+                    })?;
+                }
                 "ready" => ready = self.ready(v, p)?,
                 "tags" => spec.tags = self.labels(v, p, "tag")?,
                 "groups" => spec.groups = self.labels(v, p, "group")?,
@@ -1515,6 +1523,8 @@ mod tests {
             (r#"{"cmd": ["a"], "env": ["A"]}"#, "services.api.env: expected an object of variables"),
             (r#"{"cmd": ["a"], "restart": "sometimes"}"#, "services.api.restart: expected \"never\", \"on-failure\" or \"always\", found \"sometimes\""),
             (r#"{"cmd": ["a"], "restart": true}"#, "services.api.restart: expected \"never\", \"on-failure\" or \"always\", found a boolean"),
+            (r#"{"cmd": ["a"], "leftovers": "maybe"}"#, "services.api.leftovers: expected \"stop\" or \"keep\", found \"maybe\""),
+            (r#"{"cmd": ["a"], "leftovers": 1}"#, "services.api.leftovers: expected \"stop\" or \"keep\", found a number"),
             (r#"{"cmd": ["a"], "stop_signal": "FOO"}"#, "services.api.stop_signal: invalid signal \"FOO\""),
             (r#"{"cmd": ["a"], "stop_signal": 99}"#, "services.api.stop_signal: invalid signal \"99\""),
             (r#"{"cmd": ["a"], "min_uptime": "5x"}"#, "services.api.min_uptime: invalid duration \"5x\""),

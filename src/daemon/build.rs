@@ -54,6 +54,11 @@ impl Builds {
         self.by_pid.remove(&pid)
     }
 
+    /// Whether `pid` is a build's main process.
+    pub(super) fn is_build(&self, pid: i32) -> bool {
+        self.by_pid.contains_key(&pid)
+    }
+
     pub(super) fn running(&self, id: u64) -> bool {
         self.by_entry.contains_key(&id)
     }

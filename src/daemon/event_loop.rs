@@ -56,6 +56,8 @@ pub(super) enum TimerKind {
     Entry(u64, crate::proc::supervisor::Slot),
     /// Look again whether the processes a stop went to are all gone.
     Watch(u64),
+    /// Look again for what an ended main process left behind.
+    Relook(u64),
     /// A `wait` request ran out of time.
     WaitTimeout(Token, u32),
     /// Look again whether the entry a `wait` request watches listens on its port.
@@ -742,6 +744,7 @@ impl Daemon {
         match kind {
             TimerKind::Entry(id, slot) => self.entry_timer(id, slot),
             TimerKind::Watch(id) => self.watch_due(id),
+            TimerKind::Relook(id) => self.relook_due(id),
             TimerKind::AdoptPoll(id) => self.adopt_poll(id),
             TimerKind::ReadyPoll(t, req) => self.ready_poll(t, req),
             TimerKind::Cron(id, at) => self.cron_due(id, at),

@@ -74,6 +74,7 @@ pub(super) fn timer_subject(kind: TimerKind) -> (&'static str, Option<u64>) {
         TimerKind::Entry(id, Slot::Drain) => ("draining its output", Some(id)),
         TimerKind::Entry(id, Slot::Restart) => ("running its restart timer", Some(id)),
         TimerKind::Watch(id) => ("checking its stop", Some(id)),
+        TimerKind::Relook(id) => ("looking for its leftovers", Some(id)),
         TimerKind::WaitTimeout(..) => ("timing out a wait", None),
         TimerKind::ReadyPoll(..) => ("checking a wait for a port", None),
         TimerKind::Cron(id, _) => ("running its cron restart", Some(id)),

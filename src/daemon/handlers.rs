@@ -406,8 +406,13 @@ impl Daemon {
         if let Some(e) = self.reg.get_mut(id) {
             e.consecutive = 0;
         }
-        if self.live.contains_key(&id) {
-            return self.result(id, "already_running", None);
+        match self.phase(id) {
+            Some(Phase::Stopping { .. } | Phase::Ending { .. }) if !self.live.contains_key(&id) => {
+                let why = "its leftover processes are being stopped; start it once they are gone";
+                return self.result(id, "failed", Some(why.into()));
+            }
+            _ if self.live.contains_key(&id) => return self.result(id, "already_running", None),
+            _ => {}
         }
         match self.start_entry(id) {
             Ok(_) => self.result(id, "started", None),
@@ -426,6 +431,9 @@ impl Daemon {
         timeout: Option<Duration>,
         mut results: Vec<ActionResult>,
     ) {
+        // Entries that had processes to stop (some may be gone already: kept leftovers can
+        // die at once, with no main process to reap).
+        let mut stopping = Vec::new();
         for &id in &ids {
             // Whatever the user does to an entry overrides a pending automatic restart or a
             // build (its supervisor cancels them), and a stop or rm one that waits for
@@ -434,7 +442,16 @@ impl Daemon {
                 self.drop_from_rebuilds(id);
             }
             let before = self.stop_entry(id, timeout);
-            if op == BatchOp::Stop && !self.live.contains_key(&id) {
+            let after = self.phase(id);
+            // Stopping now (perhaps under an earlier stop), or ended at once.
+            let stopped_something = self.busy(id)
+                || match (before, after) {
+                    (None, _) | (Some(Phase::Backoff { .. } | Phase::Starting), _) => false,
+                    (Some(b), a) => Some(b) != a,
+                };
+            if stopped_something {
+                stopping.push(id);
+            } else if op == BatchOp::Stop {
                 // A stop is final even for an entry that was not running (e.g. in backoff).
                 results.push(match before {
                     Some(Phase::Backoff { .. }) => {
@@ -444,16 +461,8 @@ impl Daemon {
                 });
             }
         }
-        let waiting: Vec<u64> = ids
-            .iter()
-            .copied()
-            .filter(|id| self.live.contains_key(id))
-            .collect();
-        let ids = if op == BatchOp::Stop {
-            waiting.clone()
-        } else {
-            ids
-        };
+        let waiting: Vec<u64> = ids.iter().copied().filter(|&id| self.busy(id)).collect();
+        let ids = if op == BatchOp::Stop { stopping } else { ids };
         if waiting.is_empty() {
             self.complete_batch(conn, req_id, op, ids, results);
         } else {
@@ -569,6 +578,13 @@ impl Daemon {
 
     /// The wire view of an entry, with CPU and memory samples for live processes.
     fn info(&mut self, id: u64, with_events: bool) -> EntryInfo {
+        let Some(e) = self.reg.get(id) else {
+            return EntryInfo::default();
+        };
+        if !e.leftovers.is_empty() {
+            // Dead leftovers leave the list when someone looks.
+            self.kept_leftovers(id);
+        }
         let Some(e) = self.reg.get(id) else {
             return EntryInfo::default();
         };

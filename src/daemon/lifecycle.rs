@@ -355,7 +355,26 @@ impl Daemon {
     pub(super) fn report_end(&mut self, id: u64, end: End) {
         self.close_input(id);
         self.flush_log_lines(id);
+        if matches!(end, End::Stopped { .. }) {
+            // A stop ends every process of the entry, kept leftovers included.
+            if let Some(e) = self.reg.get_mut(id) {
+                e.leftovers.clear();
+            }
+        }
         let Some(mut l) = self.live.remove(&id) else {
+            // No run: only an ended run's kept leftovers were stopped; its record stands.
+            if let Some(s) = self.sups.get_mut(&id) {
+                s.kill_announced = false;
+            }
+            if let (Some(e), End::Stopped { killed }) = (self.reg.get_mut(id), end) {
+                let killed = if killed {
+                    " (killed after the stop timeout)"
+                } else {
+                    ""
+                };
+                e.event("stopped", format!("leftover processes stopped{killed}"));
+                self.ended.push(id);
+            }
             return;
         };
         for (t, fd) in std::mem::take(&mut l.pipes) {
@@ -382,6 +401,10 @@ impl Daemon {
         e.ended_at_ms = Some(crate::util::now_ms());
         let how = crate::util::signal::describe_end(code, sig)
             .unwrap_or_else(|| "exit status unknown (not our child)".to_string());
+        let signalled = self.sups.get_mut(&id).map(|s| {
+            s.kill_announced = false;
+            std::mem::take(&mut s.leftovers_signalled)
+        });
         match end {
             End::Stopped { killed } => {
                 let killed = if killed {
@@ -393,6 +416,17 @@ impl Daemon {
             }
             End::Exited => {
                 e.consecutive = 0;
+                let how = match signalled {
+                    Some((true, killed)) => {
+                        let killed = if killed {
+                            " (killed after the stop timeout)"
+                        } else {
+                            ""
+                        };
+                        format!("{how}; its leftover processes were stopped{killed}")
+                    }
+                    _ => how,
+                };
                 e.event("exited", how);
             }
         }
@@ -413,7 +447,7 @@ impl Daemon {
             let finished = match &self.pending[i].kind {
                 PendingKind::Wait { id: w, .. } => *w == id,
                 PendingKind::Batch { ids, .. } => {
-                    ids.contains(&id) && ids.iter().all(|x| !self.live.contains_key(x))
+                    ids.contains(&id) && ids.iter().all(|x| !self.busy(*x))
                 }
                 PendingKind::Rebuild { .. } | PendingKind::Ready(_) => false,
             };
@@ -443,7 +477,7 @@ impl Daemon {
                     let again: Vec<u64> = ids
                         .iter()
                         .copied()
-                        .filter(|x| self.live.contains_key(x))
+                        .filter(|x| self.busy(*x))
                         .collect();
                     if !again.is_empty() {
                         // An earlier batch of this pass started one again: stop it too.
@@ -484,7 +518,12 @@ impl Daemon {
         } else {
             0
         };
-        let members = self.proc_table().tree(id, leader_for_scan);
+        let mut members = self.proc_table().tree(id, leader_for_scan);
+        for t in self.kept_leftovers(id) {
+            if !members.contains(&t) {
+                members.push(t);
+            }
+        }
         for &t in &members {
             // Group members already got the signal from the group kill.
             let in_group = our_child && identity::stat(t.pid).is_ok_and(|s| s.pgrp == pid);
@@ -623,7 +662,7 @@ impl Daemon {
         }
         let still: Vec<u64> = ids
             .into_iter()
-            .filter(|i| self.live.contains_key(i))
+            .filter(|i| self.busy(*i))
             .collect();
         if still.is_empty() {
             self.complete_batch(conn, req, BatchOp::Shutdown, Vec::new(), Vec::new());

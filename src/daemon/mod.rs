@@ -8,6 +8,7 @@ mod events;
 mod guard;
 mod handlers;
 mod io;
+mod leftovers;
 mod lifecycle;
 mod ready;
 mod registry_ops;

@@ -174,12 +174,24 @@ impl Daemon {
     pub(super) fn prune(&mut self, older_than_ms: Option<u64>) -> ActionReply {
         let now = crate::util::now_ms();
         let cutoff = now.saturating_sub(older_than_ms.unwrap_or(0));
+        // An entry whose kept leftovers still live owns processes: it is not pruned.
+        let with_leftovers: Vec<u64> = self
+            .reg
+            .iter()
+            .filter(|e| !e.leftovers.is_empty())
+            .map(|e| e.id)
+            .collect();
+        let owning: Vec<u64> = with_leftovers
+            .into_iter()
+            .filter(|&id| !self.kept_leftovers(id).is_empty())
+            .collect();
         let ids: Vec<u64> = self
             .reg
             .iter()
             .filter(|e| {
                 matches!(e.state, State::Stopped | State::Exited | State::Errored)
                     && !self.live.contains_key(&e.id)
+                    && !owning.contains(&e.id)
                     && e.ended_at_ms.unwrap_or(e.created_at_ms) <= cutoff
             })
             .map(|e| e.id)
@@ -229,7 +241,7 @@ impl Daemon {
         }
         let waiting: Vec<u64> = ids
             .into_iter()
-            .filter(|id| self.live.contains_key(id))
+            .filter(|id| self.busy(*id))
             .collect();
         if waiting.is_empty() {
             self.complete_batch(Some(t), req, BatchOp::Reset, Vec::new(), Vec::new());
@@ -247,12 +259,13 @@ impl Daemon {
         Ok(())
     }
 
-    /// Live entries that wrangle started (adopted foreign processes are left alone).
+    /// Entries that wrangle started and that have processes: live ones, and ended ones with
+    /// recorded leftovers (adopted foreign processes are left alone).
     pub(super) fn owned_live(&self) -> Vec<u64> {
-        self.live
-            .keys()
-            .copied()
-            .filter(|id| self.reg.get(*id).is_some_and(|e| !e.foreign))
+        self.reg
+            .iter()
+            .filter(|e| !e.foreign && (self.live.contains_key(&e.id) || !e.leftovers.is_empty()))
+            .map(|e| e.id)
             .collect()
     }
 

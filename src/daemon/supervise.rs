@@ -9,6 +9,7 @@ use crate::proc::kill::{self, Target};
 use crate::proc::supervisor::{
     AfterExit, Ctx, Effect, Gone, Input, Machine, Ms, Phase, Refusal, Rest, Sig, Slot, Whom,
 };
+use crate::proto::Leftovers;
 use crate::store::registry::State;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -25,10 +26,17 @@ pub(super) struct Sup {
     pub m: Machine,
     timers: BTreeMap<Slot, TimerId>,
     /// Processes the stop (or the leftovers' stop) went to, watched until none is left.
-    members: Vec<Target>,
+    pub(super) members: Vec<Target>,
     /// The members' signal has been sent: `TreeGone` is owed once they are gone.
-    watching: bool,
+    pub(super) watching: bool,
     watch: Option<TimerId>,
+    /// KILL was announced in the events (once per stop).
+    pub(super) kill_announced: bool,
+    /// This run's leftovers got the stop signal, and then KILL (for the exit's event).
+    pub(super) leftovers_signalled: (bool, bool),
+    /// Leftovers are looked for again soon (`relooks` times so far).
+    pub(super) relook: Option<TimerId>,
+    pub(super) relooks: u32,
     /// Why the last spawn or build failed (for the request that asked), and at length (a
     /// build's log tail) when there is more to say.
     pub failure: Option<Error>,
@@ -98,6 +106,16 @@ impl Daemon {
         self.sups.get(&id).map(|s| s.m.phase)
     }
 
+    /// Whether entry `id` has processes that have not ended yet (a run, or leftovers being
+    /// stopped): what batches wait for.
+    pub(super) fn busy(&self, id: u64) -> bool {
+        self.live.contains_key(&id)
+            || matches!(
+                self.phase(id),
+                Some(Phase::Stopping { .. } | Phase::Ending { .. })
+            )
+    }
+
     /// Feeds `input` to entry `id`'s machine and carries out what it says. A refusal changes
     /// nothing.
     pub(super) fn feed(&mut self, id: u64, input: Input) -> Result<(), Refusal> {
@@ -152,11 +170,15 @@ impl Daemon {
             }
             _ => AfterExit::Stay,
         };
+        let keep_leftovers = e.is_some_and(|e| e.spec.leftovers == Leftovers::Keep && !e.foreign);
+        let has_leftovers =
+            e.is_some_and(|e| !crate::proc::leftovers::alive(&e.leftovers).is_empty());
         Ctx {
             now,
             stop_timeout,
             drain: DRAIN_GRACE,
-            keep_leftovers: false,
+            keep_leftovers,
+            has_leftovers,
             after_exit,
         }
     }
@@ -189,7 +211,7 @@ impl Daemon {
                 }
             }
             Effect::Signal(whom, sig) => self.signal(id, whom, sig),
-            Effect::KeepLeftovers => {}
+            Effect::KeepLeftovers => self.keep_leftovers(id),
             Effect::CloseOutput => self.close_output(id),
             Effect::Arm(slot, at) => {
                 let had = self
@@ -308,9 +330,14 @@ impl Daemon {
     /// Sends `sig` to the entry's processes (all of them, or what is left of a run whose main
     /// process ended), then watches them until none is left.
     fn signal(&mut self, id: u64, whom: Whom, sig: Sig) {
-        let Some(l) = self.live.get(&id) else {
-            return;
-        };
+        // With no run (an ended run's kept leftovers), only the leftovers are signalled.
+        let run = self.live.get(&id).map(|l| {
+            (
+                l.pid,
+                l.start_time,
+                l.adopted.is_none() && l.status.is_none(),
+            )
+        });
         let signo = match sig {
             Sig::Stop => self
                 .reg
@@ -318,11 +345,12 @@ impl Daemon {
                 .map_or(libc::SIGTERM, |e| e.spec.effective_stop_signal()),
             Sig::Kill => libc::SIGKILL,
         };
-        let (pid, start_time) = (l.pid, l.start_time);
-        let our_child = l.adopted.is_none() && l.status.is_none();
         if sig == Sig::Kill {
-            if let Some(e) = self.reg.get_mut(id) {
-                e.event("killing", "stop timeout over: sending KILL");
+            let s = self.sup(id);
+            if !std::mem::replace(&mut s.kill_announced, true) {
+                if let Some(e) = self.reg.get_mut(id) {
+                    e.event("killing", "stop timeout over: sending KILL");
+                }
             }
             // A fresh look: processes may have been born since the stop began.
             self.proc_table = None;
@@ -344,22 +372,39 @@ impl Daemon {
                 );
             }
         }
-        let members = match whom {
-            Whom::Tree => self.signal_entry_tree(id, pid, start_time, our_child, signo),
-            Whom::Leftovers => {
-                let left = self.proc_table().tree(id, pid);
+        let members = match (whom, run) {
+            (Whom::Tree, Some((pid, start_time, our_child))) => {
+                self.signal_entry_tree(id, pid, start_time, our_child, signo)
+            }
+            (Whom::Tree, None) | (Whom::Leftovers, _) => {
+                let left = self.find_leftovers(id);
                 for &t in &left {
                     let _ = kill::signal_checked(t, signo);
                 }
+                if !left.is_empty() {
+                    let s = self.sup(id);
+                    match sig {
+                        Sig::Stop => s.leftovers_signalled.0 = true,
+                        Sig::Kill => s.leftovers_signalled.1 = true,
+                    }
+                }
                 if sig == Sig::Stop && !left.is_empty() {
+                    let now = self.now_ms();
+                    let kill_in = match self.phase(id) {
+                        Some(Phase::Ending { kill_at, .. } | Phase::Stopping { kill_at, .. }) => {
+                            kill_at.saturating_sub(now)
+                        }
+                        _ => 0,
+                    };
                     if let Some(e) = self.reg.get_mut(id) {
                         let n = left.len();
                         e.event(
                             "leftovers",
                             format!(
-                                "stopping {n} leftover process{} with {}",
+                                "stopping {n} leftover process{} with {} (KILL after {})",
                                 if n == 1 { "" } else { "es" },
-                                crate::util::signal::name(signo)
+                                crate::util::signal::name(signo),
+                                crate::util::duration::format(Duration::from_millis(kill_in))
                             ),
                         );
                     }
@@ -368,7 +413,11 @@ impl Daemon {
             }
         };
         let s = self.sup(id);
-        s.members = members;
+        for t in members {
+            if !s.members.contains(&t) {
+                s.members.push(t);
+            }
+        }
         s.watching = true;
         self.check_tree(id);
     }
@@ -383,7 +432,10 @@ impl Daemon {
         }
         let left = kill::survivors(&s.members);
         s.members.clone_from(&left);
-        if left.is_empty() {
+        if left.is_empty() && s.relook.is_some() {
+            // Gone, but someone may not have been told apart yet: wait for the second look.
+        } else if left.is_empty() {
+            s.relooks = 0;
             s.watching = false;
             if let Some(t) = s.watch.take() {
                 self.timers.cancel(t);
@@ -430,7 +482,7 @@ impl Daemon {
     pub(super) fn begin_stop(&mut self, id: u64, timeout: Option<Duration>) -> bool {
         let timeout = timeout.map(|t| t.as_millis() as Ms);
         let _ = self.feed(id, Input::Stop { timeout });
-        self.live.contains_key(&id)
+        self.busy(id)
     }
 
     /// A stop request: `Some(phase before)` when it was accepted.
@@ -443,7 +495,7 @@ impl Daemon {
     /// Forgets entry `id`'s machine and timers (it is removed).
     pub(super) fn drop_sup(&mut self, id: u64) {
         if let Some(s) = self.sups.remove(&id) {
-            for t in s.timers.into_values().chain(s.watch) {
+            for t in s.timers.into_values().chain(s.watch).chain(s.relook) {
                 self.timers.cancel(t);
             }
         }

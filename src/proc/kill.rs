@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::io;
 
 /// A process we may signal: its pid and the start time that makes it unique.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Target {
     pub pid: i32,
     pub start_time: u64,
@@ -110,7 +110,21 @@ pub fn markers(id: u64, instance: &str) -> [(&'static str, String); 2] {
 
 /// The entry id a process's environment marks it with, for wrangle instance `instance`.
 fn marked_id(pid: i32, instance: &[u8]) -> Option<u64> {
+    read_marker(pid, instance).flatten()
+}
+
+/// Like [`marked_id`], but None when the environment reads empty: the process is gone, or in
+/// the middle of an `exec` (the kernel shows no environment until the new one is set up), or
+/// really has none; Some(None) when it has one without this instance's marker.
+pub(crate) fn read_marker(pid: i32, instance: &[u8]) -> Option<Option<u64>> {
     let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    if env.is_empty() {
+        return None;
+    }
+    Some(env_marker(&env, instance))
+}
+
+fn env_marker(env: &[u8], instance: &[u8]) -> Option<u64> {
     let mut id = None;
     let mut ours = false;
     for var in env.split(|&b| b == 0) {

@@ -1,8 +1,10 @@
 //! Processes: spawning with captured pipes, identity (pid + start time), finding a process tree
-//! (including descendants that left the group), and signalling only the processes we mean.
+//! (including descendants that left the group), what a run leaves behind, and signalling only
+//! the processes we mean.
 
 pub mod identity;
 pub mod kill;
+pub mod leftovers;
 pub mod net;
 pub mod policy;
 pub mod spawn;

@@ -108,6 +108,8 @@ pub struct Ctx {
     pub drain: Ms,
     /// Leftover processes stay running (and stay the entry's) when the main process ends.
     pub keep_leftovers: bool,
+    /// Processes kept from ended runs are alive (a stop with no run ends them).
+    pub has_leftovers: bool,
     /// The restart policy's verdict for the exit being reported.
     pub after_exit: AfterExit,
 }
@@ -317,6 +319,22 @@ impl Machine {
                 }
             }
             (Phase::Starting, Input::Stop { .. }) => return Err(Refusal::Stale),
+            (Phase::Down { .. }, Input::Stop { timeout }) if ctx.has_leftovers => {
+                // No run, but an ended run's kept leftovers: the stop ends them.
+                let kill_at = ctx.now.saturating_add(timeout.unwrap_or(ctx.stop_timeout));
+                self.cancel_build(&mut fx);
+                fx.push(Effect::Arm(Slot::Kill, kill_at));
+                fx.push(Effect::Signal(Whom::Leftovers, Sig::Stop));
+                Phase::Stopping {
+                    gone: Gone {
+                        main: true,
+                        output: true,
+                        rest: false,
+                    },
+                    kill_at,
+                    killed: false,
+                }
+            }
             (Phase::Down { rest }, Input::Stop { .. }) => {
                 if !self.building {
                     return Err(Refusal::NotRunning);
@@ -361,6 +379,10 @@ impl Machine {
                 if !gone.output {
                     fx.push(Effect::Arm(Slot::Drain, ctx.now.saturating_add(ctx.drain)));
                 }
+                // What the main process orphaned on its way out is stopped too.
+                gone.rest = false;
+                let sig = if killed { Sig::Kill } else { Sig::Stop };
+                fx.push(Effect::Signal(Whom::Leftovers, sig));
                 self.settle(
                     Phase::Stopping {
                         gone,
@@ -647,6 +669,7 @@ mod tests {
             stop_timeout: 5_000,
             drain: 500,
             keep_leftovers: false,
+            has_leftovers: false,
             after_exit,
         }
     }
@@ -980,6 +1003,38 @@ mod tests {
         // A machine's text form reads back as the same machine.
         let text = serde_json::to_string(&m).unwrap();
         assert_eq!(serde_json::from_str::<Machine>(&text).unwrap(), m);
+    }
+
+    #[test]
+    fn a_stop_with_no_run_ends_kept_leftovers() {
+        let mut c = ctx(AfterExit::Stay);
+        c.has_leftovers = true;
+        let mut m = Machine {
+            phase: Phase::Down { rest: Rest::Exited },
+            building: false,
+        };
+        let fx = m.step(Input::Stop { timeout: None }, &c).unwrap();
+        assert_eq!(
+            fx,
+            [
+                Effect::Arm(Slot::Kill, NOW + 5_000),
+                Effect::Signal(Whom::Leftovers, Sig::Stop)
+            ]
+        );
+        let fx = m.step(Input::TreeGone, &c).unwrap();
+        assert!(fx.contains(&Effect::Report(End::Stopped { killed: false })));
+        assert_eq!(
+            m.phase,
+            Phase::Down {
+                rest: Rest::Stopped
+            }
+        );
+        // Without leftovers there is nothing to stop.
+        c.has_leftovers = false;
+        assert_eq!(
+            m.step(Input::Stop { timeout: None }, &c),
+            Err(Refusal::NotRunning)
+        );
     }
 
     /// From any state, once a stop was accepted, nothing but a user's start spawns again.

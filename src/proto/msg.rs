@@ -136,6 +136,9 @@ pub struct RunSpec {
     /// Rotated log segments kept per run (None: the daemon's default).
     #[serde(default)]
     pub log_keep: Option<u32>,
+    /// What happens to processes a run leaves behind when its main process ends.
+    #[serde(default)]
+    pub leftovers: Leftovers,
 }
 
 impl RunSpec {
@@ -163,6 +166,7 @@ impl RunSpec {
             size: None,
             log_max_size: None,
             log_keep: None,
+            leftovers: Leftovers::default(),
         }
     }
 
@@ -235,6 +239,38 @@ impl Restart {
     /// The policy named `name`, if any.
     pub fn parse(name: &str) -> Option<Restart> {
         Restart::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+}
+
+/// What a run's leftover processes (those of the entry still alive when its main process has
+/// ended) become: `"stop"` (stop signal, KILL after the stop timeout, before the run counts as
+/// ended) or `"keep"` (left running, recorded on the entry until a stop, restart, rm or
+/// shutdown ends them).
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Leftovers {
+    #[default]
+    Stop,
+    Keep,
+}
+
+impl Leftovers {
+    /// Every value, as written in flags, wrangle.json and on the wire.
+    pub const NAMES: &'static str = "stop or keep";
+
+    pub fn parse(s: &str) -> Option<Leftovers> {
+        match s {
+            "stop" => Some(Leftovers::Stop),
+            "keep" => Some(Leftovers::Keep),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Leftovers::Stop => "stop",
+            Leftovers::Keep => "keep",
+        }
     }
 }
 
@@ -607,6 +643,10 @@ pub struct EntryInfo {
     pub adopted: bool,
     /// The last error (e.g. why a start failed).
     pub error: Option<String>,
+    /// Pids of processes that ended runs left running (`leftovers: keep`, or while they are
+    /// being stopped) and that are still alive.
+    #[serde(default)]
+    pub leftovers: Vec<i32>,
     /// Recent lifecycle events, oldest first (only filled by `status`).
     #[serde(default)]
     pub events: Vec<EventInfo>,

@@ -120,6 +120,10 @@ pub struct Entry {
     /// back) does not run the same time twice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cron_fired: Option<i64>,
+    /// Processes that ended runs left running (`leftovers: keep`, or while being stopped): the
+    /// entry's until a stop, restart, rm or shutdown ends them. Dead ones are dropped lazily.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leftovers: Vec<crate::proc::kill::Target>,
 }
 
 impl Entry {
@@ -207,6 +211,7 @@ impl Entry {
             profile: self.profile.clone(),
             build: self.build_state.clone(),
             env: None,
+            leftovers: self.leftovers.iter().map(|t| t.pid).collect(),
         }
     }
 }
@@ -475,6 +480,7 @@ impl Registry {
             builds: 0,
             build_state: None,
             cron_fired: None,
+            leftovers: Vec::new(),
         };
         self.index(&entry);
         self.entries.insert(id, entry);

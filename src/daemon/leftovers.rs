@@ -1,0 +1,144 @@
+//! What an entry owns after its main process ends (SPEC §3): the processes the run left
+//! behind. With `leftovers: stop` (the default, like systemd's) the supervisor's `Ending`
+//! phase gives them the stop signal, then KILL after the stop timeout, and the run counts as
+//! ended only once they are gone, so a restart never overlaps them. With `keep` they are left
+//! running but recorded on the entry (pid + start time): `ls`, `status` and `tree` show them,
+//! and a stop, restart, rm or shutdown ends them. This file finds and records them.
+
+use super::event_loop::{Daemon, TimerKind};
+use crate::proc::kill::{self, Target};
+use crate::proc::leftovers;
+use crate::proc::supervisor::{Phase, Sig};
+use std::time::Duration;
+
+/// How soon, and how many times, leftovers are looked for again when an orphan could not be
+/// told apart (its environment reads empty in the middle of an `exec`).
+const RELOOK: Duration = Duration::from_millis(5);
+const RELOOKS: u32 = 20;
+
+impl Daemon {
+    /// The recorded leftovers of `id` that still live; dead ones are dropped from the entry.
+    pub(super) fn kept_leftovers(&mut self, id: u64) -> Vec<Target> {
+        let Some(e) = self.reg.get(id) else {
+            return Vec::new();
+        };
+        if e.leftovers.is_empty() {
+            return Vec::new();
+        }
+        let alive = leftovers::alive(&e.leftovers);
+        if alive.len() != e.leftovers.len() {
+            if let Some(e) = self.reg.get_mut(id) {
+                e.leftovers.clone_from(&alive);
+            }
+        }
+        alive
+    }
+
+    /// The processes entry `id`'s ended (or ending) run left behind, with those kept from
+    /// earlier runs. When an orphan cannot be told apart yet, looks again soon.
+    pub(super) fn find_leftovers(&mut self, id: u64) -> Vec<Target> {
+        let mut all = self.kept_leftovers(id);
+        let Some(e) = self.reg.get(id) else {
+            return all;
+        };
+        if e.foreign {
+            // Adopted with `wrangle add`: its processes were never ours.
+            return all;
+        }
+        let found = match self.live.get(&id) {
+            None => Vec::new(),
+            Some(l) if l.adopted.is_some() => {
+                // Its orphans did not come to us: look for the entry's markers instead.
+                self.proc_table = None;
+                self.proc_table().tree(id, 0)
+            }
+            Some(l) => {
+                let leader = l.pid;
+                let instance = self.paths.state.display().to_string();
+                let (mains, builds) = (&self.pids, &self.builds);
+                let found = leftovers::find(self.my_pid, id, leader, &instance, |p| {
+                    p == leader || mains.contains_key(&p) || builds.is_build(p)
+                });
+                let s = self.sups.entry(id).or_default();
+                if found.unsure && s.relooks < RELOOKS && s.relook.is_none() {
+                    s.relooks += 1;
+                    s.relook = Some(self.timers.add(RELOOK, TimerKind::Relook(id)));
+                }
+                found.leftovers
+            }
+        };
+        for t in found {
+            if !all.contains(&t) {
+                all.push(t);
+            }
+        }
+        all
+    }
+
+    /// Looks for leftovers again (an orphan was in the middle of an `exec`): what is found now
+    /// gets the signal the others got.
+    pub(super) fn relook_due(&mut self, id: u64) {
+        let Some(s) = self.sups.get_mut(&id) else {
+            return;
+        };
+        s.relook = None;
+        let sig = match s.m.phase {
+            Phase::Ending { killed, .. } | Phase::Stopping { killed, .. } => {
+                if killed {
+                    Sig::Kill
+                } else {
+                    Sig::Stop
+                }
+            }
+            _ => return,
+        };
+        let signo = match sig {
+            Sig::Stop => self
+                .reg
+                .get(id)
+                .map_or(libc::SIGTERM, |e| e.spec.effective_stop_signal()),
+            Sig::Kill => libc::SIGKILL,
+        };
+        let left = self.find_leftovers(id);
+        let s = self.sup(id);
+        let new: Vec<Target> = left
+            .into_iter()
+            .filter(|t| !s.members.contains(t))
+            .collect();
+        for &t in &new {
+            let _ = kill::signal_checked(t, signo);
+        }
+        let s = self.sup(id);
+        s.members.extend(new);
+        s.watching = true;
+        self.check_tree(id);
+    }
+
+    /// `leftovers: keep`: what the ended run left behind stays the entry's, on record.
+    pub(super) fn keep_leftovers(&mut self, id: u64) {
+        let before = self.kept_leftovers(id);
+        let all = self.find_leftovers(id);
+        if let Some(s) = self.sups.get_mut(&id) {
+            // Nothing is stopped: no second look is needed.
+            if let Some(t) = s.relook.take() {
+                self.timers.cancel(t);
+            }
+        }
+        let new = all.iter().filter(|t| !before.contains(t)).count();
+        let Some(e) = self.reg.get_mut(id) else {
+            return;
+        };
+        if new > 0 {
+            let pids: Vec<String> = all.iter().map(|t| t.pid.to_string()).collect();
+            e.event(
+                "leftovers",
+                format!(
+                    "{new} process{} left running (leftovers keep); the entry's leftovers now: {}",
+                    if new == 1 { "" } else { "es" },
+                    pids.join(", ")
+                ),
+            );
+        }
+        e.leftovers = all;
+    }
+}

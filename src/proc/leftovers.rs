@@ -1,0 +1,127 @@
+//! Finding what a run leaves behind: the entry's processes still alive once its main process
+//! has ended. The daemon is a child subreaper, so when the main process ends every descendant
+//! it orphaned is re-parented to the daemon at once (before the main process can be reaped).
+//! Among the daemon's children, those that are not a run's main process and belong to the
+//! entry (its instance marker in their environment, or still in the ended leader's process
+//! group or session) are the roots; the leftovers are those roots and all their descendants.
+//! No pass over every process on the machine is needed.
+
+use super::identity::{self, Stat};
+use super::kill::{self, Target};
+
+/// Whether an orphan of the daemon belongs to entry `id` whose main process `leader` ended:
+/// it carries the entry's marker (`marked`: the entry id its environment names, for this
+/// wrangle instance), or it stayed in the leader's process group or session (the leader's pid
+/// cannot be reused while its group or session has members). Zombies never count.
+pub fn belongs(st: &Stat, marked: Option<u64>, id: u64, leader: i32) -> bool {
+    if st.state == b'Z' || st.state == b'X' {
+        return false;
+    }
+    marked == Some(id) || (leader > 0 && (st.pgrp == leader || st.session == leader))
+}
+
+/// What [`find`] saw.
+#[derive(Debug, Default)]
+pub struct Found {
+    /// The leftovers (roots and their live descendants).
+    pub leftovers: Vec<Target>,
+    /// Some orphan's environment read empty, so whose it is could not be told: most likely it
+    /// is in the middle of an `exec` (look again in a moment).
+    pub unsure: bool,
+}
+
+/// The live leftovers of entry `id` whose main process `leader` (already reaped) ended, for
+/// the wrangle instance `instance` whose daemon is `daemon`. `is_main` tells which of the
+/// daemon's children are main processes of runs (never leftovers).
+pub fn find(
+    daemon: i32,
+    id: u64,
+    leader: i32,
+    instance: &str,
+    is_main: impl Fn(i32) -> bool,
+) -> Found {
+    let mut found = Found::default();
+    let mut roots = Vec::new();
+    for st in kill::children(daemon)
+        .into_iter()
+        .filter(|&p| !is_main(p))
+        .filter_map(|p| identity::stat(p).ok())
+    {
+        // The environment is read only for processes not already in the group.
+        let ours = belongs(&st, None, id, leader)
+            || match kill::read_marker(st.pid, instance.as_bytes()) {
+                Some(marked) => belongs(&st, marked, id, leader),
+                None => {
+                    found.unsure |= st.state != b'Z' && st.state != b'X';
+                    false
+                }
+            };
+        if ours {
+            roots.push(Target {
+                pid: st.pid,
+                start_time: st.start_time,
+            });
+        }
+    }
+    found.leftovers = kill::survivors(&roots);
+    found
+}
+
+/// Those of `recorded` that are still the same live processes.
+pub fn alive(recorded: &[Target]) -> Vec<Target> {
+    recorded
+        .iter()
+        .copied()
+        .filter(|t| identity::is_same_live(t.pid, t.start_time))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn st(pid: i32, state: u8, pgrp: i32, session: i32) -> Stat {
+        Stat {
+            pid,
+            state,
+            ppid: 1,
+            pgrp,
+            session,
+            cpu_ticks: 0,
+            start_time: 1,
+            rss_pages: 0,
+        }
+    }
+
+    #[test]
+    fn who_belongs_to_an_ended_run() {
+        // Marked with the entry, in a session of its own (setsid): ours.
+        assert!(belongs(&st(50, b'S', 50, 50), Some(7), 7, 40));
+        // Marked with another entry and elsewhere: not ours.
+        assert!(!belongs(&st(50, b'S', 50, 50), Some(8), 7, 40));
+        // No marker (cleared environment) but still in the leader's group or session: ours.
+        assert!(belongs(&st(50, b'S', 40, 40), None, 7, 40));
+        assert!(belongs(&st(50, b'S', 50, 40), None, 7, 40));
+        // Neither: not ours.
+        assert!(!belongs(&st(50, b'S', 50, 50), None, 7, 40));
+        // Unknown leader (0): only the marker counts.
+        assert!(!belongs(&st(50, b'S', 0, 0), None, 7, 0));
+        // A zombie is nobody's leftover.
+        assert!(!belongs(&st(50, b'Z', 40, 40), Some(7), 7, 40));
+    }
+
+    #[test]
+    fn alive_keeps_only_the_same_live_processes() {
+        let me = std::process::id() as i32;
+        let st = identity::start_time(me).unwrap();
+        let same = Target {
+            pid: me,
+            start_time: st,
+        };
+        let recycled = Target {
+            pid: me,
+            start_time: st + 1,
+        };
+        assert_eq!(alive(&[same, recycled]), vec![same]);
+    }
+}
