@@ -36,8 +36,6 @@ pub(super) struct Live {
     write_failed: bool,
     /// For processes re-adopted from a previous daemon: not our child.
     pub(super) adopted: Option<Option<(Token, OwnedFd)>>,
-    /// Last CPU sample (ticks, when) for `ls`.
-    pub cpu_sample: Option<(u64, std::time::Instant)>,
     /// Where `send` and `attach` write (stream stdin or the terminal).
     pub input: Option<super::io::InputSink>,
     /// The terminal's master, for resizes.
@@ -164,7 +162,6 @@ impl Daemon {
                 writer,
                 write_failed,
                 adopted: None,
-                cpu_sample: None,
                 input: sp.input.map(|fd| super::io::InputSink::new(fd, is_pty)),
                 pty: sp.pty,
             },
@@ -582,7 +579,6 @@ impl Daemon {
                 writer: None,
                 write_failed: false,
                 adopted: Some(watch),
-                cpu_sample: None,
                 input: None,
                 pty: None,
             },
