@@ -1125,6 +1125,74 @@ fn cpu_of_an_adopted_process_is_not_inflated() {
     assert!(own.running());
 }
 
+/// Resident memory of `pid` in bytes as /proc/PID/stat counts it (what `ls` sums; VmRSS is
+/// counted differently), 0 if it is gone.
+fn rss_bytes(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let rest = &s[s.rfind(')')? + 1..];
+            // Field 24, counting the state (after the name) as field 3.
+            rest.split_ascii_whitespace().nth(21)?.parse::<u64>().ok()
+        })
+        .map_or(0, |pages| pages * rustix::param::page_size() as u64)
+}
+
+/// The children of `pid`, as the kernel lists them.
+fn children_of(pid: i32) -> Vec<i32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_ascii_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+#[test]
+fn cpu_and_memory_in_ls_cover_the_whole_tree() {
+    // The main process is an idle shell; the CPU is burnt by its child. Both figures are the
+    // whole tree's, so `ls` shows the child's CPU under the entry.
+    let wr = Wr::new();
+    let e = wr.start(&[
+        "--name",
+        "hot",
+        "--",
+        "sh",
+        "-c",
+        "while :; do :; done & wait",
+    ]);
+    let main = pid_of(&e);
+    let mut seen = Vec::new();
+    let hot = try_wait_until(SOON, || {
+        let e = wr.ls().into_iter().next().expect("the entry");
+        let cpu = e["cpu_percent"].as_f64().unwrap_or(0.0);
+        seen.push(cpu);
+        cpu > 30.0
+    });
+    assert!(
+        hot,
+        "an entry whose child burns a CPU never showed more than 30% CPU in ls; the last of {} \
+         looks: {:?}",
+        seen.len(),
+        &seen[seen.len().saturating_sub(10)..]
+    );
+    // `status` reports the same sample's figure.
+    let s = wr.status("hot");
+    assert!(
+        s["cpu_percent"].as_f64().is_some_and(|c| c > 30.0),
+        "status disagrees with ls: {s}"
+    );
+    // Memory covers the child as well as the idle main process.
+    let kids = children_of(main);
+    assert_eq!(kids.len(), 1, "the busy child of {main}: {kids:?}");
+    let (own, child) = (rss_bytes(main), rss_bytes(kids[0]));
+    assert!(own > 0 && child > 0, "{own} {child}");
+    let listed = wr.ls()[0]["rss_bytes"].as_u64().unwrap_or(0);
+    assert!(
+        listed >= own + child / 2,
+        "ls shows {listed} bytes for a tree of {own} + {child}"
+    );
+}
+
 #[test]
 fn status_of_an_added_entry_does_not_claim_a_daemon_restart() {
     let wr = Wr::new();

@@ -70,6 +70,8 @@ pub(super) enum TimerKind {
     AdoptPoll(u64),
     /// Make saved entries durable (fsync).
     Sync,
+    /// Sample what every entry uses (see `usage.rs`).
+    Usage,
 }
 
 /// A reply the daemon owes once processes have ended.
@@ -165,6 +167,8 @@ pub(crate) struct Daemon {
     pub(super) service_timers: HashMap<u64, [Option<TimerId>; 2]>,
     /// When a command last named each service that has an idle profile.
     pub(super) touched: HashMap<u64, Instant>,
+    /// CPU and memory samples, taken while someone looks.
+    pub(super) usage: super::usage::Sampling,
 }
 
 impl Daemon {
@@ -247,6 +251,7 @@ impl Daemon {
             builds: Default::default(),
             service_timers: HashMap::new(),
             touched: HashMap::new(),
+            usage: Default::default(),
         };
         d.readopt_all();
         let services: Vec<u64> = d
@@ -750,6 +755,7 @@ impl Daemon {
             TimerKind::Cron(id, at) => self.cron_due(id, at),
             TimerKind::Idle(id) => self.idle_due(id),
             TimerKind::WaitTimeout(t, req) => self.wait_timeout(t, req),
+            TimerKind::Usage => self.usage_due(),
             TimerKind::Sync => {
                 self.sync_timer = None;
                 self.syncer.submit(std::mem::take(&mut self.unsynced));

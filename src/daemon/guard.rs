@@ -80,6 +80,7 @@ pub(super) fn timer_subject(kind: TimerKind) -> (&'static str, Option<u64>) {
         TimerKind::Cron(id, _) => ("running its cron restart", Some(id)),
         TimerKind::Idle(id) => ("switching it to its idle profile", Some(id)),
         TimerKind::AdoptPoll(id) => ("checking its adopted process", Some(id)),
+        TimerKind::Usage => ("sampling CPU and memory", None),
         TimerKind::Sync => ("syncing the saved state", None),
     }
 }

@@ -5,7 +5,6 @@ use super::build::variant;
 use super::conn::Follow;
 use super::event_loop::{BatchOp, Daemon, Pending, PendingKind, TimerKind};
 use crate::error::{Code, Error, Result};
-use crate::proc::identity;
 use crate::proc::supervisor::Phase;
 use crate::proto::frame::FrameKind;
 use crate::proto::StreamEvent;
@@ -15,7 +14,7 @@ use crate::proto::{
 };
 use crate::store::registry::Relabel;
 use mio::Token;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(serde::Serialize)]
 struct Empty {}
@@ -76,6 +75,7 @@ impl Daemon {
             }
             Request::List { sel } => {
                 let ids = self.reg.select(&sel)?;
+                self.want_usage(&ids);
                 let entries = ids.into_iter().map(|id| self.info(id, false)).collect();
                 self.reply_entries(t, req_id, entries);
             }
@@ -87,6 +87,7 @@ impl Daemon {
                         "no entry matches the selector (see wrangle ls)"
                     );
                 }
+                self.want_usage(&ids);
                 let entries = ids
                     .into_iter()
                     .map(|id| {
@@ -576,7 +577,7 @@ impl Daemon {
         }
     }
 
-    /// The wire view of an entry, with CPU and memory samples for live processes.
+    /// The wire view of an entry, with the latest CPU and memory sample of a live one.
     fn info(&mut self, id: u64, with_events: bool) -> EntryInfo {
         let Some(e) = self.reg.get(id) else {
             return EntryInfo::default();
@@ -592,31 +593,9 @@ impl Daemon {
         if with_events {
             info.events = e.events.iter().cloned().collect();
         }
-        if let Some(l) = self.live.get_mut(&id) {
-            if let Some((st, rss)) = crate::proc::kill::tree_usage(l.pid) {
-                if st.start_time == l.start_time {
-                    info.rss_bytes = Some(rss);
-                    let now = Instant::now();
-                    let tps = identity::ticks_per_second().max(1) as f64;
-                    info.cpu_percent = Some(match l.cpu_sample {
-                        Some((ticks, when)) if now > when => {
-                            let secs = now.duration_since(when).as_secs_f64();
-                            (st.cpu_ticks.saturating_sub(ticks) as f64 / tps) / secs * 100.0
-                        }
-                        _ => {
-                            // First sample: average over the process's whole life.
-                            let up = identity::age_secs(st.start_time)
-                                .unwrap_or(info.uptime_ms.unwrap_or(0) as f64 / 1000.0);
-                            if up > 0.0 {
-                                (st.cpu_ticks as f64 / tps) / up * 100.0
-                            } else {
-                                0.0
-                            }
-                        }
-                    });
-                    l.cpu_sample = Some((st.cpu_ticks, now));
-                }
-            }
+        if let Some(u) = self.usage_of(id) {
+            info.cpu_percent = Some(u.cpu_percent);
+            info.rss_bytes = Some(u.rss_bytes);
         }
         info
     }

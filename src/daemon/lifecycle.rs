@@ -36,8 +36,6 @@ pub(super) struct Live {
     write_failed: bool,
     /// For processes re-adopted from a previous daemon: not our child.
     pub(super) adopted: Option<Option<(Token, OwnedFd)>>,
-    /// Last CPU sample (ticks, when) for `ls`.
-    pub cpu_sample: Option<(u64, std::time::Instant)>,
     /// Where `send` and `attach` write (stream stdin or the terminal).
     pub input: Option<super::io::InputSink>,
     /// The terminal's master, for resizes.
@@ -164,7 +162,6 @@ impl Daemon {
                 writer,
                 write_failed,
                 adopted: None,
-                cpu_sample: None,
                 input: sp.input.map(|fd| super::io::InputSink::new(fd, is_pty)),
                 pty: sp.pty,
             },
@@ -474,11 +471,7 @@ impl Daemon {
                     }
                 }
                 PendingKind::Batch { op, ids, results } => {
-                    let again: Vec<u64> = ids
-                        .iter()
-                        .copied()
-                        .filter(|x| self.busy(*x))
-                        .collect();
+                    let again: Vec<u64> = ids.iter().copied().filter(|x| self.busy(*x)).collect();
                     if !again.is_empty() {
                         // An earlier batch of this pass started one again: stop it too.
                         for x in again {
@@ -625,7 +618,6 @@ impl Daemon {
                 writer: None,
                 write_failed: false,
                 adopted: Some(watch),
-                cpu_sample: None,
                 input: None,
                 pty: None,
             },
@@ -660,10 +652,7 @@ impl Daemon {
         for id in self.builds.ids() {
             self.begin_stop(id, None);
         }
-        let still: Vec<u64> = ids
-            .into_iter()
-            .filter(|i| self.busy(*i))
-            .collect();
+        let still: Vec<u64> = ids.into_iter().filter(|i| self.busy(*i)).collect();
         if still.is_empty() {
             self.complete_batch(conn, req, BatchOp::Shutdown, Vec::new(), Vec::new());
         } else {

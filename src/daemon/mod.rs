@@ -17,6 +17,7 @@ mod services;
 mod signals;
 mod supervise;
 mod timers;
+mod usage;
 
 use crate::client::Client;
 use crate::error::{Code, Error, Result};

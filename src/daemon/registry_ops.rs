@@ -239,10 +239,7 @@ impl Daemon {
         for &id in &ids {
             self.begin_stop(id, None);
         }
-        let waiting: Vec<u64> = ids
-            .into_iter()
-            .filter(|id| self.busy(*id))
-            .collect();
+        let waiting: Vec<u64> = ids.into_iter().filter(|id| self.busy(*id)).collect();
         if waiting.is_empty() {
             self.complete_batch(Some(t), req, BatchOp::Reset, Vec::new(), Vec::new());
         } else {

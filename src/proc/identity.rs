@@ -48,6 +48,17 @@ pub fn stat(pid: i32) -> io::Result<Stat> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unparsable /proc stat"))
 }
 
+/// Every process's stat, from one pass over /proc.
+pub fn all_stats() -> Vec<Stat> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| stat(pid).ok())
+        .collect()
+}
+
 /// The pid's start time, if the process exists.
 pub fn start_time(pid: i32) -> Option<u64> {
     stat(pid).ok().map(|s| s.start_time)

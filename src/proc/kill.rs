@@ -88,17 +88,6 @@ pub fn signal_child(pid: i32, sig: i32) -> io::Result<()> {
     }
 }
 
-/// Reads every process's stat from /proc.
-fn all_stats() -> Vec<Stat> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter_map(|pid| identity::stat(pid).ok())
-        .collect()
-}
-
 /// The environment variables that mark a process as belonging to entry `id` of the wrangle
 /// instance whose state lives in `instance`: ids alone repeat across instances.
 pub fn markers(id: u64, instance: &str) -> [(&'static str, String); 2] {
@@ -150,7 +139,7 @@ pub struct ProcTable {
 impl ProcTable {
     /// Reads the table for wrangle instance `instance`; `exclude` (the daemon) is left out.
     pub fn read(instance: &str, exclude: i32) -> ProcTable {
-        let stats = all_stats();
+        let stats = identity::all_stats();
         let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
         let mut marked: HashMap<u64, Vec<i32>> = HashMap::new();
         for s in &stats {
@@ -250,22 +239,4 @@ pub fn children(pid: i32) -> Vec<i32> {
         }
     }
     out
-}
-
-/// Resident memory of `pid` and its descendants in bytes, with its own stat (None if gone).
-pub fn tree_usage(pid: i32) -> Option<(Stat, u64)> {
-    let root = identity::stat(pid).ok()?;
-    let mut pages = root.rss_pages;
-    let mut todo = children(pid);
-    let mut seen: HashSet<i32> = HashSet::from([pid]);
-    while let Some(p) = todo.pop() {
-        if !seen.insert(p) || seen.len() > 100_000 {
-            continue;
-        }
-        if let Ok(st) = identity::stat(p) {
-            pages += st.rss_pages;
-        }
-        todo.extend(children(p));
-    }
-    Some((root, pages * identity::page_size()))
 }

@@ -1,6 +1,7 @@
 //! Processes: spawning with captured pipes, identity (pid + start time), finding a process tree
-//! (including descendants that left the group), what a run leaves behind, and signalling only
-//! the processes we mean.
+//! (including descendants that left the group), what a run leaves behind, signalling only the
+//! processes we mean, sampling what each tree uses, and each entry's life as a state machine
+//! with its restart policy.
 
 pub mod identity;
 pub mod kill;
@@ -9,3 +10,4 @@ pub mod net;
 pub mod policy;
 pub mod spawn;
 pub mod supervisor;
+pub mod usage;
