@@ -2,52 +2,23 @@
 //! frames, timers and persistence. What requests mean lives in `handlers.rs`; what happens to
 //! processes lives in `lifecycle.rs`.
 
-use super::conn::{Conn, HIGH_WATER};
-use super::signals::SignalFd;
-use super::timers::{TimerId, Timers};
+use super::conn::HIGH_WATER;
+use super::reactor::{Next, Reactor, Source, LISTENER, SIGNALS};
+use super::timers::TimerId;
 use crate::error::{Code, Error, Result};
 use crate::logs::ring::Ring;
 use crate::paths::Paths;
 use crate::proto::frame::{chan, FrameError, FrameKind};
 use crate::proto::{Frame, Hello, Request, StreamEvent, Welcome, VERSIONS};
 use crate::store::registry::Registry;
-use mio::net::UnixListener;
-use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Token};
 use std::collections::{HashMap, HashSet};
-use std::io::{self, Read};
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-pub(super) const LISTENER: Token = Token(0);
-pub(super) const SIGNALS: Token = Token(1);
-/// Reads per readiness event before yielding to other sources (fairness).
-pub(super) const READS_PER_TURN: usize = 16;
 /// Output kept in memory per entry for followers.
 pub(super) const RING_BYTES: usize = 256 << 10;
 /// How long after a save its files are fsynced (saves in between share one sync).
 const SYNC_DELAY: Duration = Duration::from_millis(500);
-
-/// What a token stands for.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Source {
-    Conn,
-    Pipe {
-        id: u64,
-        stream: u8,
-    },
-    /// An entry's input became writable.
-    Input {
-        id: u64,
-    },
-    Pidfd {
-        id: u64,
-    },
-    /// Output of an entry's build.
-    BuildPipe {
-        id: u64,
-    },
-}
 
 /// Things that happen at a deadline.
 #[derive(Debug, Clone, Copy)]
@@ -117,17 +88,12 @@ pub(super) enum BatchOp {
 }
 
 pub(crate) struct Daemon {
-    pub(super) poll: Poll,
-    listener: UnixListener,
-    signals: SignalFd,
-    pub(super) sources: HashMap<Token, Source>,
-    next_token: usize,
-    pub(super) conns: HashMap<Token, Conn>,
+    /// The loop's mechanics: poll, tokens, connections, signals, timers.
+    pub(super) rx: Reactor<TimerKind>,
     pub(super) reg: Registry,
     pub(super) live: HashMap<u64, super::lifecycle::Live>,
     pub(super) pids: HashMap<i32, u64>,
     pub(super) rings: HashMap<u64, Ring>,
-    pub(super) timers: Timers<TimerKind>,
     pub(super) pending: Vec<Pending>,
     pub(super) paths: Paths,
     pub(super) config: crate::config::daemon::DaemonConfig,
@@ -139,8 +105,6 @@ pub(crate) struct Daemon {
     /// Makes them durable on a helper thread.
     syncer: crate::store::syncer::Syncer,
     pub(super) startup_warnings: Vec<String>,
-    /// Pipes that still had data when their turn ended.
-    pub(super) busy: Vec<Token>,
     /// Processes as seen this turn (see `proc_table`); dropped at the end of every turn.
     pub(super) proc_table: Option<crate::proc::kill::ProcTable>,
     /// Each entry's supervisor, made on first use.
@@ -148,18 +112,13 @@ pub(crate) struct Daemon {
     /// How deep in supervisor steps we are, and the runs they ended (told about at depth 0).
     pub(super) feeding: u32,
     pub(super) ended: Vec<u64>,
-    /// Connections to read again (their input target drained).
-    pub(super) resume: Vec<Token>,
     pub(super) scratch: Vec<u8>,
-    /// Connections with output or follows to service at the end of this turn.
-    pub(super) dirty: HashSet<Token>,
     /// Entries whose log index has unwritten records.
     pub(super) index_dirty: HashSet<u64>,
     pub(super) shutting_down: bool,
     /// Partial log lines per (entry, stream), kept only while log subscribers exist.
     pub(super) line_bufs: HashMap<(u64, u8), Vec<u8>>,
     exit_now: bool,
-    listening: bool,
     pub(super) my_pid: i32,
     /// Builds in progress.
     pub(super) builds: super::build::Builds,
@@ -173,8 +132,8 @@ pub(crate) struct Daemon {
 
 impl Daemon {
     pub fn new(paths: Paths) -> Result<Daemon> {
-        let signals = SignalFd::new(&super::signals::HANDLED)
-            .map_err(|e| Error::io("cannot set up signal handling", e))?;
+        // Signals first: the signalfd's mask must be set before any thread starts.
+        let rx = Reactor::new(&paths.socket, &super::signals::HANDLED)?;
         // SAFETY: setting signals to ignored is process-wide and has no memory effects.
         unsafe {
             libc::signal(libc::SIGPIPE, libc::SIG_IGN);
@@ -185,46 +144,16 @@ impl Daemon {
             log::warn!("cannot become a child subreaper: {e}");
         }
         raise_nofile();
-        let poll = Poll::new().map_err(|e| Error::io("cannot create the event loop", e))?;
-        // Create the socket 0600 from the start (umask), then make sure of it.
-        // SAFETY: umask only changes this process's file-creation mask.
-        let old = unsafe { libc::umask(0o177) };
-        let bound = UnixListener::bind(&paths.socket);
-        // SAFETY: as above.
-        unsafe { libc::umask(old) };
-        let mut listener = bound
-            .map_err(|e| Error::io(format!("cannot listen on {}", paths.socket.display()), e))?;
-        std::fs::set_permissions(
-            &paths.socket,
-            std::os::unix::fs::PermissionsExt::from_mode(0o600),
-        )
-        .map_err(|e| Error::io("cannot set the socket's mode", e))?;
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)
-            .map_err(|e| Error::io("cannot watch the socket", e))?;
-        poll.registry()
-            .register(
-                &mut SourceFd(&signals.as_raw_fd()),
-                SIGNALS,
-                Interest::READABLE,
-            )
-            .map_err(|e| Error::io("cannot watch signals", e))?;
         let config = crate::config::daemon::load(&paths.config)?;
         let (reg, warnings) = crate::store::persist::load(&paths.state)?;
         crate::store::persist::report(&warnings);
         let startup_warnings = warnings;
         let mut d = Daemon {
-            poll,
-            listener,
-            signals,
-            sources: HashMap::new(),
-            next_token: 2,
-            conns: HashMap::new(),
+            rx,
             reg,
             live: HashMap::new(),
             pids: HashMap::new(),
             rings: HashMap::new(),
-            timers: Timers::default(),
             pending: Vec::new(),
             paths,
             config,
@@ -234,19 +163,15 @@ impl Daemon {
             unsynced: Default::default(),
             syncer: Default::default(),
             startup_warnings,
-            busy: Vec::new(),
             proc_table: None,
             sups: HashMap::new(),
             feeding: 0,
             ended: Vec::new(),
-            resume: Vec::new(),
             scratch: vec![0; 256 << 10],
-            dirty: HashSet::new(),
             index_dirty: HashSet::new(),
             shutting_down: false,
             line_bufs: HashMap::new(),
             exit_now: false,
-            listening: true,
             my_pid: std::process::id() as i32,
             builds: Default::default(),
             service_timers: HashMap::new(),
@@ -272,29 +197,11 @@ impl Daemon {
         Ok(d)
     }
 
-    pub(super) fn token(&mut self, source: Source) -> Token {
-        let t = Token(self.next_token);
-        self.next_token += 1;
-        self.sources.insert(t, source);
-        t
-    }
-
     /// Runs until shut down.
     pub fn run(&mut self) -> Result<()> {
         let mut events = Events::with_capacity(256);
         while !self.exit_now {
-            let idle = self.busy.is_empty() && self.dirty.is_empty() && self.resume.is_empty();
-            let timeout = if idle {
-                self.timers.next_timeout()
-            } else {
-                Some(Duration::ZERO)
-            };
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(Error::io("event loop failed", e));
-            }
+            self.rx.wait(&mut events)?;
             for ev in events.iter() {
                 let token = ev.token();
                 let (readable, writable) = (
@@ -303,15 +210,15 @@ impl Daemon {
                 );
                 // Each piece of work is guarded: a bug costs its entry, not the daemon.
                 match token {
-                    LISTENER => self.guarded("accepting connections", None, |d| d.accept()),
+                    LISTENER => self.guarded("accepting connections", None, |d| d.rx.accept()),
                     SIGNALS => self.guarded("handling signals", None, |d| d.on_signals()),
-                    t => match self.sources.get(&t).copied() {
+                    t => match self.rx.sources.get(&t).copied() {
                         Some(Source::Conn) => self.guarded("reading a connection", None, |d| {
                             if readable {
                                 d.conn_readable(t);
                             }
                             if writable {
-                                d.dirty.insert(t);
+                                d.rx.dirty.insert(t);
                             }
                         }),
                         Some(Source::Pipe { id, stream }) => {
@@ -334,19 +241,19 @@ impl Daemon {
                     },
                 }
             }
-            let busy = std::mem::take(&mut self.busy);
+            let busy = std::mem::take(&mut self.rx.busy);
             for t in busy {
-                if let Some(Source::Pipe { id, stream }) = self.sources.get(&t).copied() {
+                if let Some(Source::Pipe { id, stream }) = self.rx.sources.get(&t).copied() {
                     self.guarded("reading its output", Some(id), |d| {
                         d.pipe_readable(t, id, stream)
                     });
                 }
             }
-            for (_, kind) in self.timers.pop_due() {
+            for (_, kind) in self.rx.timers.pop_due() {
                 let (what, entry) = super::guard::timer_subject(kind);
                 self.guarded(what, entry, |d| d.on_timer(kind));
             }
-            for t in std::mem::take(&mut self.resume) {
+            for t in std::mem::take(&mut self.rx.resume) {
                 self.guarded("reading a connection", None, |d| d.conn_readable(t));
             }
             self.guarded("writing log indexes", None, |d| d.flush_indexes());
@@ -358,70 +265,16 @@ impl Daemon {
         }
         self.save_now();
         // Last words to clients (e.g. the shutdown reply).
-        for c in self.conns.values_mut() {
-            let _ = c.flush();
-        }
-        self.stop_listening();
+        self.rx.flush_all();
+        self.rx.stop_listening();
         Ok(())
     }
 
-    /// Removes the socket path and stops accepting connections.
-    pub(super) fn stop_listening(&mut self) {
-        if self.listening {
-            self.listening = false;
-            let _ = std::fs::remove_file(&self.paths.socket);
-            let _ = self.poll.registry().deregister(&mut self.listener);
-        }
-    }
-
-    fn accept(&mut self) {
-        loop {
-            match self.listener.accept() {
-                Ok((mut stream, _)) => {
-                    let me = rustix::process::getuid();
-                    match rustix::net::sockopt::socket_peercred(&stream) {
-                        Ok(cred) if cred.uid == me => {}
-                        Ok(cred) => {
-                            log::warn!(
-                                "refused a connection from uid {} (pid {})",
-                                cred.uid.as_raw(),
-                                cred.pid.as_raw_nonzero()
-                            );
-                            continue;
-                        }
-                        Err(e) => {
-                            log::warn!("refused a connection: cannot read its credentials: {e}");
-                            continue;
-                        }
-                    }
-                    let t = self.token(Source::Conn);
-                    if let Err(e) = self.poll.registry().register(
-                        &mut stream,
-                        t,
-                        Interest::READABLE | Interest::WRITABLE,
-                    ) {
-                        log::warn!("cannot watch a new connection: {e}");
-                        self.sources.remove(&t);
-                        continue;
-                    }
-                    self.conns.insert(t, Conn::new(stream));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    // EMFILE and friends: log and try again on the next event.
-                    log::warn!("accept failed: {e}");
-                    break;
-                }
-            }
-        }
-    }
-
     fn on_signals(&mut self) {
-        loop {
-            match self.signals.read() {
-                Ok(Some(libc::SIGCHLD)) => self.reap(),
-                Ok(Some(libc::SIGTERM | libc::SIGINT)) => {
+        for sig in self.rx.read_signals() {
+            match sig {
+                libc::SIGCHLD => self.reap(),
+                libc::SIGTERM | libc::SIGINT => {
                     if self.shutting_down {
                         log::warn!("second termination signal: exiting now");
                         self.exit_now = true;
@@ -430,79 +283,44 @@ impl Daemon {
                         self.begin_shutdown(None, 0);
                     }
                 }
-                Ok(Some(libc::SIGHUP)) => log::info!("SIGHUP ignored (nothing to reload)"),
-                Ok(Some(s)) => log::debug!("ignored signal {s}"),
-                Ok(None) => break,
-                Err(e) => {
-                    log::warn!("reading signals failed: {e}");
-                    break;
-                }
+                libc::SIGHUP => log::info!("SIGHUP ignored (nothing to reload)"),
+                s => log::debug!("ignored signal {s}"),
             }
         }
         // A SIGCHLD may have been coalesced with another signal: reaping is cheap, do it anyway.
         self.reap();
     }
 
-    /// Takes frames from a connection one at a time (a frame may pause the connection when
-    /// the process it feeds is not reading), reading the socket when the decoder runs dry.
+    /// Handles a connection's frames one at a time (a frame may pause the connection when the
+    /// process it feeds is not reading).
     pub(super) fn conn_readable(&mut self, t: Token) {
-        let mut buf = [0u8; 64 << 10];
+        let mut buf = vec![0u8; 64 << 10];
         loop {
-            let Some(c) = self.conns.get_mut(&t) else {
-                return;
-            };
-            if c.paused_on.is_some() || c.closing {
-                return;
-            }
-            let next = match c.stalled.take() {
-                Some(f) => Ok(Some(f)),
-                None => c.dec.next_frame(),
-            };
-            match next {
-                Ok(Some(f)) => {
-                    self.on_frame(t, f);
-                    continue;
-                }
-                Ok(None) => {}
-                Err(e) => {
+            match self.rx.next_frame(t, &mut buf) {
+                Next::Frame(f) => self.on_frame(t, f),
+                Next::Idle => return,
+                Next::Closed => return self.close_conn(t),
+                Next::Bad(e) => {
                     let code = match e {
                         FrameError::TooLarge(_) => Code::FrameTooLarge,
                         FrameError::Reserved(_) => Code::BadFrame,
                     };
-                    self.close_after_error(t, 0, code, &e.to_string());
-                    return;
-                }
-            }
-            match c.stream.read(&mut buf) {
-                Ok(0) => {
-                    self.close_conn(t);
-                    return;
-                }
-                Ok(n) => c.dec.feed(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => {
-                    self.close_conn(t);
-                    return;
+                    return self.close_after_error(t, 0, code, &e.to_string());
                 }
             }
         }
     }
 
     fn close_after_error(&mut self, t: Token, id: u32, code: Code, msg: &str) {
-        if let Some(c) = self.conns.get_mut(&t) {
+        if let Some(c) = self.rx.conns.get_mut(&t) {
             c.error(id, code.as_str(), msg);
             c.closing = true;
-            self.dirty.insert(t);
+            self.rx.dirty.insert(t);
         }
     }
 
     pub(super) fn close_conn(&mut self, t: Token) {
-        if let Some(mut c) = self.conns.remove(&t) {
-            let _ = self.poll.registry().deregister(&mut c.stream);
-        }
-        self.sources.remove(&t);
-        self.dirty.remove(&t);
+        self.rx.close_conn(t);
         let mut timers = Vec::new();
         self.pending.retain_mut(|p| {
             if p.conn != Some(t) {
@@ -525,12 +343,12 @@ impl Daemon {
             }
         });
         for tm in timers {
-            self.timers.cancel(tm);
+            self.rx.timers.cancel(tm);
         }
     }
 
     fn on_frame(&mut self, t: Token, f: Frame) {
-        let greeted = self.conns.get(&t).is_some_and(|c| c.greeted);
+        let greeted = self.rx.conns.get(&t).is_some_and(|c| c.greeted);
         match (greeted, f.kind()) {
             (false, Some(FrameKind::Hello)) => self.on_hello(t, &f),
             (false, _) => self.close_after_error(
@@ -581,11 +399,11 @@ impl Daemon {
             daemon: format!("wrangle {}", env!("CARGO_PKG_VERSION")),
             pid: std::process::id(),
         };
-        if let Some(c) = self.conns.get_mut(&t) {
+        if let Some(c) = self.rx.conns.get_mut(&t) {
             c.greeted = true;
             c.client = hello.client;
             c.json(FrameKind::Welcome, 0, &welcome);
-            self.dirty.insert(t);
+            self.rx.dirty.insert(t);
         }
     }
 
@@ -630,26 +448,26 @@ impl Daemon {
 
     /// Queues a RESPONSE.
     pub(super) fn reply<T: serde::Serialize>(&mut self, t: Token, id: u32, value: &T) {
-        if let Some(c) = self.conns.get_mut(&t) {
+        if let Some(c) = self.rx.conns.get_mut(&t) {
             c.json(FrameKind::Response, id, value);
-            self.dirty.insert(t);
+            self.rx.dirty.insert(t);
         }
     }
 
     /// Queues an ERROR.
     pub(super) fn reply_err(&mut self, t: Token, id: u32, e: &Error) {
-        if let Some(c) = self.conns.get_mut(&t) {
+        if let Some(c) = self.rx.conns.get_mut(&t) {
             c.error(id, e.code.as_str(), &e.message);
-            self.dirty.insert(t);
+            self.rx.dirty.insert(t);
         }
     }
 
     /// Sends queued output and pumps followed streams for every connection that needs it.
     fn service_conns(&mut self) {
-        let dirty: Vec<Token> = self.dirty.drain().collect();
+        let dirty: Vec<Token> = self.rx.dirty.drain().collect();
         for t in dirty {
             self.pump(t);
-            let Some(c) = self.conns.get_mut(&t) else {
+            let Some(c) = self.rx.conns.get_mut(&t) else {
                 continue;
             };
             let failed = c.flush().is_err();
@@ -659,13 +477,13 @@ impl Daemon {
                 self.close_conn(t);
             } else if more {
                 // Room again after the flush: keep pumping next turn (the poll will not wait).
-                self.dirty.insert(t);
+                self.rx.dirty.insert(t);
             }
         }
     }
 
     fn has_unsent(&self, t: Token) -> bool {
-        let Some(c) = self.conns.get(&t) else {
+        let Some(c) = self.rx.conns.get(&t) else {
             return false;
         };
         c.follows.iter().any(|f| {
@@ -676,7 +494,7 @@ impl Daemon {
 
     /// Moves followed output from the rings into the connection's buffer, up to the watermark.
     fn pump(&mut self, t: Token) {
-        let Some(c) = self.conns.get_mut(&t) else {
+        let Some(c) = self.rx.conns.get_mut(&t) else {
             return;
         };
         let mut buf = Vec::new();
@@ -738,9 +556,9 @@ impl Daemon {
 
     /// Marks every connection following `id` for service.
     pub(super) fn wake_followers(&mut self, id: u64) {
-        for (t, c) in &self.conns {
+        for (t, c) in &self.rx.conns {
             if c.follows.iter().any(|f| f.entry == id) {
-                self.dirty.insert(*t);
+                self.rx.dirty.insert(*t);
             }
         }
     }
@@ -784,7 +602,7 @@ impl Daemon {
         }
         self.save_failing = false;
         if self.sync_timer.is_none() {
-            self.sync_timer = Some(self.timers.add(SYNC_DELAY, TimerKind::Sync));
+            self.sync_timer = Some(self.rx.timers.add(SYNC_DELAY, TimerKind::Sync));
         }
     }
 
@@ -792,7 +610,7 @@ impl Daemon {
     pub(super) fn save_now(&mut self) {
         self.save_changes();
         if let Some(t) = self.sync_timer.take() {
-            self.timers.cancel(t);
+            self.rx.timers.cancel(t);
         }
         self.syncer.flush();
         if let Err(e) = crate::store::persist::sync(&mut self.unsynced) {
@@ -805,23 +623,13 @@ impl Daemon {
         self.exit_now = true;
     }
 
-    pub(super) fn register_fd(&mut self, fd: i32, source: Source) -> io::Result<Token> {
-        let t = self.token(source);
-        if let Err(e) = self
-            .poll
-            .registry()
-            .register(&mut SourceFd(&fd), t, Interest::READABLE)
-        {
-            self.sources.remove(&t);
-            return Err(e);
-        }
-        Ok(t)
+    /// Watches `fd` for reading, as `source`.
+    pub(super) fn register_fd(&mut self, fd: i32, source: Source) -> std::io::Result<Token> {
+        self.rx.register_fd(fd, source)
     }
 
     pub(super) fn deregister_fd(&mut self, fd: i32, t: Token) {
-        let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
-        self.sources.remove(&t);
-        self.busy.retain(|b| *b != t);
+        self.rx.deregister_fd(fd, t);
     }
 }
 

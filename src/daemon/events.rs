@@ -66,7 +66,7 @@ impl Daemon {
             };
             Some(self.reg.select(&only)?.into_iter().collect())
         };
-        if let Some(c) = self.conns.get_mut(&t) {
+        if let Some(c) = self.rx.conns.get_mut(&t) {
             c.subs.push(Sub {
                 req,
                 sel,
@@ -80,7 +80,8 @@ impl Daemon {
 
     /// Whether anyone subscribed to log lines of entry `id`.
     pub(super) fn wants_log_lines(&self, id: u64) -> bool {
-        self.conns
+        self.rx
+            .conns
             .values()
             .any(|c| c.subs.iter().any(|s| wants(&self.reg, s, id, 2)))
             || self.ready_wants_lines(id)
@@ -152,7 +153,7 @@ impl Daemon {
     }
 
     fn broadcast(&mut self, id: u64, bit: u8, ev: &LiveEvent) {
-        for (t, c) in self.conns.iter_mut() {
+        for (t, c) in self.rx.conns.iter_mut() {
             let mut any = false;
             for i in 0..c.subs.len() {
                 if wants(&self.reg, &c.subs[i], id, bit) {
@@ -161,7 +162,7 @@ impl Daemon {
                 }
             }
             if any {
-                self.dirty.insert(*t);
+                self.rx.dirty.insert(*t);
             }
         }
     }

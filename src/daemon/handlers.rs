@@ -57,7 +57,7 @@ impl Daemon {
                 self.reply(t, req_id, &reply);
             }
             Request::Run { spec } => {
-                let originator = self.conns.get(&t).map(|c| c.client.clone());
+                let originator = self.rx.conns.get(&t).map(|c| c.client.clone());
                 let id = self
                     .reg
                     .insert(spec, originator.filter(|o| !o.is_empty()))?;
@@ -112,7 +112,7 @@ impl Daemon {
                 self.reply(t, req_id, &ActionReply { results });
             }
             Request::Resurrect => {
-                let originator = self.conns.get(&t).map(|c| c.client.clone());
+                let originator = self.rx.conns.get(&t).map(|c| c.client.clone());
                 let results = self.resurrect(originator.filter(|o| !o.is_empty()))?;
                 self.reply(t, req_id, &ActionReply { results });
             }
@@ -202,7 +202,7 @@ impl Daemon {
                     bail!(Code::NoSuchEntry, "no entry with id {id} (see wrangle ls)");
                 }
                 let seq = self.reg.get(id).map_or(0, |e| e.seq);
-                if let Some(c) = self.conns.get_mut(&t) {
+                if let Some(c) = self.rx.conns.get_mut(&t) {
                     c.follows.push(Follow {
                         req: req_id,
                         entry: id,
@@ -213,7 +213,7 @@ impl Daemon {
                         exit_at: None,
                     });
                 }
-                self.dirty.insert(t);
+                self.rx.dirty.insert(t);
             }
             Request::Wait {
                 sel,
@@ -256,7 +256,8 @@ impl Daemon {
                     return Ok(());
                 }
                 let timer = timeout_ms.map(|ms| {
-                    self.timers
+                    self.rx
+                        .timers
                         .add(Duration::from_millis(ms), TimerKind::WaitTimeout(t, req_id))
                 });
                 self.pending.push(Pending {
@@ -316,7 +317,7 @@ impl Daemon {
             Request::Reset { confirm } => self.reset(t, req_id, &confirm)?,
             Request::Cancel { target } => {
                 let mut found = false;
-                if let Some(c) = self.conns.get_mut(&t) {
+                if let Some(c) = self.rx.conns.get_mut(&t) {
                     let before = c.follows.len() + c.subs.len();
                     c.follows.retain(|f| f.req != target);
                     c.subs.retain(|s| s.req != target);
@@ -341,7 +342,7 @@ impl Daemon {
                     !hit
                 });
                 for tm in cancelled.iter().flatten() {
-                    self.timers.cancel(*tm);
+                    self.rx.timers.cancel(*tm);
                 }
                 if !cancelled.is_empty() {
                     self.reply_err(
@@ -377,7 +378,7 @@ impl Daemon {
     /// size limit.
     fn reply_entries(&mut self, t: Token, req: u32, entries: Vec<EntryInfo>) {
         const PART: usize = 1 << 20;
-        let Some(c) = self.conns.get_mut(&t) else {
+        let Some(c) = self.rx.conns.get_mut(&t) else {
             return;
         };
         let mut part = Vec::from(&br#"{"entries":["#[..]);
@@ -400,7 +401,7 @@ impl Daemon {
         }
         part.extend_from_slice(b"]}");
         c.frame(FrameKind::Response, 0, req, &part);
-        self.dirty.insert(t);
+        self.rx.dirty.insert(t);
     }
 
     fn start_one(&mut self, id: u64) -> ActionResult {
@@ -547,7 +548,7 @@ impl Daemon {
             BatchOp::Shutdown => {
                 // Gone from the socket path before anyone hears we are done, so that a client
                 // that connects next finds no daemon rather than a dying one.
-                self.stop_listening();
+                self.rx.stop_listening();
                 self.exit();
             }
         }
@@ -559,7 +560,7 @@ impl Daemon {
     /// Ends every follow stream of a removed entry.
     pub(super) fn drop_follows(&mut self, id: u64) {
         let mut ended = Vec::new();
-        for (t, c) in self.conns.iter_mut() {
+        for (t, c) in self.rx.conns.iter_mut() {
             c.follows.retain(|f| {
                 if f.entry == id {
                     ended.push((*t, f.req));
@@ -570,7 +571,7 @@ impl Daemon {
             });
         }
         for (t, req) in ended {
-            if let Some(c) = self.conns.get_mut(&t) {
+            if let Some(c) = self.rx.conns.get_mut(&t) {
                 c.json(FrameKind::Event, req, &StreamEvent::Removed);
             }
             self.reply(t, req, &Empty {});

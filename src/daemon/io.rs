@@ -3,7 +3,8 @@
 //! instead), `attach` streams with their end-of-run notice, and terminal resizes.
 
 use super::conn::{Follow, InputBind};
-use super::event_loop::{Daemon, Source};
+use super::event_loop::Daemon;
+use super::reactor::Source;
 use crate::error::{Code, Error, Result};
 use crate::proto::frame::FrameKind;
 use crate::proto::{Frame, Selector, SendReply, StreamEvent};
@@ -51,16 +52,9 @@ impl Daemon {
         else {
             return;
         };
-        let t = self.token(Source::Input { id });
-        if self
-            .poll
-            .registry()
-            .register(&mut mio::unix::SourceFd(&fd), t, mio::Interest::WRITABLE)
-            .is_err()
-        {
-            self.sources.remove(&t);
+        let Ok(t) = self.rx.register_writable(fd, Source::Input { id }) else {
             return;
-        }
+        };
         if let Some(i) = self.live.get_mut(&id).and_then(|l| l.input.as_mut()) {
             i.token = Some(t);
         }
@@ -138,7 +132,7 @@ impl Daemon {
         if let Some(e) = self.input_refusal(id) {
             return Err(e);
         }
-        if let Some(c) = self.conns.get_mut(&t) {
+        if let Some(c) = self.rx.conns.get_mut(&t) {
             c.inputs.push(InputBind {
                 req,
                 entry: id,
@@ -152,7 +146,7 @@ impl Daemon {
 
     /// A DATA frame on the input channel.
     pub(super) fn on_input_frame(&mut self, t: Token, f: Frame) {
-        let Some(c) = self.conns.get_mut(&t) else {
+        let Some(c) = self.rx.conns.get_mut(&t) else {
             return;
         };
         let Some(pos) = c.inputs.iter().position(|b| b.req == f.id) else {
@@ -175,7 +169,7 @@ impl Daemon {
             // A send fails; keystrokes of an attach whose process closed its input are
             // dropped (the attach goes on showing output).
             if send {
-                if let Some(c) = self.conns.get_mut(&t) {
+                if let Some(c) = self.rx.conns.get_mut(&t) {
                     c.inputs.retain(|b| b.req != f.id);
                 }
                 self.reply_err(t, f.id, &err);
@@ -189,13 +183,13 @@ impl Daemon {
             .is_some_and(|i| i.buf.len() >= INPUT_HIGH);
         if full {
             // The process is not reading: stop reading this client until it does.
-            if let Some(c) = self.conns.get_mut(&t) {
+            if let Some(c) = self.rx.conns.get_mut(&t) {
                 c.paused_on = Some(id);
                 c.stalled = Some(f);
             }
             return;
         }
-        if let Some(c) = self.conns.get_mut(&t) {
+        if let Some(c) = self.rx.conns.get_mut(&t) {
             c.inputs[pos].bytes += f.payload.len() as u64;
         }
         if let Some(i) = self.live.get_mut(&id).and_then(|l| l.input.as_mut()) {
@@ -265,16 +259,17 @@ impl Daemon {
     /// Resumes connections paused on entry `id`'s input.
     fn resume_paused(&mut self, id: u64) {
         let paused: Vec<Token> = self
+            .rx
             .conns
             .iter()
             .filter(|(_, c)| c.paused_on == Some(id))
             .map(|(t, _)| *t)
             .collect();
         for t in paused {
-            if let Some(c) = self.conns.get_mut(&t) {
+            if let Some(c) = self.rx.conns.get_mut(&t) {
                 c.paused_on = None;
             }
-            self.resume.push(t);
+            self.rx.resume.push(t);
         }
     }
 
@@ -313,7 +308,7 @@ impl Daemon {
         if let (Some(sz), true) = (size, pty) {
             self.resize_entry(id, sz)?;
         }
-        let Some(c) = self.conns.get_mut(&t) else {
+        let Some(c) = self.rx.conns.get_mut(&t) else {
             return Ok(());
         };
         c.json(FrameKind::Event, req, &hello);
@@ -335,7 +330,7 @@ impl Daemon {
                 bytes: 0,
             });
         }
-        self.dirty.insert(t);
+        self.rx.dirty.insert(t);
         Ok(())
     }
 
@@ -382,7 +377,7 @@ impl Daemon {
         };
         let label = self.reg.get(id).map(|e| e.label()).unwrap_or_default();
         let mut failed = Vec::new();
-        for (t, c) in self.conns.iter_mut() {
+        for (t, c) in self.rx.conns.iter_mut() {
             let mut touched = false;
             for f in c
                 .follows
@@ -403,7 +398,7 @@ impl Daemon {
                 c.stalled = None;
             }
             if touched {
-                self.dirty.insert(*t);
+                self.rx.dirty.insert(*t);
             }
         }
         for (t, req) in failed {

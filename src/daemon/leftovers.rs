@@ -62,7 +62,7 @@ impl Daemon {
                 let s = self.sups.entry(id).or_default();
                 if found.unsure && s.relooks < RELOOKS && s.relook.is_none() {
                     s.relooks += 1;
-                    s.relook = Some(self.timers.add(RELOOK, TimerKind::Relook(id)));
+                    s.relook = Some(self.rx.timers.add(RELOOK, TimerKind::Relook(id)));
                 }
                 found.leftovers
             }
@@ -121,7 +121,7 @@ impl Daemon {
         if let Some(s) = self.sups.get_mut(&id) {
             // Nothing is stopped: no second look is needed.
             if let Some(t) = s.relook.take() {
-                self.timers.cancel(t);
+                self.rx.timers.cancel(t);
             }
         }
         let new = all.iter().filter(|t| !before.contains(t)).count();

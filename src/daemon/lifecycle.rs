@@ -3,9 +3,8 @@
 //! entry's processes, record the end, and re-adopt processes a previous daemon left running.
 //! When things happen is the supervisor's business, not this file's.
 
-use super::event_loop::{
-    BatchOp, Daemon, PendingKind, Source, TimerKind, READS_PER_TURN, RING_BYTES,
-};
+use super::event_loop::{BatchOp, Daemon, PendingKind, TimerKind, RING_BYTES};
+use super::reactor::{Source, READS_PER_TURN};
 use crate::error::{Code, Error, Result};
 use crate::logs::file::{Rotation, RunWriter};
 use crate::logs::ring::Ring;
@@ -218,8 +217,8 @@ impl Daemon {
             if self.live.get(&id).is_some_and(|l| l.pipes_closed()) {
                 let _ = self.feed(id, Input::OutputClosed);
             }
-        } else if more && !self.busy.contains(&t) {
-            self.busy.push(t);
+        } else if more && !self.rx.busy.contains(&t) {
+            self.rx.busy.push(t);
         }
     }
 
@@ -336,7 +335,7 @@ impl Daemon {
         let toks: Vec<(Token, u8)> = l
             .pipes
             .iter()
-            .filter_map(|p| match self.sources.get(&p.0) {
+            .filter_map(|p| match self.rx.sources.get(&p.0) {
                 Some(Source::Pipe { stream, .. }) => Some((p.0, *stream)),
                 _ => None,
             })
@@ -458,7 +457,7 @@ impl Daemon {
             match p.kind {
                 PendingKind::Wait { id, timer } => {
                     if let Some(t) = timer {
-                        self.timers.cancel(t);
+                        self.rx.timers.cancel(t);
                     }
                     if let (Some(conn), Some(e)) = (p.conn, self.reg.get(id)) {
                         let reply = WaitReply {
@@ -606,7 +605,7 @@ impl Daemon {
             None => None,
         };
         if watch.is_none() {
-            self.timers.add(ADOPT_POLL, TimerKind::AdoptPoll(id));
+            self.rx.timers.add(ADOPT_POLL, TimerKind::AdoptPoll(id));
         }
         self.live.insert(
             id,
@@ -636,7 +635,7 @@ impl Daemon {
             return;
         };
         if identity::is_same_live(l.pid, l.start_time) {
-            self.timers.add(ADOPT_POLL, TimerKind::AdoptPoll(id));
+            self.rx.timers.add(ADOPT_POLL, TimerKind::AdoptPoll(id));
         } else {
             self.adopted_ended(id);
         }

@@ -10,6 +10,7 @@ mod handlers;
 mod io;
 mod leftovers;
 mod lifecycle;
+mod reactor;
 mod ready;
 mod registry_ops;
 mod saved;

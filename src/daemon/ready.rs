@@ -106,9 +106,9 @@ impl Daemon {
             self.reply_ready(t, req, id);
             return Ok(());
         }
-        w.timeout = timeout.map(|d| self.timers.add(d, TimerKind::WaitTimeout(t, req)));
+        w.timeout = timeout.map(|d| self.rx.timers.add(d, TimerKind::WaitTimeout(t, req)));
         if port.is_some() {
-            w.poll = Some(self.timers.add(PORT_POLL, TimerKind::ReadyPoll(t, req)));
+            w.poll = Some(self.rx.timers.add(PORT_POLL, TimerKind::ReadyPoll(t, req)));
         }
         self.pending.push(Pending {
             conn: Some(t),
@@ -199,7 +199,7 @@ impl Daemon {
             w.poll = if ok {
                 None
             } else {
-                Some(self.timers.add(PORT_POLL, TimerKind::ReadyPoll(t, req)))
+                Some(self.rx.timers.add(PORT_POLL, TimerKind::ReadyPoll(t, req)))
             };
         }
         if ok {
@@ -231,7 +231,7 @@ impl Daemon {
         for p in done {
             if let PendingKind::Ready(w) = &p.kind {
                 for tm in w.timers() {
-                    self.timers.cancel(tm);
+                    self.rx.timers.cancel(tm);
                 }
             }
             if let Some(t) = p.conn {
@@ -290,7 +290,7 @@ impl Daemon {
         for p in failed {
             if let PendingKind::Ready(w) = &p.kind {
                 for tm in w.timers() {
-                    self.timers.cancel(tm);
+                    self.rx.timers.cancel(tm);
                 }
                 if let Some(t) = p.conn {
                     let msg = format!("{why} before {}", w.what());
@@ -313,7 +313,7 @@ impl Daemon {
         let msg = match &p.kind {
             PendingKind::Ready(w) => {
                 if let Some(tm) = w.poll {
-                    self.timers.cancel(tm);
+                    self.rx.timers.cancel(tm);
                 }
                 let label = self.reg.get(w.id).map_or(w.id.to_string(), |e| e.label());
                 format!("timed out waiting for {label}: {}", w.what())

@@ -94,7 +94,7 @@ impl Daemon {
         spec.name = name;
         spec.tags = tags;
         spec.groups = groups;
-        let originator = self.conns.get(&t).map(|c| c.client.clone());
+        let originator = self.rx.conns.get(&t).map(|c| c.client.clone());
         let id = self
             .reg
             .insert(spec, originator.filter(|o| !o.is_empty()))?;

@@ -81,7 +81,7 @@ impl Daemon {
     fn create_service(&mut self, t: Token, req: u32, service: ServiceSpec) -> Result<()> {
         let mut spec = service.base.spec.clone();
         spec.name = Some(service.name.clone());
-        let originator = self.conns.get(&t).map(|c| c.client.clone());
+        let originator = self.rx.conns.get(&t).map(|c| c.client.clone());
         let id = self
             .reg
             .insert(spec, originator.filter(|o| !o.is_empty()))?;
@@ -200,7 +200,7 @@ impl Daemon {
             .flatten()
             .flatten()
         {
-            self.timers.cancel(t);
+            self.rx.timers.cancel(t);
         }
         self.touched.remove(&id);
     }
@@ -280,10 +280,10 @@ impl Daemon {
     /// Sets a service's cron or idle timer, replacing the one of that kind.
     fn set_timer(&mut self, id: u64, kind: TimerKind, after: Duration) {
         let slot = usize::from(matches!(kind, TimerKind::Idle(_)));
-        let t = self.timers.add(after, kind);
+        let t = self.rx.timers.add(after, kind);
         let slots = self.service_timers.entry(id).or_default();
         if let Some(old) = slots[slot].replace(t) {
-            self.timers.cancel(old);
+            self.rx.timers.cancel(old);
         }
     }
 }

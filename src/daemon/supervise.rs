@@ -232,7 +232,7 @@ impl Daemon {
                 }
                 self.cancel_timer(id, slot);
                 let after = Duration::from_millis(at.saturating_sub(ctx.now));
-                let t = self.timers.add(after, TimerKind::Entry(id, slot));
+                let t = self.rx.timers.add(after, TimerKind::Entry(id, slot));
                 self.sup(id).timers.insert(slot, t);
             }
             Effect::Cancel(slot) => self.cancel_timer(id, slot),
@@ -311,7 +311,7 @@ impl Daemon {
 
     fn cancel_timer(&mut self, id: u64, slot: Slot) {
         if let Some(t) = self.sups.get_mut(&id).and_then(|s| s.timers.remove(&slot)) {
-            self.timers.cancel(t);
+            self.rx.timers.cancel(t);
         }
     }
 
@@ -438,11 +438,11 @@ impl Daemon {
             s.relooks = 0;
             s.watching = false;
             if let Some(t) = s.watch.take() {
-                self.timers.cancel(t);
+                self.rx.timers.cancel(t);
             }
             let _ = self.feed(id, Input::TreeGone);
         } else if s.watch.is_none() {
-            s.watch = Some(self.timers.add(WATCH_POLL, TimerKind::Watch(id)));
+            s.watch = Some(self.rx.timers.add(WATCH_POLL, TimerKind::Watch(id)));
         }
     }
 
@@ -496,7 +496,7 @@ impl Daemon {
     pub(super) fn drop_sup(&mut self, id: u64) {
         if let Some(s) = self.sups.remove(&id) {
             for t in s.timers.into_values().chain(s.watch).chain(s.relook) {
-                self.timers.cancel(t);
+                self.rx.timers.cancel(t);
             }
         }
     }
@@ -518,7 +518,7 @@ impl Daemon {
     pub(super) fn resume_backoff(&mut self, id: u64, delay: Ms) {
         let at = self.now_ms() + delay;
         self.set_phase(id, Phase::Backoff { at });
-        let t = self.timers.add(
+        let t = self.rx.timers.add(
             Duration::from_millis(delay),
             TimerKind::Entry(id, Slot::Restart),
         );

@@ -50,7 +50,7 @@ impl Daemon {
             self.sample_usage();
         }
         if self.usage.timer.is_none() {
-            self.usage.timer = Some(self.timers.add(EVERY, TimerKind::Usage));
+            self.usage.timer = Some(self.rx.timers.add(EVERY, TimerKind::Usage));
         }
     }
 
@@ -59,7 +59,7 @@ impl Daemon {
         self.usage.timer = None;
         if self.usage.wanted_until.is_some_and(|w| Instant::now() < w) {
             self.sample_usage();
-            self.usage.timer = Some(self.timers.add(EVERY, TimerKind::Usage));
+            self.usage.timer = Some(self.rx.timers.add(EVERY, TimerKind::Usage));
         } else {
             // The next look reports lifetime averages rather than one over the idle gap.
             self.usage = Sampling::default();

@@ -1,0 +1,293 @@
+//! The event loop's mechanics alone: the mio poll, tokens and what each stands for, the
+//! listening socket (peer credentials checked), the signalfd, connections' bytes (reading
+//! frames until `WouldBlock`, flushing output under the watermarks) and the timer queue. It
+//! knows nothing of requests, entries or processes: `dispatch.rs` gives events their meaning.
+
+use super::conn::Conn;
+use super::timers::Timers;
+use crate::error::{Error, Result};
+use crate::proto::frame::FrameError;
+use crate::proto::Frame;
+use crate::sys::signalfd::SignalFd;
+use mio::net::UnixListener;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use std::collections::{HashMap, HashSet};
+use std::io::{self, Read};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub(super) const LISTENER: Token = Token(0);
+pub(super) const SIGNALS: Token = Token(1);
+/// Reads per readiness event before yielding to other sources (fairness).
+pub(super) const READS_PER_TURN: usize = 16;
+
+/// What a token stands for.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Source {
+    Conn,
+    Pipe {
+        id: u64,
+        stream: u8,
+    },
+    /// An entry's input became writable.
+    Input {
+        id: u64,
+    },
+    Pidfd {
+        id: u64,
+    },
+    /// Output of an entry's build.
+    BuildPipe {
+        id: u64,
+    },
+}
+
+/// What reading a connection gave.
+pub(super) enum Next {
+    Frame(Frame),
+    /// Nothing more for now (would block, paused or closing).
+    Idle,
+    /// The peer closed or the socket failed.
+    Closed,
+    /// The peer sent a frame that cannot be decoded.
+    Bad(FrameError),
+}
+
+pub(super) struct Reactor<K> {
+    poll: Poll,
+    listener: UnixListener,
+    socket: PathBuf,
+    signals: SignalFd,
+    pub sources: HashMap<Token, Source>,
+    next_token: usize,
+    pub conns: HashMap<Token, Conn>,
+    pub timers: Timers<K>,
+    /// Pipes that still had data when their turn ended.
+    pub busy: Vec<Token>,
+    /// Connections to read again (their input target drained).
+    pub resume: Vec<Token>,
+    /// Connections with output or follows to service at the end of this turn.
+    pub dirty: HashSet<Token>,
+    listening: bool,
+}
+
+impl<K> Reactor<K> {
+    /// Listens on `socket` (created 0600) and reads `signals` from a signalfd; both are
+    /// watched by a new poll.
+    pub fn new(socket: &Path, signals: &[i32]) -> Result<Reactor<K>> {
+        let signals =
+            SignalFd::new(signals).map_err(|e| Error::io("cannot set up signal handling", e))?;
+        let poll = Poll::new().map_err(|e| Error::io("cannot create the event loop", e))?;
+        // Create the socket 0600 from the start (umask), then make sure of it.
+        // SAFETY: umask only changes this process's file-creation mask.
+        let old = unsafe { libc::umask(0o177) };
+        let bound = UnixListener::bind(socket);
+        // SAFETY: as above.
+        unsafe { libc::umask(old) };
+        let mut listener =
+            bound.map_err(|e| Error::io(format!("cannot listen on {}", socket.display()), e))?;
+        std::fs::set_permissions(socket, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .map_err(|e| Error::io("cannot set the socket's mode", e))?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)
+            .map_err(|e| Error::io("cannot watch the socket", e))?;
+        poll.registry()
+            .register(
+                &mut SourceFd(&signals.as_raw_fd()),
+                SIGNALS,
+                Interest::READABLE,
+            )
+            .map_err(|e| Error::io("cannot watch signals", e))?;
+        Ok(Reactor {
+            poll,
+            listener,
+            socket: socket.to_path_buf(),
+            signals,
+            sources: HashMap::new(),
+            next_token: 2,
+            conns: HashMap::new(),
+            timers: Timers::default(),
+            busy: Vec::new(),
+            resume: Vec::new(),
+            dirty: HashSet::new(),
+            listening: true,
+        })
+    }
+
+    /// Waits for readiness, at most until the nearest deadline (not at all when work is left
+    /// over from the last turn).
+    pub fn wait(&mut self, events: &mut Events) -> Result<()> {
+        let idle = self.busy.is_empty() && self.dirty.is_empty() && self.resume.is_empty();
+        let timeout = if idle {
+            self.timers.next_timeout()
+        } else {
+            Some(Duration::ZERO)
+        };
+        match self.poll.poll(events, timeout) {
+            Err(e) if e.kind() != io::ErrorKind::Interrupted => {
+                Err(Error::io("event loop failed", e))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A new token standing for `source`.
+    pub fn token(&mut self, source: Source) -> Token {
+        let t = Token(self.next_token);
+        self.next_token += 1;
+        self.sources.insert(t, source);
+        t
+    }
+
+    /// Watches `fd` for reading, as `source`.
+    pub fn register_fd(&mut self, fd: i32, source: Source) -> io::Result<Token> {
+        let t = self.token(source);
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(&mut SourceFd(&fd), t, Interest::READABLE)
+        {
+            self.sources.remove(&t);
+            return Err(e);
+        }
+        Ok(t)
+    }
+
+    /// Watches `fd` for writing, as `source`.
+    pub fn register_writable(&mut self, fd: i32, source: Source) -> io::Result<Token> {
+        let t = self.token(source);
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(&mut SourceFd(&fd), t, Interest::WRITABLE)
+        {
+            self.sources.remove(&t);
+            return Err(e);
+        }
+        Ok(t)
+    }
+
+    pub fn deregister_fd(&mut self, fd: i32, t: Token) {
+        let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
+        self.sources.remove(&t);
+        self.busy.retain(|b| *b != t);
+    }
+
+    /// Removes the socket path and stops accepting connections.
+    pub fn stop_listening(&mut self) {
+        if self.listening {
+            self.listening = false;
+            let _ = std::fs::remove_file(&self.socket);
+            let _ = self.poll.registry().deregister(&mut self.listener);
+        }
+    }
+
+    /// Accepts every pending connection from our own user; others are refused.
+    pub fn accept(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((mut stream, _)) => {
+                    let me = rustix::process::getuid();
+                    match rustix::net::sockopt::socket_peercred(&stream) {
+                        Ok(cred) if cred.uid == me => {}
+                        Ok(cred) => {
+                            log::warn!(
+                                "refused a connection from uid {} (pid {})",
+                                cred.uid.as_raw(),
+                                cred.pid.as_raw_nonzero()
+                            );
+                            continue;
+                        }
+                        Err(e) => {
+                            log::warn!("refused a connection: cannot read its credentials: {e}");
+                            continue;
+                        }
+                    }
+                    let t = self.token(Source::Conn);
+                    if let Err(e) = self.poll.registry().register(
+                        &mut stream,
+                        t,
+                        Interest::READABLE | Interest::WRITABLE,
+                    ) {
+                        log::warn!("cannot watch a new connection: {e}");
+                        self.sources.remove(&t);
+                        continue;
+                    }
+                    self.conns.insert(t, Conn::new(stream));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // EMFILE and friends: log and try again on the next event.
+                    log::warn!("accept failed: {e}");
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Every signal that arrived (signals of one kind coalesce).
+    pub fn read_signals(&mut self) -> Vec<i32> {
+        let mut out = Vec::new();
+        loop {
+            match self.signals.read() {
+                Ok(Some(s)) => out.push(s),
+                Ok(None) => break,
+                Err(e) => {
+                    log::warn!("reading signals failed: {e}");
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    /// The next frame of connection `t`: from its decoder, reading the socket when the decoder
+    /// runs dry. A paused or closing connection gives nothing.
+    pub fn next_frame(&mut self, t: Token, buf: &mut [u8]) -> Next {
+        loop {
+            let Some(c) = self.conns.get_mut(&t) else {
+                return Next::Idle;
+            };
+            if c.paused_on.is_some() || c.closing {
+                return Next::Idle;
+            }
+            let next = match c.stalled.take() {
+                Some(f) => Ok(Some(f)),
+                None => c.dec.next_frame(),
+            };
+            match next {
+                Ok(Some(f)) => return Next::Frame(f),
+                Ok(None) => {}
+                Err(e) => return Next::Bad(e),
+            }
+            match c.stream.read(buf) {
+                Ok(0) => return Next::Closed,
+                Ok(n) => c.dec.feed(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::Idle,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Next::Closed,
+            }
+        }
+    }
+
+    /// Forgets connection `t` (its socket is closed when the returned value is dropped).
+    pub fn close_conn(&mut self, t: Token) -> Option<Conn> {
+        let mut c = self.conns.remove(&t);
+        if let Some(c) = c.as_mut() {
+            let _ = self.poll.registry().deregister(&mut c.stream);
+        }
+        self.sources.remove(&t);
+        self.dirty.remove(&t);
+        c
+    }
+
+    /// Last words to every client (e.g. the shutdown reply), as far as they can be sent now.
+    pub fn flush_all(&mut self) {
+        for c in self.conns.values_mut() {
+            let _ = c.flush();
+        }
+    }
+}
