@@ -4,7 +4,7 @@
 //! process untouched and the restart fails with the build log's tail. Also where a service's
 //! new spec (from `up` or a profile switch) is committed to its entry.
 
-use super::event_loop::{BatchOp, Daemon, Pending, PendingKind};
+use super::dispatch::{BatchOp, Daemon, Pending, PendingKind};
 use super::reactor::Source;
 use crate::error::{Code, Error, Result};
 use crate::logs::file::{Rotation, RunWriter};

@@ -7,7 +7,7 @@
 //! in the daemon's environment, the work named WHAT (e.g. `running its restart timer`) panics.
 //! It does not exist in release builds.
 
-use super::event_loop::{Daemon, TimerKind};
+use super::dispatch::{Daemon, TimerKind};
 use crate::proc::supervisor::{Phase, Rest, Slot};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 

@@ -3,7 +3,7 @@
 //! instead), `attach` streams with their end-of-run notice, and terminal resizes.
 
 use super::conn::{Follow, InputBind};
-use super::event_loop::Daemon;
+use super::dispatch::Daemon;
 use super::reactor::Source;
 use crate::error::{Code, Error, Result};
 use crate::proto::frame::FrameKind;

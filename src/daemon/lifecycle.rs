@@ -3,7 +3,7 @@
 //! entry's processes, record the end, and re-adopt processes a previous daemon left running.
 //! When things happen is the supervisor's business, not this file's.
 
-use super::event_loop::{BatchOp, Daemon, PendingKind, TimerKind, RING_BYTES};
+use super::dispatch::{BatchOp, Daemon, PendingKind, TimerKind, RING_BYTES};
 use super::reactor::{Source, READS_PER_TURN};
 use crate::error::{Code, Error, Result};
 use crate::logs::file::{Rotation, RunWriter};
@@ -476,7 +476,7 @@ impl Daemon {
                         for x in again {
                             self.begin_stop(x, None);
                         }
-                        self.pending.push(super::event_loop::Pending {
+                        self.pending.push(super::dispatch::Pending {
                             conn: p.conn,
                             req: p.req,
                             kind: PendingKind::Batch { op, ids, results },
@@ -655,7 +655,7 @@ impl Daemon {
         if still.is_empty() {
             self.complete_batch(conn, req, BatchOp::Shutdown, Vec::new(), Vec::new());
         } else {
-            self.pending.push(super::event_loop::Pending {
+            self.pending.push(super::dispatch::Pending {
                 conn,
                 req,
                 kind: PendingKind::Batch {

@@ -3,7 +3,7 @@
 
 mod build;
 mod conn;
-mod event_loop;
+mod dispatch;
 mod events;
 mod guard;
 mod handlers;
@@ -14,8 +14,10 @@ mod reactor;
 mod ready;
 mod registry_ops;
 mod saved;
+mod saving;
 mod services;
-mod signals;
+mod session;
+mod streams;
 mod supervise;
 mod timers;
 mod usage;
@@ -123,7 +125,7 @@ pub fn run(paths: Paths, opts: Options, ready: Option<OwnedFd>) -> Result<()> {
             )
         })?;
     remove_stale_socket(&paths.socket)?;
-    let mut d = event_loop::Daemon::new(paths)?;
+    let mut d = dispatch::Daemon::new(paths)?;
     if opts.resurrect {
         d.resurrect_at_start();
     }

@@ -3,7 +3,7 @@
 //! run's lines already written, then at each new line; a port condition polls the entry's
 //! processes' listening sockets. Everything is a pending reply plus timers: nothing blocks.
 
-use super::event_loop::{Daemon, Pending, PendingKind, TimerKind};
+use super::dispatch::{Daemon, Pending, PendingKind, TimerKind};
 use super::timers::TimerId;
 use crate::error::{Code, Error, Result};
 use crate::logs::read::RunView;

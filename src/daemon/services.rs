@@ -3,7 +3,7 @@
 //! `restart --profile`, and the per-service timers: `cron_restart` and the idle profile switch.
 
 use super::build::{same_service, variant, Commit};
-use super::event_loop::{BatchOp, Daemon, TimerKind};
+use super::dispatch::{BatchOp, Daemon, TimerKind};
 use crate::config::cron::Cron;
 use crate::error::{Code, Result};
 use crate::proto::{ActionReply, Selector, ServiceSpec};

@@ -2,7 +2,7 @@
 //! carries out the effects it asks for (spawn, signal, timers, reports, builds), and feeds
 //! back what those found. The only place that changes an entry's phase, and so its state.
 
-use super::event_loop::{Daemon, TimerKind};
+use super::dispatch::{Daemon, TimerKind};
 use super::timers::TimerId;
 use crate::error::Error;
 use crate::proc::kill::{self, Target};

@@ -3,7 +3,7 @@
 //! `status`; an idle daemon never walks /proc. `ls` and `status` answer from the latest sample,
 //! taking one first only when none is recent or it missed an entry they list.
 
-use super::event_loop::{Daemon, TimerKind};
+use super::dispatch::{Daemon, TimerKind};
 use super::timers::TimerId;
 use crate::proc::usage::{Root, Sampler, Usage};
 use std::time::{Duration, Instant};

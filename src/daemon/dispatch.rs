@@ -1,24 +1,25 @@
-//! The event loop's mechanics: the poll, tokens, the listener, signals, connections and their
-//! frames, timers and persistence. What requests mean lives in `handlers.rs`; what happens to
-//! processes lives in `lifecycle.rs`.
+//! The daemon's state and what each event of the loop means: readiness of a connection, a
+//! pipe, an input or a pidfd; a signal; a timer. The mechanics are the reactor's
+//! (`reactor.rs`); requests are answered in `handlers.rs` after `session.rs` decoded them;
+//! each entry's life is its supervisor's (`supervise.rs`); replies owed later are in
+//! `Pending`.
 
-use super::conn::HIGH_WATER;
 use super::reactor::{Next, Reactor, Source, LISTENER, SIGNALS};
 use super::timers::TimerId;
-use crate::error::{Code, Error, Result};
+use crate::error::{Code, Result};
 use crate::logs::ring::Ring;
 use crate::paths::Paths;
-use crate::proto::frame::{chan, FrameError, FrameKind};
-use crate::proto::{Frame, Hello, Request, StreamEvent, Welcome, VERSIONS};
+use crate::proto::frame::FrameError;
 use crate::store::registry::Registry;
 use mio::{Events, Token};
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+/// The signals the daemon reads as events: children ending, and requests to end.
+const HANDLED: [i32; 4] = [libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
 
 /// Output kept in memory per entry for followers.
 pub(super) const RING_BYTES: usize = 256 << 10;
-/// How long after a save its files are fsynced (saves in between share one sync).
-const SYNC_DELAY: Duration = Duration::from_millis(500);
 
 /// Things that happen at a deadline.
 #[derive(Debug, Clone, Copy)]
@@ -98,12 +99,8 @@ pub(crate) struct Daemon {
     pub(super) paths: Paths,
     pub(super) config: crate::config::daemon::DaemonConfig,
     pub(super) started: Instant,
-    sync_timer: Option<TimerId>,
-    save_failing: bool,
-    /// Files written but not yet fsynced.
-    unsynced: std::collections::BTreeSet<std::path::PathBuf>,
-    /// Makes them durable on a helper thread.
-    syncer: crate::store::syncer::Syncer,
+    /// Saving the registry and making it durable.
+    pub(super) saving: super::saving::Saving,
     pub(super) startup_warnings: Vec<String>,
     /// Processes as seen this turn (see `proc_table`); dropped at the end of every turn.
     pub(super) proc_table: Option<crate::proc::kill::ProcTable>,
@@ -133,7 +130,7 @@ pub(crate) struct Daemon {
 impl Daemon {
     pub fn new(paths: Paths) -> Result<Daemon> {
         // Signals first: the signalfd's mask must be set before any thread starts.
-        let rx = Reactor::new(&paths.socket, &super::signals::HANDLED)?;
+        let rx = Reactor::new(&paths.socket, &HANDLED)?;
         // SAFETY: setting signals to ignored is process-wide and has no memory effects.
         unsafe {
             libc::signal(libc::SIGPIPE, libc::SIG_IGN);
@@ -158,10 +155,7 @@ impl Daemon {
             paths,
             config,
             started: Instant::now(),
-            sync_timer: None,
-            save_failing: false,
-            unsynced: Default::default(),
-            syncer: Default::default(),
+            saving: Default::default(),
             startup_warnings,
             proc_table: None,
             sups: HashMap::new(),
@@ -311,258 +305,6 @@ impl Daemon {
         }
     }
 
-    fn close_after_error(&mut self, t: Token, id: u32, code: Code, msg: &str) {
-        if let Some(c) = self.rx.conns.get_mut(&t) {
-            c.error(id, code.as_str(), msg);
-            c.closing = true;
-            self.rx.dirty.insert(t);
-        }
-    }
-
-    pub(super) fn close_conn(&mut self, t: Token) {
-        self.rx.close_conn(t);
-        let mut timers = Vec::new();
-        self.pending.retain_mut(|p| {
-            if p.conn != Some(t) {
-                return true;
-            }
-            match &p.kind {
-                PendingKind::Wait { timer, .. } => {
-                    timers.extend(*timer);
-                    false
-                }
-                PendingKind::Ready(w) => {
-                    timers.extend(w.timers());
-                    false
-                }
-                // Stops and builds go on without anyone to tell.
-                PendingKind::Batch { .. } | PendingKind::Rebuild { .. } => {
-                    p.conn = None;
-                    true
-                }
-            }
-        });
-        for tm in timers {
-            self.rx.timers.cancel(tm);
-        }
-    }
-
-    fn on_frame(&mut self, t: Token, f: Frame) {
-        let greeted = self.rx.conns.get(&t).is_some_and(|c| c.greeted);
-        match (greeted, f.kind()) {
-            (false, Some(FrameKind::Hello)) => self.on_hello(t, &f),
-            (false, _) => self.close_after_error(
-                t,
-                0,
-                Code::BadFrame,
-                "the first frame must be HELLO (see wrangle-protocol(7))",
-            ),
-            (true, Some(FrameKind::Request)) => self.on_request_frame(t, &f),
-            (true, Some(FrameKind::Data)) if f.chan == chan::STDIN => self.on_input_frame(t, f),
-            (true, _) => self.reply_err(
-                t,
-                f.id,
-                &Error::new(
-                    Code::BadFrame,
-                    format!("unexpected frame kind {} on channel {}", f.kind, f.chan),
-                ),
-            ),
-        }
-    }
-
-    fn on_hello(&mut self, t: Token, f: &Frame) {
-        let hello: Hello = match serde_json::from_slice(&f.payload) {
-            Ok(h) => h,
-            Err(e) => {
-                return self.close_after_error(t, 0, Code::BadFrame, &format!("bad HELLO: {e}"))
-            }
-        };
-        let Some(version) = hello
-            .versions
-            .iter()
-            .filter(|v| VERSIONS.contains(v))
-            .max()
-            .copied()
-        else {
-            return self.close_after_error(
-                t,
-                0,
-                Code::UnsupportedVersion,
-                &format!(
-                    "no common protocol version: client speaks {:?}, daemon {:?}; use the same wrangle binary for both",
-                    hello.versions, VERSIONS
-                ),
-            );
-        };
-        let welcome = Welcome {
-            version,
-            daemon: format!("wrangle {}", env!("CARGO_PKG_VERSION")),
-            pid: std::process::id(),
-        };
-        if let Some(c) = self.rx.conns.get_mut(&t) {
-            c.greeted = true;
-            c.client = hello.client;
-            c.json(FrameKind::Welcome, 0, &welcome);
-            self.rx.dirty.insert(t);
-        }
-    }
-
-    fn on_request_frame(&mut self, t: Token, f: &Frame) {
-        let req: Request = match serde_json::from_slice(&f.payload) {
-            Ok(r) => r,
-            Err(e) => {
-                let op = serde_json::from_slice::<serde_json::Value>(&f.payload)
-                    .ok()
-                    .and_then(|v| v.get("op").and_then(|o| o.as_str()).map(String::from));
-                let err = match op {
-                    Some(op) if e.to_string().contains("unknown variant") => Error::new(
-                        Code::UnknownOp,
-                        format!(
-                            "unknown op {op:?} (this daemon is wrangle {})",
-                            env!("CARGO_PKG_VERSION")
-                        ),
-                    ),
-                    _ => Error::new(Code::BadRequest, format!("bad request: {e}")),
-                };
-                return self.reply_err(t, f.id, &err);
-            }
-        };
-        // Checked at the boundary: no handler sees a request it cannot act on.
-        if let Err(e) = req.validate() {
-            return self.reply_err(t, f.id, &e);
-        }
-        log::debug!("request {} {:?}", f.id, req.op());
-        // A bug in one handler must not take the daemon down with it.
-        let outcome =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.handle(t, f.id, req)));
-        match outcome {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => self.reply_err(t, f.id, &e),
-            Err(_) => self.reply_err(
-                t,
-                f.id,
-                &Error::new(Code::Internal, "the daemon hit a bug handling this request"),
-            ),
-        }
-    }
-
-    /// Queues a RESPONSE.
-    pub(super) fn reply<T: serde::Serialize>(&mut self, t: Token, id: u32, value: &T) {
-        if let Some(c) = self.rx.conns.get_mut(&t) {
-            c.json(FrameKind::Response, id, value);
-            self.rx.dirty.insert(t);
-        }
-    }
-
-    /// Queues an ERROR.
-    pub(super) fn reply_err(&mut self, t: Token, id: u32, e: &Error) {
-        if let Some(c) = self.rx.conns.get_mut(&t) {
-            c.error(id, e.code.as_str(), &e.message);
-            self.rx.dirty.insert(t);
-        }
-    }
-
-    /// Sends queued output and pumps followed streams for every connection that needs it.
-    fn service_conns(&mut self) {
-        let dirty: Vec<Token> = self.rx.dirty.drain().collect();
-        for t in dirty {
-            self.pump(t);
-            let Some(c) = self.rx.conns.get_mut(&t) else {
-                continue;
-            };
-            let failed = c.flush().is_err();
-            let done = c.closing && c.backlog() == 0;
-            let more = !failed && c.backlog() < HIGH_WATER && self.has_unsent(t);
-            if failed || done {
-                self.close_conn(t);
-            } else if more {
-                // Room again after the flush: keep pumping next turn (the poll will not wait).
-                self.rx.dirty.insert(t);
-            }
-        }
-    }
-
-    fn has_unsent(&self, t: Token) -> bool {
-        let Some(c) = self.rx.conns.get(&t) else {
-            return false;
-        };
-        c.follows.iter().any(|f| {
-            f.exit_at.is_some_and(|e| f.seq >= e.0)
-                || self.rings.get(&f.entry).is_some_and(|r| r.end() > f.seq)
-        })
-    }
-
-    /// Moves followed output from the rings into the connection's buffer, up to the watermark.
-    fn pump(&mut self, t: Token) {
-        let Some(c) = self.rx.conns.get_mut(&t) else {
-            return;
-        };
-        let mut buf = Vec::new();
-        for i in 0..c.follows.len() {
-            let (entry, req, streams) =
-                (c.follows[i].entry, c.follows[i].req, c.follows[i].streams);
-            let Some(ring) = self.rings.get(&entry) else {
-                continue;
-            };
-            let runs = self.reg.get(entry).map_or(&[][..], |e| e.runs.as_slice());
-            while c.backlog() < HIGH_WATER {
-                buf.clear();
-                let seq = c.follows[i].seq;
-                // Never cross into the next run in one frame: its start is announced first.
-                let at = runs.partition_point(|r| r.start_seq <= seq);
-                let run = at.checked_sub(1).map(|k| runs[k].run);
-                let room = runs.get(at).map_or(64 << 10, |next| {
-                    (next.start_seq - seq).min(64 << 10) as usize
-                });
-                let Some(seg) = ring.read(seq, room, &mut buf) else {
-                    break;
-                };
-                if seg.missed > 0 {
-                    c.json(
-                        FrameKind::Event,
-                        req,
-                        &StreamEvent::Missed { bytes: seg.missed },
-                    );
-                }
-                if let Some(r) = run.filter(|r| *r != c.follows[i].run) {
-                    c.follows[i].run = r;
-                    c.json(FrameKind::Event, req, &StreamEvent::Run { run: r });
-                }
-                if streams & seg.stream != 0 {
-                    c.frame(FrameKind::Data, seg.stream, req, &buf);
-                }
-                c.follows[i].seq = seq + seg.missed + seg.len as u64;
-            }
-        }
-        // Attaches whose run ended and who have all of its output: say how it ended.
-        let mut ended = Vec::new();
-        c.follows.retain(|f| match f.exit_at {
-            Some((end, code, sig)) if f.seq >= end => {
-                ended.push((f.req, code, sig));
-                false
-            }
-            _ => true,
-        });
-        for (req, exit_code, exit_signal) in ended {
-            let ev = StreamEvent::Exited {
-                exit_code,
-                exit_signal,
-            };
-            c.json(FrameKind::Event, req, &ev);
-            c.json(FrameKind::Response, req, &serde_json::json!({}));
-            c.inputs.retain(|b| b.req != req);
-        }
-    }
-
-    /// Marks every connection following `id` for service.
-    pub(super) fn wake_followers(&mut self, id: u64) {
-        for (t, c) in &self.rx.conns {
-            if c.follows.iter().any(|f| f.entry == id) {
-                self.rx.dirty.insert(*t);
-            }
-        }
-    }
-
     fn on_timer(&mut self, kind: TimerKind) {
         match kind {
             TimerKind::Entry(id, slot) => self.entry_timer(id, slot),
@@ -575,46 +317,8 @@ impl Daemon {
             TimerKind::WaitTimeout(t, req) => self.wait_timeout(t, req),
             TimerKind::Usage => self.usage_due(),
             TimerKind::Sync => {
-                self.sync_timer = None;
-                self.syncer.submit(std::mem::take(&mut self.unsynced));
+                self.sync_due();
             }
-        }
-    }
-
-    /// Writes the entries changed this turn; a debounced background fsync makes them durable.
-    pub(crate) fn save_changes(&mut self) {
-        match crate::store::persist::save_changes(
-            &self.paths.state,
-            &mut self.reg,
-            &mut self.unsynced,
-        ) {
-            Ok(()) => {}
-            Err(e) => {
-                if !self.save_failing {
-                    log::error!(
-                        "cannot save the registry in {}: {e} (will retry)",
-                        self.paths.state.display()
-                    );
-                }
-                self.save_failing = true;
-                return;
-            }
-        }
-        self.save_failing = false;
-        if self.sync_timer.is_none() {
-            self.sync_timer = Some(self.rx.timers.add(SYNC_DELAY, TimerKind::Sync));
-        }
-    }
-
-    /// Saves and fsyncs now (start-up, shutdown): waits for the helper thread too.
-    pub(super) fn save_now(&mut self) {
-        self.save_changes();
-        if let Some(t) = self.sync_timer.take() {
-            self.rx.timers.cancel(t);
-        }
-        self.syncer.flush();
-        if let Err(e) = crate::store::persist::sync(&mut self.unsynced) {
-            log::warn!("cannot fsync {}: {e}", self.paths.state.display());
         }
     }
 

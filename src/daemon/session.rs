@@ -1,0 +1,162 @@
+//! A connection's protocol: the HELLO/WELCOME handshake and version negotiation, decoding and
+//! validating requests before any handler sees them, replies and errors, and what a closed
+//! connection leaves behind (its waits are dropped; stops it asked for go on).
+
+use super::dispatch::{Daemon, PendingKind};
+use crate::error::{Code, Error};
+use crate::proto::frame::{chan, FrameKind};
+use crate::proto::{Frame, Hello, Request, Welcome, VERSIONS};
+use mio::Token;
+
+impl Daemon {
+    pub(super) fn close_after_error(&mut self, t: Token, id: u32, code: Code, msg: &str) {
+        if let Some(c) = self.rx.conns.get_mut(&t) {
+            c.error(id, code.as_str(), msg);
+            c.closing = true;
+            self.rx.dirty.insert(t);
+        }
+    }
+
+    pub(super) fn close_conn(&mut self, t: Token) {
+        self.rx.close_conn(t);
+        let mut timers = Vec::new();
+        self.pending.retain_mut(|p| {
+            if p.conn != Some(t) {
+                return true;
+            }
+            match &p.kind {
+                PendingKind::Wait { timer, .. } => {
+                    timers.extend(*timer);
+                    false
+                }
+                PendingKind::Ready(w) => {
+                    timers.extend(w.timers());
+                    false
+                }
+                // Stops and builds go on without anyone to tell.
+                PendingKind::Batch { .. } | PendingKind::Rebuild { .. } => {
+                    p.conn = None;
+                    true
+                }
+            }
+        });
+        for tm in timers {
+            self.rx.timers.cancel(tm);
+        }
+    }
+
+    pub(super) fn on_frame(&mut self, t: Token, f: Frame) {
+        let greeted = self.rx.conns.get(&t).is_some_and(|c| c.greeted);
+        match (greeted, f.kind()) {
+            (false, Some(FrameKind::Hello)) => self.on_hello(t, &f),
+            (false, _) => self.close_after_error(
+                t,
+                0,
+                Code::BadFrame,
+                "the first frame must be HELLO (see wrangle-protocol(7))",
+            ),
+            (true, Some(FrameKind::Request)) => self.on_request_frame(t, &f),
+            (true, Some(FrameKind::Data)) if f.chan == chan::STDIN => self.on_input_frame(t, f),
+            (true, _) => self.reply_err(
+                t,
+                f.id,
+                &Error::new(
+                    Code::BadFrame,
+                    format!("unexpected frame kind {} on channel {}", f.kind, f.chan),
+                ),
+            ),
+        }
+    }
+
+    fn on_hello(&mut self, t: Token, f: &Frame) {
+        let hello: Hello = match serde_json::from_slice(&f.payload) {
+            Ok(h) => h,
+            Err(e) => {
+                return self.close_after_error(t, 0, Code::BadFrame, &format!("bad HELLO: {e}"))
+            }
+        };
+        let Some(version) = hello
+            .versions
+            .iter()
+            .filter(|v| VERSIONS.contains(v))
+            .max()
+            .copied()
+        else {
+            return self.close_after_error(
+                t,
+                0,
+                Code::UnsupportedVersion,
+                &format!(
+                    "no common protocol version: client speaks {:?}, daemon {:?}; use the same wrangle binary for both",
+                    hello.versions, VERSIONS
+                ),
+            );
+        };
+        let welcome = Welcome {
+            version,
+            daemon: format!("wrangle {}", env!("CARGO_PKG_VERSION")),
+            pid: std::process::id(),
+        };
+        if let Some(c) = self.rx.conns.get_mut(&t) {
+            c.greeted = true;
+            c.client = hello.client;
+            c.json(FrameKind::Welcome, 0, &welcome);
+            self.rx.dirty.insert(t);
+        }
+    }
+
+    fn on_request_frame(&mut self, t: Token, f: &Frame) {
+        let req: Request = match serde_json::from_slice(&f.payload) {
+            Ok(r) => r,
+            Err(e) => {
+                let op = serde_json::from_slice::<serde_json::Value>(&f.payload)
+                    .ok()
+                    .and_then(|v| v.get("op").and_then(|o| o.as_str()).map(String::from));
+                let err = match op {
+                    Some(op) if e.to_string().contains("unknown variant") => Error::new(
+                        Code::UnknownOp,
+                        format!(
+                            "unknown op {op:?} (this daemon is wrangle {})",
+                            env!("CARGO_PKG_VERSION")
+                        ),
+                    ),
+                    _ => Error::new(Code::BadRequest, format!("bad request: {e}")),
+                };
+                return self.reply_err(t, f.id, &err);
+            }
+        };
+        // Checked at the boundary: no handler sees a request it cannot act on.
+        if let Err(e) = req.validate() {
+            return self.reply_err(t, f.id, &e);
+        }
+        log::debug!("request {} {:?}", f.id, req.op());
+        // A bug in one handler must not take the daemon down with it.
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.handle(t, f.id, req)));
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => self.reply_err(t, f.id, &e),
+            Err(_) => self.reply_err(
+                t,
+                f.id,
+                &Error::new(Code::Internal, "the daemon hit a bug handling this request"),
+            ),
+        }
+    }
+
+    /// Queues a RESPONSE.
+    pub(super) fn reply<T: serde::Serialize>(&mut self, t: Token, id: u32, value: &T) {
+        if let Some(c) = self.rx.conns.get_mut(&t) {
+            c.json(FrameKind::Response, id, value);
+            self.rx.dirty.insert(t);
+        }
+    }
+
+    /// Queues an ERROR.
+    pub(super) fn reply_err(&mut self, t: Token, id: u32, e: &Error) {
+        if let Some(c) = self.rx.conns.get_mut(&t) {
+            c.error(id, e.code.as_str(), &e.message);
+            self.rx.dirty.insert(t);
+        }
+    }
+}
