@@ -36,6 +36,17 @@ fn home() -> Result<PathBuf> {
 }
 
 impl Paths {
+    /// Everything under `dir`, as `WRANGLE_HOME=dir` gives (for unit tests).
+    #[cfg(test)]
+    pub(crate) fn under(dir: &Path) -> Paths {
+        Paths {
+            socket: dir.join("wrangle.sock"),
+            state: dir.to_path_buf(),
+            config: dir.join("config.json"),
+            socket_dir_is_ours: false,
+        }
+    }
+
     /// Resolves paths from the environment; `socket` (from `--socket`) wins over everything.
     pub fn resolve(socket: Option<PathBuf>) -> Result<Paths> {
         let whome = var("WRANGLE_HOME").map(absolute).transpose()?;

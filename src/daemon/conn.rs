@@ -90,6 +90,15 @@ impl Conn {
     }
 
     /// Unsent bytes.
+    /// Takes the output queued so far without sending it (handlers' unit tests).
+    #[cfg(test)]
+    pub fn take_output(&mut self) -> Vec<u8> {
+        let out = self.out.split_off(self.out_pos);
+        self.out.clear();
+        self.out_pos = 0;
+        out
+    }
+
     pub fn backlog(&self) -> usize {
         self.out.len() - self.out_pos
     }

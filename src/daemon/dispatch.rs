@@ -141,6 +141,18 @@ impl Daemon {
             log::warn!("cannot become a child subreaper: {e}");
         }
         raise_nofile();
+        let d = Daemon::assemble(paths, rx)?;
+        log::info!(
+            "wrangle daemon {} listening on {}",
+            env!("CARGO_PKG_VERSION"),
+            d.paths.socket.display()
+        );
+        Ok(d)
+    }
+
+    /// The daemon's state loaded from `paths`, around reactor `rx`: entries re-adopted or
+    /// marked ended, service timers armed, the registry saved.
+    pub(super) fn assemble(paths: Paths, rx: Reactor<TimerKind>) -> Result<Daemon> {
         let config = crate::config::daemon::load(&paths.config)?;
         let (reg, warnings) = crate::store::persist::load(&paths.state)?;
         crate::store::persist::report(&warnings);
@@ -183,11 +195,6 @@ impl Daemon {
             d.arm_service_timers(id);
         }
         d.save_now();
-        log::info!(
-            "wrangle daemon {} listening on {}",
-            env!("CARGO_PKG_VERSION"),
-            d.paths.socket.display()
-        );
         Ok(d)
     }
 
@@ -305,7 +312,7 @@ impl Daemon {
         }
     }
 
-    fn on_timer(&mut self, kind: TimerKind) {
+    pub(super) fn on_timer(&mut self, kind: TimerKind) {
         match kind {
             TimerKind::Entry(id, slot) => self.entry_timer(id, slot),
             TimerKind::Watch(id) => self.watch_due(id),

@@ -169,3 +169,6 @@ fn notify(ready: Option<OwnedFd>, byte: u8) {
         let _ = rustix::io::write(&fd, &[byte]);
     }
 }
+
+#[cfg(test)]
+mod tests;

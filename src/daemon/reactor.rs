@@ -57,9 +57,9 @@ pub(super) enum Next {
 
 pub(super) struct Reactor<K> {
     poll: Poll,
-    listener: UnixListener,
-    socket: PathBuf,
-    signals: SignalFd,
+    /// The listening socket and its path (None: a reactor for tests, fed by hand).
+    listener: Option<(UnixListener, PathBuf)>,
+    signals: Option<SignalFd>,
     pub sources: HashMap<Token, Source>,
     next_token: usize,
     pub conns: HashMap<Token, Conn>,
@@ -102,9 +102,8 @@ impl<K> Reactor<K> {
             .map_err(|e| Error::io("cannot watch signals", e))?;
         Ok(Reactor {
             poll,
-            listener,
-            socket: socket.to_path_buf(),
-            signals,
+            listener: Some((listener, socket.to_path_buf())),
+            signals: Some(signals),
             sources: HashMap::new(),
             next_token: 2,
             conns: HashMap::new(),
@@ -114,6 +113,33 @@ impl<K> Reactor<K> {
             dirty: HashSet::new(),
             listening: true,
         })
+    }
+
+    /// A reactor with no socket and no signals: connections are added by hand
+    /// ([`Self::adopt_conn`]) and nothing is waited for (handlers' unit tests).
+    #[cfg(test)]
+    pub fn detached() -> Reactor<K> {
+        Reactor {
+            poll: Poll::new().expect("a poll"),
+            listener: None,
+            signals: None,
+            sources: HashMap::new(),
+            next_token: 2,
+            conns: HashMap::new(),
+            timers: Timers::default(),
+            busy: Vec::new(),
+            resume: Vec::new(),
+            dirty: HashSet::new(),
+            listening: false,
+        }
+    }
+
+    /// Takes `stream` as a connection, as if it had been accepted.
+    #[cfg(test)]
+    pub fn adopt_conn(&mut self, stream: mio::net::UnixStream) -> Token {
+        let t = self.token(Source::Conn);
+        self.conns.insert(t, Conn::new(stream));
+        t
     }
 
     /// Waits for readiness, at most until the nearest deadline (not at all when work is left
@@ -179,15 +205,20 @@ impl<K> Reactor<K> {
     pub fn stop_listening(&mut self) {
         if self.listening {
             self.listening = false;
-            let _ = std::fs::remove_file(&self.socket);
-            let _ = self.poll.registry().deregister(&mut self.listener);
+            if let Some((listener, path)) = self.listener.as_mut() {
+                let _ = std::fs::remove_file(path);
+                let _ = self.poll.registry().deregister(listener);
+            }
         }
     }
 
     /// Accepts every pending connection from our own user; others are refused.
     pub fn accept(&mut self) {
         loop {
-            match self.listener.accept() {
+            let Some((listener, _)) = self.listener.as_ref() else {
+                return;
+            };
+            match listener.accept() {
                 Ok((mut stream, _)) => {
                     let me = rustix::process::getuid();
                     match rustix::net::sockopt::socket_peercred(&stream) {
@@ -231,8 +262,11 @@ impl<K> Reactor<K> {
     /// Every signal that arrived (signals of one kind coalesce).
     pub fn read_signals(&mut self) -> Vec<i32> {
         let mut out = Vec::new();
+        let Some(signals) = self.signals.as_ref() else {
+            return out;
+        };
         loop {
-            match self.signals.read() {
+            match signals.read() {
                 Ok(Some(s)) => out.push(s),
                 Ok(None) => break,
                 Err(e) => {
