@@ -1024,3 +1024,31 @@ fn tokens_need_boundaries() {
         ["--timeout".to_string()].into_iter().collect()
     );
 }
+
+#[test]
+fn protocol_page_lists_every_event_kind_and_outcome() {
+    // wrangle(1) says what each event kind means.
+    let man = read("man/wrangle.1");
+    for k in wrangle::proto::EventKind::ALL {
+        let line = format!("\n.B {}\n", k.as_str());
+        assert!(
+            man.contains(&line),
+            "wrangle(1) does not explain the event kind {k}"
+        );
+    }
+    let page = read("man/wrangle-protocol.7");
+    for k in wrangle::proto::EventKind::ALL {
+        let word = format!("\\fB{}\\fR", k.as_str());
+        assert!(
+            page.contains(&word),
+            "wrangle-protocol(7) does not name the event kind {k}"
+        );
+    }
+    for o in wrangle::proto::Outcome::ALL {
+        let word = format!("\\fB{}\\fR", o.as_str());
+        assert!(
+            page.contains(&word),
+            "wrangle-protocol(7) does not name the outcome {o}"
+        );
+    }
+}

@@ -6,6 +6,7 @@ use super::{client, duration_flag, print_json, Exit};
 use crate::error::{Code, Result};
 use crate::paths::Paths;
 use crate::proto::ActionResult;
+use crate::proto::Outcome;
 
 with_selector! {
     /// start stopped or ended entries again with their stored spec
@@ -109,7 +110,7 @@ with_selector! {
 fn report(json: bool, done: &str, rs: Vec<ActionResult>) -> Result<Exit> {
     if json {
         print_json(&rs)?;
-        return Ok(if rs.iter().any(|r| r.outcome == "failed") {
+        return Ok(if rs.iter().any(|r| r.outcome == Outcome::Failed) {
             1
         } else {
             0
@@ -142,7 +143,7 @@ pub fn rm(paths: &Paths, c: RmCmd) -> Result<Exit> {
 pub fn signal(paths: &Paths, c: SignalCmd) -> Result<Exit> {
     let sig = crate::util::signal::parse(&c.signal)?;
     let rs = client(paths)?.signal(&c.selector(&c.targets), sig)?;
-    if !c.json && !rs.is_empty() && rs.iter().all(|r| r.outcome == "not_running") {
+    if !c.json && !rs.is_empty() && rs.iter().all(|r| r.outcome == Outcome::NotRunning) {
         for r in &rs {
             eprintln!("wrangle: {} is not running", render::label(r.id, &r.name));
         }

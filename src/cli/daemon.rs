@@ -5,6 +5,7 @@ use crate::client::Client;
 use crate::daemon::Options;
 use crate::error::{Code, Error, Result};
 use crate::paths::Paths;
+use crate::proto::Outcome;
 use argh::FromArgs;
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -71,7 +72,7 @@ pub fn resurrect(paths: &Paths, c: ResurrectCmd) -> Result<Exit> {
     let rs = super::client(paths)?.act(&crate::proto::Request::Resurrect)?;
     if c.json {
         print_json(&rs)?;
-        return Ok(if rs.iter().any(|r| r.outcome == "failed") {
+        return Ok(if rs.iter().any(|r| r.outcome == Outcome::Failed) {
             1
         } else {
             0

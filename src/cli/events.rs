@@ -38,7 +38,7 @@ pub fn events(paths: &Paths, c: EventsCmd) -> Result<Exit> {
         let line = if c.json {
             serde_json::to_string(&ev).unwrap_or_default()
         } else {
-            let who = if ev.kind == "missed" {
+            let who = if ev.kind == crate::proto::EventKind::Missed {
                 "wrangle".to_string()
             } else {
                 render::label(ev.id, &ev.name)

@@ -1,6 +1,6 @@
 //! Turning replies into text for people: tables, sizes, times, per-entry results.
 
-use crate::proto::{ActionResult, EntryInfo};
+use crate::proto::{ActionResult, EntryInfo, Outcome};
 use crate::util::duration;
 use std::time::Duration;
 
@@ -98,17 +98,17 @@ pub fn results(verb_done: &str, rs: &[ActionResult]) -> i32 {
     let mut status = 0;
     for r in rs {
         let who = label(r.id, &r.name);
-        match r.outcome.as_str() {
-            "failed" => {
+        match r.outcome {
+            Outcome::Failed => {
                 status = 1;
                 eprintln!(
                     "wrangle: {who}: {}",
                     r.message.as_deref().unwrap_or("failed")
                 );
             }
-            "not_running" => println!("{who} was not running"),
-            "already_running" => println!("{who} is already running"),
-            "started" | "restarted" => match r.pid {
+            Outcome::NotRunning => println!("{who} was not running"),
+            Outcome::AlreadyRunning => println!("{who} is already running"),
+            Outcome::Started | Outcome::Restarted => match r.pid {
                 Some(p) => println!("{} {who}, pid {p}", r.outcome),
                 None => println!("{} {who}", r.outcome),
             },

@@ -6,6 +6,7 @@ use super::{client, print_json, Exit};
 use crate::config::services;
 use crate::error::{Code, Error, Result};
 use crate::paths::Paths;
+use crate::proto::Outcome;
 use crate::proto::{ActionResult, Selector, ServiceSpec};
 use argh::FromArgs;
 use std::collections::{BTreeMap, BTreeSet};
@@ -114,7 +115,7 @@ pub fn up(paths: &Paths, c: UpCmd) -> Result<Exit> {
             results.push(ActionResult {
                 id: 0,
                 name: Some(s.name.clone()),
-                outcome: "failed".into(),
+                outcome: Outcome::Failed,
                 pid: None,
                 message: Some(format!("not started: {why}")),
             });
@@ -127,12 +128,12 @@ pub fn up(paths: &Paths, c: UpCmd) -> Result<Exit> {
             Err(e) => ActionResult {
                 id: 0,
                 name: Some(s.name.clone()),
-                outcome: "failed".into(),
+                outcome: Outcome::Failed,
                 pid: None,
                 message: Some(e.message),
             },
         };
-        if r.outcome == "failed" {
+        if r.outcome == Outcome::Failed {
             status = 1;
             not_ready.insert(s.name.clone(), "it failed".into());
         }
@@ -154,8 +155,8 @@ pub fn up(paths: &Paths, c: UpCmd) -> Result<Exit> {
         if !orphans.is_empty() {
             for r in client.down(&file_s, &orphans)? {
                 if !c.json {
-                    match r.outcome.as_str() {
-                        "failed" => {
+                    match r.outcome {
+                        Outcome::Failed => {
                             status = 1;
                             print_result(&r)
                         }
@@ -183,12 +184,12 @@ fn print_result(r: &ActionResult) {
         _ => render::label(r.id, &r.name),
     };
     let pid = r.pid.map(|p| format!(", pid {p}")).unwrap_or_default();
-    match r.outcome.as_str() {
-        "failed" => eprintln!(
+    match r.outcome {
+        Outcome::Failed => eprintln!(
             "wrangle: {who}: {}",
             r.message.as_deref().unwrap_or("failed")
         ),
-        "unchanged" => println!("{who} is unchanged{pid}"),
+        Outcome::Unchanged => println!("{who} is unchanged{pid}"),
         other => println!("{other} {who}{pid}"),
     }
 }
@@ -198,7 +199,7 @@ pub fn down(paths: &Paths, c: DownCmd) -> Result<Exit> {
     let rs = client(paths)?.down(&file.display().to_string(), &c.names)?;
     if c.json {
         print_json(&rs)?;
-        return Ok(i32::from(rs.iter().any(|r| r.outcome == "failed")));
+        return Ok(i32::from(rs.iter().any(|r| r.outcome == Outcome::Failed)));
     }
     if rs.is_empty() {
         println!("no services of {} are known", file.display());

@@ -11,6 +11,7 @@ use crate::logs::file::{Rotation, RunWriter};
 use crate::proc::spawn;
 use crate::proc::supervisor::{Input, Refusal};
 use crate::proto::{ActionResult, RunSpec, ServiceSpec, Variant};
+use crate::proto::{EventKind, Outcome};
 use crate::store::registry::shell_quote;
 use crate::util::signal::describe_end;
 use mio::Token;
@@ -194,7 +195,7 @@ impl Daemon {
                 if let Some(e) = self.reg.get_mut(id) {
                     e.builds = number;
                     e.build_state = Some(format!("build {number} failed to start"));
-                    e.event("build_failed", msg.clone());
+                    e.event(EventKind::BuildFailed, msg.clone());
                 }
                 bail!(Code::Failed, "{msg}");
             }
@@ -226,7 +227,7 @@ impl Daemon {
             e.builds = number;
             e.build_state = Some(format!("build {number} running"));
             e.event(
-                "build_started",
+                EventKind::BuildStarted,
                 format!("build {number} started, pid {}: {cmd}", sp.pid),
             );
         }
@@ -335,10 +336,16 @@ impl Daemon {
         if let Some(e) = self.reg.get_mut(id) {
             if ok {
                 e.build_state = Some(format!("build {number} succeeded"));
-                e.event("build_succeeded", format!("build {number} succeeded"));
+                e.event(
+                    EventKind::BuildSucceeded,
+                    format!("build {number} succeeded"),
+                );
             } else {
                 e.build_state = Some(format!("build {number} failed ({how})"));
-                e.event("build_failed", format!("build {number} failed ({how})"));
+                e.event(
+                    EventKind::BuildFailed,
+                    format!("build {number} failed ({how})"),
+                );
             }
         }
         if ok {
@@ -373,7 +380,10 @@ impl Daemon {
             let _ = w.flush_index();
         }
         if let Some(e) = self.reg.get_mut(id) {
-            e.event("build_cancelled", format!("build {} cancelled", b.number));
+            e.event(
+                EventKind::BuildCancelled,
+                format!("build {} cancelled", b.number),
+            );
             e.build_state = Some(format!("build {} cancelled", b.number));
         }
         let req_ids: Vec<usize> = self
@@ -392,7 +402,7 @@ impl Daemon {
                 results.push(ActionResult {
                     id,
                     name: self.reg.get(id).and_then(|e| e.name.clone()),
-                    outcome: "failed".into(),
+                    outcome: Outcome::Failed,
                     pid: None,
                     message: Some("the build was cancelled by another command".into()),
                 });
@@ -412,7 +422,7 @@ impl Daemon {
                     results.push(ActionResult {
                         id,
                         name: name.clone(),
-                        outcome: "failed".into(),
+                        outcome: Outcome::Failed,
                         pid: None,
                         message: Some("not restarted: stopped by another command".into()),
                     });
@@ -432,7 +442,7 @@ impl Daemon {
             }
             let failed = err
                 .as_ref()
-                .map(|m| self.result(id, "failed", Some(m.clone())));
+                .map(|m| self.result(id, Outcome::Failed, Some(m.clone())));
             if let PendingKind::Rebuild {
                 building,
                 ready,
@@ -489,7 +499,7 @@ impl Daemon {
                     building.insert(id);
                 }
                 Ok(false) => ready.push(id),
-                Err(err) => results.push(self.result(id, "failed", Some(err.message))),
+                Err(err) => results.push(self.result(id, Outcome::Failed, Some(err.message))),
             }
         }
         if building.is_empty() {
@@ -523,7 +533,7 @@ impl Daemon {
             };
             e.service = Some(c.service);
             e.profile = c.profile;
-            e.event("updated", what);
+            e.event(EventKind::Updated, what);
         }
         self.arm_service_timers(id);
         Ok(())

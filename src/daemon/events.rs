@@ -37,7 +37,7 @@ fn deliver(conn: &mut Conn, i: usize, ev: &LiveEvent) {
             ts_ms: crate::util::now_ms(),
             id: 0,
             name: None,
-            kind: "missed".into(),
+            kind: crate::proto::EventKind::Missed,
             message: format!("{missed} events were dropped: this subscriber fell behind"),
             stream: None,
             count: Some(missed),
@@ -109,7 +109,7 @@ impl Daemon {
                 ts_ms: crate::util::now_ms(),
                 id,
                 name: name.clone(),
-                kind: "log".into(),
+                kind: crate::proto::EventKind::Log,
                 message: String::from_utf8_lossy(text).into_owned(),
                 stream: Some(stream_name.into()),
                 count: None,
@@ -146,7 +146,7 @@ impl Daemon {
                 count: None,
             };
             self.broadcast(live.id, 1, &live);
-            if live.kind == "removed" {
+            if live.kind == crate::proto::EventKind::Removed {
                 self.line_bufs.retain(|k, _| k.0 != live.id);
             }
         }

@@ -9,6 +9,7 @@
 
 use super::dispatch::{Daemon, TimerKind};
 use crate::proc::supervisor::{Phase, Rest, Slot};
+use crate::proto::EventKind;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 impl Daemon {
@@ -48,7 +49,7 @@ impl Daemon {
         // Once per failure, not once per retry of the same broken work while it stops.
         if e.error.as_deref() != Some(msg.as_str()) {
             e.error = Some(msg.clone());
-            e.event("error", msg.clone());
+            e.event(EventKind::Error, msg.clone());
         }
         if self.builds.running(id) {
             self.cancel_build(id);

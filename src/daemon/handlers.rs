@@ -12,6 +12,7 @@ use crate::proto::{
     ActionReply, ActionResult, EntryInfo, EntryReply, LogInfo, LogsReply, PingReply, Request,
     RunLog, WaitReply,
 };
+use crate::proto::{EventKind, Outcome};
 use crate::store::registry::Relabel;
 use mio::Token;
 use std::time::Duration;
@@ -62,7 +63,7 @@ impl Daemon {
                     .reg
                     .insert(spec, originator.filter(|o| !o.is_empty()))?;
                 if let Some(e) = self.reg.get_mut(id) {
-                    e.event("added", e.command());
+                    e.event(EventKind::Added, e.command());
                 }
                 if let Err(err) = self.start_entry(id) {
                     // Nothing half-made is left behind; the id is not reused.
@@ -156,14 +157,14 @@ impl Daemon {
                         Ok(true) => {
                             if let Some(e) = self.reg.get_mut(id) {
                                 e.event(
-                                    "signalled",
+                                    EventKind::Signalled,
                                     format!("sent {}", crate::util::signal::name(signal)),
                                 );
                             }
-                            self.result(id, "signalled", None)
+                            self.result(id, Outcome::Signalled, None)
                         }
-                        Ok(false) => self.result(id, "not_running", None),
-                        Err(e) => self.result(id, "failed", Some(e.message)),
+                        Ok(false) => self.result(id, Outcome::NotRunning, None),
+                        Err(e) => self.result(id, Outcome::Failed, Some(e.message)),
                     };
                     results.push(r);
                 }
@@ -411,14 +412,16 @@ impl Daemon {
         match self.phase(id) {
             Some(Phase::Stopping { .. } | Phase::Ending { .. }) if !self.live.contains_key(&id) => {
                 let why = "its leftover processes are being stopped; start it once they are gone";
-                return self.result(id, "failed", Some(why.into()));
+                return self.result(id, Outcome::Failed, Some(why.into()));
             }
-            _ if self.live.contains_key(&id) => return self.result(id, "already_running", None),
+            _ if self.live.contains_key(&id) => {
+                return self.result(id, Outcome::AlreadyRunning, None)
+            }
             _ => {}
         }
         match self.start_entry(id) {
-            Ok(_) => self.result(id, "started", None),
-            Err(e) => self.result(id, "failed", Some(e.message)),
+            Ok(_) => self.result(id, Outcome::Started, None),
+            Err(e) => self.result(id, Outcome::Failed, Some(e.message)),
         }
     }
 
@@ -456,10 +459,12 @@ impl Daemon {
             } else if op == BatchOp::Stop {
                 // A stop is final even for an entry that was not running (e.g. in backoff).
                 results.push(match before {
-                    Some(Phase::Backoff { .. }) => {
-                        self.result(id, "stopped", Some("it was waiting to restart".into()))
-                    }
-                    _ => self.result(id, "not_running", None),
+                    Some(Phase::Backoff { .. }) => self.result(
+                        id,
+                        Outcome::Stopped,
+                        Some("it was waiting to restart".into()),
+                    ),
+                    _ => self.result(id, Outcome::NotRunning, None),
                 });
             }
         }
@@ -488,19 +493,19 @@ impl Daemon {
         match op {
             BatchOp::Stop => {
                 for id in ids {
-                    results.push(self.result(id, "stopped", None));
+                    results.push(self.result(id, Outcome::Stopped, None));
                 }
             }
             BatchOp::Restart | BatchOp::Apply | BatchOp::StartService if self.shutting_down => {
                 for id in ids {
                     let why = "not started: the daemon is shutting down".to_string();
-                    results.push(self.result(id, "failed", Some(why)));
+                    results.push(self.result(id, Outcome::Failed, Some(why)));
                 }
             }
             BatchOp::Restart => {
                 for id in ids {
                     if let Some(e) = self.reg.get_mut(id) {
-                        e.event("restarting", "restarting at the user's request");
+                        e.event(EventKind::Restarting, "restarting at the user's request");
                     }
                     if let Some(e) = self.reg.get_mut(id) {
                         e.consecutive = 0;
@@ -510,9 +515,9 @@ impl Daemon {
                             if let Some(e) = self.reg.get_mut(id) {
                                 e.restarts += 1;
                             }
-                            self.result(id, "restarted", None)
+                            self.result(id, Outcome::Restarted, None)
                         }
-                        Err(e) => self.result(id, "failed", Some(e.message)),
+                        Err(e) => self.result(id, Outcome::Failed, Some(e.message)),
                     };
                     results.push(r);
                 }
@@ -525,22 +530,24 @@ impl Daemon {
                         e.consecutive = 0;
                     }
                     let r = match self.start_entry(id) {
-                        Ok(_) if op == BatchOp::StartService => self.result(id, "started", None),
-                        Ok(_) if first => self.result(id, "created", None),
+                        Ok(_) if op == BatchOp::StartService => {
+                            self.result(id, Outcome::Started, None)
+                        }
+                        Ok(_) if first => self.result(id, Outcome::Created, None),
                         Ok(_) => {
                             if let Some(e) = self.reg.get_mut(id) {
                                 e.restarts += 1;
                             }
-                            self.result(id, "restarted", None)
+                            self.result(id, Outcome::Restarted, None)
                         }
-                        Err(e) => self.result(id, "failed", Some(e.message)),
+                        Err(e) => self.result(id, Outcome::Failed, Some(e.message)),
                     };
                     results.push(r);
                 }
             }
             BatchOp::Remove => {
                 for id in ids {
-                    results.push(self.result(id, "removed", None));
+                    results.push(self.result(id, Outcome::Removed, None));
                     self.forget(id);
                 }
             }
@@ -665,7 +672,7 @@ impl Daemon {
     fn clear_logs(&mut self, id: u64) -> ActionResult {
         let dir = self.log_dir(id);
         let Some(e) = self.reg.get_mut(id) else {
-            return self.result(id, "failed", Some("no such entry".into()));
+            return self.result(id, Outcome::Failed, Some("no such entry".into()));
         };
         let live_run = self.live.get(&id).map(|_| e.run);
         let seq = e.seq;
@@ -681,7 +688,7 @@ impl Daemon {
             r.start_seq = seq;
             r.dropped = 0;
         }
-        e.event("logs_cleared", "logs cleared");
+        e.event(EventKind::LogsCleared, "logs cleared");
         let mut failed = None;
         if let Some(w) = self.live.get_mut(&id).and_then(|l| l.writer_mut()) {
             if let Err(err) = w.truncate() {
@@ -690,8 +697,8 @@ impl Daemon {
         }
         self.rings.remove(&id);
         match failed {
-            Some(m) => self.result(id, "failed", Some(m)),
-            None => self.result(id, "cleared", None),
+            Some(m) => self.result(id, Outcome::Failed, Some(m)),
+            None => self.result(id, Outcome::Cleared, None),
         }
     }
 }

@@ -7,6 +7,7 @@ use super::dispatch::Daemon;
 use super::reactor::Source;
 use crate::error::{Code, Error, Result};
 use crate::proto::frame::FrameKind;
+use crate::proto::{EventKind, Outcome};
 use crate::proto::{Frame, Selector, SendReply, StreamEvent};
 use mio::Token;
 use std::collections::VecDeque;
@@ -240,7 +241,7 @@ impl Daemon {
         }
         if closed_by_process {
             if let Some(e) = self.reg.get_mut(id) {
-                e.event("input_closed", "the process closed its input");
+                e.event(EventKind::InputClosed, "the process closed its input");
             }
             self.close_input(id);
         } else if done {
@@ -363,7 +364,7 @@ impl Daemon {
         let mut out = Vec::new();
         for id in ids {
             self.resize_entry(id, [rows, cols])?;
-            out.push(self.result(id, "resized", None));
+            out.push(self.result(id, Outcome::Resized, None));
         }
         Ok(out)
     }

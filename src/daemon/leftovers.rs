@@ -9,6 +9,7 @@ use super::dispatch::{Daemon, TimerKind};
 use crate::proc::kill::{self, Target};
 use crate::proc::leftovers;
 use crate::proc::supervisor::{Phase, Sig};
+use crate::proto::EventKind;
 use std::time::Duration;
 
 /// How soon, and how many times, leftovers are looked for again when an orphan could not be
@@ -131,7 +132,7 @@ impl Daemon {
         if new > 0 {
             let pids: Vec<String> = all.iter().map(|t| t.pid.to_string()).collect();
             e.event(
-                "leftovers",
+                EventKind::Leftovers,
                 format!(
                     "{new} process{} left running (leftovers keep); the entry's leftovers now: {}",
                     if new == 1 { "" } else { "es" },

@@ -13,6 +13,7 @@ use crate::proc::kill::{self, Target};
 use crate::proc::spawn;
 use crate::proc::supervisor::{End, Input};
 use crate::proto::{ActionResult, WaitReply};
+use crate::proto::{EventKind, Outcome};
 use crate::store::registry::{RunMeta, State};
 use mio::Token;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -77,7 +78,7 @@ impl Daemon {
                 e.spec.cwd
             );
             e.error = Some(msg.clone());
-            e.event("errored", msg.clone());
+            e.event(EventKind::Errored, msg.clone());
             bail!(Code::Failed, "{msg}");
         }
         // Output may hold secrets: log folders are private like the state folder.
@@ -99,7 +100,7 @@ impl Daemon {
                 );
                 e.error = Some(msg.clone());
                 e.ended_at_ms = Some(crate::util::now_ms());
-                e.event("errored", msg.clone());
+                e.event(EventKind::Errored, msg.clone());
                 bail!(Code::Failed, "{msg}");
             }
         };
@@ -126,13 +127,16 @@ impl Daemon {
         e.error = None;
         e.adopted = false;
         e.foreign = false;
-        e.event("started", format!("run {run} started, pid {}", sp.pid));
+        e.event(
+            EventKind::Started,
+            format!("run {run} started, pid {}", sp.pid),
+        );
         let mut write_failed = false;
         let writer = match writer {
             Ok(w) => Some(w),
             Err(err) => {
                 e.event(
-                    "log_error",
+                    EventKind::LogError,
                     format!("cannot open the log files in {}: {err}", dir.display()),
                 );
                 write_failed = true;
@@ -252,7 +256,7 @@ impl Daemon {
                         if l.write_failed {
                             changed = true;
                             l.write_failed = false;
-                            e.event("log_resumed", "log writing works again");
+                            e.event(EventKind::LogResumed, "log writing works again");
                         }
                         self.index_dirty.insert(id);
                     }
@@ -261,7 +265,7 @@ impl Daemon {
                             changed = true;
                             l.write_failed = true;
                             e.event(
-                                "log_error",
+                                EventKind::LogError,
                                 format!(
                                     "cannot write the log: {err}; output is kept in memory only"
                                 ),
@@ -368,7 +372,10 @@ impl Daemon {
                 } else {
                     ""
                 };
-                e.event("stopped", format!("leftover processes stopped{killed}"));
+                e.event(
+                    EventKind::Stopped,
+                    format!("leftover processes stopped{killed}"),
+                );
                 self.ended.push(id);
             }
             return;
@@ -408,7 +415,7 @@ impl Daemon {
                 } else {
                     ""
                 };
-                e.event("stopped", format!("{how}{killed}"));
+                e.event(EventKind::Stopped, format!("{how}{killed}"));
             }
             End::Exited => {
                 e.consecutive = 0;
@@ -423,7 +430,7 @@ impl Daemon {
                     }
                     _ => how,
                 };
-                e.event("exited", how);
+                e.event(EventKind::Exited, how);
             }
         }
     }
@@ -574,7 +581,7 @@ impl Daemon {
             if pid > 0 && identity::is_same_live(pid, st) {
                 e.adopted = true;
                 e.event(
-                    "adopted",
+                    EventKind::Adopted,
                     format!("re-adopted pid {pid} left running by the previous daemon (output is no longer captured)"),
                 );
                 self.watch_adopted(id, pid, st);
@@ -584,7 +591,7 @@ impl Daemon {
                 e.error =
                     Some("the daemon stopped while this ran; its exit status is unknown".into());
                 e.event(
-                    "lost",
+                    EventKind::Lost,
                     "not running after a daemon restart; exit status unknown",
                 );
             }
@@ -668,12 +675,17 @@ impl Daemon {
     }
 
     /// A result line for entry `id`.
-    pub(super) fn result(&self, id: u64, outcome: &str, message: Option<String>) -> ActionResult {
+    pub(super) fn result(
+        &self,
+        id: u64,
+        outcome: Outcome,
+        message: Option<String>,
+    ) -> ActionResult {
         let e = self.reg.get(id);
         ActionResult {
             id,
             name: e.and_then(|e| e.name.clone()),
-            outcome: outcome.to_string(),
+            outcome,
             pid: self.live.get(&id).map(|l| l.pid),
             message,
         }

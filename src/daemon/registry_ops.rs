@@ -7,6 +7,7 @@ use crate::proc::identity;
 use crate::proto::{
     ActionReply, ActionResult, EntryReply, LabelCount, LabelsReply, RunSpec, Selector,
 };
+use crate::proto::{EventKind, Outcome};
 use crate::store::registry::{LabelKind, Relabel, State};
 use mio::Token;
 use std::collections::BTreeMap;
@@ -106,7 +107,7 @@ impl Daemon {
             e.foreign = true;
             e.started_at_ms = Some(crate::util::now_ms());
             e.event(
-                "adopted",
+                EventKind::Adopted,
                 format!("adopted existing pid {pid} (output is not captured)"),
             );
         }
@@ -132,11 +133,11 @@ impl Daemon {
                 let tags: Vec<_> = e.tags.iter().cloned().collect();
                 let groups: Vec<_> = e.groups.iter().cloned().collect();
                 e.event(
-                    "labelled",
+                    EventKind::Labelled,
                     format!("tags [{}], groups [{}]", tags.join(", "), groups.join(", ")),
                 );
             }
-            results.push(self.result(id, "labelled", None));
+            results.push(self.result(id, Outcome::Labelled, None));
         }
         Ok(results)
     }
@@ -162,11 +163,11 @@ impl Daemon {
         for id in ids {
             if let Some(e) = self.reg.get_mut(id) {
                 e.event(
-                    "labelled",
+                    EventKind::Labelled,
                     format!("{} {old:?} renamed to {new:?}", k.word()),
                 );
             }
-            results.push(self.result(id, "labelled", None));
+            results.push(self.result(id, Outcome::Labelled, None));
         }
         Ok(ActionReply { results })
     }
@@ -198,7 +199,7 @@ impl Daemon {
             .collect();
         let mut results = Vec::new();
         for id in ids {
-            results.push(self.result(id, "removed", None));
+            results.push(self.result(id, Outcome::Removed, None));
             self.forget(id);
         }
         ActionReply { results }
@@ -217,7 +218,7 @@ impl Daemon {
             self.pids.remove(&l.pid);
         }
         if let Some(e) = self.reg.get_mut(id) {
-            e.event("removed", "removed");
+            e.event(EventKind::Removed, "removed");
         }
         // Published while the entry still exists, so subscribers' filters can match it.
         self.publish_events();
@@ -271,7 +272,7 @@ impl Daemon {
         let ids = self.reg.ids();
         let results: Vec<ActionResult> = ids
             .iter()
-            .map(|&id| self.result(id, "removed", None))
+            .map(|&id| self.result(id, Outcome::Removed, None))
             .collect();
         for id in ids {
             self.forget(id);

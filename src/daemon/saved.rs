@@ -6,6 +6,7 @@
 use super::dispatch::Daemon;
 use crate::error::{Code, Error, Result};
 use crate::proto::{ActionResult, RunSpec, ServiceSpec};
+use crate::proto::{EventKind, Outcome};
 use crate::store::registry::State;
 use crate::store::snapshot::{self, Loaded};
 use serde::{Deserialize, Serialize};
@@ -78,7 +79,7 @@ impl Daemon {
             .map_err(|e| Error::io(format!("cannot write {}", self.saved_path().display()), e))?;
         Ok(chosen
             .into_iter()
-            .map(|id| self.result(id, "saved", None))
+            .map(|id| self.result(id, Outcome::Saved, None))
             .collect())
     }
 
@@ -86,12 +87,15 @@ impl Daemon {
     pub(crate) fn resurrect_at_start(&mut self) {
         match self.resurrect(Some("wrangle-daemon".into())) {
             Ok(results) => {
-                let started = results.iter().filter(|r| r.outcome == "started").count();
+                let started = results
+                    .iter()
+                    .filter(|r| r.outcome == Outcome::Started)
+                    .count();
                 log::info!(
                     "resurrect: started {started} of {} saved entries",
                     results.len()
                 );
-                for r in results.iter().filter(|r| r.outcome == "failed") {
+                for r in results.iter().filter(|r| r.outcome == Outcome::Failed) {
                     log::error!(
                         "resurrect: entry {}: {}",
                         r.id,
@@ -151,7 +155,7 @@ impl Daemon {
             .and_then(|ids| ids.first().copied());
             let id = match existing {
                 Some(id) if self.live.contains_key(&id) => {
-                    results.push(self.result(id, "already_running", None));
+                    results.push(self.result(id, Outcome::AlreadyRunning, None));
                     continue;
                 }
                 Some(id) => id,
@@ -163,7 +167,7 @@ impl Daemon {
                     match self.reg.insert(spec, originator.clone()) {
                         Ok(id) => {
                             if let Some(e) = self.reg.get_mut(id) {
-                                e.event("added", format!("resurrected: {}", e.command()));
+                                e.event(EventKind::Added, format!("resurrected: {}", e.command()));
                                 e.service = saved.service.clone();
                                 e.profile = saved.profile.clone();
                             }
@@ -174,7 +178,7 @@ impl Daemon {
                             results.push(ActionResult {
                                 id: saved.id,
                                 name: saved.name.clone(),
-                                outcome: "failed".into(),
+                                outcome: Outcome::Failed,
                                 pid: None,
                                 message: Some(e.message),
                             });
@@ -184,8 +188,8 @@ impl Daemon {
                 }
             };
             let r = match self.start_entry(id) {
-                Ok(_) => self.result(id, "started", None),
-                Err(e) => self.result(id, "failed", Some(e.message)),
+                Ok(_) => self.result(id, Outcome::Started, None),
+                Err(e) => self.result(id, Outcome::Failed, Some(e.message)),
             };
             results.push(r);
         }

@@ -7,6 +7,7 @@ use super::dispatch::{BatchOp, Daemon, TimerKind};
 use crate::config::cron::Cron;
 use crate::error::{Code, Result};
 use crate::proto::{ActionReply, Selector, ServiceSpec};
+use crate::proto::{EventKind, Outcome};
 use crate::store::registry::State;
 use mio::Token;
 use std::collections::HashMap;
@@ -48,7 +49,7 @@ impl Daemon {
         if same_service(old, &service) {
             let alive = e.state.is_alive() || matches!(e.state, State::Backoff);
             if alive || self.builds.running(id) {
-                let r = self.result(id, "unchanged", None);
+                let r = self.result(id, Outcome::Unchanged, None);
                 self.reply(t, req, &ActionReply { results: vec![r] });
                 return Ok(());
             }
@@ -86,7 +87,7 @@ impl Daemon {
             .reg
             .insert(spec, originator.filter(|o| !o.is_empty()))?;
         if let Some(e) = self.reg.get_mut(id) {
-            e.event("added", format!("from {}", service.file));
+            e.event(EventKind::Added, format!("from {}", service.file));
             e.service = Some(service);
         }
         self.touched.insert(id, Instant::now());
@@ -213,7 +214,10 @@ impl Daemon {
         e.cron_fired = Some(at);
         let alive = e.state.is_alive() || e.state == State::Backoff;
         if alive && !self.shutting_down {
-            e.event("cron_restart", "restarting at its cron_restart time");
+            e.event(
+                EventKind::CronRestart,
+                "restarting at its cron_restart time",
+            );
             self.rebuild_then(None, 0, BatchOp::Restart, vec![id], HashMap::new());
         }
         self.rearm(id);
@@ -241,7 +245,7 @@ impl Daemon {
         if alive && e.profile != idle.profile && !self.shutting_down && !self.builds.running(id) {
             if let Some(e) = self.reg.get_mut(id) {
                 e.event(
-                    "idle",
+                    EventKind::Idle,
                     format!(
                         "untouched for {}: switching to {}",
                         crate::util::duration::format(after),

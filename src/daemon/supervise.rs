@@ -9,6 +9,7 @@ use crate::proc::kill::{self, Target};
 use crate::proc::supervisor::{
     AfterExit, Ctx, Effect, Gone, Input, Machine, Ms, Phase, Refusal, Rest, Sig, Slot, Whom,
 };
+use crate::proto::EventKind;
 use crate::proto::Leftovers;
 use crate::store::registry::State;
 use std::collections::BTreeMap;
@@ -188,7 +189,10 @@ impl Daemon {
             Effect::Spawn { auto } => {
                 if auto {
                     if let Some(e) = self.reg.get_mut(id) {
-                        e.event("restarting", format!("automatic restart {}", e.consecutive));
+                        e.event(
+                            EventKind::Restarting,
+                            format!("automatic restart {}", e.consecutive),
+                        );
                     }
                 }
                 match self.spawn_run(id) {
@@ -222,7 +226,7 @@ impl Daemon {
                     if let Some(e) = self.reg.get_mut(id) {
                         let left = Duration::from_millis(at.saturating_sub(ctx.now));
                         e.event(
-                            "stopping",
+                            EventKind::Stopping,
                             format!(
                                 "stop timeout shortened: KILL after {}",
                                 crate::util::duration::format(left)
@@ -250,7 +254,7 @@ impl Daemon {
                     .unwrap_or_else(|| "it ended".to_string());
                 let policy = e.spec.restart.as_str();
                 e.event(
-                    "backoff",
+                    EventKind::Backoff,
                     format!(
                         "restarting in {} (attempt {attempt}{of}; {why}, restart {policy})",
                         crate::util::duration::format(Duration::from_millis(delay))
@@ -262,15 +266,15 @@ impl Daemon {
                     e.consecutive = attempts;
                     let msg = format!("gave up after {attempts} restarts in a row");
                     e.error = Some(msg.clone());
-                    e.event("errored", msg);
+                    e.event(EventKind::Errored, msg);
                 }
             }
             Effect::StoppedIdle { first_build } => {
                 if let Some(e) = self.reg.get_mut(id) {
                     if first_build {
-                        e.event("stopped", "stopped before its first run");
+                        e.event(EventKind::Stopped, "stopped before its first run");
                     } else {
-                        e.event("stopped", "stopped while waiting to restart");
+                        e.event(EventKind::Stopped, "stopped while waiting to restart");
                     }
                 }
                 let why = match (first_build, self.reg.get(id)) {
@@ -349,7 +353,7 @@ impl Daemon {
             let s = self.sup(id);
             if !std::mem::replace(&mut s.kill_announced, true) {
                 if let Some(e) = self.reg.get_mut(id) {
-                    e.event("killing", "stop timeout over: sending KILL");
+                    e.event(EventKind::Killing, "stop timeout over: sending KILL");
                 }
             }
             // A fresh look: processes may have been born since the stop began.
@@ -363,7 +367,7 @@ impl Daemon {
             let left = Duration::from_millis(kill_at.saturating_sub(self.now_ms()));
             if let Some(e) = self.reg.get_mut(id) {
                 e.event(
-                    "stopping",
+                    EventKind::Stopping,
                     format!(
                         "stopping with {} (KILL after {})",
                         crate::util::signal::name(signo),
@@ -399,7 +403,7 @@ impl Daemon {
                     if let Some(e) = self.reg.get_mut(id) {
                         let n = left.len();
                         e.event(
-                            "leftovers",
+                            EventKind::Leftovers,
                             format!(
                                 "stopping {n} leftover process{} with {} (KILL after {})",
                                 if n == 1 { "" } else { "es" },

@@ -9,10 +9,12 @@
 //! stream of events or data that belongs to them) echoes, so a client may pipeline.
 
 pub mod frame;
+pub mod kinds;
 pub mod msg;
 pub mod validate;
 
 pub use frame::{Decoder, Frame, FrameKind, HEADER_LEN, MAX_PAYLOAD};
+pub use kinds::{EventKind, Outcome};
 pub use msg::*;
 
 /// Protocol versions this build speaks, oldest first.

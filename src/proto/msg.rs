@@ -670,8 +670,7 @@ pub struct EntryInfo {
 pub struct EventInfo {
     pub ts_ms: u64,
     pub id: u64,
-    /// added, started, exited, stopping, stopped, removed, signalled, error, adopted, lost.
-    pub kind: String,
+    pub kind: super::EventKind,
     pub message: String,
 }
 
@@ -690,8 +689,7 @@ pub struct ListReply {
 pub struct ActionResult {
     pub id: u64,
     pub name: Option<String>,
-    /// started, already_running, stopped, not_running, restarted, removed, signalled, failed.
-    pub outcome: String,
+    pub outcome: super::Outcome,
     #[serde(default)]
     pub pid: Option<i32>,
     #[serde(default)]
@@ -769,7 +767,7 @@ pub struct LiveEvent {
     pub ts_ms: u64,
     pub id: u64,
     pub name: Option<String>,
-    pub kind: String,
+    pub kind: super::EventKind,
     pub message: String,
     /// For log lines: "stdout" or "stderr".
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -3,7 +3,7 @@
 //! Pure data: no sockets, no processes, so it is unit-tested directly.
 
 use crate::error::{Code, Error, Result};
-use crate::proto::{EntryInfo, EventInfo, RunSpec, Selector};
+use crate::proto::{EntryInfo, EventInfo, EventKind, RunSpec, Selector};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
@@ -150,11 +150,11 @@ impl Entry {
     }
 
     /// Records an event in the entry's bounded history and returns it.
-    pub fn event(&mut self, kind: &str, message: impl Into<String>) -> EventInfo {
+    pub fn event(&mut self, kind: EventKind, message: impl Into<String>) -> EventInfo {
         let ev = EventInfo {
             ts_ms: crate::util::now_ms(),
             id: self.id,
-            kind: kind.to_string(),
+            kind,
             message: message.into(),
         };
         if self.events.len() == EVENTS_KEPT {
