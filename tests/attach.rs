@@ -211,15 +211,22 @@ impl Term {
         let (o2, s2) = (Arc::clone(&out), Arc::clone(&stop));
         let reader = std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
-            while !s2.load(Ordering::SeqCst) {
+            loop {
+                // Once told to stop (the client has ended), read what is left and no more: a
+                // zero-timeout poll on the master first pushes the terminal's pending output
+                // through, so everything the client wrote before it exited is read.
+                let stopping = s2.load(Ordering::SeqCst);
                 let mut p = libc::pollfd {
                     fd: rd.as_raw_fd(),
                     events: libc::POLLIN,
                     revents: 0,
                 };
                 // SAFETY: one valid pollfd. (The timeout only lets the thread see `stop`.)
-                let n = unsafe { libc::poll(&mut p, 1, 50) };
+                let n = unsafe { libc::poll(&mut p, 1, if stopping { 0 } else { 50 }) };
                 if n <= 0 {
+                    if stopping {
+                        break;
+                    }
                     continue;
                 }
                 match rd.read(&mut buf) {
@@ -295,10 +302,22 @@ impl Term {
         self.child.id() as i32
     }
 
-    /// The client's exit status.
+    /// The client's exit status, once everything it showed has been read: the output it
+    /// wrote just before exiting (such as its "detached" notice) may still be on its way
+    /// through the terminal when it has already ended.
     fn exit(&mut self) -> i32 {
         let what = self.what.clone();
-        exit_within(&mut self.child, SOON, &what)
+        let code = exit_within(&mut self.child, SOON, &what);
+        self.finish_reading();
+        code
+    }
+
+    /// Reads what is left on the terminal and stops reading.
+    fn finish_reading(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(r) = self.reader.take() {
+            r.join().expect("the terminal reader thread");
+        }
     }
 
     /// Asserts the terminal's modes are what they were before the client started.
