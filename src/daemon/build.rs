@@ -4,8 +4,8 @@
 //! process untouched and the restart fails with the build log's tail. Also where a service's
 //! new spec (from `up` or a profile switch) is committed to its entry.
 
-use super::dispatch::{BatchOp, Daemon, Pending, PendingKind};
 use super::reactor::Source;
+use super::state::{BatchOp, Build, Commit, Daemon, Pending, PendingKind};
 use crate::error::{Code, Error, Result};
 use crate::logs::file::{Rotation, RunWriter};
 use crate::proc::spawn;
@@ -16,7 +16,7 @@ use crate::store::registry::shell_quote;
 use crate::util::signal::describe_end;
 use mio::Token;
 use std::collections::{BTreeSet, HashMap};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 
@@ -24,51 +24,6 @@ use std::path::PathBuf;
 const TAIL_BYTES: usize = 2048;
 /// Build logs kept per entry.
 const BUILDS_KEPT: u32 = 5;
-
-/// A new spec for a service entry, applied when its build succeeds (or at once without one).
-#[derive(Clone)]
-pub(super) struct Commit {
-    pub service: ServiceSpec,
-    pub profile: Option<String>,
-}
-
-/// One build in progress.
-pub(super) struct Build {
-    pid: i32,
-    number: u32,
-    pipes: Vec<(Token, OwnedFd)>,
-    writer: Option<RunWriter>,
-    tail: Vec<u8>,
-    commit: Option<Commit>,
-}
-
-/// Builds in progress, by entry and by pid.
-#[derive(Default)]
-pub(super) struct Builds {
-    by_entry: HashMap<u64, Build>,
-    by_pid: HashMap<i32, u64>,
-    /// What the next build of an entry is for (set just before its supervisor starts it).
-    next: HashMap<u64, Option<Commit>>,
-}
-
-impl Builds {
-    pub(super) fn entry_of(&mut self, pid: i32) -> Option<u64> {
-        self.by_pid.remove(&pid)
-    }
-
-    /// Whether `pid` is a build's main process.
-    pub(super) fn is_build(&self, pid: i32) -> bool {
-        self.by_pid.contains_key(&pid)
-    }
-
-    pub(super) fn running(&self, id: u64) -> bool {
-        self.by_entry.contains_key(&id)
-    }
-
-    pub(super) fn ids(&self) -> Vec<u64> {
-        self.by_entry.keys().copied().collect()
-    }
-}
 
 /// The variant of `service` for `profile` (None: the base).
 pub(super) fn variant<'a>(service: &'a ServiceSpec, profile: Option<&str>) -> Option<&'a Variant> {

@@ -5,12 +5,10 @@
 //! `Pending`.
 
 use super::reactor::{Next, Reactor, Source, LISTENER, SIGNALS};
-use super::timers::TimerId;
+use super::state::{Daemon, TimerKind};
 use crate::error::{Code, Result};
-use crate::logs::ring::Ring;
 use crate::paths::Paths;
 use crate::proto::frame::FrameError;
-use crate::store::registry::Registry;
 use mio::{Events, Token};
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
@@ -20,112 +18,6 @@ const HANDLED: [i32; 4] = [libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIG
 
 /// Output kept in memory per entry for followers.
 pub(super) const RING_BYTES: usize = 256 << 10;
-
-/// Things that happen at a deadline.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum TimerKind {
-    /// A deadline of an entry's supervisor (KILL, drain, restart).
-    Entry(u64, crate::proc::supervisor::Slot),
-    /// Look again whether the processes a stop went to are all gone.
-    Watch(u64),
-    /// Look again for what an ended main process left behind.
-    Relook(u64),
-    /// A `wait` request ran out of time.
-    WaitTimeout(Token, u32),
-    /// Look again whether the entry a `wait` request watches listens on its port.
-    ReadyPoll(Token, u32),
-    /// A service's `cron_restart` time came: the entry and that time (Unix seconds).
-    Cron(u64, i64),
-    /// A service may have been idle long enough to switch profiles.
-    Idle(u64),
-    /// Check an adopted process without a pidfd.
-    AdoptPoll(u64),
-    /// Make saved entries durable (fsync).
-    Sync,
-    /// Sample what every entry uses (see `usage.rs`).
-    Usage,
-}
-
-/// A reply the daemon owes once processes have ended.
-pub(super) struct Pending {
-    pub conn: Option<Token>,
-    pub req: u32,
-    pub kind: PendingKind,
-}
-
-pub(super) enum PendingKind {
-    /// `wait`: reply when entry `id` ends.
-    Wait { id: u64, timer: Option<TimerId> },
-    /// `stop`, `restart`, `remove`, `shutdown`: act and reply when all `ids` have ended.
-    Batch {
-        op: BatchOp,
-        ids: Vec<u64>,
-        results: Vec<crate::proto::ActionResult>,
-    },
-    /// `restart` or `apply` of services with builds: when every entry of `building` has built,
-    /// `ready` (built, or nothing to build) go on as a batch `op`; failed ones are in
-    /// `results`.
-    Rebuild {
-        op: BatchOp,
-        building: std::collections::BTreeSet<u64>,
-        ready: Vec<u64>,
-        results: Vec<crate::proto::ActionResult>,
-    },
-    /// `wait` until entry `id` is ready (see [`super::ready`]).
-    Ready(super::ready::ReadyWait),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum BatchOp {
-    Stop,
-    Restart,
-    Remove,
-    /// `up` of one service: start it (new) or restart it (changed).
-    Apply,
-    /// `up` of an unchanged service that is not running: start it.
-    StartService,
-    Shutdown,
-    Reset,
-}
-
-pub(crate) struct Daemon {
-    /// The loop's mechanics: poll, tokens, connections, signals, timers.
-    pub(super) rx: Reactor<TimerKind>,
-    pub(super) reg: Registry,
-    pub(super) live: HashMap<u64, super::lifecycle::Live>,
-    pub(super) pids: HashMap<i32, u64>,
-    pub(super) rings: HashMap<u64, Ring>,
-    pub(super) pending: Vec<Pending>,
-    pub(super) paths: Paths,
-    pub(super) config: crate::config::daemon::DaemonConfig,
-    pub(super) started: Instant,
-    /// Saving the registry and making it durable.
-    pub(super) saving: super::saving::Saving,
-    pub(super) startup_warnings: Vec<String>,
-    /// Processes as seen this turn (see `proc_table`); dropped at the end of every turn.
-    pub(super) proc_table: Option<crate::proc::kill::ProcTable>,
-    /// Each entry's supervisor, made on first use.
-    pub(super) sups: HashMap<u64, super::supervise::Sup>,
-    /// How deep in supervisor steps we are, and the runs they ended (told about at depth 0).
-    pub(super) feeding: u32,
-    pub(super) ended: Vec<u64>,
-    pub(super) scratch: Vec<u8>,
-    /// Entries whose log index has unwritten records.
-    pub(super) index_dirty: HashSet<u64>,
-    pub(super) shutting_down: bool,
-    /// Partial log lines per (entry, stream), kept only while log subscribers exist.
-    pub(super) line_bufs: HashMap<(u64, u8), Vec<u8>>,
-    exit_now: bool,
-    pub(super) my_pid: i32,
-    /// Builds in progress.
-    pub(super) builds: super::build::Builds,
-    /// Per-service timers (cron restarts, idle profile switches), by entry.
-    pub(super) service_timers: HashMap<u64, [Option<TimerId>; 2]>,
-    /// When a command last named each service that has an idle profile.
-    pub(super) touched: HashMap<u64, Instant>,
-    /// CPU and memory samples, taken while someone looks.
-    pub(super) usage: super::usage::Sampling,
-}
 
 impl Daemon {
     pub fn new(paths: Paths) -> Result<Daemon> {

@@ -3,7 +3,7 @@
 //! slowing anyone down. No idle timeout: a subscription lasts until cancelled or disconnected.
 
 use super::conn::{Conn, Sub, HIGH_WATER};
-use super::dispatch::Daemon;
+use super::state::Daemon;
 use crate::error::{Code, Result};
 use crate::proto::frame::FrameKind;
 use crate::proto::{LiveEvent, Selector};

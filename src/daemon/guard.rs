@@ -7,7 +7,7 @@
 //! in the daemon's environment, the work named WHAT (e.g. `running its restart timer`) panics.
 //! It does not exist in release builds.
 
-use super::dispatch::{Daemon, TimerKind};
+use super::state::{Daemon, TimerKind};
 use crate::proc::supervisor::{Phase, Rest, Slot};
 use crate::proto::EventKind;
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -3,7 +3,7 @@
 
 use super::build::variant;
 use super::conn::Follow;
-use super::dispatch::{BatchOp, Daemon, Pending, PendingKind, TimerKind};
+use super::state::{BatchOp, Daemon, Pending, PendingKind, TimerKind};
 use crate::error::{Code, Error, Result};
 use crate::proc::supervisor::Phase;
 use crate::proto::frame::FrameKind;

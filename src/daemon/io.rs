@@ -3,43 +3,19 @@
 //! instead), `attach` streams with their end-of-run notice, and terminal resizes.
 
 use super::conn::{Follow, InputBind};
-use super::dispatch::Daemon;
 use super::reactor::Source;
+use super::state::Daemon;
 use crate::error::{Code, Error, Result};
 use crate::proto::frame::FrameKind;
 use crate::proto::{EventKind, Outcome};
 use crate::proto::{Frame, Selector, SendReply, StreamEvent};
 use mio::Token;
-use std::collections::VecDeque;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 
 /// Input buffered per entry before feeding connections are paused.
 const INPUT_HIGH: usize = 1 << 20;
 /// Paused connections resume when the buffer is down to this.
 const INPUT_LOW: usize = 256 << 10;
-
-/// Where an entry's input goes.
-pub(super) struct InputSink {
-    fd: Option<OwnedFd>,
-    token: Option<Token>,
-    buf: VecDeque<u8>,
-    /// Close once the buffer is written (stream), or the end-of-file character was queued
-    /// (terminal): no more input is taken.
-    eof: bool,
-    is_pty: bool,
-}
-
-impl InputSink {
-    pub(super) fn new(fd: OwnedFd, is_pty: bool) -> InputSink {
-        InputSink {
-            fd: Some(fd),
-            token: None,
-            buf: VecDeque::new(),
-            eof: false,
-            is_pty,
-        }
-    }
-}
 
 impl Daemon {
     /// Registers an entry's input for writability (edge-triggered, so only when needed).

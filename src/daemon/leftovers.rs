@@ -5,7 +5,7 @@
 //! running but recorded on the entry (pid + start time): `ls`, `status` and `tree` show them,
 //! and a stop, restart, rm or shutdown ends them. This file finds and records them.
 
-use super::dispatch::{Daemon, TimerKind};
+use super::state::{Daemon, TimerKind};
 use crate::proc::kill::{self, Target};
 use crate::proc::leftovers;
 use crate::proc::supervisor::{Phase, Sig};

@@ -3,8 +3,9 @@
 //! entry's processes, record the end, and re-adopt processes a previous daemon left running.
 //! When things happen is the supervisor's business, not this file's.
 
-use super::dispatch::{BatchOp, Daemon, PendingKind, TimerKind, RING_BYTES};
+use super::dispatch::RING_BYTES;
 use super::reactor::{Source, READS_PER_TURN};
+use super::state::{BatchOp, Daemon, Live, PendingKind, TimerKind};
 use crate::error::{Code, Error, Result};
 use crate::logs::file::{Rotation, RunWriter};
 use crate::logs::ring::Ring;
@@ -16,42 +17,13 @@ use crate::proto::{ActionResult, WaitReply};
 use crate::proto::{EventKind, Outcome};
 use crate::store::registry::{RunMeta, State};
 use mio::Token;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// How often an adopted process without a pidfd is checked.
 const ADOPT_POLL: Duration = Duration::from_millis(500);
-
-/// The runtime side of an entry whose process may be alive.
-pub(super) struct Live {
-    pub pid: i32,
-    pub start_time: u64,
-    /// Our read ends of stdout and stderr, while open.
-    pipes: Vec<(Token, OwnedFd)>,
-    /// The raw wait status once reaped (None for adopted processes, whose status we never see).
-    pub(super) status: Option<rustix::process::WaitStatus>,
-    writer: Option<RunWriter>,
-    write_failed: bool,
-    /// For processes re-adopted from a previous daemon: not our child.
-    pub(super) adopted: Option<Option<(Token, OwnedFd)>>,
-    /// Where `send` and `attach` write (stream stdin or the terminal).
-    pub input: Option<super::io::InputSink>,
-    /// The terminal's master, for resizes.
-    pub pty: Option<OwnedFd>,
-}
-
-impl Live {
-    pub(super) fn writer_mut(&mut self) -> Option<&mut RunWriter> {
-        self.writer.as_mut()
-    }
-
-    /// Every output pipe reached EOF (or there were none).
-    pub(super) fn pipes_closed(&self) -> bool {
-        self.pipes.is_empty()
-    }
-}
 
 impl Daemon {
     pub(super) fn log_dir(&self, id: u64) -> PathBuf {
@@ -165,7 +137,7 @@ impl Daemon {
                 writer,
                 write_failed,
                 adopted: None,
-                input: sp.input.map(|fd| super::io::InputSink::new(fd, is_pty)),
+                input: sp.input.map(|fd| super::state::InputSink::new(fd, is_pty)),
                 pty: sp.pty,
             },
         );
@@ -483,7 +455,7 @@ impl Daemon {
                         for x in again {
                             self.begin_stop(x, None);
                         }
-                        self.pending.push(super::dispatch::Pending {
+                        self.pending.push(super::state::Pending {
                             conn: p.conn,
                             req: p.req,
                             kind: PendingKind::Batch { op, ids, results },
@@ -662,7 +634,7 @@ impl Daemon {
         if still.is_empty() {
             self.complete_batch(conn, req, BatchOp::Shutdown, Vec::new(), Vec::new());
         } else {
-            self.pending.push(super::dispatch::Pending {
+            self.pending.push(super::state::Pending {
                 conn,
                 req,
                 kind: PendingKind::Batch {

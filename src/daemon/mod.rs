@@ -17,6 +17,7 @@ mod saved;
 mod saving;
 mod services;
 mod session;
+mod state;
 mod streams;
 mod supervise;
 mod timers;
@@ -125,7 +126,7 @@ pub fn run(paths: Paths, opts: Options, ready: Option<OwnedFd>) -> Result<()> {
             )
         })?;
     remove_stale_socket(&paths.socket)?;
-    let mut d = dispatch::Daemon::new(paths)?;
+    let mut d = state::Daemon::new(paths)?;
     if opts.resurrect {
         d.resurrect_at_start();
     }

@@ -3,8 +3,7 @@
 //! run's lines already written, then at each new line; a port condition polls the entry's
 //! processes' listening sockets. Everything is a pending reply plus timers: nothing blocks.
 
-use super::dispatch::{Daemon, Pending, PendingKind, TimerKind};
-use super::timers::TimerId;
+use super::state::{Daemon, Pending, PendingKind, ReadyWait, TimerKind};
 use crate::error::{Code, Error, Result};
 use crate::logs::read::RunView;
 use crate::logs::search::{self, Query};
@@ -16,47 +15,6 @@ use std::time::Duration;
 
 /// How often a port condition is checked.
 const PORT_POLL: Duration = Duration::from_millis(100);
-
-/// A `wait` for entry `id` to be ready.
-pub(super) struct ReadyWait {
-    pub id: u64,
-    regex: Option<Regex>,
-    port: Option<u16>,
-    log_ok: bool,
-    port_ok: bool,
-    timeout: Option<TimerId>,
-    poll: Option<TimerId>,
-}
-
-impl ReadyWait {
-    pub(super) fn timers(&self) -> impl Iterator<Item = TimerId> {
-        self.timeout.into_iter().chain(self.poll)
-    }
-
-    fn wants_lines(&self) -> bool {
-        self.regex.is_some() && !self.log_ok
-    }
-
-    fn done(&self) -> bool {
-        (self.regex.is_none() || self.log_ok) && (self.port.is_none() || self.port_ok)
-    }
-
-    /// What it waits for, for messages.
-    fn what(&self) -> String {
-        let mut parts = Vec::new();
-        if let Some(r) = &self.regex {
-            parts.push(format!("a log line matching {:?}", r.as_str()));
-        }
-        if let Some(p) = self.port {
-            parts.push(format!("a listener on TCP port {p}"));
-        }
-        if parts.is_empty() {
-            "it to run".into()
-        } else {
-            parts.join(" and ")
-        }
-    }
-}
 
 impl Daemon {
     /// Starts waiting until entry `id` is ready (`log` and/or `port`; neither: running).

@@ -1,7 +1,7 @@
 //! Requests about identity and labels: adopting an existing pid, editing labels, listing and
 //! renaming tags and groups, pruning ended entries and resetting everything.
 
-use super::dispatch::{BatchOp, Daemon, Pending, PendingKind};
+use super::state::{BatchOp, Daemon, Pending, PendingKind};
 use crate::error::{Code, Result};
 use crate::proc::identity;
 use crate::proto::{

@@ -3,7 +3,7 @@
 //! aside and reported, never deleted). Resurrecting starts only what is not already running,
 //! so processes a killed daemon left behind (re-adopted at start-up) are never duplicated.
 
-use super::dispatch::Daemon;
+use super::state::Daemon;
 use crate::error::{Code, Error, Result};
 use crate::proto::{ActionResult, RunSpec, ServiceSpec};
 use crate::proto::{EventKind, Outcome};

@@ -1,25 +1,11 @@
 //! Saving the registry: the entries changed in a turn are written before any reply about the
 //! change leaves; a debounced fsync on a helper thread makes them durable.
 
-use super::dispatch::{Daemon, TimerKind};
-use super::timers::TimerId;
-use std::collections::BTreeSet;
-use std::path::PathBuf;
+use super::state::{Daemon, TimerKind};
 use std::time::Duration;
 
 /// How long after a save its files are fsynced (saves in between share one sync).
 const SYNC_DELAY: Duration = Duration::from_millis(500);
-
-/// Where saving stands.
-#[derive(Default)]
-pub(super) struct Saving {
-    sync_timer: Option<TimerId>,
-    failing: bool,
-    /// Files written but not yet fsynced.
-    unsynced: BTreeSet<PathBuf>,
-    /// Makes them durable on a helper thread.
-    syncer: crate::store::syncer::Syncer,
-}
 
 impl Daemon {
     /// Writes the entries changed this turn; a debounced background fsync makes them durable.

@@ -2,8 +2,9 @@
 //! create, leave alone, or rebuild and restart when changed), `down`, profile switches on
 //! `restart --profile`, and the per-service timers: `cron_restart` and the idle profile switch.
 
-use super::build::{same_service, variant, Commit};
-use super::dispatch::{BatchOp, Daemon, TimerKind};
+use super::build::{same_service, variant};
+use super::state::Commit;
+use super::state::{BatchOp, Daemon, TimerKind};
 use crate::config::cron::Cron;
 use crate::error::{Code, Result};
 use crate::proto::{ActionReply, Selector, ServiceSpec};

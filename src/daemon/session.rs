@@ -2,7 +2,7 @@
 //! validating requests before any handler sees them, replies and errors, and what a closed
 //! connection leaves behind (its waits are dropped; stops it asked for go on).
 
-use super::dispatch::{Daemon, PendingKind};
+use super::state::{Daemon, PendingKind};
 use crate::error::{Code, Error};
 use crate::proto::frame::{chan, FrameKind};
 use crate::proto::{Frame, Hello, Request, Welcome, VERSIONS};

@@ -4,7 +4,7 @@
 //! how the run ended once it has every byte of it.
 
 use super::conn::HIGH_WATER;
-use super::dispatch::Daemon;
+use super::state::Daemon;
 use crate::proto::frame::FrameKind;
 use crate::proto::StreamEvent;
 use mio::Token;

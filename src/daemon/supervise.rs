@@ -2,17 +2,15 @@
 //! carries out the effects it asks for (spawn, signal, timers, reports, builds), and feeds
 //! back what those found. The only place that changes an entry's phase, and so its state.
 
-use super::dispatch::{Daemon, TimerKind};
-use super::timers::TimerId;
+use super::state::{Daemon, Sup, TimerKind};
 use crate::error::Error;
-use crate::proc::kill::{self, Target};
+use crate::proc::kill::{self};
 use crate::proc::supervisor::{
     AfterExit, Ctx, Effect, Gone, Input, Machine, Ms, Phase, Refusal, Rest, Sig, Slot, Whom,
 };
 use crate::proto::EventKind;
 use crate::proto::Leftovers;
 use crate::store::registry::State;
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// How long to wait for output pipes to reach EOF after the main process was reaped (a
@@ -20,48 +18,6 @@ use std::time::Duration;
 const DRAIN_GRACE: Ms = 500;
 /// How often the processes a stop went to are looked for.
 const WATCH_POLL: Duration = Duration::from_millis(20);
-
-/// One entry's supervision: its machine, its timers, the processes being stopped.
-#[derive(Default)]
-pub(super) struct Sup {
-    pub m: Machine,
-    timers: BTreeMap<Slot, TimerId>,
-    /// Processes the stop (or the leftovers' stop) went to, watched until none is left.
-    pub(super) members: Vec<Target>,
-    /// The members' signal has been sent: `TreeGone` is owed once they are gone.
-    pub(super) watching: bool,
-    watch: Option<TimerId>,
-    /// KILL was announced in the events (once per stop).
-    pub(super) kill_announced: bool,
-    /// This run's leftovers got the stop signal, and then KILL (for the exit's event).
-    pub(super) leftovers_signalled: (bool, bool),
-    /// Leftovers are looked for again soon (`relooks` times so far).
-    pub(super) relook: Option<TimerId>,
-    pub(super) relooks: u32,
-    /// Why the last spawn or build failed (for the request that asked), and at length (a
-    /// build's log tail) when there is more to say.
-    pub failure: Option<Error>,
-    pub failure_detail: Option<String>,
-}
-
-impl Sup {
-    /// The machine of an entry loaded in `state` with no process of its own.
-    fn at_rest(state: State) -> Sup {
-        let rest = match state {
-            State::Stopped => Rest::Stopped,
-            State::Exited => Rest::Exited,
-            State::Errored => Rest::Errored,
-            _ => Rest::New,
-        };
-        Sup {
-            m: Machine {
-                phase: Phase::Down { rest },
-                building: false,
-            },
-            ..Sup::default()
-        }
-    }
-}
 
 /// The state users see for a phase.
 pub(super) fn state_of(m: &Machine) -> State {

@@ -3,8 +3,8 @@
 //! the frames each request queues read back from that connection's output. Where a request
 //! waits on processes, the test turns the crank by hand (reap, due timers), as the loop would.
 
-use super::dispatch::Daemon;
 use super::reactor::Reactor;
+use super::state::Daemon;
 use crate::paths::Paths;
 use crate::proto::frame::{encode, FrameKind};
 use crate::proto::{Decoder, RunSpec, Selector};

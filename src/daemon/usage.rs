@@ -3,25 +3,14 @@
 //! `status`; an idle daemon never walks /proc. `ls` and `status` answer from the latest sample,
 //! taking one first only when none is recent or it missed an entry they list.
 
-use super::dispatch::{Daemon, TimerKind};
-use super::timers::TimerId;
-use crate::proc::usage::{Root, Sampler, Usage};
+use super::state::{Daemon, Sampling, TimerKind};
+use crate::proc::usage::{Root, Usage};
 use std::time::{Duration, Instant};
 
 /// How often entries are sampled while someone looks.
 pub(super) const EVERY: Duration = Duration::from_secs(2);
 /// How long after the last request that shows usage sampling goes on.
 const KEEP: Duration = Duration::from_secs(10);
-
-#[derive(Default)]
-pub(super) struct Sampling {
-    sampler: Sampler,
-    /// When the latest sample was taken.
-    taken: Option<Instant>,
-    /// Sampling stops after this.
-    wanted_until: Option<Instant>,
-    timer: Option<TimerId>,
-}
 
 impl Daemon {
     /// The main process of every live entry.
