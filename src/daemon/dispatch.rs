@@ -4,7 +4,7 @@
 //! each entry's life is its supervisor's (`supervise.rs`); replies owed later are in
 //! `Pending`.
 
-use super::reactor::{Next, Reactor, Source, LISTENER, SIGNALS};
+use super::reactor::{Next, Reactor, Source, LISTENER, SIGNALS, WAKER};
 use super::state::{Daemon, TimerKind};
 use crate::error::{Code, Result};
 use crate::paths::Paths;
@@ -49,7 +49,9 @@ impl Daemon {
         let (reg, warnings) = crate::store::persist::load(&paths.state)?;
         crate::store::persist::report(&warnings);
         let startup_warnings = warnings;
+        let jobs = super::jobs::Jobs::new(rx.waker());
         let mut d = Daemon {
+            jobs,
             rx,
             reg,
             live: HashMap::new(),
@@ -105,6 +107,11 @@ impl Daemon {
                 match token {
                     LISTENER => self.guarded("accepting connections", None, |d| d.rx.accept()),
                     SIGNALS => self.guarded("handling signals", None, |d| d.on_signals()),
+                    WAKER => {
+                        for done in self.jobs.done() {
+                            self.guarded("taking a helper's result", None, |d| d.job_done(done));
+                        }
+                    }
                     t => match self.rx.sources.get(&t).copied() {
                         Some(Source::Conn) => self.guarded("reading a connection", None, |d| {
                             if readable {
@@ -218,6 +225,19 @@ impl Daemon {
             TimerKind::Sync => {
                 self.sync_due();
             }
+        }
+    }
+
+    /// A helper thread finished a job.
+    pub(super) fn job_done(&mut self, done: super::jobs::Done) {
+        match done {
+            super::jobs::Done::LogScan {
+                conn,
+                req,
+                id,
+                run,
+                found,
+            } => self.log_scanned(conn, req, id, run, found),
         }
     }
 

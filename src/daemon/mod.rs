@@ -8,6 +8,7 @@ mod events;
 mod guard;
 mod handlers;
 mod io;
+mod jobs;
 mod leftovers;
 mod lifecycle;
 mod reactor;

@@ -20,6 +20,8 @@ use std::time::Duration;
 
 pub(super) const LISTENER: Token = Token(0);
 pub(super) const SIGNALS: Token = Token(1);
+/// Helper threads wake the loop with this token (see `jobs.rs`).
+pub(super) const WAKER: Token = Token(usize::MAX);
 /// Reads per readiness event before yielding to other sources (fairness).
 pub(super) const READS_PER_TURN: usize = 16;
 
@@ -60,6 +62,7 @@ pub(super) struct Reactor<K> {
     /// The listening socket and its path (None: a reactor for tests, fed by hand).
     listener: Option<(UnixListener, PathBuf)>,
     signals: Option<SignalFd>,
+    waker: Option<std::sync::Arc<mio::Waker>>,
     pub sources: HashMap<Token, Source>,
     next_token: usize,
     pub conns: HashMap<Token, Conn>,
@@ -100,10 +103,13 @@ impl<K> Reactor<K> {
                 Interest::READABLE,
             )
             .map_err(|e| Error::io("cannot watch signals", e))?;
+        let waker = mio::Waker::new(poll.registry(), WAKER)
+            .map_err(|e| Error::io("cannot set up the loop's waker", e))?;
         Ok(Reactor {
             poll,
             listener: Some((listener, socket.to_path_buf())),
             signals: Some(signals),
+            waker: Some(std::sync::Arc::new(waker)),
             sources: HashMap::new(),
             next_token: 2,
             conns: HashMap::new(),
@@ -123,6 +129,7 @@ impl<K> Reactor<K> {
             poll: Poll::new().expect("a poll"),
             listener: None,
             signals: None,
+            waker: None,
             sources: HashMap::new(),
             next_token: 2,
             conns: HashMap::new(),
@@ -157,6 +164,11 @@ impl<K> Reactor<K> {
             }
             _ => Ok(()),
         }
+    }
+
+    /// What helper threads wake the loop with (None for a detached reactor).
+    pub fn waker(&self) -> Option<std::sync::Arc<mio::Waker>> {
+        self.waker.clone()
     }
 
     /// A new token standing for `source`.

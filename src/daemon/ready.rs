@@ -3,6 +3,7 @@
 //! run's lines already written, then at each new line; a port condition polls the entry's
 //! processes' listening sockets. Everything is a pending reply plus timers: nothing blocks.
 
+use super::jobs::Done;
 use super::state::{Daemon, Pending, PendingKind, ReadyWait, TimerKind};
 use crate::error::{Code, Error, Result};
 use crate::logs::read::RunView;
@@ -57,7 +58,11 @@ impl Daemon {
             poll: None,
         };
         if self.live.contains_key(&id) {
-            w.log_ok = w.regex.as_ref().is_some_and(|r| self.run_has_line(id, r));
+            // Lines already printed are searched on a helper thread (a log may be big);
+            // lines printed from now on are matched as they come.
+            if let Some(re) = &w.regex {
+                self.scan_run_log(t, req, id, re.clone());
+            }
             w.port_ok = port.is_some_and(|p| self.listens(id, p));
         }
         if w.done() && self.live.contains_key(&id) {
@@ -76,25 +81,51 @@ impl Daemon {
         Ok(())
     }
 
-    /// Whether a line of entry `id`'s current run matches `re`.
-    fn run_has_line(&mut self, id: u64, re: &Regex) -> bool {
+    /// Searches what entry `id`'s current run printed so far for `re`, on a helper thread;
+    /// the answer comes back as [`Self::log_scanned`].
+    fn scan_run_log(&mut self, conn: Token, req: u32, id: u64, re: Regex) {
         self.flush_indexes();
         let dir = self.log_dir(id);
         let Some(r) = self.reg.get(id).and_then(|e| e.runs.last()) else {
-            return false;
+            return;
         };
-        let Ok(view) = RunView::open(&dir, r.run, r.dropped, None) else {
-            return false;
+        let (run, dropped) = (r.run, r.dropped);
+        self.jobs.spawn(move || {
+            let found = RunView::open(&dir, run, dropped, None).is_ok_and(|view| {
+                let q = Query {
+                    regex: Some(re),
+                    before: 0,
+                    after: 0,
+                    since_us: None,
+                    head: Some(1),
+                    tail: None,
+                };
+                search::select(&[view], 3, &q).is_ok_and(|items| !items.is_empty())
+            });
+            Done::LogScan {
+                conn,
+                req,
+                id,
+                run,
+                found,
+            }
+        });
+    }
+
+    /// The search of run `run` of `id` for the ready-wait `req` of `conn` is over.
+    pub(super) fn log_scanned(&mut self, conn: Token, req: u32, id: u64, run: u32, found: bool) {
+        let current = self.reg.get(id).map(|e| e.run);
+        if !found || current != Some(run) {
+            // Nothing yet, or a later run began meanwhile (it starts over).
+            return;
+        }
+        let Some(i) = self.find_ready(conn, req) else {
+            return;
         };
-        let q = Query {
-            regex: Some(re.clone()),
-            before: 0,
-            after: 0,
-            since_us: None,
-            head: Some(1),
-            tail: None,
-        };
-        search::select(&[view], 3, &q).is_ok_and(|items| !items.is_empty())
+        if let PendingKind::Ready(w) = &mut self.pending[i].kind {
+            w.log_ok = true;
+        }
+        self.finish_ready_waits(id);
     }
 
     /// Whether one of entry `id`'s processes listens on TCP `port`.

@@ -126,6 +126,8 @@ pub(crate) struct Daemon {
     pub(super) service_timers: HashMap<u64, [Option<TimerId>; 2]>,
     /// When a command last named each service that has an idle profile.
     pub(super) touched: HashMap<u64, Instant>,
+    /// Work done on helper threads (scans that must not block the loop).
+    pub(super) jobs: super::jobs::Jobs,
     /// CPU and memory samples, taken while someone looks.
     pub(super) usage: Sampling,
 }

@@ -97,9 +97,13 @@ impl Harness {
         (kind, v)
     }
 
-    /// One turn of what the loop does by itself: reap children, fire due timers.
+    /// One turn of what the loop does by itself: reap children, fire due timers, take what
+    /// helper threads found.
     fn turn(&mut self) {
         self.d.reap();
+        for done in self.d.jobs.done() {
+            self.d.job_done(done);
+        }
         for (_, kind) in self.d.rx.timers.pop_due() {
             self.d.on_timer(kind);
         }
