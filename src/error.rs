@@ -2,6 +2,7 @@
 //! wire) and a human message that says what failed, on what, and what to do.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// Stable error codes. Their string forms are part of the protocol (wrangle-protocol(7)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,23 +91,39 @@ impl Code {
 }
 
 /// An error with a stable code and a message for people.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Error {
     pub code: Code,
     pub message: String,
+    /// The system error behind it, kept whole (its kind and errno stay inspectable); the
+    /// message already says it in words.
+    pub source: Option<Arc<std::io::Error>>,
 }
+
+impl PartialEq for Error {
+    fn eq(&self, other: &Error) -> bool {
+        self.code == other.code && self.message == other.message
+    }
+}
+
+impl Eq for Error {}
 
 impl Error {
     pub fn new(code: Code, message: impl Into<String>) -> Error {
         Error {
             code,
             message: message.into(),
+            source: None,
         }
     }
 
-    /// An I/O failure with what we were doing and on what.
+    /// `what` failed because of `e`: the message says both, and `e` stays the source.
     pub fn io(what: impl fmt::Display, e: std::io::Error) -> Error {
-        Error::new(Code::Failed, format!("{what}: {e}"))
+        Error {
+            code: Code::Failed,
+            message: format!("{what}: {e}"),
+            source: Some(Arc::new(e)),
+        }
     }
 }
 
@@ -116,7 +133,13 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -68,12 +68,16 @@ impl Daemon {
                 let msg = format!(
                     "cannot start {}: {what}: {}",
                     e.label(),
-                    strip_os_error(&err)
+                    crate::sys::errno::reason(&err)
                 );
                 e.error = Some(msg.clone());
                 e.ended_at_ms = Some(crate::util::now_ms());
                 e.event(EventKind::Errored, msg.clone());
-                bail!(Code::Failed, "{msg}");
+                return Err(Error {
+                    code: Code::Failed,
+                    message: msg,
+                    source: Some(std::sync::Arc::new(err)),
+                });
             }
         };
         e.run = run;
@@ -661,14 +665,5 @@ impl Daemon {
             pid: self.live.get(&id).map(|l| l.pid),
             message,
         }
-    }
-}
-
-/// "No such file or directory (os error 2)" → "No such file or directory".
-fn strip_os_error(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
     }
 }
