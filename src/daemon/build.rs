@@ -210,34 +210,31 @@ impl Daemon {
             return;
         };
         let mut buf = [0u8; 16 << 10];
+        // SAFETY: `fd` is owned by the build's `pipes` and stays open for this loop.
+        let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
         loop {
-            // SAFETY: fd is open (owned by the build) and buf is a valid writable buffer.
-            let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-            if n > 0 {
-                let data = &buf[..n as usize];
-                if let Some(w) = b.writer.as_mut() {
-                    let _ = w.write(crate::logs::STDOUT, crate::util::now_us(), data);
+            match crate::proc::pipe::read_once(bfd, &mut buf) {
+                crate::proc::pipe::Read::Data(n) => {
+                    let data = &buf[..n];
+                    if let Some(w) = b.writer.as_mut() {
+                        let _ = w.write(crate::logs::STDOUT, crate::util::now_us(), data);
+                    }
+                    b.tail.extend_from_slice(data);
+                    if b.tail.len() > TAIL_BYTES {
+                        let cut = b.tail.len() - TAIL_BYTES;
+                        b.tail.drain(..cut);
+                    }
                 }
-                b.tail.extend_from_slice(data);
-                if b.tail.len() > TAIL_BYTES {
-                    let cut = b.tail.len() - TAIL_BYTES;
-                    b.tail.drain(..cut);
+                crate::proc::pipe::Read::Dry => break,
+                crate::proc::pipe::Read::Eof => {
+                    // This pipe is done.
+                    if let Some(i) = b.pipes.iter().position(|p| p.0 == t) {
+                        let (tok, fd) = b.pipes.remove(i);
+                        self.deregister_fd(fd.as_raw_fd(), tok);
+                    }
+                    break;
                 }
-                continue;
             }
-            let err = std::io::Error::last_os_error();
-            if n < 0 && err.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            if n < 0 && err.kind() == std::io::ErrorKind::WouldBlock {
-                break;
-            }
-            // EOF or a real error: this pipe is done.
-            if let Some(i) = b.pipes.iter().position(|p| p.0 == t) {
-                let (tok, fd) = b.pipes.remove(i);
-                self.deregister_fd(fd.as_raw_fd(), tok);
-            }
-            break;
         }
         if let Some(w) = self
             .builds

@@ -11,8 +11,8 @@ use crate::logs::file::{Rotation, RunWriter};
 use crate::logs::ring::Ring;
 use crate::proc::identity;
 use crate::proc::kill::{self, Target};
-use crate::proc::spawn;
 use crate::proc::supervisor::{End, Input};
+use crate::proc::{pipe, spawn};
 use crate::proto::{ActionResult, WaitReply};
 use crate::proto::{EventKind, Outcome};
 use crate::store::registry::{RunMeta, State};
@@ -166,26 +166,16 @@ impl Daemon {
             };
             // SAFETY: `fd` is owned by `self.live[id].pipes` and stays open for this call.
             let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-            match rustix::io::read(bfd, &mut scratch[..]) {
-                Ok(0) => {
-                    eof = true;
-                    break;
-                }
-                Ok(n) => {
-                    if n == scratch.len() {
-                        // A busy writer: a bigger pipe means fewer wake-ups (best effort).
-                        let _ = rustix::pipe::fcntl_setpipe_size(bfd, 1 << 20);
-                    }
+            match pipe::read_once(bfd, &mut scratch[..]) {
+                pipe::Read::Data(n) => {
                     self.capture(id, stream, &scratch[..n]);
                     more = true;
                 }
-                Err(rustix::io::Errno::AGAIN) => {
+                pipe::Read::Dry => {
                     more = false;
                     break;
                 }
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(_) => {
-                    // EIO and the like: treat as end of output.
+                pipe::Read::Eof => {
                     eof = true;
                     break;
                 }

@@ -7,6 +7,7 @@ pub mod identity;
 pub mod kill;
 pub mod leftovers;
 pub mod net;
+pub mod pipe;
 pub mod policy;
 pub mod spawn;
 pub mod supervisor;
