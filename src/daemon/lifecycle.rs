@@ -1,7 +1,8 @@
 //! A run's resources and mechanics, as the supervisor ([`super::supervise`]) asks for them:
 //! spawn (pipes, terminal, log files), capture (pipe → log file + ring), reap, signal the
 //! entry's processes, record the end, and re-adopt processes a previous daemon left running.
-//! When things happen is the supervisor's business, not this file's.
+//! When things happen is the supervisor's business, not this file's. It stays one file
+//! because these are the steps of one run's resources, from spawn to the record of its end.
 
 use super::dispatch::RING_BYTES;
 use super::reactor::{Source, READS_PER_TURN};

@@ -4,6 +4,7 @@
 mod build;
 mod conn;
 mod dispatch;
+mod entries;
 mod events;
 mod guard;
 mod handlers;
@@ -11,6 +12,7 @@ mod io;
 mod jobs;
 mod leftovers;
 mod lifecycle;
+mod output;
 mod reactor;
 mod ready;
 mod registry_ops;

@@ -3,12 +3,13 @@
 //! run's lines already written, then at each new line; a port condition polls the entry's
 //! processes' listening sockets. Everything is a pending reply plus timers: nothing blocks.
 
+use super::build::variant;
 use super::jobs::Done;
 use super::state::{Daemon, Pending, PendingKind, ReadyWait, TimerKind};
 use crate::error::{Code, Error, Result};
 use crate::logs::read::RunView;
 use crate::logs::search::{self, Query};
-use crate::proto::WaitReply;
+use crate::proto::{Selector, WaitReply};
 use crate::store::registry::State;
 use mio::Token;
 use regex_lite::Regex;
@@ -18,6 +19,65 @@ use std::time::Duration;
 const PORT_POLL: Duration = Duration::from_millis(100);
 
 impl Daemon {
+    /// `wait`: until entry `id` ends (its exit status), or until it is ready (`log`, `port`,
+    /// or what its service declares with `ready`).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn wait_request(
+        &mut self,
+        t: Token,
+        req_id: u32,
+        sel: &Selector,
+        timeout_ms: Option<u64>,
+        log: Option<String>,
+        port: Option<u16>,
+        ready: bool,
+    ) -> Result<()> {
+        let ids = self.reg.select_for_change(sel, "wait")?;
+        let &[id] = ids.as_slice() else {
+            bail!(Code::Ambiguous, "wait: name one entry");
+        };
+        if ready || log.is_some() || port.is_some() {
+            let declared = match ready {
+                true => self.reg.get(id).and_then(|e| {
+                    let s = e.service.as_ref()?;
+                    variant(s, e.profile.as_deref()).map(|v| v.ready.clone())
+                }),
+                false => None,
+            };
+            let timeout = timeout_ms
+                .or(declared.as_ref().map(|r| r.timeout_ms))
+                .map(Duration::from_millis);
+            let log = log.or(declared.as_ref().and_then(|r| r.log.clone()));
+            let port = port.or(declared.as_ref().and_then(|r| r.port));
+            return self.begin_ready_wait(t, req_id, id, log, port, timeout);
+        }
+        if !self.live.contains_key(&id) {
+            let e = self
+                .reg
+                .get(id)
+                .ok_or_else(|| Error::new(Code::NoSuchEntry, "gone"))?;
+            let reply = WaitReply {
+                id,
+                name: e.name.clone(),
+                exit_code: e.exit_code,
+                exit_signal: e.exit_signal,
+            };
+            self.reply(t, req_id, &reply);
+            return Ok(());
+        }
+        let timer = timeout_ms.map(|ms| {
+            self.rx
+                .timers
+                .add(Duration::from_millis(ms), TimerKind::WaitTimeout(t, req_id))
+        });
+        self.pending.push(Pending {
+            conn: Some(t),
+            req: req_id,
+            kind: PendingKind::Wait { id, timer },
+        });
+        Ok(())
+    }
+
     /// Starts waiting until entry `id` is ready (`log` and/or `port`; neither: running).
     pub(super) fn begin_ready_wait(
         &mut self,

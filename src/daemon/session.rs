@@ -8,7 +8,50 @@ use crate::proto::frame::{chan, FrameKind};
 use crate::proto::{Frame, Hello, Request, Welcome, VERSIONS};
 use mio::Token;
 
+#[derive(serde::Serialize)]
+struct Empty {}
+
 impl Daemon {
+    /// `cancel`: ends this connection's stream or wait `target`.
+    pub(super) fn cancel(&mut self, t: Token, req_id: u32, target: u32) {
+        let mut found = false;
+        if let Some(c) = self.rx.conns.get_mut(&t) {
+            let before = c.follows.len() + c.subs.len();
+            c.follows.retain(|f| f.req != target);
+            c.subs.retain(|s| s.req != target);
+            c.inputs.retain(|b| b.req != target || b.send);
+            found = c.follows.len() + c.subs.len() != before;
+        }
+        if found {
+            self.reply(t, target, &Empty {});
+        }
+        let mut cancelled = Vec::new();
+        self.pending.retain(|p| {
+            let hit = p.conn == Some(t)
+                && p.req == target
+                && matches!(p.kind, PendingKind::Wait { .. } | PendingKind::Ready(_));
+            if hit {
+                match &p.kind {
+                    PendingKind::Wait { timer, .. } => cancelled.push(*timer),
+                    PendingKind::Ready(w) => cancelled.extend(w.timers().map(Some)),
+                    _ => {}
+                }
+            }
+            !hit
+        });
+        for tm in cancelled.iter().flatten() {
+            self.rx.timers.cancel(*tm);
+        }
+        if !cancelled.is_empty() {
+            self.reply_err(
+                t,
+                target,
+                &Error::new(Code::Failed, "wait cancelled by the client"),
+            );
+        }
+        self.reply(t, req_id, &Empty {});
+    }
+
     pub(super) fn close_after_error(&mut self, t: Token, id: u32, code: Code, msg: &str) {
         if let Some(c) = self.rx.conns.get_mut(&t) {
             c.error(id, code.as_str(), msg);
