@@ -14,7 +14,9 @@ use std::time::Duration;
 
 impl Daemon {
     pub(super) fn handle(&mut self, t: Token, req_id: u32, req: Request) -> Result<()> {
-        if self.shutting_down && !matches!(req, Request::Ping | Request::Shutdown) {
+        if self.shutting_down
+            && !matches!(req, Request::Ping | Request::Shutdown | Request::LiveState)
+        {
             bail!(Code::Daemon, "the daemon is shutting down");
         }
         match &req {
@@ -148,6 +150,10 @@ impl Daemon {
             }
             Request::Reset { confirm } => self.reset(t, req_id, &confirm)?,
             Request::Cancel { target } => self.cancel(t, req_id, target),
+            Request::LiveState => {
+                let state = self.live_state();
+                self.reply(t, req_id, &state);
+            }
             Request::Shutdown => {
                 if self.shutting_down {
                     // Already on the way out: answer when it is done.

@@ -8,6 +8,7 @@ mod entries;
 mod events;
 mod guard;
 mod handlers;
+mod handover;
 mod io;
 mod jobs;
 mod leftovers;

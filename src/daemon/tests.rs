@@ -229,3 +229,51 @@ fn a_crash_is_restarted_by_policy_and_a_stop_in_backoff_is_final() {
     // Nothing is left to restart it.
     assert!(h.d.rx.timers.next_timeout().is_none());
 }
+
+#[test]
+fn the_live_state_is_written_out_and_reads_back_the_same() {
+    let mut h = Harness::new("live");
+    // One entry stopping under a long timeout (a deadline in flight), one running.
+    let mut stubborn = run_spec(&["sh", "-c", "trap '' TERM; while :; do sleep 1; done"]);
+    stubborn["name"] = json!("stubborn");
+    let (kind, v) = h.call(json!({"op": "run", "spec": stubborn}));
+    assert_eq!(kind, FrameKind::Response, "{v}");
+    let mut calm = run_spec(&["sleep", "3600"]);
+    calm["name"] = json!("calm");
+    calm["stdout"] = json!("log");
+    let (kind, v) = h.call(json!({"op": "run", "spec": calm}));
+    assert_eq!(kind, FrameKind::Response, "{v}");
+    let stop = h.send(json!({"op": "stop", "sel": sel("stubborn"), "timeout_ms": 60_000}));
+    h.turn();
+
+    let (kind, written) = h.call(json!({"op": "live_state"}));
+    assert_eq!(kind, FrameKind::Response, "{written}");
+    let back = super::handover::LiveState::parse(&written.to_string()).unwrap();
+    assert_eq!(serde_json::to_value(&back).unwrap(), written);
+    let stubborn = &back.entries[&1];
+    match stubborn.machine.phase {
+        crate::proc::supervisor::Phase::Stopping { kill_at, .. } => {
+            assert!(kill_at > 50_000 && kill_at <= 60_000, "{kill_at} ms left")
+        }
+        p => panic!("stubborn is {p:?}"),
+    }
+    let left = stubborn.timers[&crate::proc::supervisor::Slot::Kill];
+    assert!(left > 50_000 && left <= 60_000, "{left} ms left on KILL");
+    let calm = &back.entries[&2];
+    let run = calm.run.as_ref().unwrap();
+    assert_eq!(run.pipes.len(), 1, "{run:?}");
+    assert!(
+        run.pipes[0].1 > 2,
+        "a descriptor of the daemon's own: {run:?}"
+    );
+    assert_eq!(run.log_run, 1);
+    // A newer format is refused, not misread.
+    let mut newer = written.clone();
+    newer["version"] = json!(super::handover::VERSION + 1);
+    assert!(super::handover::LiveState::parse(&newer.to_string()).is_err());
+
+    // The stubborn one ends by KILL once asked again with a short timeout.
+    h.send(json!({"op": "stop", "sel": sel("stubborn"), "timeout_ms": 1}));
+    let (_, v) = h.wait_answer(stop);
+    assert_eq!(v["results"][0]["outcome"], "stopped", "{v}");
+}

@@ -11,7 +11,7 @@ pub struct TimerId(u64);
 
 pub struct Timers<K> {
     heap: BinaryHeap<Reverse<(Instant, TimerId)>>,
-    live: HashMap<TimerId, K>,
+    live: HashMap<TimerId, (Instant, K)>,
     next: u64,
 }
 
@@ -37,12 +37,19 @@ impl<K> Timers<K> {
             .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
             .unwrap_or(now);
         self.heap.push(Reverse((at, id)));
-        self.live.insert(id, kind);
+        self.live.insert(id, (at, kind));
         id
     }
 
     pub fn cancel(&mut self, id: TimerId) {
         self.live.remove(&id);
+    }
+
+    /// How long until timer `id` is due (None if it was cancelled or has fired).
+    pub fn remaining(&self, id: TimerId) -> Option<Duration> {
+        self.live
+            .get(&id)
+            .map(|(at, _)| at.saturating_duration_since(Instant::now()))
     }
 
     /// How long until the nearest live deadline (zero if one is due).
@@ -65,7 +72,7 @@ impl<K> Timers<K> {
                 break;
             }
             self.heap.pop();
-            if let Some(k) = self.live.remove(&id) {
+            if let Some((_, k)) = self.live.remove(&id) {
                 due.push((id, k));
             }
         }

@@ -556,6 +556,10 @@ pub enum Request {
     Cancel { target: u32 },
     /// Stop every owned process gracefully, then exit. Reply: [`ActionReply`] before exiting.
     Shutdown,
+    /// What the daemon knows about live processes beyond the registry (supervisor phases,
+    /// deadlines left, descriptors by number), for diagnosis and upgrade tooling. Reply: the
+    /// live state object (see wrangle-protocol(7)).
+    LiveState,
 }
 
 impl Request {
@@ -591,6 +595,7 @@ impl Request {
             Request::Reset { .. } => "reset",
             Request::Cancel { .. } => "cancel",
             Request::Shutdown => "shutdown",
+            Request::LiveState => "live_state",
         }
     }
 }

@@ -1,0 +1,151 @@
+//! The live state written out as one structure: everything the daemon knows about running
+//! processes that the registry on disk does not hold — each entry's supervisor (phase, every
+//! deadline as the time it has left), the processes a stop is waiting for, the run's pid,
+//! wait status and the descriptors it owns (by number), service timers, builds in progress.
+//! It reads back as the same value. Handing it, with those descriptors, to a new daemon
+//! (`wrangle upgrade`) is the next step; this is what that step carries.
+
+use super::state::Daemon;
+use crate::proc::kill::Target;
+use crate::proc::supervisor::{Machine, Ms, Slot};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::os::fd::AsRawFd;
+
+/// The format's version; a reader refuses a newer one.
+pub(super) const VERSION: u32 = 1;
+
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+pub(super) struct LiveState {
+    pub version: u32,
+    /// By entry id.
+    pub entries: BTreeMap<u64, LiveEntry>,
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+pub(super) struct LiveEntry {
+    /// Its supervisor, with every deadline as the milliseconds it had left.
+    pub machine: Machine,
+    /// The supervisor's timers: milliseconds left on each.
+    pub timers: BTreeMap<Slot, Ms>,
+    /// The processes a stop (or a leftovers' stop) waits for.
+    pub members: Vec<Target>,
+    pub run: Option<LiveRun>,
+    /// Milliseconds left before its `cron_restart` and idle-profile timers.
+    pub cron_in: Option<Ms>,
+    pub idle_in: Option<Ms>,
+    /// How long ago a command last named it (for the idle profile).
+    pub touched_ago: Option<Ms>,
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+pub(super) struct LiveRun {
+    pub pid: i32,
+    pub start_time: u64,
+    /// The raw wait status, once reaped.
+    pub wait_status: Option<u32>,
+    /// Our read ends of its output, by stream (1 stdout, 2 stderr): descriptor numbers.
+    pub pipes: Vec<(u8, i32)>,
+    /// Where its input is written, and its terminal's master.
+    pub input: Option<i32>,
+    pub pty: Option<i32>,
+    /// A re-adopted process (not our child), and the pidfd that watches it.
+    pub adopted: bool,
+    pub pidfd: Option<i32>,
+    /// The run its log belongs to (the files are reopened for appending).
+    pub log_run: u32,
+    /// Input accepted but not yet written.
+    pub input_buffered: usize,
+}
+
+impl LiveState {
+    /// Reads a written-out state back (the upgrade that will use it in production is the
+    /// next step; until then the tests read it).
+    #[cfg(test)]
+    pub fn parse(text: &str) -> crate::error::Result<LiveState> {
+        use crate::error::{Code, Error};
+        let state: LiveState = serde_json::from_str(text)
+            .map_err(|e| Error::new(Code::Failed, format!("the live state does not parse: {e}")))?;
+        if state.version > VERSION {
+            crate::bail!(
+                Code::Failed,
+                "the live state was written by a newer wrangle (format {}); this one reads {VERSION}",
+                state.version
+            );
+        }
+        Ok(state)
+    }
+}
+
+impl Daemon {
+    /// Everything this daemon knows about live processes, as one value.
+    pub(super) fn live_state(&self) -> LiveState {
+        let now = self.now_ms();
+        let mut entries = BTreeMap::new();
+        for (&id, sup) in &self.sups {
+            let timers = sup
+                .timers
+                .iter()
+                .filter_map(|(&slot, &t)| {
+                    let left = self.rx.timers.remaining(t)?;
+                    Some((slot, left.as_millis() as Ms))
+                })
+                .collect();
+            let run = self.live.get(&id).map(|l| LiveRun {
+                pid: l.pid,
+                start_time: l.start_time,
+                wait_status: l.status.map(|s| s.as_raw() as u32),
+                pipes: l
+                    .pipes
+                    .iter()
+                    .filter_map(|(t, fd)| match self.rx.sources.get(t) {
+                        Some(super::reactor::Source::Pipe { stream, .. }) => {
+                            Some((*stream, fd.as_raw_fd()))
+                        }
+                        _ => None,
+                    })
+                    .collect(),
+                input: l
+                    .input
+                    .as_ref()
+                    .and_then(|i| i.fd.as_ref())
+                    .map(|fd| fd.as_raw_fd()),
+                pty: l.pty.as_ref().map(|fd| fd.as_raw_fd()),
+                adopted: l.adopted.is_some(),
+                pidfd: l
+                    .adopted
+                    .as_ref()
+                    .and_then(|a| a.as_ref())
+                    .map(|(_, fd)| fd.as_raw_fd()),
+                log_run: self.reg.get(id).map_or(0, |e| e.run),
+                input_buffered: l.input.as_ref().map_or(0, |i| i.buf.len()),
+            });
+            let service = self.service_timers.get(&id);
+            let left = |k: usize| {
+                service
+                    .and_then(|s| s[k])
+                    .and_then(|t| self.rx.timers.remaining(t))
+                    .map(|d| d.as_millis() as Ms)
+            };
+            entries.insert(
+                id,
+                LiveEntry {
+                    machine: sup.m.rebased(now, 0),
+                    timers,
+                    members: sup.members.clone(),
+                    run,
+                    cron_in: left(0),
+                    idle_in: left(1),
+                    touched_ago: self
+                        .touched
+                        .get(&id)
+                        .map(|at| at.elapsed().as_millis() as Ms),
+                },
+            );
+        }
+        LiveState {
+            version: VERSION,
+            entries,
+        }
+    }
+}
