@@ -62,7 +62,7 @@ impl Daemon {
         };
         let (service, profile) = match &commit {
             Some(c) => (Some(&c.service), c.profile.clone()),
-            None => (e.service.as_ref(), e.profile.clone()),
+            None => (e.service.as_deref(), e.profile.clone()),
         };
         let Some(service) = service else {
             return Ok(false);
@@ -91,9 +91,10 @@ impl Daemon {
         }
         if !self.builds.running(id) {
             // It could not even start.
-            return Err(self.sup(id).failure.take().unwrap_or_else(|| {
-                Error::new(Code::Failed, format!("the build of {label} did not start"))
-            }));
+            return Err(self.sup(id).failure.take().map_or_else(
+                || Error::new(Code::Failed, format!("the build of {label} did not start")),
+                |e| *e,
+            ));
         }
         Ok(true)
     }
@@ -107,7 +108,7 @@ impl Daemon {
         };
         let (service, profile) = match &commit {
             Some(c) => (Some(&c.service), c.profile.clone()),
-            None => (e.service.as_ref(), e.profile.clone()),
+            None => (e.service.as_deref(), e.profile.clone()),
         };
         let Some(v) = service.and_then(|s| variant(s, profile.as_deref())) else {
             bail!(Code::Usage, "{}: no profile {:?}", e.label(), profile);
@@ -311,8 +312,8 @@ impl Daemon {
         let short = format!("build {number} failed ({how})");
         self.sup(id).failure = why
             .as_ref()
-            .map(|w| Error::new(Code::Failed, if ok { w.clone() } else { short }));
-        self.sup(id).failure_detail = why.clone();
+            .map(|w| Box::new(Error::new(Code::Failed, if ok { w.clone() } else { short })));
+        self.sup(id).failure_detail = why.as_deref().map(Box::from);
         let _ = self.feed(id, Input::BuildDone { ok: why.is_none() });
     }
 
@@ -483,7 +484,7 @@ impl Daemon {
                 None if e.profile.is_some() => "now using the base spec".to_string(),
                 None => "spec updated".to_string(),
             };
-            e.service = Some(c.service);
+            e.service = Some(Box::new(c.service));
             e.profile = c.profile;
             e.event(EventKind::Updated, what);
         }

@@ -226,6 +226,19 @@ impl Daemon {
         }
     }
 
+    /// Starts `id` afresh at a user's request (the restart count starts over); `counts` adds
+    /// it to the entry's restarts.
+    fn start_again(&mut self, id: u64, counts: bool) -> Result<()> {
+        if let Some(e) = self.reg.get_mut(id) {
+            e.consecutive = 0;
+        }
+        self.start_entry(id)?;
+        if let Some(e) = self.reg.get_mut(id).filter(|_| counts) {
+            e.restarts += 1;
+        }
+        Ok(())
+    }
+
     /// Every process of the batch has ended: finish the operation and reply.
     pub(super) fn complete_batch(
         &mut self,
@@ -252,16 +265,8 @@ impl Daemon {
                     if let Some(e) = self.reg.get_mut(id) {
                         e.event(EventKind::Restarting, "restarting at the user's request");
                     }
-                    if let Some(e) = self.reg.get_mut(id) {
-                        e.consecutive = 0;
-                    }
-                    let r = match self.start_entry(id) {
-                        Ok(_) => {
-                            if let Some(e) = self.reg.get_mut(id) {
-                                e.restarts += 1;
-                            }
-                            self.result(id, Outcome::Restarted, None)
-                        }
+                    let r = match self.start_again(id, true) {
+                        Ok(()) => self.result(id, Outcome::Restarted, None),
                         Err(e) => self.result(id, Outcome::Failed, Some(e.message)),
                     };
                     results.push(r);
@@ -271,20 +276,12 @@ impl Daemon {
                 for id in ids {
                     let first = self.reg.get(id).is_some_and(|e| e.run == 0);
                     let first = first || op == BatchOp::StartService;
-                    if let Some(e) = self.reg.get_mut(id) {
-                        e.consecutive = 0;
-                    }
-                    let r = match self.start_entry(id) {
-                        Ok(_) if op == BatchOp::StartService => {
+                    let r = match self.start_again(id, !first) {
+                        Ok(()) if op == BatchOp::StartService => {
                             self.result(id, Outcome::Started, None)
                         }
-                        Ok(_) if first => self.result(id, Outcome::Created, None),
-                        Ok(_) => {
-                            if let Some(e) = self.reg.get_mut(id) {
-                                e.restarts += 1;
-                            }
-                            self.result(id, Outcome::Restarted, None)
-                        }
+                        Ok(()) if first => self.result(id, Outcome::Created, None),
+                        Ok(()) => self.result(id, Outcome::Restarted, None),
                         Err(e) => self.result(id, Outcome::Failed, Some(e.message)),
                     };
                     results.push(r);

@@ -13,8 +13,10 @@ use crate::proto::EventKind;
 use std::time::Duration;
 
 /// How soon, and how many times, leftovers are looked for again when an orphan could not be
-/// told apart (its environment reads empty in the middle of an `exec`).
+/// told apart (its environment reads empty in the middle of an `exec`): 5 ms, then twice as
+/// long each time up to 200 ms, about 3 s in all (an `exec` on a loaded machine can be slow).
 const RELOOK: Duration = Duration::from_millis(5);
+const RELOOK_MAX: Duration = Duration::from_millis(200);
 const RELOOKS: u32 = 20;
 
 impl Daemon {
@@ -46,27 +48,31 @@ impl Daemon {
             // Adopted with `wrangle add`: its processes were never ours.
             return all;
         }
-        let found = match self.live.get(&id) {
-            None => Vec::new(),
-            Some(l) if l.adopted.is_some() => {
-                // Its orphans did not come to us: look for the entry's markers instead.
-                self.proc_table = None;
-                self.proc_table().tree(id, 0)
+        // The run's main process: the live one, or the one that ended last (kept leftovers
+        // are looked for again after the run is over).
+        let (leader, adopted) = match self.live.get(&id) {
+            Some(l) => (l.pid, l.adopted.is_some()),
+            None => (e.pid.unwrap_or(0), false),
+        };
+        let found = if leader <= 0 {
+            Vec::new()
+        } else if adopted {
+            // Its orphans did not come to us: look for the entry's markers instead.
+            self.proc_table = None;
+            self.proc_table().tree(id, 0)
+        } else {
+            let instance = self.paths.state.display().to_string();
+            let (mains, builds) = (&self.pids, &self.builds);
+            let found = leftovers::find(self.my_pid, id, leader, &instance, |p| {
+                p == leader || mains.contains_key(&p) || builds.is_build(p)
+            });
+            let s = self.sups.entry(id).or_default();
+            if found.unsure && s.relooks < RELOOKS && s.relook.is_none() {
+                let delay = RELOOK.saturating_mul(1 << s.relooks.min(8)).min(RELOOK_MAX);
+                s.relooks += 1;
+                s.relook = Some(self.rx.timers.add(delay, TimerKind::Relook(id)));
             }
-            Some(l) => {
-                let leader = l.pid;
-                let instance = self.paths.state.display().to_string();
-                let (mains, builds) = (&self.pids, &self.builds);
-                let found = leftovers::find(self.my_pid, id, leader, &instance, |p| {
-                    p == leader || mains.contains_key(&p) || builds.is_build(p)
-                });
-                let s = self.sups.entry(id).or_default();
-                if found.unsure && s.relooks < RELOOKS && s.relook.is_none() {
-                    s.relooks += 1;
-                    s.relook = Some(self.rx.timers.add(RELOOK, TimerKind::Relook(id)));
-                }
-                found.leftovers
-            }
+            found.leftovers
         };
         for t in found {
             if !all.contains(&t) {
@@ -91,15 +97,13 @@ impl Daemon {
                     Sig::Stop
                 }
             }
+            Phase::Down { .. } => {
+                // Kept leftovers: record the ones told apart now.
+                return self.keep_leftovers(id, false);
+            }
             _ => return,
         };
-        let signo = match sig {
-            Sig::Stop => self
-                .reg
-                .get(id)
-                .map_or(libc::SIGTERM, |e| e.spec.effective_stop_signal()),
-            Sig::Kill => libc::SIGKILL,
-        };
+        let signo = self.signo(id, sig);
         let left = self.find_leftovers(id);
         let s = self.sup(id);
         let new: Vec<Target> = left
@@ -116,15 +120,14 @@ impl Daemon {
     }
 
     /// `leftovers: keep`: what the ended run left behind stays the entry's, on record.
-    pub(super) fn keep_leftovers(&mut self, id: u64) {
+    /// `first`: the run has just ended (later calls are second looks at orphans that could not
+    /// be told apart at first).
+    pub(super) fn keep_leftovers(&mut self, id: u64, first: bool) {
+        if first {
+            self.sup(id).relooks = 0;
+        }
         let before = self.kept_leftovers(id);
         let all = self.find_leftovers(id);
-        if let Some(s) = self.sups.get_mut(&id) {
-            // Nothing is stopped: no second look is needed.
-            if let Some(t) = s.relook.take() {
-                self.rx.timers.cancel(t);
-            }
-        }
         let new = all.iter().filter(|t| !before.contains(t)).count();
         let Some(e) = self.reg.get_mut(id) else {
             return;

@@ -181,25 +181,20 @@ impl<K> Reactor<K> {
 
     /// Watches `fd` for reading, as `source`.
     pub fn register_fd(&mut self, fd: i32, source: Source) -> io::Result<Token> {
-        let t = self.token(source);
-        if let Err(e) = self
-            .poll
-            .registry()
-            .register(&mut SourceFd(&fd), t, Interest::READABLE)
-        {
-            self.sources.remove(&t);
-            return Err(e);
-        }
-        Ok(t)
+        self.register(fd, source, Interest::READABLE)
     }
 
     /// Watches `fd` for writing, as `source`.
     pub fn register_writable(&mut self, fd: i32, source: Source) -> io::Result<Token> {
+        self.register(fd, source, Interest::WRITABLE)
+    }
+
+    fn register(&mut self, fd: i32, source: Source, interest: Interest) -> io::Result<Token> {
         let t = self.token(source);
         if let Err(e) = self
             .poll
             .registry()
-            .register(&mut SourceFd(&fd), t, Interest::WRITABLE)
+            .register(&mut SourceFd(&fd), t, interest)
         {
             self.sources.remove(&t);
             return Err(e);

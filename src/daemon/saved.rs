@@ -64,7 +64,7 @@ impl Daemon {
                 tags: e.tags.iter().cloned().collect(),
                 groups: e.groups.iter().cloned().collect(),
                 spec: e.spec.clone(),
-                service: e.service.clone(),
+                service: e.service.as_deref().cloned(),
                 profile: e.profile.clone(),
             })
             .collect();
@@ -168,7 +168,7 @@ impl Daemon {
                         Ok(id) => {
                             if let Some(e) = self.reg.get_mut(id) {
                                 e.event(EventKind::Added, format!("resurrected: {}", e.command()));
-                                e.service = saved.service.clone();
+                                e.service = saved.service.clone().map(Box::new);
                                 e.profile = saved.profile.clone();
                             }
                             self.arm_service_timers(id);

@@ -89,7 +89,7 @@ impl Daemon {
             .insert(spec, originator.filter(|o| !o.is_empty()))?;
         if let Some(e) = self.reg.get_mut(id) {
             e.event(EventKind::Added, format!("from {}", service.file));
-            e.service = Some(service);
+            e.service = Some(Box::new(service));
         }
         self.touched.insert(id, Instant::now());
         self.arm_service_timers(id);
@@ -152,7 +152,7 @@ impl Daemon {
                 commits.insert(
                     id,
                     Commit {
-                        service: s.clone(),
+                        service: (**s).clone(),
                         profile: chosen,
                     },
                 );
@@ -255,7 +255,7 @@ impl Daemon {
                 );
             }
             let commit = Commit {
-                service: s,
+                service: *s,
                 profile: idle.profile.clone(),
             };
             self.rebuild_then(

@@ -180,8 +180,8 @@ pub(super) struct Sup {
     pub(super) relooks: u32,
     /// Why the last spawn or build failed (for the request that asked), and at length (a
     /// build's log tail) when there is more to say.
-    pub(super) failure: Option<Error>,
-    pub(super) failure_detail: Option<String>,
+    pub(super) failure: Option<Box<Error>>,
+    pub(super) failure_detail: Option<Box<str>>,
 }
 
 impl Sup {

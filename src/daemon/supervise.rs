@@ -165,13 +165,13 @@ impl Daemon {
                     }
                     Err(err) => {
                         self.fail_ready_waits(id, &err.message);
-                        self.sup(id).failure = Some(err);
+                        self.sup(id).failure = Some(Box::new(err));
                         let _ = self.feed(id, Input::SpawnFailed);
                     }
                 }
             }
             Effect::Signal(whom, sig) => self.signal(id, whom, sig),
-            Effect::KeepLeftovers => self.keep_leftovers(id),
+            Effect::KeepLeftovers => self.keep_leftovers(id, true),
             Effect::CloseOutput => self.close_output(id),
             Effect::Arm(slot, at) => {
                 let had = self
@@ -242,7 +242,7 @@ impl Daemon {
             }
             Effect::StartBuild => {
                 if let Err(err) = self.spawn_build(id) {
-                    self.sup(id).failure = Some(err);
+                    self.sup(id).failure = Some(Box::new(err));
                     let _ = self.feed(id, Input::BuildDone { ok: false });
                 }
             }
@@ -264,7 +264,7 @@ impl Daemon {
                     }
                     self.fail_ready_waits(id, &msg);
                 }
-                self.build_finished(id, Some(detail.unwrap_or(msg)));
+                self.build_finished(id, Some(detail.map_or(msg, String::from)));
             }
         }
     }
@@ -298,13 +298,7 @@ impl Daemon {
                 l.adopted.is_none() && l.status.is_none(),
             )
         });
-        let signo = match sig {
-            Sig::Stop => self
-                .reg
-                .get(id)
-                .map_or(libc::SIGTERM, |e| e.spec.effective_stop_signal()),
-            Sig::Kill => libc::SIGKILL,
-        };
+        let signo = self.signo(id, sig);
         if sig == Sig::Kill {
             let s = self.sup(id);
             if !std::mem::replace(&mut s.kill_announced, true) {
@@ -382,6 +376,17 @@ impl Daemon {
         self.check_tree(id);
     }
 
+    /// The signal number `sig` stands for with entry `id`.
+    pub(super) fn signo(&self, id: u64, sig: Sig) -> i32 {
+        match sig {
+            Sig::Stop => self
+                .reg
+                .get(id)
+                .map_or(libc::SIGTERM, |e| e.spec.effective_stop_signal()),
+            Sig::Kill => libc::SIGKILL,
+        }
+    }
+
     /// Feeds `TreeGone` once nothing the stop went to is left; looks again soon otherwise.
     pub(super) fn check_tree(&mut self, id: u64) {
         let Some(s) = self.sups.get_mut(&id) else {
@@ -428,12 +433,15 @@ impl Daemon {
         }
         match self.live.get(&id) {
             Some(l) => Ok(l.pid),
-            None => Err(self.sup(id).failure.take().unwrap_or_else(|| {
-                Error::new(
-                    crate::error::Code::Failed,
-                    format!("entry {id} did not start"),
-                )
-            })),
+            None => Err(self.sup(id).failure.take().map_or_else(
+                || {
+                    Error::new(
+                        crate::error::Code::Failed,
+                        format!("entry {id} did not start"),
+                    )
+                },
+                |e| *e,
+            )),
         }
     }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 /// Identifies a scheduled timer so it can be cancelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TimerId(u64);
+pub struct TimerId(std::num::NonZeroU64);
 
 pub struct Timers<K> {
     heap: BinaryHeap<Reverse<(Instant, TimerId)>>,
@@ -27,7 +27,7 @@ impl<K> Default for Timers<K> {
 
 impl<K> Timers<K> {
     pub fn add(&mut self, after: Duration, kind: K) -> TimerId {
-        let id = TimerId(self.next);
+        let id = TimerId(std::num::NonZeroU64::new(self.next).unwrap_or(std::num::NonZeroU64::MIN));
         self.next += 1;
         // A deadline past what the clock can hold (a huge timeout from a client) is "never"
         // in practice: a century from now.

@@ -72,6 +72,42 @@ pub enum Phase {
     Backoff { at: Ms },
 }
 
+impl Phase {
+    /// What an ending or stopping phase waits for, its KILL deadline and whether KILL went.
+    fn ending(self) -> Option<(Gone, Ms, bool)> {
+        match self {
+            Phase::Ending {
+                gone,
+                kill_at,
+                killed,
+            }
+            | Phase::Stopping {
+                gone,
+                kill_at,
+                killed,
+            } => Some((gone, kill_at, killed)),
+            _ => None,
+        }
+    }
+
+    /// The same ending or stopping phase with new parts.
+    fn with_ending(self, gone: Gone, kill_at: Ms, killed: bool) -> Phase {
+        match self {
+            Phase::Ending { .. } => Phase::Ending {
+                gone,
+                kill_at,
+                killed,
+            },
+            Phase::Stopping { .. } => Phase::Stopping {
+                gone,
+                kill_at,
+                killed,
+            },
+            other => other,
+        }
+    }
+}
+
 /// One entry's machine: its phase, and whether a build runs beside it (a build runs while the
 /// old process keeps serving, so it is a second region of the same machine).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -397,121 +433,38 @@ impl Machine {
                 gone.output = true;
                 Phase::Running { gone }
             }
-            (
-                Phase::Stopping {
-                    mut gone,
-                    kill_at,
-                    killed,
-                },
-                Input::OutputClosed | Input::Timer(Slot::Drain),
-            ) if !gone.output => {
-                if input == Input::Timer(Slot::Drain) {
-                    fx.push(Effect::CloseOutput);
-                } else {
-                    fx.push(Effect::Cancel(Slot::Drain));
+            (p @ (Phase::Stopping { .. } | Phase::Ending { .. }), i)
+                if p.ending().is_some_and(|(gone, _, killed)| match i {
+                    Input::OutputClosed | Input::Timer(Slot::Drain) => !gone.output,
+                    Input::TreeGone => !gone.rest,
+                    Input::Timer(Slot::Kill) => !killed,
+                    _ => false,
+                }) =>
+            {
+                let Some((mut gone, kill_at, mut killed)) = p.ending() else {
+                    return Err(Refusal::Stale);
+                };
+                match i {
+                    Input::Timer(Slot::Drain) => {
+                        fx.push(Effect::CloseOutput);
+                        gone.output = true;
+                    }
+                    Input::OutputClosed => {
+                        fx.push(Effect::Cancel(Slot::Drain));
+                        gone.output = true;
+                    }
+                    Input::TreeGone => gone.rest = true,
+                    _ => {
+                        // The KILL deadline: everything of a stop, what is left of an ending.
+                        let whom = match p {
+                            Phase::Stopping { .. } => Whom::Tree,
+                            _ => Whom::Leftovers,
+                        };
+                        fx.push(Effect::Signal(whom, Sig::Kill));
+                        killed = true;
+                    }
                 }
-                gone.output = true;
-                self.settle(
-                    Phase::Stopping {
-                        gone,
-                        kill_at,
-                        killed,
-                    },
-                    ctx,
-                    &mut fx,
-                )
-            }
-            (
-                Phase::Ending {
-                    mut gone,
-                    kill_at,
-                    killed,
-                },
-                Input::OutputClosed | Input::Timer(Slot::Drain),
-            ) if !gone.output => {
-                if input == Input::Timer(Slot::Drain) {
-                    fx.push(Effect::CloseOutput);
-                } else {
-                    fx.push(Effect::Cancel(Slot::Drain));
-                }
-                gone.output = true;
-                self.settle(
-                    Phase::Ending {
-                        gone,
-                        kill_at,
-                        killed,
-                    },
-                    ctx,
-                    &mut fx,
-                )
-            }
-            (
-                Phase::Stopping {
-                    mut gone,
-                    kill_at,
-                    killed,
-                },
-                Input::TreeGone,
-            ) if !gone.rest => {
-                gone.rest = true;
-                self.settle(
-                    Phase::Stopping {
-                        gone,
-                        kill_at,
-                        killed,
-                    },
-                    ctx,
-                    &mut fx,
-                )
-            }
-            (
-                Phase::Ending {
-                    mut gone,
-                    kill_at,
-                    killed,
-                },
-                Input::TreeGone,
-            ) if !gone.rest => {
-                gone.rest = true;
-                self.settle(
-                    Phase::Ending {
-                        gone,
-                        kill_at,
-                        killed,
-                    },
-                    ctx,
-                    &mut fx,
-                )
-            }
-            (
-                Phase::Stopping {
-                    gone,
-                    kill_at,
-                    killed: false,
-                },
-                Input::Timer(Slot::Kill),
-            ) => {
-                fx.push(Effect::Signal(Whom::Tree, Sig::Kill));
-                Phase::Stopping {
-                    gone,
-                    kill_at,
-                    killed: true,
-                }
-            }
-            (
-                Phase::Ending {
-                    gone,
-                    kill_at,
-                    killed: false,
-                },
-                Input::Timer(Slot::Kill),
-            ) => {
-                fx.push(Effect::Signal(Whom::Leftovers, Sig::Kill));
-                Phase::Ending {
-                    gone,
-                    kill_at,
-                    killed: true,
-                }
+                self.settle(p.with_ending(gone, kill_at, killed), ctx, &mut fx)
             }
 
             // ---- restart after a backoff

@@ -105,7 +105,7 @@ pub struct Entry {
     pub seq: u64,
     /// Declared in a services file (`wrangle up`): every variant of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service: Option<crate::proto::ServiceSpec>,
+    pub service: Option<Box<crate::proto::ServiceSpec>>,
     /// A service's active profile (None: the base spec).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
