@@ -156,7 +156,7 @@ impl Daemon {
                     .ok()
                     .and_then(|v| v.get("op").and_then(|o| o.as_str()).map(String::from));
                 let err = match op {
-                    Some(op) if e.to_string().contains("unknown variant") => Error::new(
+                    Some(op) if !Request::OPS.contains(&op.as_str()) => Error::new(
                         Code::UnknownOp,
                         format!(
                             "unknown op {op:?} (this daemon is wrangle {})",

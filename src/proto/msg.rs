@@ -564,6 +564,40 @@ pub enum Request {
 
 impl Request {
     /// The op name, for messages.
+    /// Every operation's name, as `op` on the wire.
+    pub const OPS: &'static [&'static str] = &[
+        "ping",
+        "run",
+        "list",
+        "status",
+        "save",
+        "resurrect",
+        "start",
+        "stop",
+        "restart",
+        "apply",
+        "down",
+        "remove",
+        "signal",
+        "logs",
+        "clear_logs",
+        "follow",
+        "wait",
+        "subscribe",
+        "send",
+        "attach",
+        "resize",
+        "add",
+        "label",
+        "labels",
+        "rename_label",
+        "prune",
+        "reset",
+        "cancel",
+        "shutdown",
+        "live_state",
+    ];
+
     pub fn op(&self) -> &'static str {
         match self {
             Request::Ping => "ping",
@@ -810,6 +844,32 @@ pub enum StreamEvent {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_listed_op_is_a_request_and_every_request_is_listed() {
+        use super::Request;
+        for op in Request::OPS {
+            // Known ops fail, if at all, for a missing field, never as an unknown variant.
+            let r = serde_json::from_value::<Request>(serde_json::json!({ "op": op }));
+            if let Ok(req) = &r {
+                assert_eq!(req.op(), *op);
+            }
+            let e = r.err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(!e.contains("unknown variant"), "{op}: {e}");
+        }
+        // Requests without fields name themselves; each is listed.
+        for req in [
+            Request::Ping,
+            Request::Save,
+            Request::Resurrect,
+            Request::Shutdown,
+            Request::LiveState,
+        ] {
+            assert!(Request::OPS.contains(&req.op()), "{}", req.op());
+        }
+        let unknown = serde_json::from_value::<Request>(serde_json::json!({ "op": "teleport" }));
+        assert!(unknown.is_err() && !Request::OPS.contains(&"teleport"));
+    }
+
     use super::*;
 
     #[test]
