@@ -1,7 +1,9 @@
 //! Services files: `wrangle.json` (SPEC §4, wrangle.json(5)) and Procfiles, read and resolved
 //! into [`ServiceSpec`]s in start order: paths absolute, environments complete, profiles merged
 //! over the base, `direnv` wrapping applied. Every error names the file, the line and column,
-//! and the key path (`services.api.cmd[1]`); a file is either wholly valid or an error.
+//! and the key path (`services.api.cmd[1]`); a file is either wholly valid or an error. It is
+//! long because every key of wrangle.json(5) is read here, and half of it is the tests of
+//! every error message.
 
 use super::cron::Cron;
 use super::envfile;

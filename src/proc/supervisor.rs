@@ -9,6 +9,9 @@
 //!
 //! Deadlines are kept as absolute milliseconds of the daemon's monotonic clock, so the whole
 //! state can be written out (as remaining durations) and handed to another daemon.
+//!
+//! Most of its length is tests: the golden table of every phase × input (in
+//! `supervisor_table.txt`) and the properties that must hold across it.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,5 +1,6 @@
 //! The JSON messages carried by control frames: requests, replies, stream events. Field names
-//! are stable: new fields may be added, existing ones keep their meaning.
+//! are stable: new fields may be added, existing ones keep their meaning. It is long because
+//! the whole vocabulary is here, in one place, with the docs a client author reads.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

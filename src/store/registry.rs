@@ -1,6 +1,7 @@
 //! The registry: every entry the daemon tracks, its identity (ids never reused, unique names),
 //! labels and runtime facts, and the selector rules that turn a [`Selector`] into entry ids.
-//! Pure data: no sockets, no processes, so it is unit-tested directly.
+//! Pure data: no sockets, no processes, so it is unit-tested directly. It is long because the
+//! selector's rules and their tests live with the indexes they use.
 
 use crate::error::{Code, Error, Result};
 use crate::proto::{EntryInfo, EventInfo, EventKind, RunSpec, Selector};
