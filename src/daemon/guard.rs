@@ -27,6 +27,23 @@ impl Daemon {
                 Some(id) => log::error!("internal error while {what} (entry {id}): {why}"),
                 None => log::error!("internal error while {what}: {why}"),
             }
+            // The panic may have cut a supervisor step short: no step is under way any more,
+            // and the ends it recorded are still owed to whoever waits for them.
+            self.feeding = 0;
+            let ended = std::mem::take(&mut self.ended);
+            if !ended.is_empty() {
+                let r = catch_unwind(AssertUnwindSafe(|| {
+                    for id in ended {
+                        self.after_end(id);
+                    }
+                }));
+                if let Err(p) = r {
+                    log::error!(
+                        "internal error while reporting ended runs: {}",
+                        panic_message(&*p)
+                    );
+                }
+            }
             if let Some(id) = entry {
                 // Marking it may itself hit the bug again: then the log says so, and that is all.
                 let r = catch_unwind(AssertUnwindSafe(|| self.fail_entry(id, what)));
