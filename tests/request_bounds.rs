@@ -131,9 +131,15 @@ fn a_run_whose_command_is_too_long_is_refused_before_anything_starts() {
     let mut c = Raw::connect(&wr.socket());
     c.hello();
     let marker = format!("bounds-{}", unique_secs());
-    let run = json!({"op": "run", "spec": {
-        "argv": ["sh", "-c", "sleep 1000", &marker, "y".repeat(3 << 20)],
-        "cwd": wr.root.to_str().unwrap()}});
+    // 1 MiB of quotes: few enough for exec, but shown as a command line 4 times longer.
+    let mut argv = vec![
+        "sh".to_string(),
+        "-c".into(),
+        "sleep 1000".into(),
+        marker.clone(),
+    ];
+    argv.extend(std::iter::repeat_n("'".repeat((128 << 10) - 1), 8));
+    let run = json!({"op": "run", "spec": {"argv": argv, "cwd": wr.root.to_str().unwrap()}});
     let f = c.request(1, &run.to_string());
     let started = procs_with_arg(&marker);
     for pid in &started {

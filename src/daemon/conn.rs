@@ -5,6 +5,7 @@ use crate::proto::frame::{encode, FrameKind};
 use crate::proto::{Decoder, ErrorBody};
 use mio::net::UnixStream;
 use serde::Serialize;
+use std::collections::HashSet;
 use std::io::{self, Write};
 
 /// Streamed data stops being queued for a connection above this many unsent bytes; the reader
@@ -12,6 +13,9 @@ use std::io::{self, Write};
 pub const HIGH_WATER: usize = 1 << 20;
 /// Control messages beyond this many unsent bytes mean the peer is not reading at all: drop it.
 pub const HARD_LIMIT: usize = 64 << 20;
+
+/// The longest error message sent: even escaped 6 times over in JSON it fits in a frame.
+const MAX_ERROR_MESSAGE: usize = 64 << 10;
 
 /// A stream of an entry's output to this connection.
 pub struct Follow {
@@ -62,6 +66,10 @@ pub struct Conn {
     pub closing: bool,
     /// Who the client said it is (HELLO), recorded as originator.
     pub client: String,
+    /// Ids of this connection's requests not answered yet: from their REQUEST frame until a
+    /// RESPONSE or ERROR with their id is queued (a stream until it ends). A REQUEST reusing
+    /// one of them is refused, since its answers could not be told apart.
+    pub in_flight: HashSet<u32>,
     pub follows: Vec<Follow>,
     pub subs: Vec<Sub>,
     pub inputs: Vec<InputBind>,
@@ -81,6 +89,7 @@ impl Conn {
             greeted: false,
             closing: false,
             client: String::new(),
+            in_flight: HashSet::new(),
             follows: Vec::new(),
             subs: Vec::new(),
             inputs: Vec::new(),
@@ -103,8 +112,11 @@ impl Conn {
         self.out.len() - self.out_pos
     }
 
-    /// Queues one frame.
+    /// Queues one frame. A RESPONSE or ERROR is the final answer to request `id`.
     pub fn frame(&mut self, kind: FrameKind, chan: u8, id: u32, payload: &[u8]) {
+        if matches!(kind, FrameKind::Response | FrameKind::Error) {
+            self.in_flight.remove(&id);
+        }
         if let Err(e) = encode(&mut self.out, kind, chan, id, payload) {
             // Only a reply can be this big; say so instead of sending it.
             self.error(
@@ -123,11 +135,22 @@ impl Conn {
         }
     }
 
-    /// Queues an ERROR frame.
+    /// Queues an ERROR frame, the final answer to request `id`. A message too long to send
+    /// (one quoting a huge value from the client) is cut short, so that the answer goes out.
     pub fn error(&mut self, id: u32, code: &str, message: &str) {
+        self.in_flight.remove(&id);
+        let mut message = message.to_string();
+        if message.len() > MAX_ERROR_MESSAGE {
+            let mut cut = MAX_ERROR_MESSAGE;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push_str("... (cut short)");
+        }
         let body = ErrorBody {
             code: code.to_string(),
-            message: message.to_string(),
+            message,
         };
         let bytes = serde_json::to_vec(&body).unwrap_or_default();
         let _ = encode(&mut self.out, FrameKind::Error, 0, id, &bytes);

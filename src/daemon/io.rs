@@ -128,7 +128,7 @@ impl Daemon {
         };
         let Some(pos) = c.inputs.iter().position(|b| b.req == f.id) else {
             let msg = "input is not connected to any process (no send or attach with this id)";
-            self.reply_err(t, f.id, &Error::new(Code::BadRequest, msg));
+            self.frame_err(t, f.id, &Error::new(Code::BadRequest, msg));
             return;
         };
         let (id, send, eof) = (c.inputs[pos].entry, c.inputs[pos].send, c.inputs[pos].eof);

@@ -11,6 +11,10 @@ use mio::Token;
 #[derive(serde::Serialize)]
 struct Empty {}
 
+/// The longest HELLO `client` string (it is stored as the originator of entries and shown by
+/// every `list`); a longer one is refused at the handshake.
+pub const MAX_CLIENT: usize = 256;
+
 impl Daemon {
     /// `cancel`: ends this connection's stream or wait `target`.
     pub(super) fn cancel(&mut self, t: Token, req_id: u32, target: u32) {
@@ -100,7 +104,7 @@ impl Daemon {
             ),
             (true, Some(FrameKind::Request)) => self.on_request_frame(t, &f),
             (true, Some(FrameKind::Data)) if f.chan == chan::STDIN => self.on_input_frame(t, f),
-            (true, _) => self.reply_err(
+            (true, _) => self.frame_err(
                 t,
                 f.id,
                 &Error::new(
@@ -135,6 +139,17 @@ impl Daemon {
                 ),
             );
         };
+        if hello.client.len() > MAX_CLIENT {
+            return self.close_after_error(
+                t,
+                0,
+                Code::BadFrame,
+                &format!(
+                    "bad HELLO: the client name is {} bytes long; at most {MAX_CLIENT} are allowed",
+                    hello.client.len()
+                ),
+            );
+        }
         let welcome = Welcome {
             version,
             daemon: format!("wrangle {}", env!("CARGO_PKG_VERSION")),
@@ -149,6 +164,33 @@ impl Daemon {
     }
 
     fn on_request_frame(&mut self, t: Token, f: &Frame) {
+        // Refused on id 0, the connection's own: answering on the request's id would read as
+        // the answer to the request already in flight there.
+        if f.id == 0 {
+            return self.reply_err(
+                t,
+                0,
+                &Error::new(Code::BadRequest, "request id 0: ids are non-zero"),
+            );
+        }
+        let fresh = self
+            .rx
+            .conns
+            .get_mut(&t)
+            .is_some_and(|c| c.in_flight.insert(f.id));
+        if !fresh {
+            return self.reply_err(
+                t,
+                0,
+                &Error::new(
+                    Code::BadRequest,
+                    format!(
+                        "request id {} is already in flight on this connection (use another id)",
+                        f.id
+                    ),
+                ),
+            );
+        }
         let req: Request = match serde_json::from_slice(&f.payload) {
             Ok(r) => r,
             Err(e) => {
@@ -192,6 +234,20 @@ impl Daemon {
         if let Some(c) = self.rx.conns.get_mut(&t) {
             c.json(FrameKind::Response, id, value);
             self.rx.dirty.insert(t);
+        }
+    }
+
+    /// Queues an ERROR about one frame (not a REQUEST) that names request `id`: the request,
+    /// if one is in flight with that id, is still waiting for its own answer.
+    pub(super) fn frame_err(&mut self, t: Token, id: u32, e: &Error) {
+        let pending = self
+            .rx
+            .conns
+            .get(&t)
+            .is_some_and(|c| c.in_flight.contains(&id));
+        self.reply_err(t, id, e);
+        if let Some(c) = self.rx.conns.get_mut(&t).filter(|_| pending) {
+            c.in_flight.insert(id);
         }
     }
 

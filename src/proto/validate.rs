@@ -7,7 +7,9 @@
 //! wrangle.json(5), which is what `wrangle up` resolved the service from).
 //!
 //! The rules mirror what the command line and the services-file reader already refuse, so a
-//! request from `wrangle` itself never fails here; they guard against other clients.
+//! request from `wrangle` itself never fails here; they guard against other clients. The
+//! exceptions are the size bounds ([`MAX_ARGV_BYTES`], [`MAX_ENV_BYTES`], [`MAX_PATH`],
+//! [`MAX_REGEX`]), which keep every reply showing an entry small enough to send.
 
 use super::msg::{
     BuildSpec, ErrOutput, IdleProfile, Input, Output, Ready, Request, RunSpec, ServiceSpec, Variant,
@@ -24,6 +26,18 @@ pub const MAX_MS: u64 = 1_000_000_000_000_000;
 pub const MAX_TERM: u16 = 10_000;
 /// The largest backoff factor.
 pub const MAX_FACTOR: f64 = 1e6;
+/// The most bytes a command's arguments may hold together (Linux's limit for one argument).
+/// An entry is shown in replies as its argv and again as one command line, each escaped in
+/// JSON (up to 6 bytes a byte): with this bound and [`MAX_ENV_BYTES`], any entry's reply
+/// stays well under the 4 MiB frame limit, so a `run` that started its process can always
+/// say so, and `list` always works.
+pub const MAX_ARGV_BYTES: usize = 128 << 10;
+/// The most bytes an environment's names and values may hold together.
+pub const MAX_ENV_BYTES: usize = 128 << 10;
+/// The longest path (Linux's PATH_MAX).
+pub const MAX_PATH: usize = 4096;
+/// The longest regular expression.
+pub const MAX_REGEX: usize = 4096;
 
 fn bad(field: &str, msg: impl Display) -> Error {
     Error::new(Code::BadRequest, format!("{field}: {msg}"))
@@ -169,6 +183,12 @@ fn abs_path(field: &str, p: &str) -> Result<()> {
     if p.is_empty() {
         return Err(bad(field, "empty path (give an absolute path)"));
     }
+    if p.len() > MAX_PATH {
+        return Err(bad(
+            field,
+            format!("the path is {} bytes long (at most {MAX_PATH})", p.len()),
+        ));
+    }
     no_nul(field, p)?;
     if !p.starts_with('/') {
         return Err(bad(field, format!("{p:?} is not an absolute path")));
@@ -216,6 +236,15 @@ fn regex(field: &str, re: &str) -> Result<()> {
     if re.is_empty() {
         return Err(bad(field, "the regular expression is empty"));
     }
+    if re.len() > MAX_REGEX {
+        return Err(bad(
+            field,
+            format!(
+                "the regular expression is {} bytes long (at most {MAX_REGEX})",
+                re.len()
+            ),
+        ));
+    }
     regex_lite::Regex::new(re).map_err(|e| {
         let why = e.to_string().replace('\n', " ");
         bad(field, format!("invalid regular expression: {why}"))
@@ -250,6 +279,13 @@ fn term_size(field: &str, size: [u16; 2]) -> Result<()> {
 
 /// An argv (or, with `shell`, a command line) at `field`.
 fn command(field: &str, argv: &[String], shell: bool) -> Result<()> {
+    let total: usize = argv.iter().map(String::len).sum();
+    if total > MAX_ARGV_BYTES {
+        return Err(bad(
+            field,
+            format!("the command is {total} bytes long (at most {MAX_ARGV_BYTES})"),
+        ));
+    }
     for (i, a) in argv.iter().enumerate() {
         no_nul(&format!("{field}[{i}]"), a)?;
     }
@@ -267,6 +303,13 @@ fn command(field: &str, argv: &[String], shell: bool) -> Result<()> {
 }
 
 fn env(field: &str, env: &BTreeMap<String, String>) -> Result<()> {
+    let total: usize = env.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+    if total > MAX_ENV_BYTES {
+        return Err(bad(
+            field,
+            format!("the environment is {total} bytes long (at most {MAX_ENV_BYTES})"),
+        ));
+    }
     for (k, v) in env {
         if k.is_empty() || k.contains(['=', '\0']) {
             return Err(bad(
