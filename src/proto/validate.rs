@@ -307,7 +307,9 @@ fn env(field: &str, env: &BTreeMap<String, String>) -> Result<()> {
     if total > MAX_ENV_BYTES {
         return Err(bad(
             field,
-            format!("the environment is {total} bytes long (at most {MAX_ENV_BYTES})"),
+            format!(
+                "the environment is {total} bytes long (at most {MAX_ENV_BYTES}); pass less with --clear-env and --env"
+            ),
         ));
     }
     for (k, v) in env {
