@@ -2,7 +2,8 @@
 #
 # Install as /usr/share/bash-completion/completions/wrangle, or source it from ~/.bashrc.
 # Entry names, tags and groups come from the running daemon (`wrangle ls --names`, `wrangle tag
-# -q`, `wrangle group -q`) with WRANGLE_NO_AUTOSTART=1, so completing never starts a daemon.
+# -q`, `wrangle group -q`) with WRANGLE_NO_AUTOSTART=1, so completing never starts a daemon;
+# they are offered literally (see _wrangle_reply_words), never expanded.
 
 _wrangle_commands="run ls status start stop restart rm signal attach send resize logs events wait add
 label tag group prune reset tree ping shutdown up down save resurrect daemon"
@@ -133,6 +134,23 @@ _wrangle_reply() {
     mapfile -t COMPREPLY < <(compgen -W "$1" -- "$cur")
 }
 
+# $1: words from the daemon (entry names, tags, groups), one a line; completes the current
+# word from them. They are never expanded (compgen -W would run a `$(...)` in one: a tag may
+# come from a services file or another client, or have been saved by an older wrangle), and
+# each is offered quoted for the command line, so it is read back as itself.
+_wrangle_reply_words() {
+    local word quoted
+    COMPREPLY=()
+    while IFS= read -r word; do
+        [[ -n $word ]] || continue
+        printf -v quoted %q "$word"
+        # The current word as typed: a prefix of the word, or of its quoted form.
+        if [[ $word == "$cur"* || $quoted == "$cur"* ]]; then
+            COMPREPLY+=("$quoted")
+        fi
+    done <<<"$1"
+}
+
 _wrangle_reply_or_files() {
     # $1: word list; completes the current word from it or from file names.
     compopt -o filenames 2>/dev/null
@@ -260,7 +278,7 @@ _wrangle() {
             # A selector filter names an existing entry; `run`, `add` and `label` give a new name.
             case $sub in
                 run | add | label) ;;
-                *) _wrangle_reply "$(_wrangle_entries "$socket" noall)" ;;
+                *) _wrangle_reply_words "$(_wrangle_entries "$socket" noall)" ;;
             esac
             return 0
             ;;
@@ -268,14 +286,14 @@ _wrangle() {
             # Existing tags, where a tag is looked for or removed.
             case $sub in
                 run | add) ;;
-                *) _wrangle_reply "$(_wrangle_labels "$socket" tag)" ;;
+                *) _wrangle_reply_words "$(_wrangle_labels "$socket" tag)" ;;
             esac
             return 0
             ;;
         --group | --group-all | --rm-group)
             case $sub in
                 run | add) ;;
-                *) _wrangle_reply "$(_wrangle_labels "$socket" group)" ;;
+                *) _wrangle_reply_words "$(_wrangle_labels "$socket" group)" ;;
             esac
             return 0
             ;;
@@ -330,24 +348,24 @@ _wrangle() {
 
     case $sub in
         ls | status | start | stop | restart | rm | events | label | tree)
-            _wrangle_reply "$(_wrangle_entries "$socket")"
+            _wrangle_reply_words "$(_wrangle_entries "$socket")"
             ;;
         tag | group)
-            ((npos == 0)) && _wrangle_reply "$(_wrangle_labels "$socket" "$sub")"
+            ((npos == 0)) && _wrangle_reply_words "$(_wrangle_labels "$socket" "$sub")"
             ;;
         logs | wait | attach | send | resize)
             # One entry: a name or an id (then, for send, text; for resize, ROWSxCOLS).
-            ((npos == 0)) && _wrangle_reply "$(_wrangle_entries "$socket" noall)"
+            ((npos == 0)) && _wrangle_reply_words "$(_wrangle_entries "$socket" noall)"
             ;;
         down)
             # Services of the file; they are entries of the same names.
-            _wrangle_reply "$(_wrangle_entries "$socket" noall)"
+            _wrangle_reply_words "$(_wrangle_entries "$socket" noall)"
             ;;
         signal)
             if ((npos == 0)); then
                 _wrangle_reply "$_wrangle_signals"
             else
-                _wrangle_reply "$(_wrangle_entries "$socket")"
+                _wrangle_reply_words "$(_wrangle_entries "$socket")"
             fi
             ;;
         run)

@@ -3,6 +3,8 @@
 # Install as ~/.config/fish/completions/wrangle.fish (or in the vendor completions folder).
 # Entry names, tags and groups come from the running daemon (`wrangle ls --names`, `wrangle tag
 # -q`, `wrangle group -q`) with WRANGLE_NO_AUTOSTART=1, so completing never starts a daemon.
+# Each line they print is one candidate, taken as text (a command substitution's output is
+# never expanded again) and escaped by fish when inserted: a `$(...)` in a tag stays text.
 
 set -l __wrangle_commands run ls status start stop restart rm signal attach send resize logs events wait \
     add label tag group prune reset tree ping shutdown up down save resurrect daemon

@@ -70,7 +70,10 @@ fn isolated(program: &str, home: &Path) -> Command {
     ] {
         cmd.env_remove(var);
     }
-    cmd.env("WRANGLE_HOME", home).stdin(Stdio::null());
+    // In the scratch folder, so that nothing a shell might create lands in the source tree.
+    cmd.env("WRANGLE_HOME", home)
+        .current_dir(home)
+        .stdin(Stdio::null());
     cmd
 }
 
@@ -945,6 +948,179 @@ fn completions_list_entry_names_and_never_start_a_daemon() {
         }
     }
     assert!(missing.is_empty(), "{}", missing.join("\n"));
+}
+
+/// How `shell` (bash or zsh) reads each candidate put on the command line; run in `home`, so
+/// an unquoted `$(...)` would run there and be caught.
+fn shell_reads(shell: &str, cands: &BTreeSet<String>, home: &Path) -> BTreeSet<String> {
+    let script: String = cands
+        .iter()
+        .map(|c| format!("printf '<%s>\\n' {c}\n"))
+        .collect();
+    let mut cmd = isolated(shell, home);
+    if shell == "zsh" {
+        cmd.arg("-f");
+    } else {
+        cmd.args(["--norc", "--noprofile"]);
+    }
+    cmd.args(["-c", &script]);
+    let out = run(
+        cmd,
+        &format!("{shell} reading candidates"),
+        Duration::from_secs(30),
+    );
+    out.stdout
+        .lines()
+        .map(|l| l.trim_start_matches('<').trim_end_matches('>').to_string())
+        .collect()
+}
+
+/// Names, tags and groups come from the daemon, which may hold any text (saved by an older
+/// wrangle, which took `$(...)` in a tag): every script offers them as text to put on the
+/// command line as they are, and never runs what they contain (bash's `compgen -W` did).
+#[test]
+fn completions_offer_hostile_words_as_text_and_never_run_them() {
+    let home = TempDir::new("hostile");
+    let dir = home.path().display().to_string();
+    assert!(
+        !dir.contains(char::is_whitespace) && !dir.contains(['\'', '"', '\\']),
+        "the scratch folder {dir:?} cannot go into the payloads"
+    );
+    let probe = vec![vec!["wrangle".to_string(), String::new()]];
+    let shells: Vec<&str> = ["bash", "fish", "zsh"]
+        .into_iter()
+        .filter(|s| have(s))
+        .filter(|s| *s != "zsh" || zsh_complete(&probe, home.path()).is_some())
+        .collect();
+    if shells.is_empty() {
+        eprintln!("no shell is installed to run the completions: skipping");
+        return;
+    }
+    // Each one creates a file if a shell expands it.
+    let tag = format!("t$(touch${{IFS}}{dir}/tag-ran)");
+    let quoted_tag = "it's".to_string();
+    let group = format!("g`touch${{IFS}}{dir}/group-ran`");
+    let name = format!("n$(touch${{IFS}}{dir}/name-ran)");
+    let ran = ["tag-ran", "group-ran", "name-ran"].map(|f| home.path().join(f));
+
+    // The daemon refuses such words now, so put them into a saved entry, as an older
+    // wrangle would have left it.
+    let wrangle = |args: &[&str]| {
+        let mut cmd = isolated(BIN, home.path());
+        cmd.args(args);
+        run(
+            cmd,
+            &format!("wrangle {}", args.join(" ")),
+            Duration::from_secs(60),
+        )
+    };
+    let out = wrangle(&[
+        "run", "--name", "name-1", "--tag", "tag-1", "--tag", "tag-2", "--group", "group-1", "--",
+        "true",
+    ]);
+    assert_eq!(
+        out.code,
+        Some(0),
+        "wrangle run failed:\n{}{}",
+        out.stdout,
+        out.stderr
+    );
+    let out = wrangle(&["shutdown"]);
+    assert_eq!(
+        out.code,
+        Some(0),
+        "wrangle shutdown failed:\n{}{}",
+        out.stdout,
+        out.stderr
+    );
+    let file = home.path().join("entries/1.json");
+    let mut saved =
+        fs::read_to_string(&file).unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()));
+    for (placeholder, word) in [
+        ("name-1", &name),
+        ("tag-1", &tag),
+        ("tag-2", &quoted_tag),
+        ("group-1", &group),
+    ] {
+        let placeholder = format!("\"{placeholder}\"");
+        assert!(saved.contains(&placeholder), "{placeholder} not in {saved}");
+        saved = saved.replace(&placeholder, &format!("\"{word}\""));
+    }
+    fs::write(&file, saved).unwrap_or_else(|e| panic!("cannot write {}: {e}", file.display()));
+    // `ls` starts the daemon again; it reads the entry back.
+    let mut daemon = Daemon {
+        home: home.path(),
+        pids: Vec::new(),
+    };
+    let out = wrangle(&["ls", "--wide"]);
+    daemon
+        .pids
+        .extend(number_after(&wrangle(&["ping"]).stdout, "pid"));
+    assert!(
+        out.code == Some(0) && out.stdout.contains(&tag) && out.stdout.contains(&name),
+        "the daemon did not read back the saved entry:\n{}{}",
+        out.stdout,
+        out.stderr
+    );
+
+    let cases: Vec<(Vec<&str>, Vec<&String>)> = vec![
+        (vec!["wrangle", "ls", "--tag", ""], vec![&tag, &quoted_tag]),
+        (vec!["wrangle", "ls", "--tag", "t"], vec![&tag]),
+        (
+            vec!["wrangle", "stop", "--tag-all", ""],
+            vec![&tag, &quoted_tag],
+        ),
+        (vec!["wrangle", "ls", "--group", ""], vec![&group]),
+        (vec!["wrangle", "tag", ""], vec![&tag, &quoted_tag]),
+        (vec!["wrangle", "group", ""], vec![&group]),
+        (
+            vec!["wrangle", "label", "--rm-tag", ""],
+            vec![&tag, &quoted_tag],
+        ),
+        (vec!["wrangle", "label", "--rm-group", ""], vec![&group]),
+        (vec!["wrangle", "stop", ""], vec![&name]),
+        (vec!["wrangle", "logs", "n"], vec![&name]),
+        (vec!["wrangle", "ls", "--name", ""], vec![&name]),
+    ];
+    let lines: Vec<Vec<String>> = cases
+        .iter()
+        .map(|(w, _)| w.iter().map(|s| s.to_string()).collect())
+        .collect();
+    let mut wrong = Vec::new();
+    for shell in &shells {
+        let got = match *shell {
+            "bash" => bash_complete(&lines, home.path()),
+            "fish" => fish_complete(&lines, home.path()),
+            _ => zsh_complete(&lines, home.path()).expect("zsh with zpty"),
+        };
+        for ((words, wanted), got) in cases.iter().zip(got) {
+            // bash and zsh report their candidates as they go on the line: quoted, so the
+            // shell reads back the word. fish reports the words, and escapes them when it
+            // inserts one.
+            let offered = if *shell == "fish" {
+                got.clone()
+            } else {
+                shell_reads(shell, &got, home.path())
+            };
+            for w in wanted {
+                if !offered.contains(*w) {
+                    wrong.push(format!(
+                        "{shell}: completing `{}` does not offer {w:?} as text (offered: {got:?})",
+                        words.join(" ")
+                    ));
+                }
+            }
+        }
+    }
+    for f in &ran {
+        if f.exists() {
+            wrong.push(format!(
+                "completing ran the command in a word from the daemon: {} exists",
+                f.display()
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
 // ---------------------------------------------------------------------------------------------

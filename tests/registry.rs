@@ -317,6 +317,63 @@ fn name_rules_hold_for_run_add_and_label() {
     wr.start(&["--name", "a", "--", "true"]);
 }
 
+/// Tags and groups are plain words: `$`, backquotes, quotes and backslashes are refused like
+/// white space and commas, wherever a label comes from (run, label, tag --rename, a services
+/// file), and the error names the character. (A `$(...)` in a tag ran when bash completed it.)
+#[test]
+fn labels_refuse_shell_special_characters_and_name_them() {
+    let wr = Wr::new();
+    let e = wr.start(&[
+        "--tag",
+        "a.b:c/d@e+f=g",
+        "--group",
+        "caf\u{e9}",
+        "--",
+        "true",
+    ]);
+    let id = id_of(&e).to_string();
+    assert_eq!(e["tags"][0], "a.b:c/d@e+f=g", "{e}");
+    let count = wr.ls().len();
+    for (bad, shown) in [
+        ("x$(touch${IFS}PWNED)", "'$'"),
+        ("g`id`", "'`'"),
+        ("it's", "\"'\""),
+        ("say\"hi\"", "'\"'"),
+        ("back\\slash", "'\\'"),
+        ("a b", "' '"),
+    ] {
+        let why = |o: &Out, what: &str| {
+            assert!(
+                o.stderr.contains(&format!("{shown} is not allowed")),
+                "{what} {bad:?} should name the character {shown}: {:?}",
+                o.stderr
+            );
+        };
+        let o = wr.code(&["run", "--tag", bad, "--", "true"], 2);
+        why(&o, "run --tag");
+        let o = wr.code(&["run", "--group", bad, "--", "true"], 2);
+        why(&o, "run --group");
+        let o = wr.code(&["label", &id, "--add-tag", bad], 2);
+        why(&o, "label --add-tag");
+        let o = wr.code(&["label", &id, "--add-group", bad], 2);
+        why(&o, "label --add-group");
+        let o = wr.code(&["tag", "a.b:c/d@e+f=g", "--rename", bad], 2);
+        why(&o, "tag --rename");
+        let doc = serde_json::json!({"services": {"svc": {"cmd": ["true"], "tags": [bad]}}});
+        std::fs::write(wr.root.join("wrangle.json"), doc.to_string()).expect("write wrangle.json");
+        let o = wr.code(&["up"], 2);
+        why(&o, "a services file's tag");
+    }
+    assert_eq!(wr.ls().len(), count, "a refused label left an entry behind");
+    let after = wr.status(&id);
+    assert_eq!(
+        after["tags"],
+        serde_json::json!(["a.b:c/d@e+f=g"]),
+        "{after}"
+    );
+    assert_eq!(after["groups"], serde_json::json!(["caf\u{e9}"]), "{after}");
+}
+
 // 2. Filters -------------------------------------------------------------------------------------
 
 #[test]

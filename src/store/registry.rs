@@ -271,17 +271,30 @@ pub fn validate_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Checks a tag or group label: 1–64 printable characters without spaces or commas.
+/// Checks a tag or group label: 1–64 characters, none of them white space, a control
+/// character, a comma (it separates labels in lists) or one a shell reads specially inside a
+/// word (`$`, `` ` ``, `'`, `"`, `\`): labels are offered by the completion scripts and typed
+/// on command lines, so they stay plain words.
 pub fn validate_label(kind: &str, label: &str) -> Result<()> {
-    if label.is_empty()
-        || label.len() > 64
-        || label
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == ',')
-    {
+    const RULE: &str = "use 1 to 64 characters without white space, control characters, \
+                        commas, quotes, backslashes, '$' or '`'";
+    if label.is_empty() || label.len() > 64 {
         bail!(
             Code::Usage,
-            "invalid {kind} {label:?}: use 1 to 64 characters without spaces or commas"
+            "invalid {kind} {label:?}: a {kind} has 1 to 64 characters"
+        );
+    }
+    if let Some(c) = label.chars().find(|&c| {
+        c.is_whitespace() || c.is_control() || matches!(c, ',' | '$' | '`' | '\'' | '"' | '\\')
+    }) {
+        let shown = match c {
+            '\'' => "\"'\"".to_string(),
+            c if c.is_whitespace() || c.is_control() => format!("{c:?}"),
+            c => format!("'{c}'"),
+        };
+        bail!(
+            Code::Usage,
+            "invalid {kind} {label:?}: {shown} is not allowed ({RULE})"
         );
     }
     Ok(())
