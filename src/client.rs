@@ -63,15 +63,23 @@ fn unreachable(paths: &Paths, e: impl std::fmt::Display) -> Error {
 impl Client {
     /// Connects to a running daemon; never starts one.
     pub fn connect(paths: &Paths) -> Result<Client> {
-        if !paths.check_socket_dir()? {
-            return Err(unreachable(paths, "no daemon is running"));
+        Client::dial(paths).map_err(|(e, _)| e)
+    }
+
+    /// Connects; an error says whether a daemon answered it (then none is to be started).
+    fn dial(paths: &Paths) -> std::result::Result<Client, (Error, bool)> {
+        let lost = |e| (e, false);
+        if !paths.check_socket_dir().map_err(lost)? {
+            return Err(lost(unreachable(paths, "no daemon is running")));
         }
-        let stream = UnixStream::connect(&paths.socket).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
-                unreachable(paths, "no daemon is running")
-            }
-            _ => unreachable(paths, e),
-        })?;
+        let stream = UnixStream::connect(&paths.socket)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
+                    unreachable(paths, "no daemon is running")
+                }
+                _ => unreachable(paths, e),
+            })
+            .map_err(lost)?;
         let mut c = Client {
             stream,
             dec: Decoder::new(),
@@ -82,9 +90,9 @@ impl Client {
                 pid: 0,
             },
         };
-        c.handshake().map_err(|e| match e.code {
-            Code::UnsupportedVersion => e,
-            _ => unreachable(paths, e),
+        c.handshake().map_err(|(e, answered)| match e.code {
+            Code::UnsupportedVersion => (e, answered),
+            _ => (unreachable(paths, e), answered),
         })?;
         Ok(c)
     }
@@ -92,9 +100,10 @@ impl Client {
     /// Connects, starting a daemon first if none answers (unless `WRANGLE_NO_AUTOSTART` is
     /// set). Many clients may do this at once: exactly one daemon results.
     pub fn connect_or_start(paths: &Paths) -> Result<Client> {
-        match Client::connect(paths) {
+        match Client::dial(paths) {
             Ok(c) => return Ok(c),
-            Err(e) if e.code != Code::Daemon => return Err(e),
+            // A daemon that refused us (e.g. at its connection cap) is running.
+            Err((e, answered)) if answered || e.code != Code::Daemon => return Err(e),
             Err(_) => {}
         }
         if std::env::var_os("WRANGLE_NO_AUTOSTART").is_some_and(|v| !v.is_empty()) {
@@ -125,21 +134,32 @@ impl Client {
         }
     }
 
-    fn handshake(&mut self) -> Result<()> {
+    /// Sends HELLO, reads WELCOME. An error says whether the daemon answered it (an ERROR).
+    fn handshake(&mut self) -> std::result::Result<(), (Error, bool)> {
+        self.hello().map_err(|e| (e, false))?.map_err(|e| (e, true))
+    }
+
+    /// The handshake: Err if no answer came, Ok(Err) if the daemon answered with an ERROR.
+    fn hello(&mut self) -> Result<Result<()>> {
         let hello = Hello {
             versions: VERSIONS.to_vec(),
             client: format!("wrangle-cli/{}", env!("CARGO_PKG_VERSION")),
         };
-        self.send(
+        let sent = self.send(
             FrameKind::Hello,
             0,
             0,
             &serde_json::to_vec(&hello).unwrap_or_default(),
-        )?;
+        );
         self.stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .map_err(|e| Error::io("socket", e))?;
-        let f = self.read_frame()?;
+        // A daemon that refuses the connection (at its cap) may close it before HELLO is
+        // sent: its ERROR is still there to read.
+        let f = match (self.read_frame(), sent) {
+            (Ok(f), _) => f,
+            (Err(e), Ok(())) | (Err(_), Err(e)) => return Err(e),
+        };
         self.stream
             .set_read_timeout(None)
             .map_err(|e| Error::io("socket", e))?;
@@ -148,9 +168,9 @@ impl Client {
                 self.welcome = serde_json::from_slice(&f.payload).map_err(|e| {
                     Error::new(Code::Daemon, format!("bad WELCOME from the daemon: {e}"))
                 })?;
-                Ok(())
+                Ok(Ok(()))
             }
-            Some(FrameKind::Error) => Err(error_from(&f.payload)),
+            Some(FrameKind::Error) => Ok(Err(error_from(&f.payload))),
             _ => Err(Error::new(Code::Daemon, "the daemon did not answer HELLO")),
         }
     }

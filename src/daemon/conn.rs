@@ -1,5 +1,11 @@
 //! One client connection: its incremental frame decoder, its output buffer (with a high
-//! watermark for streamed data), its handshake state and the streams it follows.
+//! watermark for streamed data and for reading requests), its handshake state and the streams
+//! it follows.
+//!
+//! What one connection can make the daemon hold is bounded: undecoded input by the decoder
+//! (one partial frame plus one read, see [`crate::proto::Decoder`]); output by [`HIGH_WATER`]
+//! plus the answer to one request, because no request is read while the backlog is above the
+//! watermark; and [`HARD_LIMIT`] drops a connection whose backlog still grows past it.
 
 use crate::proto::frame::{encode, FrameKind};
 use crate::proto::{Decoder, ErrorBody};
@@ -9,7 +15,8 @@ use std::collections::HashSet;
 use std::io::{self, Write};
 
 /// Streamed data stops being queued for a connection above this many unsent bytes; the reader
-/// then catches up from the ring or is told what it missed.
+/// then catches up from the ring or is told what it missed. No request is read from a
+/// connection whose backlog is at or above it, until flushing brings it below.
 pub const HIGH_WATER: usize = 1 << 20;
 /// Control messages beyond this many unsent bytes mean the peer is not reading at all: drop it.
 pub const HARD_LIMIT: usize = 64 << 20;
@@ -77,6 +84,8 @@ pub struct Conn {
     pub paused_on: Option<u64>,
     /// The frame that paused the connection, to process first on resume.
     pub stalled: Option<crate::proto::Frame>,
+    /// Not reading from this connection until its backlog falls below [`HIGH_WATER`].
+    pub backlogged: bool,
 }
 
 impl Conn {
@@ -95,6 +104,7 @@ impl Conn {
             inputs: Vec::new(),
             paused_on: None,
             stalled: None,
+            backlogged: false,
         }
     }
 

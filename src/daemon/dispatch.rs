@@ -194,7 +194,7 @@ impl Daemon {
     /// Handles a connection's frames one at a time (a frame may pause the connection when the
     /// process it feeds is not reading).
     pub(super) fn conn_readable(&mut self, t: Token) {
-        let mut buf = vec![0u8; 64 << 10];
+        let mut buf = vec![0u8; crate::proto::frame::READ_CHUNK];
         loop {
             match self.rx.next_frame(t, &mut buf) {
                 Next::Frame(f) => self.on_frame(t, f),

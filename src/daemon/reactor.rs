@@ -3,7 +3,7 @@
 //! frames until `WouldBlock`, flushing output under the watermarks) and the timer queue. It
 //! knows nothing of requests, entries or processes: `dispatch.rs` gives events their meaning.
 
-use super::conn::Conn;
+use super::conn::{Conn, HIGH_WATER};
 use super::timers::Timers;
 use crate::error::{Error, Result};
 use crate::proto::frame::FrameError;
@@ -22,6 +22,9 @@ pub(super) const LISTENER: Token = Token(0);
 pub(super) const SIGNALS: Token = Token(1);
 /// Helper threads wake the loop with this token (see `jobs.rs`).
 pub(super) const WAKER: Token = Token(usize::MAX);
+/// The most client connections open at once. One more is sent an ERROR frame
+/// (`daemon_unavailable`, saying so) and closed; see wrangle-protocol(7).
+pub(super) const MAX_CONNS: usize = 1024;
 /// Reads per readiness event before yielding to other sources (fairness).
 pub(super) const READS_PER_TURN: usize = 16;
 
@@ -74,6 +77,8 @@ pub(super) struct Reactor<K> {
     /// Connections with output or follows to service at the end of this turn.
     pub dirty: HashSet<Token>,
     listening: bool,
+    /// Connections are being refused at [`MAX_CONNS`] (logged once until one is accepted).
+    at_cap: bool,
 }
 
 impl<K> Reactor<K> {
@@ -118,6 +123,7 @@ impl<K> Reactor<K> {
             resume: Vec::new(),
             dirty: HashSet::new(),
             listening: true,
+            at_cap: false,
         })
     }
 
@@ -138,6 +144,7 @@ impl<K> Reactor<K> {
             resume: Vec::new(),
             dirty: HashSet::new(),
             listening: false,
+            at_cap: false,
         }
     }
 
@@ -243,6 +250,11 @@ impl<K> Reactor<K> {
                             continue;
                         }
                     }
+                    if self.conns.len() >= MAX_CONNS {
+                        self.refuse_at_cap(stream);
+                        continue;
+                    }
+                    self.at_cap = false;
                     let t = self.token(Source::Conn);
                     if let Err(e) = self.poll.registry().register(
                         &mut stream,
@@ -264,6 +276,26 @@ impl<K> Reactor<K> {
                 }
             }
         }
+    }
+
+    /// Tells a connection over [`MAX_CONNS`] why it is closed (one small frame into the new
+    /// socket's empty buffer: this does not block) and closes it.
+    fn refuse_at_cap(&mut self, mut stream: mio::net::UnixStream) {
+        if !self.at_cap {
+            self.at_cap = true;
+            log::warn!("{MAX_CONNS} connections are open: refusing new ones until one closes");
+        }
+        let body = crate::proto::ErrorBody {
+            code: crate::error::Code::Daemon.as_str().to_string(),
+            message: format!(
+                "the daemon has too many connections open ({MAX_CONNS}); close some and retry"
+            ),
+        };
+        let mut out = Vec::new();
+        let payload = serde_json::to_vec(&body).unwrap_or_default();
+        let _ =
+            crate::proto::frame::encode(&mut out, crate::proto::FrameKind::Error, 0, 0, &payload);
+        let _ = std::io::Write::write(&mut stream, &out);
     }
 
     /// Every signal that arrived (signals of one kind coalesce).
@@ -293,6 +325,13 @@ impl<K> Reactor<K> {
                 return Next::Idle;
             };
             if c.paused_on.is_some() || c.closing {
+                return Next::Idle;
+            }
+            if c.backlog() >= HIGH_WATER {
+                // The peer is not reading its answers: read no more requests until it does
+                // (`service_conns` resumes the connection once a flush brings it below).
+                c.backlogged = true;
+                self.dirty.insert(t);
                 return Next::Idle;
             }
             let next = match c.stalled.take() {

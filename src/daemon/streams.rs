@@ -20,6 +20,11 @@ impl Daemon {
             };
             let failed = c.flush().is_err();
             let done = c.closing && c.backlog() == 0;
+            if !failed && c.backlogged && c.backlog() < HIGH_WATER {
+                // Its answers are being read again: read its requests again.
+                c.backlogged = false;
+                self.rx.resume.push(t);
+            }
             let more = !failed && c.backlog() < HIGH_WATER && self.has_unsent(t);
             if failed || done {
                 self.close_conn(t);

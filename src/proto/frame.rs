@@ -10,6 +10,11 @@ use std::fmt;
 pub const HEADER_LEN: usize = 12;
 /// The largest payload accepted (4 MiB). Checked before anything is allocated.
 pub const MAX_PAYLOAD: usize = 4 << 20;
+/// The most a reader feeds a [`Decoder`] at once.
+pub const READ_CHUNK: usize = 64 << 10;
+/// The most undecoded input a [`Decoder`] holds when fed at most [`READ_CHUNK`] bytes at a
+/// time, and only when it has no complete frame.
+pub const MAX_BUFFERED: usize = HEADER_LEN + MAX_PAYLOAD + READ_CHUNK;
 
 /// Frame kinds. Unknown kinds decode (so a peer can answer them) but are not acted on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,8 +122,12 @@ impl fmt::Display for FrameError {
 }
 
 /// An incremental decoder: feed it bytes as they arrive, take frames out as they complete.
-/// It never holds more than one header plus one maximum payload of undecoded input beyond what
-/// it was fed in one call.
+///
+/// Bound: a reader that feeds it only when [`Decoder::next_frame`] gave `Ok(None)` (as the
+/// daemon does, [`READ_CHUNK`] bytes at a time) never makes it hold more than
+/// [`MAX_BUFFERED`] bytes: one partial frame (at most a header plus [`MAX_PAYLOAD`]) and one
+/// read. Its buffer grows with the bytes actually received (a header alone reserves nothing;
+/// the allocation is at most twice what it holds) and is given back once emptied.
 #[derive(Default)]
 pub struct Decoder {
     buf: Vec<u8>,
@@ -132,9 +141,13 @@ impl Decoder {
 
     /// Adds received bytes.
     pub fn feed(&mut self, data: &[u8]) {
-        if self.pos > 0 && self.pos == self.buf.len() {
+        if self.pos == self.buf.len() {
             self.buf.clear();
             self.pos = 0;
+            // A big frame's buffer is not kept by a connection that went quiet.
+            if self.buf.capacity() > 2 * READ_CHUNK {
+                self.buf.shrink_to(READ_CHUNK);
+            }
         }
         self.buf.extend_from_slice(data);
     }
