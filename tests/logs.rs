@@ -1594,3 +1594,93 @@ fn streams_split_json_lines_parse_and_head_counts_from_the_start() {
     assert_eq!(nums(&["--head", "2", "--stderr"]), Vec::<u32>::new());
     assert_eq!(nums(&["--head", "500"]).len(), 100);
 }
+
+// ---------------------------------------------------------------------------------------------
+// 9. A log-line subscriber on a flood of short lines
+
+/// `yes` prints a two-byte line over and over; with a log-line subscriber the daemon cuts every
+/// chunk it reads into lines. That must take time in proportion to the chunk (not to the chunk
+/// times its lines), so the daemon keeps answering other clients at once.
+#[test]
+fn a_log_subscriber_on_a_flood_of_short_lines_slows_nobody() {
+    let wr = Wr::new();
+    wr.start(&["--name", "y", "--", "yes"]);
+    // The subscriber's output is read in a thread: the first lines are kept, the rest counted.
+    let mut child = wr
+        .cmd(&["events", "--type", "log", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn wrangle events");
+    let so = child.stdout.take().expect("piped stdout");
+    let first = Arc::new(Mutex::new(Vec::<String>::new()));
+    let count = Arc::new(Mutex::new(0u64));
+    let (f2, c2) = (Arc::clone(&first), Arc::clone(&count));
+    let reader = std::thread::spawn(move || {
+        let mut r = BufReader::new(so);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match r.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let mut f = f2.lock().unwrap();
+                    if f.len() < 200 {
+                        f.push(text(&buf));
+                    }
+                    *c2.lock().unwrap() += 1;
+                }
+            }
+        }
+    });
+    wait_until("the subscriber receives lines of y", SOON, || {
+        *count.lock().unwrap() >= 1000
+    });
+
+    let mut took = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        let mut c = Raw::connect(&wr.socket());
+        c.hello();
+        let f = c.request(1, r#"{"op":"ping"}"#);
+        assert_eq!(f.kind, RESPONSE, "ping: {:?}", f.json());
+        took.push(t.elapsed());
+        if t.elapsed() > Duration::from_secs(3) {
+            break; // Already too slow: no need to wait for the others.
+        }
+    }
+    let before = *count.lock().unwrap();
+    wait_until("the subscriber keeps receiving lines", SOON, || {
+        *count.lock().unwrap() > before
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = reader.join();
+    wr.ok(&["stop", "y"]);
+
+    took.sort();
+    let (median, worst) = (took[took.len() / 2], took[took.len() - 1]);
+    assert!(
+        // Generous for a debug build on a loaded 2-core box (about 0.5 s there, 10 ms for a
+        // release build); cutting lines in a quadratic way took 10 to 20 s.
+        median < Duration::from_secs(1) && worst < Duration::from_secs(3),
+        "with a log subscriber on `yes`, ping took {median:?} at the median and {worst:?} at \
+         worst: {took:?}"
+    );
+
+    // What the subscriber received are the lines `yes` printed, one event each.
+    let first = first.lock().unwrap();
+    let lines: Vec<Value> = first
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l:?}"))
+        })
+        .filter(|e| e["kind"] == "log")
+        .collect();
+    assert!(lines.len() >= 100, "too few log lines: {first:#?}");
+    for e in &lines {
+        assert_eq!(e["name"], "y", "{e}");
+        assert_eq!(e["stream"], "stdout", "{e}");
+        assert_eq!(e["message"], "y", "{e}");
+    }
+}

@@ -5,13 +5,98 @@
 use super::conn::{Conn, Sub, HIGH_WATER};
 use super::state::Daemon;
 use crate::error::{Code, Result};
+use crate::logs::bytes::memchr;
 use crate::proto::frame::FrameKind;
 use crate::proto::{LiveEvent, Selector};
 use crate::store::registry::{take_events, Registry};
 use mio::Token;
 
-/// A partial log line longer than this is published as is.
+/// The longest line published whole: a longer one (or an unfinished one that grows past it)
+/// is published in pieces of at most this many bytes, so a process that never prints a
+/// newline costs no more memory than this. Documented in wrangle(1) under `events`.
 const MAX_LINE: usize = 64 << 10;
+
+/// Splits `data`, the output that follows the unfinished line `partial`, into lines, calling
+/// `emit` with each line without its newline (a `\r` before it is kept: it is the process's
+/// output), and leaves the new unfinished line in `partial`. One pass: each byte is looked at
+/// and copied at most once, whatever the number of lines. A line longer than `max` bytes is
+/// emitted in pieces of at most `max` bytes (cut before a UTF-8 character rather than inside
+/// it when one starts within 3 bytes of the cut), and `partial` never holds more than `max`
+/// bytes. Where the chunks of output begin and end changes nothing in what is emitted.
+fn split_lines(partial: &mut Vec<u8>, mut data: &[u8], max: usize, emit: &mut impl FnMut(&[u8])) {
+    debug_assert!(max > 0 && partial.len() <= max);
+    // Finish the unfinished line first, taking no more than one piece's worth at a time.
+    while !partial.is_empty() && !data.is_empty() {
+        let window = &data[..data.len().min(max + 1 - partial.len())];
+        if let Some(i) = memchr(b'\n', window) {
+            partial.extend_from_slice(&data[..i]);
+            emit_pieces(partial, max, emit);
+            partial.clear();
+            data = &data[i + 1..];
+        } else {
+            partial.extend_from_slice(window);
+            data = &data[window.len()..];
+            if partial.len() > max {
+                let cut = cut_point(partial, max);
+                emit(&partial[..cut]);
+                partial.drain(..cut); // moves at most 4 bytes
+            }
+        }
+    }
+    if !partial.is_empty() {
+        return;
+    }
+    while let Some(i) = memchr(b'\n', data) {
+        emit_pieces(&data[..i], max, emit);
+        data = &data[i + 1..];
+    }
+    while data.len() > max {
+        let cut = cut_point(data, max);
+        emit(&data[..cut]);
+        data = &data[cut..];
+    }
+    partial.extend_from_slice(data);
+}
+
+/// Emits the complete line `line` in pieces of at most `max` bytes (an empty line once).
+fn emit_pieces(mut line: &[u8], max: usize, emit: &mut impl FnMut(&[u8])) {
+    while line.len() > max {
+        let cut = cut_point(line, max);
+        emit(&line[..cut]);
+        line = &line[cut..];
+    }
+    emit(line);
+}
+
+/// Where to cut `line` (longer than `max`) into a first piece: at `max`, or up to 3 bytes
+/// earlier where a UTF-8 character would otherwise be cut in two.
+fn cut_point(line: &[u8], max: usize) -> usize {
+    (max.saturating_sub(3)..=max)
+        .rev()
+        .find(|&c| c > 0 && line[c] & 0xC0 != 0x80)
+        .unwrap_or(max)
+}
+
+/// The lines cut from one chunk of output, end to end in one buffer.
+#[derive(Default)]
+struct Lines {
+    text: Vec<u8>,
+    /// Where each line ends in `text`.
+    ends: Vec<usize>,
+}
+
+impl Lines {
+    fn push(&mut self, line: &[u8]) {
+        self.text.extend_from_slice(line);
+        self.ends.push(self.text.len());
+    }
+
+    /// Line `k`, without its newline.
+    fn get(&self, k: usize) -> &[u8] {
+        let start = if k == 0 { 0 } else { self.ends[k - 1] };
+        &self.text[start..self.ends[k]]
+    }
+}
 
 /// Whether `sub` wants events of entry `id` (which may already be gone).
 fn wants(reg: &Registry, sub: &Sub, id: u64, bit: u8) -> bool {
@@ -87,35 +172,60 @@ impl Daemon {
             || self.ready_wants_lines(id)
     }
 
-    /// Cuts captured output into lines for log subscribers (a partial line waits for its end).
+    /// Cuts captured output into lines for log subscribers and log waits (a partial line
+    /// waits for its end, up to [`MAX_LINE`] bytes). The cost is one pass over `data` plus the
+    /// events actually queued, whatever the number of lines in it.
     pub(super) fn publish_output(&mut self, id: u64, stream: u8, data: &[u8]) {
-        let buf = self.line_bufs.entry((id, stream)).or_default();
-        buf.extend_from_slice(data);
-        let mut lines = Vec::new();
-        while let Some(i) = buf.iter().position(|&b| b == b'\n') {
-            lines.push(buf.drain(..=i).collect::<Vec<u8>>());
+        let mut partial = self.line_bufs.remove(&(id, stream)).unwrap_or_default();
+        let mut lines = Lines::default();
+        split_lines(&mut partial, data, MAX_LINE, &mut |l| lines.push(l));
+        if !partial.is_empty() {
+            self.line_bufs.insert((id, stream), partial);
         }
-        if buf.len() >= MAX_LINE {
-            lines.push(std::mem::take(buf));
-        }
-        if lines.is_empty() {
+        self.publish_lines(id, stream, &lines);
+    }
+
+    /// Hands complete lines of output to log waits and log subscribers. A subscriber's
+    /// connection that is backed up gets none of the rest: they are only counted as missed.
+    fn publish_lines(&mut self, id: u64, stream: u8, lines: &Lines) {
+        if lines.ends.is_empty() {
             return;
         }
+        if self.ready_wants_lines(id) {
+            for k in 0..lines.ends.len() {
+                self.ready_line(id, &String::from_utf8_lossy(lines.get(k)));
+            }
+        }
         let name = self.reg.get(id).and_then(|e| e.name.clone());
+        let ts_ms = crate::util::now_ms();
         let stream_name = if stream == 2 { "stderr" } else { "stdout" };
-        for line in lines {
-            let text = line.strip_suffix(b"\n").unwrap_or(&line);
-            let ev = LiveEvent {
-                ts_ms: crate::util::now_ms(),
-                id,
-                name: name.clone(),
-                kind: crate::proto::EventKind::Log,
-                message: String::from_utf8_lossy(text).into_owned(),
-                stream: Some(stream_name.into()),
-                count: None,
-            };
-            self.ready_line(id, &ev.message);
-            self.broadcast(id, 2, &ev);
+        for (t, c) in self.rx.conns.iter_mut() {
+            let mut any = false;
+            for i in 0..c.subs.len() {
+                if !wants(&self.reg, &c.subs[i], id, 2) {
+                    continue;
+                }
+                any = true;
+                for k in 0..lines.ends.len() {
+                    if c.backlog() > HIGH_WATER {
+                        c.subs[i].missed += (lines.ends.len() - k) as u64;
+                        break;
+                    }
+                    let ev = LiveEvent {
+                        ts_ms,
+                        id,
+                        name: name.clone(),
+                        kind: crate::proto::EventKind::Log,
+                        message: String::from_utf8_lossy(lines.get(k)).into_owned(),
+                        stream: Some(stream_name.into()),
+                        count: None,
+                    };
+                    deliver(c, i, &ev);
+                }
+            }
+            if any {
+                self.rx.dirty.insert(*t);
+            }
         }
     }
 
@@ -124,10 +234,9 @@ impl Daemon {
         for stream in [crate::logs::STDOUT, crate::logs::STDERR] {
             if let Some(rest) = self.line_bufs.remove(&(id, stream)) {
                 if !rest.is_empty() {
-                    let mut line = rest;
-                    line.push(b'\n');
-                    self.publish_output(id, stream, &line);
-                    self.line_bufs.remove(&(id, stream));
+                    let mut lines = Lines::default();
+                    lines.push(&rest);
+                    self.publish_lines(id, stream, &lines);
                 }
             }
         }
@@ -163,6 +272,101 @@ impl Daemon {
             }
             if any {
                 self.rx.dirty.insert(*t);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_lines;
+
+    /// The lines emitted for `chunks` fed one after the other, and what is left unfinished.
+    fn split(chunks: &[&[u8]], max: usize) -> (Vec<String>, String) {
+        let mut partial = Vec::new();
+        let mut out = Vec::new();
+        for c in chunks {
+            split_lines(&mut partial, c, max, &mut |l| {
+                out.push(String::from_utf8_lossy(l).into_owned())
+            });
+            assert!(
+                partial.len() <= max,
+                "partial holds {} bytes",
+                partial.len()
+            );
+        }
+        (out, String::from_utf8_lossy(&partial).into_owned())
+    }
+
+    fn strs(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn lines_are_cut_at_newlines_across_chunks() {
+        assert_eq!(
+            split(&[b"one\ntw", b"o\nthr", b"ee"], 64),
+            (strs(&["one", "two"]), "three".into())
+        );
+        assert_eq!(
+            split(&[b"ab", b"", b"c", b"\n"], 64),
+            (strs(&["abc"]), "".into())
+        );
+        assert_eq!(split(&[b"x\n"], 64), (strs(&["x"]), "".into()));
+    }
+
+    #[test]
+    fn empty_lines_and_crlf_are_kept_as_printed() {
+        assert_eq!(
+            split(&[b"\n\na\n\n"], 64),
+            (strs(&["", "", "a", ""]), "".into())
+        );
+        assert_eq!(
+            split(&[b"a\r\nb\r", b"\nc\r"], 64),
+            (strs(&["a\r", "b\r"]), "c\r".into())
+        );
+    }
+
+    #[test]
+    fn many_lines_in_one_chunk() {
+        let data = b"y\n".repeat(100_000);
+        let (lines, rest) = split(&[&data], 64);
+        assert_eq!(lines.len(), 100_000);
+        assert!(lines.iter().all(|l| l == "y"));
+        assert_eq!(rest, "");
+    }
+
+    #[test]
+    fn a_line_longer_than_the_limit_comes_in_pieces() {
+        assert_eq!(
+            split(&[b"abcdefghij\nk"], 4),
+            (strs(&["abcd", "efgh", "ij"]), "k".into())
+        );
+        // Exactly the limit: one piece, whether or not the newline is in the same chunk.
+        assert_eq!(split(&[b"abcd\n"], 4), (strs(&["abcd"]), "".into()));
+        assert_eq!(split(&[b"abcd", b"\n"], 4), (strs(&["abcd"]), "".into()));
+        // No newline at all: pieces as soon as there is more than the limit.
+        assert_eq!(
+            split(&[b"abc", b"defghi", b"j"], 4),
+            (strs(&["abcd", "efgh"]), "ij".into())
+        );
+        // A character of several bytes is not cut in two.
+        assert_eq!(
+            split(&["abcé\n".as_bytes()], 4),
+            (strs(&["abc", "é"]), "".into())
+        );
+    }
+
+    #[test]
+    fn chunk_boundaries_change_nothing() {
+        let data = "ab\n\ncdefghijk\r\nl\nmnopqrstuvwxyzé€\n\n012345678".as_bytes();
+        for max in [1, 2, 3, 4, 5, 7, 64] {
+            let whole = split(&[data], max);
+            for a in 0..=data.len() {
+                for b in a..=data.len() {
+                    let got = split(&[&data[..a], &data[a..b], &data[b..]], max);
+                    assert_eq!(got, whole, "max {max}, cut at {a} and {b}");
+                }
             }
         }
     }
