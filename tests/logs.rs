@@ -1645,7 +1645,7 @@ fn a_log_subscriber_on_a_flood_of_short_lines_slows_nobody() {
         let f = c.request(1, r#"{"op":"ping"}"#);
         assert_eq!(f.kind, RESPONSE, "ping: {:?}", f.json());
         took.push(t.elapsed());
-        if t.elapsed() > Duration::from_secs(3) {
+        if t.elapsed() > Duration::from_secs(6) {
             break; // Already too slow: no need to wait for the others.
         }
     }
@@ -1661,9 +1661,10 @@ fn a_log_subscriber_on_a_flood_of_short_lines_slows_nobody() {
     took.sort();
     let (median, worst) = (took[took.len() / 2], took[took.len() - 1]);
     assert!(
-        // Generous for a debug build on a loaded 2-core box (about 0.5 s there, 10 ms for a
-        // release build); cutting lines in a quadratic way took 10 to 20 s.
-        median < Duration::from_secs(1) && worst < Duration::from_secs(3),
+        // Generous for a debug build on a loaded 2-core box running other tests (about 0.5 s
+        // on a quiet one, 10 ms for a release build); cutting lines in a quadratic way took 10
+        // to 20 s for every ping.
+        median < Duration::from_secs(3) && worst < Duration::from_secs(6),
         "with a log subscriber on `yes`, ping took {median:?} at the median and {worst:?} at \
          worst: {took:?}"
     );
