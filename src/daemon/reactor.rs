@@ -110,42 +110,19 @@ impl<K> Reactor<K> {
             .map_err(|e| Error::io("cannot watch signals", e))?;
         let waker = mio::Waker::new(poll.registry(), WAKER)
             .map_err(|e| Error::io("cannot set up the loop's waker", e))?;
-        Ok(Reactor {
+        Ok(Reactor::around(
             poll,
-            listener: Some((listener, socket.to_path_buf())),
-            signals: Some(signals),
-            waker: Some(std::sync::Arc::new(waker)),
-            sources: HashMap::new(),
-            next_token: 2,
-            conns: HashMap::new(),
-            timers: Timers::default(),
-            busy: Vec::new(),
-            resume: Vec::new(),
-            dirty: HashSet::new(),
-            listening: true,
-            at_cap: false,
-        })
+            Some((listener, socket.to_path_buf())),
+            Some(signals),
+            Some(std::sync::Arc::new(waker)),
+        ))
     }
 
     /// A reactor with no socket and no signals: connections are added by hand
     /// ([`Self::adopt_conn`]) and nothing is waited for (handlers' unit tests).
     #[cfg(test)]
     pub fn detached() -> Reactor<K> {
-        Reactor {
-            poll: Poll::new().expect("a poll"),
-            listener: None,
-            signals: None,
-            waker: None,
-            sources: HashMap::new(),
-            next_token: 2,
-            conns: HashMap::new(),
-            timers: Timers::default(),
-            busy: Vec::new(),
-            resume: Vec::new(),
-            dirty: HashSet::new(),
-            listening: false,
-            at_cap: false,
-        }
+        Reactor::around(Poll::new().expect("a poll"), None, None, None)
     }
 
     /// Takes `stream` as a connection, as if it had been accepted.
@@ -154,6 +131,29 @@ impl<K> Reactor<K> {
         let t = self.token(Source::Conn);
         self.conns.insert(t, Conn::new(stream));
         t
+    }
+
+    fn around(
+        poll: Poll,
+        listener: Option<(UnixListener, PathBuf)>,
+        signals: Option<SignalFd>,
+        waker: Option<std::sync::Arc<mio::Waker>>,
+    ) -> Reactor<K> {
+        Reactor {
+            poll,
+            listening: listener.is_some(),
+            listener,
+            signals,
+            waker,
+            sources: HashMap::new(),
+            next_token: 2,
+            conns: HashMap::new(),
+            timers: Timers::default(),
+            busy: Vec::new(),
+            resume: Vec::new(),
+            dirty: HashSet::new(),
+            at_cap: false,
+        }
     }
 
     /// Waits for readiness, at most until the nearest deadline (not at all when work is left
