@@ -63,6 +63,10 @@ pub struct Sub {
     pub missed: u64,
 }
 
+/// The empty reply `{}` (a request done with nothing to say, or a stream's end).
+#[derive(Serialize)]
+pub struct Empty {}
+
 pub struct Conn {
     pub stream: UnixStream,
     pub dec: Decoder,

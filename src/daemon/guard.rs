@@ -68,9 +68,7 @@ impl Daemon {
             e.error = Some(msg.clone());
             e.event(EventKind::Error, msg.clone());
         }
-        if self.builds.running(id) {
-            self.cancel_build(id);
-        }
+        // The stop cancels a build in progress too.
         if !self.begin_stop(id, None) {
             // Nothing runs: it rests errored, with no timer left to restart it.
             self.drop_sup(id);

@@ -3,7 +3,7 @@
 //! `streams.rs`); and ending the streams of a removed entry.
 
 use super::build::variant;
-use super::conn::Follow;
+use super::conn::{Empty, Follow};
 use super::state::Daemon;
 use crate::error::{Code, Result};
 use crate::proto::frame::FrameKind;
@@ -12,9 +12,6 @@ use crate::proto::{
     StreamEvent,
 };
 use mio::Token;
-
-#[derive(serde::Serialize)]
-struct Empty {}
 
 impl Daemon {
     pub(super) fn logs_request(

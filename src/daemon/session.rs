@@ -2,14 +2,12 @@
 //! validating requests before any handler sees them, replies and errors, and what a closed
 //! connection leaves behind (its waits are dropped; stops it asked for go on).
 
+use super::conn::Empty;
 use super::state::{Daemon, PendingKind};
 use crate::error::{Code, Error};
 use crate::proto::frame::{chan, FrameKind};
 use crate::proto::{Frame, Hello, Request, Welcome, VERSIONS};
 use mio::Token;
-
-#[derive(serde::Serialize)]
-struct Empty {}
 
 /// The longest HELLO `client` string (it is stored as the originator of entries and shown by
 /// every `list`); a longer one is refused at the handshake.
