@@ -534,6 +534,12 @@ impl Client {
             .map(|r| r.results)
     }
 
+    /// Asks the daemon to hand everything to a new daemon from `binary` (default: the binary
+    /// it was started from); returns once the new one is ready.
+    pub fn upgrade(&mut self, binary: Option<String>) -> Result<crate::proto::UpgradeReply> {
+        self.call(&Request::Upgrade { binary })
+    }
+
     /// Opens a stream of entry `id`'s output from sequence number `from_seq`; read it with
     /// [`Client::next_item`] using the returned request id.
     pub fn follow(&mut self, id: u64, from_seq: u64, streams: u8) -> Result<u32> {

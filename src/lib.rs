@@ -9,6 +9,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod daemon;
+pub mod keeper;
 pub mod logs;
 pub mod paths;
 pub mod proc;

@@ -25,11 +25,23 @@ pub struct PingCmd {
 #[argh(subcommand, name = "shutdown")]
 pub struct ShutdownCmd {}
 
+/// replace the running daemon with a new binary; every process goes on undisturbed
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "upgrade")]
+pub struct UpgradeCmd {
+    /// the binary to run (default: the one the daemon was started from, read again)
+    #[argh(option)]
+    pub binary: Option<String>,
+    /// print JSON
+    #[argh(switch)]
+    pub json: bool,
+}
+
 /// run the daemon in the foreground (for init systems)
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "daemon")]
 pub struct DaemonCmd {
-    /// ask a running daemon on the same socket to shut down and take its place
+    /// hand a running daemon's processes over to this binary (an upgrade from the outside)
     #[argh(switch)]
     pub replace: bool,
     /// run in the background; return once the daemon accepts connections
@@ -123,7 +135,54 @@ fn init_logging() {
     let _ = b.try_init();
 }
 
+pub fn upgrade(paths: &Paths, c: UpgradeCmd) -> Result<Exit> {
+    // Never starts a daemon: there is nothing to upgrade then.
+    let before = Client::connect(paths)?.ping()?;
+    let binary = match c.binary {
+        Some(b) => Some(
+            std::fs::canonicalize(&b)
+                .map_err(|e| Error::io(format!("cannot upgrade to {b}"), e))?
+                .display()
+                .to_string(),
+        ),
+        None => None,
+    };
+    Client::connect(paths)?.upgrade(binary)?;
+    // The old daemon answered as it left; the new one answers on the same socket.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let after = loop {
+        if let Ok(p) = Client::connect(paths).and_then(|mut c| c.ping()) {
+            if p.pid != before.pid {
+                break p;
+            }
+        }
+        if std::time::Instant::now() >= deadline {
+            bail!(
+                Code::Daemon,
+                "the new daemon did not answer on {} within 10 s",
+                paths.socket.display()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    if c.json {
+        print_json(&serde_json::json!({ "before": before, "after": after }))?;
+    } else {
+        println!(
+            "upgraded: wrangle {} (pid {}) -> wrangle {} (pid {}); {} entries, {} running",
+            before.version, before.pid, after.version, after.pid, after.entries, after.running
+        );
+    }
+    Ok(0)
+}
+
 pub fn daemon(paths: Paths, c: DaemonCmd) -> Result<Exit> {
+    if let Some(handoff) = crate::daemon::handoff() {
+        // Started by a keeper: the daemon proper.
+        init_logging();
+        crate::daemon::run_worker(paths, handoff?)?;
+        return Ok(0);
+    }
     let auto = std::env::var_os("WRANGLE_AUTOSTART").is_some();
     // Children get the environment of the client that starts them, never this one.
     std::env::remove_var("WRANGLE_AUTOSTART");

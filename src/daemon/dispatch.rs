@@ -20,9 +20,18 @@ const HANDLED: [i32; 4] = [libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIG
 pub(super) const RING_BYTES: usize = 256 << 10;
 
 impl Daemon {
-    pub fn new(paths: Paths) -> Result<Daemon> {
+    /// The daemon on `listener`, talking to the keeper over `link` (which holds the runs
+    /// `held` that a previous daemon started; `takeover`: that daemon wrote its live state
+    /// and handed over on purpose).
+    pub(super) fn new(
+        paths: Paths,
+        listener: std::os::fd::OwnedFd,
+        link: Option<super::kept::Link>,
+        held: std::collections::BTreeMap<u64, super::kept::HeldRun>,
+        takeover: bool,
+    ) -> Result<Daemon> {
         // Signals first: the signalfd's mask must be set before any thread starts.
-        let rx = Reactor::new(&paths.socket, &HANDLED)?;
+        let rx = Reactor::new(listener, &paths.socket, &HANDLED)?;
         // SAFETY: setting signals to ignored is process-wide and has no memory effects.
         unsafe {
             libc::signal(libc::SIGPIPE, libc::SIG_IGN);
@@ -33,7 +42,12 @@ impl Daemon {
             log::warn!("cannot become a child subreaper: {e}");
         }
         raise_nofile();
-        let d = Daemon::assemble(paths, rx)?;
+        let d = Daemon::assemble(paths, rx, link, held)?;
+        if takeover {
+            // Restoring the previous daemon's timers from its live state is not done yet: the
+            // registry and the keeper's runs carry everything else.
+            let _ = std::fs::remove_file(super::kept::live_state_path(&d.paths.state));
+        }
         log::info!(
             "wrangle daemon {} listening on {}",
             env!("CARGO_PKG_VERSION"),
@@ -42,9 +56,15 @@ impl Daemon {
         Ok(d)
     }
 
-    /// The daemon's state loaded from `paths`, around reactor `rx`: entries re-adopted or
-    /// marked ended, service timers armed, the registry saved.
-    pub(super) fn assemble(paths: Paths, rx: Reactor<TimerKind>) -> Result<Daemon> {
+    /// The daemon's state loaded from `paths`, around reactor `rx`: the runs the keeper
+    /// `held` taken over, other entries re-adopted or marked ended, service timers armed, the
+    /// registry saved.
+    pub(super) fn assemble(
+        paths: Paths,
+        rx: Reactor<TimerKind>,
+        link: Option<super::kept::Link>,
+        held: std::collections::BTreeMap<u64, super::kept::HeldRun>,
+    ) -> Result<Daemon> {
         let config = crate::config::daemon::load(&paths.config)?;
         let (reg, warnings) = crate::store::persist::load(&paths.state)?;
         crate::store::persist::report(&warnings);
@@ -77,8 +97,12 @@ impl Daemon {
             service_timers: HashMap::new(),
             touched: HashMap::new(),
             usage: Default::default(),
+            keeper: None,
         };
-        d.readopt_all();
+        if let Some(link) = link {
+            d.attach_keeper(link);
+        }
+        let ended = d.readopt_all(held);
         let services: Vec<u64> = d
             .reg
             .iter()
@@ -87,6 +111,10 @@ impl Daemon {
             .collect();
         for id in services {
             d.arm_service_timers(id);
+        }
+        for id in ended {
+            // Ended while no daemon ran: its end is told now, and its restart policy applies.
+            let _ = d.feed(id, crate::proc::supervisor::Input::Reaped);
         }
         d.save_now();
         Ok(d)
@@ -121,6 +149,9 @@ impl Daemon {
                                 d.rx.dirty.insert(t);
                             }
                         }),
+                        Some(Source::Keeper) => {
+                            self.guarded("reading the keeper", None, |d| d.keeper_readable())
+                        }
                         Some(Source::Pipe { id, stream }) => {
                             self.guarded("reading its output", Some(id), |d| {
                                 d.pipe_readable(t, id, stream)

@@ -48,6 +48,10 @@ impl Daemon {
                     socket: self.paths.socket.display().to_string(),
                     state_dir: self.paths.state.display().to_string(),
                     warnings: self.startup_warnings.clone(),
+                    keeper: self
+                        .keeper
+                        .is_some()
+                        .then(|| rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get() as u32)),
                 };
                 self.reply(t, req_id, &reply);
             }
@@ -150,6 +154,7 @@ impl Daemon {
             }
             Request::Reset { confirm } => self.reset(t, req_id, &confirm)?,
             Request::Cancel { target } => self.cancel(t, req_id, target),
+            Request::Upgrade { binary } => self.upgrade(t, req_id, binary)?,
             Request::LiveState => {
                 let state = self.live_state();
                 self.reply(t, req_id, &state);

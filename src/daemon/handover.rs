@@ -112,11 +112,10 @@ impl Daemon {
                     .map(|fd| fd.as_raw_fd()),
                 pty: l.pty.as_ref().map(|fd| fd.as_raw_fd()),
                 adopted: l.adopted.is_some(),
-                pidfd: l
-                    .adopted
-                    .as_ref()
-                    .and_then(|a| a.as_ref())
-                    .map(|(_, fd)| fd.as_raw_fd()),
+                pidfd: match &l.adopted {
+                    Some(super::state::Adopted::Watched(Some((_, fd)))) => Some(fd.as_raw_fd()),
+                    _ => None,
+                },
                 log_run: self.reg.get(id).map_or(0, |e| e.run),
                 input_buffered: l.input.as_ref().map_or(0, |i| i.buf.len()),
             });

@@ -44,8 +44,12 @@ impl Daemon {
         };
         let (fd, tok) = (i.fd.take(), i.token.take());
         i.buf.clear();
+        let closed = fd.is_some();
         if let (Some(fd), Some(t)) = (fd.as_ref(), tok) {
             self.deregister_fd(fd.as_raw_fd(), t);
+        }
+        if closed {
+            self.keeper_closed_input(id);
         }
         self.resume_paused(id);
     }

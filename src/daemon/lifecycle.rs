@@ -147,6 +147,7 @@ impl Daemon {
             },
         );
         self.watch_input(id);
+        self.keep_run(id);
         self.ready_run_started(id);
         Ok(sp.pid)
     }
@@ -284,7 +285,7 @@ impl Daemon {
                         continue;
                     };
                     if let Some(l) = self.live.get_mut(&id) {
-                        l.status = Some(status);
+                        l.status = Some(status.into());
                     }
                     self.guarded("recording how it ended", Some(id), |d| {
                         let _ = d.feed(id, Input::Reaped);
@@ -347,10 +348,11 @@ impl Daemon {
             }
             return;
         };
+        self.keeper_forget(id);
         for (t, fd) in std::mem::take(&mut l.pipes) {
             self.deregister_fd(fd.as_raw_fd(), t);
         }
-        if let Some(Some((t, fd))) = l.adopted.take() {
+        if let Some(super::state::Adopted::Watched(Some((t, fd)))) = l.adopted.take() {
             self.deregister_fd(fd.as_raw_fd(), t);
         }
         if let Some(w) = l.writer.as_mut() {
@@ -530,8 +532,21 @@ impl Daemon {
 
     /// At start-up: entries that were alive under the previous daemon are re-adopted if their
     /// process is still there (same pid and start time), else marked ended.
-    pub(super) fn readopt_all(&mut self) {
+    /// Entries a previous daemon left: runs the keeper `held` are taken over (returns those
+    /// that ended meanwhile); others are re-adopted if their process still lives (no output),
+    /// or marked lost.
+    pub(super) fn readopt_all(
+        &mut self,
+        mut held: std::collections::BTreeMap<u64, super::kept::HeldRun>,
+    ) -> Vec<u64> {
+        let mut ended = Vec::new();
         for id in self.reg.ids() {
+            if let Some(h) = held.remove(&id) {
+                if self.take_over(id, h) {
+                    ended.push(id);
+                }
+                continue;
+            }
             let Some(e) = self.reg.get_mut(id) else {
                 continue;
             };
@@ -563,6 +578,16 @@ impl Daemon {
                 );
             }
         }
+        for (id, h) in held {
+            // A run of an entry the registry does not have (removed while its run was being
+            // handed over): let it go.
+            log::warn!(
+                "the keeper held pid {} of entry {id}, which no longer exists; letting it go",
+                h.pid
+            );
+            self.keeper_forget(id);
+        }
+        ended
     }
 
     /// Tracks a process that is not our child: its end is noticed through a pidfd (or, on
@@ -590,12 +615,12 @@ impl Daemon {
                 status: None,
                 writer: None,
                 write_failed: false,
-                adopted: Some(watch),
+                adopted: Some(super::state::Adopted::Watched(watch)),
                 input: None,
                 pty: None,
             },
         );
-        self.readopted(id);
+        self.readopted(id, true);
     }
 
     /// An adopted process's pidfd became readable: it has ended.
@@ -618,6 +643,7 @@ impl Daemon {
     /// Stops every live entry, then exits (replying to `conn` if given).
     pub(super) fn begin_shutdown(&mut self, conn: Option<Token>, req: u32) {
         self.shutting_down = true;
+        self.keeper_bye();
         let ids = self.owned_live();
         for &id in &ids {
             self.begin_stop(id, None);

@@ -11,6 +11,8 @@ mod handlers;
 mod handover;
 mod io;
 mod jobs;
+mod kept;
+pub use kept::{handoff, Handoff, Mode};
 mod leftovers;
 mod lifecycle;
 mod output;
@@ -91,7 +93,10 @@ pub fn run(paths: Paths, opts: Options, ready: Option<OwnedFd>) -> Result<()> {
     let lock_path = paths.socket.with_extension("sock.lock");
     let mut lock = try_lock(&lock_path)?;
     if lock.is_none() && opts.replace {
-        replace_running(&paths)?;
+        if replace_running(&paths)? {
+            notify(ready, b'R');
+            return Ok(());
+        }
         let deadline = Instant::now() + Duration::from_secs(60);
         while lock.is_none() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
@@ -130,26 +135,57 @@ pub fn run(paths: Paths, opts: Options, ready: Option<OwnedFd>) -> Result<()> {
             )
         })?;
     remove_stale_socket(&paths.socket)?;
-    let mut d = state::Daemon::new(paths)?;
-    if opts.resurrect {
+    let listener = reactor::Reactor::<state::TimerKind>::bind(&paths.socket)?;
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::io("cannot tell which binary this is (/proc/self/exe)", e))?;
+    let code = crate::keeper::run(crate::keeper::Start {
+        exe,
+        listener,
+        locks: vec![lock.into(), state_lock.into()],
+        ready,
+        socket: paths.socket.clone(),
+        resurrect: opts.resurrect,
+        nofile: rustix::process::getrlimit(rustix::process::Resource::Nofile).current,
+    });
+    if code != 0 {
+        bail!(Code::Failed, "the daemon exited with status {code}");
+    }
+    Ok(())
+}
+
+/// The daemon proper, started by the keeper (see `crate::keeper`): takes what the keeper
+/// holds, serves until shut down.
+pub fn run_worker(paths: Paths, handoff: kept::Handoff) -> Result<()> {
+    let held = handoff.receive()?;
+    let mode = handoff.mode;
+    let (link, listener, locks) = handoff.into_link();
+    let mut d = state::Daemon::new(paths, listener, Some(link), held, mode == Mode::Takeover)?;
+    if mode == Mode::Resurrect {
         d.resurrect_at_start();
     }
-    notify(ready, b'R');
+    d.keeper_ready();
     let result = d.run();
-    drop(state_lock);
-    drop(lock);
+    drop(locks);
     result
 }
 
-/// Asks the daemon on our socket to shut down (for `--replace`).
-fn replace_running(paths: &Paths) -> Result<()> {
-    match Client::connect(paths) {
-        Ok(mut c) => {
-            c.shutdown()?;
-            Ok(())
-        }
+/// For `--replace`: asks the daemon on our socket to upgrade to this binary, which hands it
+/// every process. Ok(true) when it did; Ok(false) when the socket's daemon is gone or could
+/// only be shut down (one without a keeper), so that we take its place.
+fn replace_running(paths: &Paths) -> Result<bool> {
+    let Ok(mut c) = Client::connect(paths) else {
         // Holding the lock but not answering: it is starting or exiting; wait for the lock.
-        Err(_) => Ok(()),
+        return Ok(false);
+    };
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::io("cannot tell which binary this is (/proc/self/exe)", e))?;
+    match c.upgrade(Some(exe.display().to_string())) {
+        Ok(_) => Ok(true),
+        Err(e) if e.code == Code::UnknownOp || e.message.contains("without a keeper") => {
+            Client::connect(paths)?.shutdown()?;
+            Ok(false)
+        }
+        Err(e) => Err(e),
     }
 }
 

@@ -47,6 +47,8 @@ pub(super) enum Source {
     BuildPipe {
         id: u64,
     },
+    /// The keeper's channel (see `kept.rs`).
+    Keeper,
 }
 
 /// What reading a connection gave.
@@ -82,22 +84,36 @@ pub(super) struct Reactor<K> {
 }
 
 impl<K> Reactor<K> {
-    /// Listens on `socket` (created 0600) and reads `signals` from a signalfd; both are
-    /// watched by a new poll.
-    pub fn new(socket: &Path, signals: &[i32]) -> Result<Reactor<K>> {
-        let signals =
-            SignalFd::new(signals).map_err(|e| Error::io("cannot set up signal handling", e))?;
-        let poll = Poll::new().map_err(|e| Error::io("cannot create the event loop", e))?;
+    /// Listens on `socket` (created 0600) and returns the listening descriptor.
+    pub fn bind(socket: &Path) -> Result<std::os::fd::OwnedFd> {
         // Create the socket 0600 from the start (umask), then make sure of it.
         // SAFETY: umask only changes this process's file-creation mask.
         let old = unsafe { libc::umask(0o177) };
-        let bound = UnixListener::bind(socket);
+        let bound = std::os::unix::net::UnixListener::bind(socket);
         // SAFETY: as above.
         unsafe { libc::umask(old) };
-        let mut listener =
+        let listener =
             bound.map_err(|e| Error::io(format!("cannot listen on {}", socket.display()), e))?;
         std::fs::set_permissions(socket, std::os::unix::fs::PermissionsExt::from_mode(0o600))
             .map_err(|e| Error::io("cannot set the socket's mode", e))?;
+        Ok(listener.into())
+    }
+
+    /// Accepts on `listener` (bound to `socket`, see [`Self::bind`]) and reads `signals` from
+    /// a signalfd; both are watched by a new poll.
+    pub fn new(
+        listener: std::os::fd::OwnedFd,
+        socket: &Path,
+        signals: &[i32],
+    ) -> Result<Reactor<K>> {
+        let signals =
+            SignalFd::new(signals).map_err(|e| Error::io("cannot set up signal handling", e))?;
+        let poll = Poll::new().map_err(|e| Error::io("cannot create the event loop", e))?;
+        let listener = std::os::unix::net::UnixListener::from(listener);
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| Error::io("cannot set up the socket", e))?;
+        let mut listener = UnixListener::from_std(listener);
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)
             .map_err(|e| Error::io("cannot watch the socket", e))?;

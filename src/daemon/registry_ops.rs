@@ -212,7 +212,7 @@ impl Daemon {
         self.clear_service_timers(id);
         self.fail_ready_waits(id, &format!("entry {id} was removed"));
         if let Some(mut l) = self.live.remove(&id) {
-            if let Some(Some((t, fd))) = l.adopted.take() {
+            if let Some(super::state::Adopted::Watched(Some((t, fd)))) = l.adopted.take() {
                 self.deregister_fd(std::os::fd::AsRawFd::as_raw_fd(&fd), t);
             }
             self.pids.remove(&l.pid);

@@ -130,6 +130,8 @@ pub(crate) struct Daemon {
     pub(super) jobs: super::jobs::Jobs,
     /// CPU and memory samples, taken while someone looks.
     pub(super) usage: Sampling,
+    /// The channel to the keeper that outlives us (None: started without one, as in tests).
+    pub(super) keeper: Option<super::kept::Link>,
 }
 
 /// The runtime side of an entry whose process may be alive.
@@ -139,15 +141,25 @@ pub(super) struct Live {
     /// Our read ends of stdout and stderr, while open.
     pub(super) pipes: Vec<(Token, OwnedFd)>,
     /// The raw wait status once reaped (None for adopted processes, whose status we never see).
-    pub(super) status: Option<rustix::process::WaitStatus>,
+    pub(super) status: Option<crate::proc::wait::WaitStatus>,
     pub(super) writer: Option<RunWriter>,
     pub(super) write_failed: bool,
-    /// For processes re-adopted from a previous daemon: not our child.
-    pub(super) adopted: Option<Option<(Token, OwnedFd)>>,
+    /// For processes a previous daemon started: not our child.
+    pub(super) adopted: Option<Adopted>,
     /// Where `send` and `attach` write (stream stdin or the terminal).
     pub(super) input: Option<InputSink>,
     /// The terminal's master, for resizes.
     pub(super) pty: Option<OwnedFd>,
+}
+
+/// How we learn that a process we did not start has ended.
+pub(super) enum Adopted {
+    /// The keeper reaped it (a run of a previous daemon, handed over with its descriptors):
+    /// its wait status comes over the keeper's channel.
+    Kept,
+    /// Watched through a pidfd (or, without one, by a periodic identity check): its status is
+    /// never known.
+    Watched(Option<(Token, OwnedFd)>),
 }
 
 impl Live {

@@ -469,13 +469,13 @@ impl Daemon {
         }
     }
 
-    /// Re-adopted at start-up: running, with no output of ours.
-    pub(super) fn readopted(&mut self, id: u64) {
+    /// Re-adopted or taken over at start-up: running (`output_gone`: with no output of ours).
+    pub(super) fn readopted(&mut self, id: u64, output_gone: bool) {
         self.set_phase(
             id,
             Phase::Running {
                 gone: Gone {
-                    output: true,
+                    output: output_gone,
                     ..Gone::default()
                 },
             },

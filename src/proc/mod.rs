@@ -12,3 +12,4 @@ pub mod policy;
 pub mod spawn;
 pub mod supervisor;
 pub mod usage;
+pub mod wait;

@@ -557,6 +557,14 @@ pub enum Request {
     Cancel { target: u32 },
     /// Stop every owned process gracefully, then exit. Reply: [`ActionReply`] before exiting.
     Shutdown,
+    /// Hand every process, descriptor and client socket to a new daemon from `binary` (an
+    /// absolute path; default: the binary the daemon was started from, read again), then
+    /// exit. Reply: [`UpgradeReply`] once the new daemon is ready; an error (and this daemon
+    /// carries on) if it failed to start or answer in time.
+    Upgrade {
+        #[serde(default)]
+        binary: Option<String>,
+    },
     /// What the daemon knows about live processes beyond the registry (supervisor phases,
     /// deadlines left, descriptors by number), for diagnosis and upgrade tooling. Reply: the
     /// live state object (see wrangle-protocol(7)).
@@ -596,6 +604,7 @@ impl Request {
         "reset",
         "cancel",
         "shutdown",
+        "upgrade",
         "live_state",
     ];
 
@@ -630,6 +639,7 @@ impl Request {
             Request::Reset { .. } => "reset",
             Request::Cancel { .. } => "cancel",
             Request::Shutdown => "shutdown",
+            Request::Upgrade { .. } => "upgrade",
             Request::LiveState => "live_state",
         }
     }
@@ -648,6 +658,17 @@ pub struct PingReply {
     /// Problems found at start-up (e.g. a state file that did not parse and was moved aside).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The keeper's pid: the process that holds every run's descriptors while daemons come
+    /// and go (absent when the daemon runs without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keeper: Option<u32>,
+}
+
+/// The reply to `upgrade`, sent by the old daemon as it hands over.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct UpgradeReply {
+    /// The binary the new daemon runs ("" when it is the one the daemon was started from).
+    pub binary: String,
 }
 
 /// One entry as `ls`, `status` and `run` report it.

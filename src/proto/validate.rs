@@ -92,6 +92,7 @@ impl Request {
                 }
                 check_port("port", *port)
             }
+            Request::Upgrade { binary: Some(b) } => abs_path("binary", b),
             Request::Down { file, names } => {
                 abs_path("file", file)?;
                 for (i, n) in names.iter().enumerate() {

@@ -451,6 +451,11 @@ fn split_nul(v: Vec<u8>) -> Vec<Vec<u8>> {
 }
 
 /// Whether `pid` runs the wrangle binary with the `daemon` subcommand.
+/// A wrangle keeper (the process that holds the daemon's runs across its restarts).
+pub fn is_keeper(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "wrangle-keeper")
+}
+
 pub fn is_wrangle_daemon(pid: i32) -> bool {
     let argv = cmdline(pid);
     let Some(first) = argv.first() else {

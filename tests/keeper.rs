@@ -1,0 +1,234 @@
+//! A daemon that may die (issue 11): kill -9 of the daemon and `wrangle upgrade` leave every
+//! process running with the same pid, its output captured byte for byte, and its end (when it
+//! ends while no daemon runs) reported with its real status.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+/// The whole captured output of run `run` of entry `id` (rotated segments, then the log).
+fn log_bytes(wr: &Wr, id: u64, run: u32) -> Vec<u8> {
+    let dir = wr.home().join("logs").join(id.to_string());
+    let mut segs: Vec<u32> = std::fs::read_dir(&dir)
+        .map(|d| {
+            d.filter_map(|e| {
+                let n = e.ok()?.file_name().to_string_lossy().into_owned();
+                let rest = n.strip_prefix(&format!("{run}."))?.strip_suffix(".log")?;
+                rest.parse().ok()
+            })
+            .collect()
+        })
+        .unwrap_or_default();
+    segs.sort_unstable();
+    let mut out = Vec::new();
+    for s in segs {
+        out.extend(std::fs::read(dir.join(format!("{run}.{s}.log"))).unwrap_or_default());
+    }
+    out.extend(std::fs::read(dir.join(format!("{run}.log"))).unwrap_or_default());
+    out
+}
+
+/// What `seq 1 n` prints.
+fn seq(n: u64) -> Vec<u8> {
+    let mut v = Vec::new();
+    for i in 1..=n {
+        v.extend_from_slice(format!("{i}\n").as_bytes());
+    }
+    v
+}
+
+/// Replaces the daemon `times` times with `how` while entry `sel` runs, waiting each time for
+/// a new daemon to answer; returns how many replacements happened while it still ran.
+fn replace_while_running(wr: &Wr, sel: &str, times: usize, how: &dyn Fn(&Wr, i32)) -> usize {
+    let mut done = 0;
+    for _ in 0..times {
+        if wr.state(sel) != "running" {
+            break;
+        }
+        let before = wr.daemon_pid().expect("a daemon answers");
+        how(wr, before);
+        wait_until("a new daemon answers", SOON, || {
+            wr.daemon_pid().is_some_and(|p| p != before)
+        });
+        done += 1;
+    }
+    done
+}
+
+fn kill9(_wr: &Wr, pid: i32) {
+    kill(pid, libc::SIGKILL);
+}
+
+fn upgrade(wr: &Wr, _pid: i32) {
+    wr.ok(&["upgrade"]);
+}
+
+/// A pipe entry writing a long stream and a terminal entry: the daemon is replaced five
+/// times; the same pids run on, and each log holds exactly what was written.
+fn stream_survives(how: &dyn Fn(&Wr, i32)) {
+    let wr = Wr::new();
+    // About 40 MB through a pipe, at the pace of the debug build's capture.
+    let n = 5_000_000;
+    let pipe = wr.start(&[
+        "--name",
+        "pipe",
+        "--log-max-size",
+        "1M",
+        "--log-keep",
+        "1000",
+        "--",
+        "seq",
+        "1",
+        &n.to_string(),
+    ]);
+    let tty = wr.start(&[
+        "--name",
+        "tty",
+        "--pty",
+        "--",
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 4000 ]; do echo tty-$i; i=$((i+1)); done; sleep 60",
+    ]);
+    let (pipe_pid, tty_pid) = (pipe["pid"].clone(), tty["pid"].clone());
+    let done = replace_while_running(&wr, "pipe", 5, how);
+    assert!(done >= 1, "the stream ended before the daemon could be replaced");
+    wr.ok(&["wait", "pipe", "--timeout", "120s"]);
+    let st = wr.status("pipe");
+    // One run, never restarted, taken over by each new daemon with the same pid.
+    assert_eq!((st["run"].as_i64(), st["restarts"].as_i64()), (Some(1), Some(0)), "{st}");
+    assert_eq!(st["exit_code"], 0, "{st}");
+    let events = st["events"].as_array().unwrap();
+    let taken: Vec<&serde_json::Value> =
+        events.iter().filter(|e| e["kind"] == "adopted").collect();
+    assert_eq!(taken.len(), done, "{st}");
+    for e in taken {
+        let msg = e["message"].as_str().unwrap();
+        assert!(msg.contains(&format!("pid {pipe_pid}")), "{msg}");
+    }
+    let got = log_bytes(&wr, 1, 1);
+    let want = seq(n);
+    assert!(
+        got == want,
+        "the log of the stream differs after {done} replacements: {} bytes, want {}; first \
+         difference at byte {:?}",
+        got.len(),
+        want.len(),
+        got.iter().zip(&want).position(|(a, b)| a != b)
+    );
+    // The terminal entry runs on with the same pid and its output whole.
+    assert_eq!(wr.status("tty")["pid"], tty_pid);
+    assert_eq!(wr.state("tty"), "running");
+    wait_until("the terminal's output is all captured", SOON, || {
+        String::from_utf8_lossy(&log_bytes(&wr, 2, 1)).contains("tty-3999")
+    });
+    let text = String::from_utf8_lossy(&log_bytes(&wr, 2, 1)).into_owned();
+    for i in 0..4000 {
+        assert!(text.contains(&format!("tty-{i}\r\n")), "tty-{i} is missing");
+    }
+    wr.ok(&["stop", "tty"]);
+}
+
+#[test]
+fn kill_9_of_the_daemon_loses_no_process_and_no_byte() {
+    stream_survives(&kill9);
+}
+
+#[test]
+fn upgrade_in_place_loses_no_process_and_no_byte() {
+    stream_survives(&upgrade);
+}
+
+#[test]
+fn a_process_that_ends_while_no_daemon_runs_gets_its_real_status_and_policy() {
+    let wr = Wr::new();
+    let secs = unique_secs();
+    let always = wr.start(&[
+        "--name", "always", "--restart", "always", "--backoff", "0", "--", "sleep", &secs,
+    ]);
+    let never = wr.start(&["--name", "never", "--", "sleep", &secs]);
+    let pid_of = |n: &str| wr.status(n)["pid"].as_i64().unwrap() as i32;
+    let mut victims = vec![pid_of("never")];
+    for _ in 0..3 {
+        wait_until("the always entry runs", SOON, || wr.state("always") == "running");
+        let daemon = wr.daemon_pid().unwrap();
+        let old = pid_of("always");
+        victims.push(old);
+        // The daemon first, then its processes: they end while it is dead (or starting).
+        kill(daemon, libc::SIGKILL);
+        for p in victims.drain(..) {
+            kill(p, libc::SIGTERM);
+        }
+        wait_until("a new daemon answers", SOON, || {
+            wr.daemon_pid().is_some_and(|p| p != daemon)
+        });
+        wait_until("the always entry runs again", SOON, || {
+            let s = wr.status("always");
+            s["state"] == "running" && s["pid"].as_i64() != Some(old as i64)
+        });
+    }
+    let never = wr.status(&never["id"].to_string());
+    assert_eq!(never["state"], "exited", "{never}");
+    assert_eq!(never["exit_signal"], 15, "{never}");
+    let a = wr.status(&always["id"].to_string());
+    let ends: Vec<&serde_json::Value> = a["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "exited")
+        .collect();
+    assert_eq!(ends.len(), 3, "{a}");
+    assert!(
+        ends.iter().all(|e| e["message"] == "signal TERM"),
+        "each end is told with its signal: {ends:?}"
+    );
+    // No run started twice: exactly one process of the always entry.
+    assert_eq!(procs_with_arg(&secs).len(), 1);
+    wr.ok(&["rm", "--all", "all"]);
+}
+
+#[test]
+fn a_failed_upgrade_leaves_the_old_daemon_serving() {
+    let wr = Wr::new();
+    let secs = unique_secs();
+    let e = wr.start(&["--", "sleep", &secs]);
+    let daemon = wr.daemon_pid().unwrap();
+    let o = wr.code(&["upgrade", "--binary", "/bin/false"], 1);
+    assert!(
+        o.stderr.contains("exited") && o.stderr.contains("before it was ready"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(wr.daemon_pid(), Some(daemon));
+    let o = wr.code(&["upgrade", "--binary", "/no/such/wrangle"], 1);
+    assert!(o.stderr.contains("/no/such/wrangle"), "{}", o.stderr);
+    assert_eq!(wr.daemon_pid(), Some(daemon));
+    assert_eq!(wr.status(&e["id"].to_string())["pid"], e["pid"]);
+    assert_eq!(wr.state(&e["id"].to_string()), "running");
+    // And a real upgrade still works after the failed ones.
+    wr.ok(&["upgrade"]);
+    let after = wr.daemon_pid().unwrap();
+    assert_ne!(after, daemon);
+    assert_eq!(wr.status(&e["id"].to_string())["pid"], e["pid"]);
+    assert_eq!(procs_with_arg(&secs).len(), 1);
+    // Saving and resurrecting still work, and start nothing twice.
+    wr.ok(&["save"]);
+    wr.ok(&["resurrect"]);
+    assert_eq!(procs_with_arg(&secs).len(), 1);
+    wr.ok(&["rm", "--all", "all"]);
+}
+
+#[test]
+fn daemon_replace_hands_over_instead_of_stopping() {
+    let wr = Wr::new();
+    let secs = unique_secs();
+    let e = wr.start(&["--", "sleep", &secs]);
+    let daemon = wr.daemon_pid().unwrap();
+    wr.run_within(&["daemon", "--replace"], Duration::from_secs(30));
+    let after = wr.daemon_pid().unwrap();
+    assert_ne!(after, daemon);
+    assert_eq!(wr.status(&e["id"].to_string())["pid"], e["pid"]);
+    assert_eq!(procs_with_arg(&secs).len(), 1);
+    wr.ok(&["rm", "--all", "all"]);
+}
