@@ -13,6 +13,7 @@ mod io;
 mod jobs;
 mod leftovers;
 mod lifecycle;
+mod logretry;
 mod output;
 mod reactor;
 mod ready;

@@ -47,6 +47,8 @@ pub(super) enum TimerKind {
     Sync,
     /// Sample what every entry uses (see `usage.rs`).
     Usage,
+    /// Try an entry's failing log again (see `logretry.rs`): the entry and its run.
+    LogRetry(u64, u32),
 }
 
 /// A reply the daemon owes once processes have ended.
@@ -142,6 +144,8 @@ pub(super) struct Live {
     pub(super) status: Option<rustix::process::WaitStatus>,
     pub(super) writer: Option<RunWriter>,
     pub(super) write_failed: bool,
+    /// The delay of the retry of a failing log, while one is due (see `logretry.rs`).
+    pub(super) log_retry: Option<std::time::Duration>,
     /// For processes re-adopted from a previous daemon: not our child.
     pub(super) adopted: Option<Option<(Token, OwnedFd)>>,
     /// Where `send` and `attach` write (stream stdin or the terminal).
