@@ -62,7 +62,11 @@ fn fill_disk(path: &Path) {
     let block = vec![0u8; 64 << 10];
     loop {
         if let Err(e) = f.write_all(&block) {
-            assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "filling the disk: {e}");
+            assert_eq!(
+                e.raw_os_error(),
+                Some(libc::ENOSPC),
+                "filling the disk: {e}"
+            );
             break;
         }
     }
@@ -116,7 +120,9 @@ fn a_full_disk_leaves_every_log_byte_indexed_and_the_streams_apart() {
     wait_until("the entry counts", SOON, || counter(&ctr) >= 100);
     let fill = fs.mnt.join("fill");
     fill_disk(&fill);
-    wait_until("a log_error event", SOON, || has_event(&wr, "chatty", "log_error"));
+    wait_until("a log_error event", SOON, || {
+        has_event(&wr, "chatty", "log_error")
+    });
     let at_error = counter(&ctr);
     wait_until("output while the disk is full", SOON, || {
         counter(&ctr) >= at_error + 200
@@ -165,8 +171,17 @@ fn a_full_disk_leaves_every_log_byte_indexed_and_the_streams_apart() {
             .chunks(16)
             .map(|r| u32::from_be_bytes(r[8..12].try_into().unwrap()) as u64)
             .sum();
-        assert_eq!(covered, log_len, "{}: bytes the index misses", path.display());
-        assert!(log_len <= 16 << 10, "{} holds {log_len} bytes", path.display());
+        assert_eq!(
+            covered,
+            log_len,
+            "{}: bytes the index misses",
+            path.display()
+        );
+        assert!(
+            log_len <= 16 << 10,
+            "{} holds {log_len} bytes",
+            path.display()
+        );
     }
     assert!(segments > 2, "expected rotation: {segments} segments");
     wr.ok(&["shutdown"]);

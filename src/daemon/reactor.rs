@@ -180,7 +180,10 @@ impl<K> Reactor<K> {
             (true, t, r) => t.or(r),
         };
         let polled = self.poll.poll(events, timeout);
-        if self.accept_retry.is_some_and(|(at, _)| at <= Instant::now()) {
+        if self
+            .accept_retry
+            .is_some_and(|(at, _)| at <= Instant::now())
+        {
             self.accept();
         }
         match polled {
@@ -338,7 +341,9 @@ impl<K> Reactor<K> {
         }
         refuse(
             stream,
-            &format!("the daemon has too many connections open ({MAX_CONNS}); close some and retry"),
+            &format!(
+                "the daemon has too many connections open ({MAX_CONNS}); close some and retry"
+            ),
         );
     }
 

@@ -8,7 +8,7 @@
 //! `RUN.idx` are renamed to `RUN.SEG.log` / `RUN.SEG.idx` (SEG = 1, 2, … oldest first) and new
 //! files are opened, so nothing is copied, lost or written twice: the segments in order, then
 //! `RUN.log`, concatenate to exactly what the process wrote (minus segments past `keep`). A
-//! chunk that would pass the limit is split across segments, so none ever grows past it.
+//! chunk longer than the limit is split across segments, so none ever grows past it.
 //!
 //! A failing disk never makes the two files disagree: every byte that reaches the log gets an
 //! index record (a write cut short is indexed as far as it went), records whose write fails
@@ -432,7 +432,10 @@ mod tests {
         };
         let mut w = RunWriter::create(&dir, 2, rot).unwrap();
         let recs = read_index(&idx).unwrap();
-        assert_eq!(std::fs::metadata(&idx).unwrap().len(), 3 * RECORD_LEN as u64);
+        assert_eq!(
+            std::fs::metadata(&idx).unwrap().len(),
+            3 * RECORD_LEN as u64
+        );
         assert_eq!(
             recs.iter()
                 .map(|r| (r.offset, r.len, r.stream))
@@ -478,7 +481,12 @@ mod tests {
         let mut cat = Vec::new();
         for (log, idx) in run_segments(&dir, 1) {
             let bytes = std::fs::read(&log).unwrap();
-            assert!(bytes.len() <= 10, "{} holds {} bytes", log.display(), bytes.len());
+            assert!(
+                bytes.len() <= 10,
+                "{} holds {} bytes",
+                log.display(),
+                bytes.len()
+            );
             let covered: u64 = read_index(&idx).unwrap().iter().map(|r| r.len as u64).sum();
             assert_eq!(covered, bytes.len() as u64);
             cat.extend(bytes);
