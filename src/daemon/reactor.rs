@@ -180,9 +180,10 @@ impl<K> Reactor<K> {
             (true, t, r) => t.or(r),
         };
         let polled = self.poll.poll(events, timeout);
-        if self
-            .accept_retry
-            .is_some_and(|(at, _)| at <= Instant::now())
+        if self.listening
+            && self
+                .accept_retry
+                .is_some_and(|(at, _)| at <= Instant::now())
         {
             self.accept();
         }
