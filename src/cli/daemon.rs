@@ -121,11 +121,79 @@ pub fn shutdown(paths: &Paths, _c: ShutdownCmd) -> Result<Exit> {
             println!("daemon stopped");
             Ok(0)
         }
-        Err(e) if e.code == Code::Daemon => {
-            println!("no daemon was running");
-            Ok(0)
-        }
+        Err(e) if e.code == Code::Daemon => match daemon_presence(paths) {
+            Presence::None => {
+                println!("no daemon was running");
+                Ok(0)
+            }
+            Presence::Gone => {
+                println!("daemon stopped");
+                Ok(0)
+            }
+            Presence::Live => Err(Error::new(
+                Code::Daemon,
+                format!("a daemon is running but did not take the request ({e})"),
+            )),
+        },
         Err(e) => Err(e),
+    }
+}
+
+/// Whether a daemon lives on our socket, as far as the OS can tell without its answer.
+enum Presence {
+    /// Nothing holds the socket's lock.
+    None,
+    /// One held it without listening (on its way out) and let go of it soon after.
+    Gone,
+    /// One holds the lock and listens, or keeps holding it.
+    Live,
+}
+
+/// Asks the socket's lock (which every daemon holds while it lives) and the socket itself,
+/// so that a daemon that cannot answer (out of descriptors, busy) is never taken for none.
+fn daemon_presence(paths: &Paths) -> Presence {
+    let lock_path = paths.socket.with_extension("sock.lock");
+    let lock_free = || -> bool {
+        let Ok(f) = std::fs::File::open(&lock_path) else {
+            // No lock file: no daemon ever ran on this socket.
+            return true;
+        };
+        rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockShared).is_ok()
+    };
+    if lock_free() {
+        return Presence::None;
+    }
+    if listening(&paths.socket) {
+        return Presence::Live;
+    }
+    // Held, but nobody listens: a daemon exiting (or starting); see whether it lets go.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        if lock_free() {
+            return Presence::Gone;
+        }
+    }
+    Presence::Live
+}
+
+/// Whether something accepts connections on `socket` (a full backlog counts: it listens).
+fn listening(socket: &std::path::Path) -> bool {
+    use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+    let Ok(addr) = SocketAddrUnix::new(socket) else {
+        return false;
+    };
+    let Ok(fd) = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+        None,
+    ) else {
+        return false;
+    };
+    match rustix::net::connect(&fd, &addr) {
+        Ok(()) => true,
+        Err(e) => e == rustix::io::Errno::AGAIN,
     }
 }
 

@@ -185,10 +185,38 @@ pub fn logs(paths: &Paths, c: LogsCmd) -> Result<Exit> {
         }
     }
     flush_out(&mut out)?;
+    let missing = missing_logs(info, &views);
     if c.follow {
+        if let Some(m) = &missing {
+            eprintln!("wrangle: {m}; following what comes from now on");
+        }
         follow(&mut client, info, streams, &q, &mut printer, &mut out)?;
     }
-    Ok(0)
+    match missing {
+        Some(m) => Err(Error::new(Code::Failed, m)),
+        None => Ok(0),
+    }
+}
+
+/// What to say when a run's log is not on disk (its files could not be made when it started,
+/// or were deleted): its output then exists only in the daemon's memory.
+fn missing_logs(info: &LogInfo, views: &[RunView]) -> Option<String> {
+    let runs: Vec<String> = views
+        .iter()
+        .filter(|v| v.missing())
+        .map(|v| v.run.to_string())
+        .collect();
+    let dir = info.runs.first().map_or("", |r| r.dir.as_str());
+    match runs.as_slice() {
+        [] => None,
+        [one] => Some(format!(
+            "the log of run {one} is missing from {dir} (see the log_error event in wrangle status)"
+        )),
+        many => Some(format!(
+            "the logs of runs {} are missing from {dir} (see the log_error events in wrangle status)",
+            many.join(", ")
+        )),
+    }
 }
 
 /// The runs `spec` names (`-1`, `-2`, `7`, `all`), opened for reading.

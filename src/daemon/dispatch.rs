@@ -253,6 +253,7 @@ impl Daemon {
             TimerKind::Idle(id) => self.idle_due(id),
             TimerKind::WaitTimeout(t, req) => self.wait_timeout(t, req),
             TimerKind::Usage => self.usage_due(),
+            TimerKind::LogRetry(id, run) => self.log_retry_due(id, run),
             TimerKind::Sync => {
                 self.sync_due();
             }

@@ -98,6 +98,7 @@ pub(super) fn timer_subject(kind: TimerKind) -> (&'static str, Option<u64>) {
         TimerKind::AdoptPoll(id) => ("checking its adopted process", Some(id)),
         TimerKind::Usage => ("sampling CPU and memory", None),
         TimerKind::Sync => ("syncing the saved state", None),
+        TimerKind::LogRetry(id, _) => ("retrying its log", Some(id)),
     }
 }
 

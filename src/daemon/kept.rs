@@ -9,13 +9,11 @@ use super::state::{Adopted, Daemon, InputSink, Live};
 use crate::error::{Code, Error, Result};
 use crate::keeper::wire::{self, Msg, Recv, TAG_PTY, TAG_STDERR, TAG_STDIN, TAG_STDOUT};
 use crate::keeper::{FD_CHANNEL, FD_LISTENER, FD_LOCKS, UPGRADE_WITHIN, WORKER_ENV};
-use crate::logs::file::{Rotation, RunWriter};
 use crate::proc::supervisor::Input;
 use crate::proto::EventKind;
 use mio::Token;
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::DirBuilderExt;
 use std::time::{Duration, Instant};
 
 /// How a keeper started this daemon.
@@ -300,33 +298,23 @@ impl Daemon {
     /// again (from where that daemon stopped reading), its input and terminal work, and its
     /// end is learnt from the keeper. Returns whether the run had already ended.
     pub(super) fn take_over(&mut self, id: u64, h: HeldRun) -> bool {
-        let dir = self.log_dir(id);
-        let (max_size, keep) = (self.config.logs.max_size, self.config.logs.keep);
-        let Some(e) = self.reg.get_mut(id) else {
+        let Some(run) = self.reg.get(id).map(|e| e.run.max(1)) else {
             return false;
         };
-        let rotation = Rotation {
-            max_size: e.spec.log_max_size.unwrap_or(max_size),
-            keep: e.spec.log_keep.unwrap_or(keep),
+        let writer = self.open_run_log(id, run);
+        let open_error = writer.as_ref().err().map(|err| {
+            format!(
+                "cannot open the log files in {}: {err}; output is kept in memory only until \
+                 they can be made",
+                self.log_dir(id).display()
+            )
+        });
+        let Some(e) = self.reg.get_mut(id) else {
+            return false;
         };
         e.pid = Some(h.pid);
         e.start_time = Some(h.start_time);
         e.adopted = false;
-        let writer = std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)
-            .and_then(|_| RunWriter::create(&dir, e.run.max(1), rotation));
-        let write_failed = match &writer {
-            Ok(_) => false,
-            Err(err) => {
-                e.event(
-                    EventKind::LogError,
-                    format!("cannot open the log files in {}: {err}", dir.display()),
-                );
-                true
-            }
-        };
         e.event(
             EventKind::Adopted,
             format!(
@@ -372,12 +360,16 @@ impl Daemon {
                 pipes,
                 status: h.status.map(crate::proc::wait::WaitStatus),
                 writer: writer.ok(),
-                write_failed,
+                write_failed: false,
+                log_retry: None,
                 adopted: Some(Adopted::Kept),
                 input,
                 pty,
             },
         );
+        if let Some(msg) = open_error {
+            self.log_failed(id, msg);
+        }
         self.watch_input(id);
         self.readopted(id, output_gone);
         ended

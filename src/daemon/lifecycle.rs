@@ -8,7 +8,6 @@ use super::dispatch::RING_BYTES;
 use super::reactor::{Source, READS_PER_TURN};
 use super::state::{BatchOp, Daemon, Live, PendingKind, TimerKind};
 use crate::error::{Code, Error, Result};
-use crate::logs::file::{Rotation, RunWriter};
 use crate::logs::ring::Ring;
 use crate::proc::identity;
 use crate::proc::kill::{self, Target};
@@ -19,7 +18,6 @@ use crate::proto::{EventKind, Outcome};
 use crate::store::registry::{RunMeta, State};
 use mio::Token;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -35,16 +33,19 @@ impl Daemon {
     /// records the reason.
     pub(super) fn spawn_run(&mut self, id: u64) -> Result<i32> {
         let dir = self.log_dir(id);
-        let Some(e) = self.reg.get_mut(id) else {
+        let Some(e) = self.reg.get(id) else {
             bail!(Code::NoSuchEntry, "no entry with id {id}");
         };
         let run = e.run + 1;
-        let rotation = Rotation {
-            max_size: e.spec.log_max_size.unwrap_or(self.config.logs.max_size),
-            keep: e.spec.log_keep.unwrap_or(self.config.logs.keep),
+        // The log is opened for a run that can start (a failure is retried once it runs).
+        let writer = std::path::Path::new(&e.spec.cwd)
+            .is_dir()
+            .then(|| self.open_run_log(id, run));
+        let Some(e) = self.reg.get_mut(id) else {
+            bail!(Code::NoSuchEntry, "no entry with id {id}");
         };
         let runs_kept = self.config.logs.runs.max(1) as usize;
-        if !std::path::Path::new(&e.spec.cwd).is_dir() {
+        let Some(writer) = writer else {
             let msg = format!(
                 "cannot start {}: working folder {} does not exist",
                 e.label(),
@@ -53,13 +54,7 @@ impl Daemon {
             e.error = Some(msg.clone());
             e.event(EventKind::Errored, msg.clone());
             bail!(Code::Failed, "{msg}");
-        }
-        // Output may hold secrets: log folders are private like the state folder.
-        let writer = std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)
-            .and_then(|_| RunWriter::create(&dir, run, rotation));
+        };
         let instance = self.paths.state.display().to_string();
         let spawned = spawn::spawn(&e.spec, id, e.name.as_deref(), &instance);
         let sp = match spawned {
@@ -108,17 +103,16 @@ impl Daemon {
             EventKind::Started,
             format!("run {run} started, pid {}", sp.pid),
         );
-        let mut write_failed = false;
-        let writer = match writer {
-            Ok(w) => Some(w),
-            Err(err) => {
-                e.event(
-                    EventKind::LogError,
-                    format!("cannot open the log files in {}: {err}", dir.display()),
-                );
-                write_failed = true;
-                None
-            }
+        let (writer, open_error) = match writer {
+            Ok(w) => (Some(w), None),
+            Err(err) => (
+                None,
+                Some(format!(
+                    "cannot open the log files in {}: {err}; output is kept in memory only \
+                     until they can be made",
+                    dir.display()
+                )),
+            ),
         };
         for r in dropped {
             crate::logs::file::remove_run(&dir, r);
@@ -140,12 +134,16 @@ impl Daemon {
                 pipes,
                 status: None,
                 writer,
-                write_failed,
+                write_failed: false,
+                log_retry: None,
                 adopted: None,
                 input: sp.input.map(|fd| super::state::InputSink::new(fd, is_pty)),
                 pty: sp.pty,
             },
         );
+        if let Some(msg) = open_error {
+            self.log_failed(id, msg);
+        }
         self.watch_input(id);
         self.keep_run(id);
         self.ready_run_started(id);
@@ -212,40 +210,32 @@ impl Daemon {
         };
         let start = e.seq;
         e.seq += data.len() as u64;
-        let mut changed = false;
-        if let Some(l) = self.live.get_mut(&id) {
-            if let Some(w) = l.writer.as_mut() {
-                match w.write(stream, crate::util::now_us(), data) {
-                    Ok(dropped) => {
-                        if let (Some(r), true) = (e.runs.last_mut(), dropped > 0) {
-                            r.dropped += dropped;
-                            changed = true;
-                        }
-                        if l.write_failed {
-                            changed = true;
-                            l.write_failed = false;
-                            e.event(EventKind::LogResumed, "log writing works again");
-                        }
-                        self.index_dirty.insert(id);
-                    }
-                    Err(err) => {
-                        if !l.write_failed {
-                            changed = true;
-                            l.write_failed = true;
-                            e.event(
-                                EventKind::LogError,
-                                format!(
-                                    "cannot write the log: {err}; output is kept in memory only"
-                                ),
-                            );
-                        }
+        let written = self
+            .live
+            .get_mut(&id)
+            .and_then(|l| l.writer.as_mut())
+            .map(|w| w.write(stream, crate::util::now_us(), data));
+        match written {
+            Some(Ok(dropped)) => {
+                if dropped > 0 {
+                    if let Some(r) = e.runs.last_mut() {
+                        r.dropped += dropped;
+                        // Mark it for saving.
+                        self.reg.get_mut(id);
                     }
                 }
+                self.index_dirty.insert(id);
+                self.log_works(id);
             }
-        }
-        if changed {
-            // Mark it for saving.
-            self.reg.get_mut(id);
+            Some(Err(err)) => {
+                // What reached the log before the error is indexed.
+                self.index_dirty.insert(id);
+                self.log_failed(
+                    id,
+                    format!("cannot write the log: {err}; output is kept in memory only"),
+                );
+            }
+            None => {}
         }
         self.rings
             .entry(id)
@@ -262,7 +252,10 @@ impl Daemon {
         for id in std::mem::take(&mut self.index_dirty) {
             if let Some(w) = self.live.get_mut(&id).and_then(|l| l.writer.as_mut()) {
                 if let Err(err) = w.flush_index() {
-                    log::warn!("cannot write the log index of entry {id}: {err}");
+                    self.log_failed(
+                        id,
+                        format!("cannot write the log index: {err}; trying again"),
+                    );
                 }
             }
         }
@@ -615,6 +608,7 @@ impl Daemon {
                 status: None,
                 writer: None,
                 write_failed: false,
+                log_retry: None,
                 adopted: Some(super::state::Adopted::Watched(watch)),
                 input: None,
                 pty: None,

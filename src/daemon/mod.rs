@@ -15,6 +15,7 @@ mod kept;
 pub use kept::{handoff, Handoff, Mode};
 mod leftovers;
 mod lifecycle;
+mod logretry;
 mod output;
 mod reactor;
 mod ready;

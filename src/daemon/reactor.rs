@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub(super) const LISTENER: Token = Token(0);
 pub(super) const SIGNALS: Token = Token(1);
@@ -27,6 +27,10 @@ pub(super) const WAKER: Token = Token(usize::MAX);
 pub(super) const MAX_CONNS: usize = 1024;
 /// Reads per readiness event before yielding to other sources (fairness).
 pub(super) const READS_PER_TURN: usize = 16;
+/// The first retry of an accept that failed (descriptors exhausted); each failed retry
+/// doubles it, up to [`ACCEPT_RETRY_MAX`]. A connection closing retries at once.
+const ACCEPT_RETRY: Duration = Duration::from_millis(20);
+const ACCEPT_RETRY_MAX: Duration = Duration::from_millis(500);
 
 /// What a token stands for.
 #[derive(Debug, Clone, Copy)]
@@ -81,6 +85,11 @@ pub(super) struct Reactor<K> {
     listening: bool,
     /// Connections are being refused at [`MAX_CONNS`] (logged once until one is accepted).
     at_cap: bool,
+    /// A descriptor kept open (on /dev/null) to be given up when the process has none left,
+    /// so that a waiting client can be accepted and told why it is closed.
+    spare: Option<std::fs::File>,
+    /// An accept failed: when to try again, and the delay after that one.
+    accept_retry: Option<(Instant, Duration)>,
 }
 
 impl<K> Reactor<K> {
@@ -169,19 +178,32 @@ impl<K> Reactor<K> {
             resume: Vec::new(),
             dirty: HashSet::new(),
             at_cap: false,
+            spare: std::fs::File::open("/dev/null").ok(),
+            accept_retry: None,
         }
     }
 
     /// Waits for readiness, at most until the nearest deadline (not at all when work is left
-    /// over from the last turn).
+    /// over from the last turn); then retries a failed accept whose time came.
     pub fn wait(&mut self, events: &mut Events) -> Result<()> {
         let idle = self.busy.is_empty() && self.dirty.is_empty() && self.resume.is_empty();
-        let timeout = if idle {
-            self.timers.next_timeout()
-        } else {
-            Some(Duration::ZERO)
+        let retry = self
+            .accept_retry
+            .map(|(at, _)| at.saturating_duration_since(Instant::now()));
+        let timeout = match (idle, self.timers.next_timeout(), retry) {
+            (false, _, _) => Some(Duration::ZERO),
+            (true, Some(t), Some(r)) => Some(t.min(r)),
+            (true, t, r) => t.or(r),
         };
-        match self.poll.poll(events, timeout) {
+        let polled = self.poll.poll(events, timeout);
+        if self.listening
+            && self
+                .accept_retry
+                .is_some_and(|(at, _)| at <= Instant::now())
+        {
+            self.accept();
+        }
+        match polled {
             Err(e) if e.kind() != io::ErrorKind::Interrupted => {
                 Err(Error::io("event loop failed", e))
             }
@@ -242,7 +264,10 @@ impl<K> Reactor<K> {
         }
     }
 
-    /// Accepts every pending connection from our own user; others are refused.
+    /// Accepts every pending connection from our own user; others are refused. When the
+    /// process is out of descriptors, one waiting client is told so and closed (with the
+    /// spare descriptor) and accepting is retried on a timer, as the socket will not signal
+    /// the clients already waiting again.
     pub fn accept(&mut self) {
         loop {
             let Some((listener, _)) = self.listener.as_ref() else {
@@ -283,35 +308,60 @@ impl<K> Reactor<K> {
                     }
                     self.conns.insert(t, Conn::new(stream));
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.accept_retry = None;
+                    break;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    // EMFILE and friends: log and try again on the next event.
-                    log::warn!("accept failed: {e}");
+                    let delay = match self.accept_retry {
+                        Some((_, d)) => d,
+                        None => {
+                            log::warn!("accept failed: {e}; trying again until it works");
+                            ACCEPT_RETRY
+                        }
+                    };
+                    if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+                        self.shed();
+                    }
+                    self.accept_retry =
+                        Some((Instant::now() + delay, (delay * 2).min(ACCEPT_RETRY_MAX)));
                     break;
                 }
             }
         }
     }
 
-    /// Tells a connection over [`MAX_CONNS`] why it is closed (one small frame into the new
-    /// socket's empty buffer: this does not block) and closes it.
-    fn refuse_at_cap(&mut self, mut stream: mio::net::UnixStream) {
+    /// Out of descriptors: gives up the spare one to accept a waiting client, tells it why it
+    /// is closed, closes it and takes the spare back.
+    fn shed(&mut self) {
+        let Some((listener, _)) = self.listener.as_ref() else {
+            return;
+        };
+        if self.spare.take().is_none() {
+            return;
+        }
+        if let Ok((stream, _)) = listener.accept() {
+            refuse(
+                stream,
+                "the daemon has no file descriptors left (see ulimit -n); retry shortly",
+            );
+        }
+        self.spare = std::fs::File::open("/dev/null").ok();
+    }
+
+    /// Tells a connection over [`MAX_CONNS`] why it is closed and closes it.
+    fn refuse_at_cap(&mut self, stream: mio::net::UnixStream) {
         if !self.at_cap {
             self.at_cap = true;
             log::warn!("{MAX_CONNS} connections are open: refusing new ones until one closes");
         }
-        let body = crate::proto::ErrorBody {
-            code: crate::error::Code::Daemon.as_str().to_string(),
-            message: format!(
+        refuse(
+            stream,
+            &format!(
                 "the daemon has too many connections open ({MAX_CONNS}); close some and retry"
             ),
-        };
-        let mut out = Vec::new();
-        let payload = serde_json::to_vec(&body).unwrap_or_default();
-        let _ =
-            crate::proto::frame::encode(&mut out, crate::proto::FrameKind::Error, 0, 0, &payload);
-        let _ = std::io::Write::write(&mut stream, &out);
+        );
     }
 
     /// Every signal that arrived (signals of one kind coalesce).
@@ -369,8 +419,12 @@ impl<K> Reactor<K> {
         }
     }
 
-    /// Forgets connection `t` (its socket is closed when the returned value is dropped).
+    /// Forgets connection `t` (its socket is closed when the returned value is dropped). A
+    /// failed accept is retried at once: a descriptor is coming free.
     pub fn close_conn(&mut self, t: Token) -> Option<Conn> {
+        if let Some((at, _)) = self.accept_retry.as_mut() {
+            *at = Instant::now();
+        }
         let mut c = self.conns.remove(&t);
         if let Some(c) = c.as_mut() {
             let _ = self.poll.registry().deregister(&mut c.stream);
@@ -386,4 +440,17 @@ impl<K> Reactor<K> {
             let _ = c.flush();
         }
     }
+}
+
+/// Tells a connection it is refused (one ERROR frame of id 0, code `daemon_unavailable`, into
+/// the new socket's empty buffer: this does not block) and closes it.
+fn refuse(mut stream: mio::net::UnixStream, message: &str) {
+    let body = crate::proto::ErrorBody {
+        code: crate::error::Code::Daemon.as_str().to_string(),
+        message: message.to_string(),
+    };
+    let mut out = Vec::new();
+    let payload = serde_json::to_vec(&body).unwrap_or_default();
+    let _ = crate::proto::frame::encode(&mut out, crate::proto::FrameKind::Error, 0, 0, &payload);
+    let _ = std::io::Write::write(&mut stream, &out);
 }

@@ -47,6 +47,8 @@ pub(super) enum TimerKind {
     Sync,
     /// Sample what every entry uses (see `usage.rs`).
     Usage,
+    /// Try an entry's failing log again (see `logretry.rs`): the entry and its run.
+    LogRetry(u64, u32),
 }
 
 /// A reply the daemon owes once processes have ended.
@@ -144,6 +146,8 @@ pub(super) struct Live {
     pub(super) status: Option<crate::proc::wait::WaitStatus>,
     pub(super) writer: Option<RunWriter>,
     pub(super) write_failed: bool,
+    /// The delay of the retry of a failing log, while one is due (see `logretry.rs`).
+    pub(super) log_retry: Option<std::time::Duration>,
     /// For processes a previous daemon started: not our child.
     pub(super) adopted: Option<Adopted>,
     /// Where `send` and `attach` write (stream stdin or the terminal).

@@ -598,10 +598,12 @@ fn hand_down(give: &[i32], nofile: Option<u64>) -> io::Result<()> {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-        // Out of the way first, so that no target number clobbers a source.
+        // Out of the way first (above every target number), so that no target clobbers a
+        // source.
         let mut high = [0i32; 16];
+        let above = FD_CHANNEL + give.len() as i32;
         for (i, &fd) in give.iter().enumerate().take(high.len()) {
-            high[i] = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 64);
+            high[i] = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, above);
             if high[i] < 0 {
                 return Err(io::Error::last_os_error());
             }

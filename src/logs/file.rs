@@ -7,7 +7,14 @@
 //! Rotation is by size and done by the writer that owns the descriptors: `RUN.log` and
 //! `RUN.idx` are renamed to `RUN.SEG.log` / `RUN.SEG.idx` (SEG = 1, 2, … oldest first) and new
 //! files are opened, so nothing is copied, lost or written twice: the segments in order, then
-//! `RUN.log`, concatenate to exactly what the process wrote (minus segments past `keep`).
+//! `RUN.log`, concatenate to exactly what the process wrote (minus segments past `keep`). A
+//! chunk longer than the limit is split across segments, so none ever grows past it.
+//!
+//! A failing disk never makes the two files disagree: every byte that reaches the log gets an
+//! index record (a write cut short is indexed as far as it went), records whose write fails
+//! stay pending until a flush works, the log is not written while too many are pending, and a
+//! rotation that fails halfway puts the files back. Opening a run whose log holds bytes its
+//! index does not cover (a daemon died in between) indexes that tail, as stdout.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -16,6 +23,9 @@ use std::path::{Path, PathBuf};
 
 /// Bytes in one index record.
 pub const RECORD_LEN: usize = 16;
+
+/// Index records kept pending before the log waits for them to be written.
+const PENDING_MAX: usize = 64 * RECORD_LEN;
 
 /// The log and index paths of one run in an entry's log folder.
 pub fn run_paths(dir: &Path, run: u32) -> (PathBuf, PathBuf) {
@@ -34,6 +44,21 @@ fn open_append(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
+/// Writes as much of `data` as the file takes: the bytes written, and the error that stopped
+/// it short, if one did.
+fn write_some(f: &mut File, data: &[u8]) -> (usize, Option<io::Error>) {
+    let mut done = 0;
+    while done < data.len() {
+        match f.write(&data[done..]) {
+            Ok(0) => return (done, Some(io::ErrorKind::WriteZero.into())),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (done, Some(e)),
+        }
+    }
+    (done, None)
+}
+
 /// Size-based rotation of one run's log: 0 `max_size` means never rotate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rotation {
@@ -48,61 +73,142 @@ pub struct RunWriter {
     run: u32,
     log: File,
     idx: File,
+    /// Bytes in the current `.log`, every one of them covered by a record (written or pending).
     size: u64,
     next_segment: u32,
     rotation: Rotation,
+    /// Index records not written yet (a failed write keeps them for the next flush).
     pending: Vec<u8>,
+    /// Bytes of segments deleted by a rotation of a write that then failed: reported by the
+    /// next write that works.
+    owed_dropped: u64,
 }
 
 impl RunWriter {
+    /// Opens run `run`'s files for appending (creating them), after the segments already
+    /// there, indexing what its log holds beyond its index.
     pub fn create(dir: &Path, run: u32, rotation: Rotation) -> io::Result<RunWriter> {
-        let (log, idx) = run_paths(dir, run);
-        let log = open_append(&log)?;
+        let (log_path, idx_path) = run_paths(dir, run);
+        let log = open_append(&log_path)?;
+        let idx = open_append(&idx_path)?;
         let size = log.metadata()?.len();
-        Ok(RunWriter {
+        let mut w = RunWriter {
             dir: dir.to_path_buf(),
             run,
             log,
-            idx: open_append(&idx)?,
+            idx,
             size,
-            next_segment: 1,
+            next_segment: segment_numbers(dir, run).last().map_or(1, |s| s + 1),
             rotation,
             pending: Vec::new(),
-        })
+            owed_dropped: 0,
+        };
+        w.cover_tail(&idx_path)?;
+        Ok(w)
     }
 
-    /// Appends a chunk, rotating first if it would pass the size limit. On error nothing of
-    /// the chunk is indexed. Returns the bytes of segments deleted by rotation.
-    pub fn write(&mut self, stream: u8, ts_us: u64, data: &[u8]) -> io::Result<u64> {
-        let mut dropped = 0;
-        if self.rotation.max_size > 0
-            && self.size > 0
-            && self.size + data.len() as u64 > self.rotation.max_size
-        {
-            dropped = self.rotate()?;
+    /// Makes the index describe the log exactly: records past the log's end (or torn) are cut
+    /// off, and log bytes no record covers get records of stream 1 (which stream wrote them
+    /// cannot be known), timed by the log's last change.
+    fn cover_tail(&mut self, idx_path: &Path) -> io::Result<()> {
+        let idx_len = self.idx.metadata()?.len();
+        let mut kept = 0u64;
+        let mut covered = 0u64;
+        for r in read_index(idx_path)? {
+            if r.offset + u64::from(r.len) > self.size {
+                break;
+            }
+            kept += 1;
+            covered = r.offset + u64::from(r.len);
         }
-        self.log.write_all(data)?;
-        self.size += data.len() as u64;
+        if kept * RECORD_LEN as u64 != idx_len {
+            self.idx.set_len(kept * RECORD_LEN as u64)?;
+        }
+        let ts_us = self
+            .log
+            .metadata()?
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or_else(crate::util::now_us, |d| d.as_micros() as u64);
+        let mut rest = self.size - covered;
+        while rest > 0 {
+            let n = rest.min(u64::from(u32::MAX));
+            self.push_record(crate::logs::STDOUT, ts_us, n as u32);
+            rest -= n;
+        }
+        // A failure here leaves the records pending, for the next flush.
+        let _ = self.flush_index();
+        Ok(())
+    }
+
+    fn push_record(&mut self, stream: u8, ts_us: u64, len: u32) {
         self.pending.extend_from_slice(&ts_us.to_be_bytes());
-        self.pending
-            .extend_from_slice(&(data.len() as u32).to_be_bytes());
+        self.pending.extend_from_slice(&len.to_be_bytes());
         self.pending.extend_from_slice(&[stream, 0, 0, 0]);
-        if self.pending.len() >= 64 * RECORD_LEN {
+    }
+
+    /// Appends a chunk, rotating first if it would pass the size limit (a chunk longer than
+    /// the limit is split across segments). On error the bytes that did reach the log are indexed and the
+    /// rest is not written. Returns the bytes of segments deleted by rotation.
+    pub fn write(&mut self, stream: u8, ts_us: u64, data: &[u8]) -> io::Result<u64> {
+        if self.pending.len() >= PENDING_MAX {
+            // The log must not run ahead of an index that cannot be written.
             self.flush_index()?;
         }
-        Ok(dropped)
+        let mut rest = data;
+        while !rest.is_empty() {
+            let mut take = rest.len().min(u32::MAX as usize);
+            let max = self.rotation.max_size;
+            if max > 0 {
+                // A chunk that fits in a segment of its own is not cut; a longer one fills
+                // segments to the limit.
+                if self.size > 0 && self.size + rest.len() as u64 > max {
+                    self.owed_dropped += self.rotate()?;
+                }
+                take = take.min(usize::try_from(max - self.size).unwrap_or(usize::MAX));
+            }
+            let (n, err) = write_some(&mut self.log, &rest[..take]);
+            if n > 0 {
+                self.size += n as u64;
+                self.push_record(stream, ts_us, n as u32);
+            }
+            if let Some(e) = err {
+                return Err(e);
+            }
+            rest = &rest[n..];
+        }
+        if self.pending.len() >= PENDING_MAX {
+            // Kept pending if this fails: the next write tries again first.
+            let _ = self.flush_index();
+        }
+        Ok(std::mem::take(&mut self.owed_dropped))
     }
 
     /// Renames the current files to the next segment, reopens, deletes segments past `keep`.
+    /// If any step fails, the files are put back as they were.
     fn rotate(&mut self) -> io::Result<u64> {
         self.flush_index()?;
         let seg = self.next_segment;
         let (log, idx) = run_paths(&self.dir, self.run);
         let (seg_log, seg_idx) = segment_paths(&self.dir, self.run, seg);
         std::fs::rename(&log, &seg_log)?;
-        std::fs::rename(&idx, &seg_idx)?;
-        self.log = open_append(&log)?;
-        self.idx = open_append(&idx)?;
+        if let Err(e) = std::fs::rename(&idx, &seg_idx) {
+            let _ = std::fs::rename(&seg_log, &log);
+            return Err(e);
+        }
+        let opened = open_append(&log).and_then(|l| Ok((l, open_append(&idx)?)));
+        let (new_log, new_idx) = match opened {
+            Ok(files) => files,
+            Err(e) => {
+                // Renaming over a new empty file, if one was made, replaces it.
+                let _ = std::fs::rename(&seg_log, &log);
+                let _ = std::fs::rename(&seg_idx, &idx);
+                return Err(e);
+            }
+        };
+        self.log = new_log;
+        self.idx = new_idx;
         self.size = 0;
         self.next_segment += 1;
         let mut dropped = 0;
@@ -115,14 +221,17 @@ impl RunWriter {
         Ok(dropped)
     }
 
-    /// Writes buffered index records.
+    /// Writes buffered index records. What a failed write did not take stays pending (a
+    /// record cut in two on disk is completed by the next flush).
     pub fn flush_index(&mut self) -> io::Result<()> {
-        if !self.pending.is_empty() {
-            let r = self.idx.write_all(&self.pending);
-            self.pending.clear();
-            r?;
-        }
-        Ok(())
+        let (n, err) = write_some(&mut self.idx, &self.pending);
+        self.pending.drain(..n);
+        err.map_or(Ok(()), Err)
+    }
+
+    /// Whether index records wait to be written.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
     }
 
     /// Empties the current files (for `logs --clear`).
@@ -143,8 +252,8 @@ pub fn segment_paths(dir: &Path, run: u32, seg: u32) -> (PathBuf, PathBuf) {
     )
 }
 
-/// A run's files in order: rotated segments oldest first, then the current `RUN.log`.
-pub fn run_segments(dir: &Path, run: u32) -> Vec<(PathBuf, PathBuf)> {
+/// The numbers of a run's rotated segments on disk, oldest first.
+fn segment_numbers(dir: &Path, run: u32) -> Vec<u32> {
     let prefix = format!("{run}.");
     let mut segs: Vec<u32> = std::fs::read_dir(dir)
         .map(|d| {
@@ -159,7 +268,12 @@ pub fn run_segments(dir: &Path, run: u32) -> Vec<(PathBuf, PathBuf)> {
         })
         .unwrap_or_default();
     segs.sort_unstable();
-    let mut out: Vec<(PathBuf, PathBuf)> = segs
+    segs
+}
+
+/// A run's files in order: rotated segments oldest first, then the current `RUN.log`.
+pub fn run_segments(dir: &Path, run: u32) -> Vec<(PathBuf, PathBuf)> {
+    let mut out: Vec<(PathBuf, PathBuf)> = segment_numbers(dir, run)
         .into_iter()
         .map(|s| segment_paths(dir, run, s))
         .collect();
@@ -284,6 +398,101 @@ mod tests {
         assert_eq!(cat, all[24..]);
         remove_run(&dir, 1);
         assert!(std::fs::read_dir(&dir).unwrap().next().is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn fresh_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("wrangle-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn record(ts_us: u64, len: u32, stream: u8) -> Vec<u8> {
+        let mut r = ts_us.to_be_bytes().to_vec();
+        r.extend_from_slice(&len.to_be_bytes());
+        r.extend_from_slice(&[stream, 0, 0, 0]);
+        r
+    }
+
+    #[test]
+    fn reopening_indexes_the_log_tail_the_index_missed_as_stdout() {
+        let dir = fresh_dir("logtail");
+        let (log, idx) = run_paths(&dir, 2);
+        // A daemon died after writing "out\nerr\nlost\n" but indexing only the first two
+        // chunks, one record of them torn.
+        std::fs::write(&log, b"out\nerr\nlost\n").unwrap();
+        let mut index = record(1, 4, 1);
+        index.extend(record(2, 4, 2));
+        index.extend(&record(3, 5, 2)[..7]);
+        std::fs::write(&idx, &index).unwrap();
+        let rot = Rotation {
+            max_size: 0,
+            keep: 0,
+        };
+        let mut w = RunWriter::create(&dir, 2, rot).unwrap();
+        let recs = read_index(&idx).unwrap();
+        assert_eq!(
+            std::fs::metadata(&idx).unwrap().len(),
+            3 * RECORD_LEN as u64
+        );
+        assert_eq!(
+            recs.iter()
+                .map(|r| (r.offset, r.len, r.stream))
+                .collect::<Vec<_>>(),
+            [(0, 4, 1), (4, 4, 2), (8, 5, 1)]
+        );
+        // Appending goes on after the tail, indexed exactly.
+        w.write(2, 9, b"more\n").unwrap();
+        w.flush_index().unwrap();
+        let recs = read_index(&idx).unwrap();
+        assert_eq!((recs[3].offset, recs[3].len, recs[3].stream), (13, 5, 2));
+        drop(w);
+        // An index covering more than the log (the log was cut) loses the records past it.
+        std::fs::write(&log, b"out\nerr\nlo").unwrap();
+        RunWriter::create(&dir, 2, rot).unwrap();
+        let recs = read_index(&idx).unwrap();
+        assert_eq!(
+            recs.iter()
+                .map(|r| (r.offset, r.len, r.stream))
+                .collect::<Vec<_>>(),
+            [(0, 4, 1), (4, 4, 2), (8, 2, 1)]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn no_segment_grows_past_the_limit_and_reopening_keeps_numbering() {
+        let dir = fresh_dir("logsplit");
+        let rot = Rotation {
+            max_size: 10,
+            keep: 100,
+        };
+        let mut w = RunWriter::create(&dir, 1, rot).unwrap();
+        let all: Vec<u8> = (0..37u8).map(|i| b'a' + i % 26).collect();
+        w.write(1, 1, &all[..3]).unwrap();
+        w.write(2, 2, &all[3..28]).unwrap();
+        w.flush_index().unwrap();
+        drop(w);
+        // A writer reopened on the run must not overwrite its segments.
+        let mut w = RunWriter::create(&dir, 1, rot).unwrap();
+        w.write(1, 3, &all[28..]).unwrap();
+        w.flush_index().unwrap();
+        let mut cat = Vec::new();
+        for (log, idx) in run_segments(&dir, 1) {
+            let bytes = std::fs::read(&log).unwrap();
+            assert!(
+                bytes.len() <= 10,
+                "{} holds {} bytes",
+                log.display(),
+                bytes.len()
+            );
+            let covered: u64 = read_index(&idx).unwrap().iter().map(|r| r.len as u64).sum();
+            assert_eq!(covered, bytes.len() as u64);
+            cat.extend(bytes);
+        }
+        assert_eq!(cat, all);
+        assert_eq!(run_segments(&dir, 1).len(), 5);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

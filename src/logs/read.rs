@@ -115,6 +115,11 @@ impl RunView {
         })
     }
 
+    /// None of the run's files is on disk (they could not be made, or were deleted).
+    pub fn missing(&self) -> bool {
+        self.segs.is_empty()
+    }
+
     /// The run offset of the first chunk received at or after `ts_us` (`end` if none).
     pub fn offset_at(&self, ts_us: u64) -> u64 {
         for s in &self.segs {
