@@ -130,7 +130,9 @@ fn events_reconnect_and_go_on_without_repeating_an_event() {
 
     kill_daemon(&wr);
     restart_daemon(&wr);
-    wait_until("events says it reconnected", SOON, || ev.err().contains(NOTE));
+    wait_until("events says it reconnected", SOON, || {
+        ev.err().contains(NOTE)
+    });
     // What the new daemon did before the client was back is not lost: its kept events of
     // that time come first.
     ev.wait_out("\"kind\":\"adopted\"");
@@ -179,7 +181,11 @@ fn wait_reconnects_and_reports_an_end_during_or_after_the_gap() {
 
     let code = wait_meanwhile.exit_within(SOON);
     assert_ne!(code, 5, "wait gave up: {:?}", wait_meanwhile.err());
-    assert!(wait_meanwhile.err().contains(NOTE), "{:?}", wait_meanwhile.err());
+    assert!(
+        wait_meanwhile.err().contains(NOTE),
+        "{:?}",
+        wait_meanwhile.err()
+    );
     assert!(wait_later.running(), "{:?}", wait_later.err());
 
     wr.ok(&["stop", "later"]);
@@ -208,7 +214,9 @@ fn logs_follow_reconnects_and_prints_each_byte_once() {
     // A new run's output (captured by the new daemon) reaches the same follower.
     wr.ok(&["restart", "writer"]);
     f.wait_out("line-2\n");
-    wait_until("logs -f says it reconnected", SOON, || f.err().contains(NOTE));
+    wait_until("logs -f says it reconnected", SOON, || {
+        f.err().contains(NOTE)
+    });
     wr.ok(&["restart", "writer"]);
     f.wait_out("line-3\n");
     assert!(f.running(), "{:?}", f.err());
@@ -280,7 +288,10 @@ fn attach_reconnects_keeping_the_terminal_raw() {
         "--",
         "sh",
         "-c",
-        &format!("trap '' HUP; echo ready; while :; do sleep {}; done", unique_secs()),
+        &format!(
+            "trap '' HUP; echo ready; while :; do sleep {}; done",
+            unique_secs()
+        ),
     ]);
     wr.wait_log("term", "ready");
     let tmux = Tmux::new(&wr);
@@ -292,18 +303,32 @@ fn attach_reconnects_keeping_the_terminal_raw() {
         root = wr.root.display(),
         bin = BIN,
     );
-    tmux.run(&["new-session", "-d", "-s", "t", "-x", "100", "-y", "40", &script]);
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "100",
+        "-y",
+        "40",
+        &script,
+    ]);
     wait_until("attach shows the entry's output", SOON, || {
         tmux.screen().contains("ready")
     });
-    wait_until("attach put the terminal in raw mode", SOON, || raw(&tmux.modes()));
+    wait_until("attach put the terminal in raw mode", SOON, || {
+        raw(&tmux.modes())
+    });
 
     kill_daemon(&wr);
     restart_daemon(&wr);
     assert!(raw(&tmux.modes()), "raw mode lost: {}", tmux.screen());
     // Stopped by the new daemon: the attach hears it there, says so, and ends.
     wr.ok(&["stop", "--timeout", "100ms", "term"]);
-    wait_until("attach ended", SOON, || tmux.screen().contains("attach-exit-"));
+    wait_until("attach ended", SOON, || {
+        tmux.screen().contains("attach-exit-")
+    });
     let screen = tmux.screen();
     assert!(!screen.contains("attach-exit-5"), "{screen}");
     assert!(screen.contains("[wrangle: term"), "{screen}");
