@@ -337,3 +337,23 @@ fn attach_reconnects_keeping_the_terminal_raw() {
     // The terminal is back in its own mode (stty -a printed by the pane's shell).
     assert!(screen.contains(" icanon") && !raw(&screen), "{screen}");
 }
+
+#[test]
+fn a_stream_whose_daemon_does_not_come_back_gives_up_with_status_5() {
+    let wr = Wr::new();
+    wr.ok(&["ls"]);
+    let mut ev = Client::spawn(&wr, &["events"]);
+    wait_until("events reached the daemon", SOON, || has_socket(ev.pid()));
+    kill_daemon(&wr);
+    let t0 = Instant::now();
+    // It never starts a daemon itself: it tries for 10 s, then says so.
+    let code = ev.exit_within(Duration::from_secs(60));
+    assert_eq!(code, 5, "{:?}", ev.err());
+    assert!(t0.elapsed() >= Duration::from_secs(9), "{:?}", t0.elapsed());
+    assert!(
+        ev.err().contains("no daemon answered again within 10s"),
+        "{:?}",
+        ev.err()
+    );
+    assert!(wr.daemon_pids().is_empty(), "a daemon was started");
+}
