@@ -1,6 +1,7 @@
 //! The synchronous client: find the daemon's socket, start the daemon if nobody answers
 //! (race-free: the daemon's lock decides who wins), handshake, then one call per request, or a
-//! stream of output with [`Client::follow`].
+//! stream of output with [`Client::follow`]; [`reconnect`] carries long-lived streams across
+//! a daemon being replaced.
 //!
 //! ```no_run
 //! use wrangle::client::Client;
@@ -26,6 +27,8 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod reconnect;
+
 /// How long a client waits for an auto-started daemon to answer.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -35,6 +38,9 @@ pub struct Client {
     dec: Decoder,
     next_id: u32,
     welcome: Welcome,
+    /// The connection itself failed (end of file or an error mid-stream), as opposed to the
+    /// daemon answering with an ERROR: see [`Client::lost`].
+    lost: bool,
 }
 
 /// One item of a followed stream.
@@ -89,6 +95,7 @@ impl Client {
                 daemon: String::new(),
                 pid: 0,
             },
+            lost: false,
         };
         c.handshake().map_err(|(e, answered)| match e.code {
             Code::UnsupportedVersion => (e, answered),
@@ -175,6 +182,18 @@ impl Client {
         }
     }
 
+    /// Whether the connection broke (the daemon went away mid-conversation) rather than the
+    /// daemon answering: a long-lived stream may then reconnect (see [`reconnect`]).
+    pub fn lost(&self) -> bool {
+        self.lost
+    }
+
+    /// Marks the connection lost and returns `e` (a transport error).
+    fn lose(&mut self, e: Error) -> Error {
+        self.lost = true;
+        e
+    }
+
     /// The daemon's pid (from the handshake).
     pub fn daemon_pid(&self) -> u32 {
         self.welcome.pid
@@ -192,10 +211,10 @@ impl Client {
                 Ok(n) => rest = &rest[n..],
                 Err(rustix::io::Errno::INTR) => {}
                 Err(e) => {
-                    return Err(Error::new(
+                    return Err(self.lose(Error::new(
                         Code::Daemon,
                         format!("lost the daemon: {}", std::io::Error::from(e)),
-                    ))
+                    )))
                 }
             }
         }
@@ -217,10 +236,16 @@ impl Client {
                 }
             }
             match self.stream.read(&mut buf) {
-                Ok(0) => return Err(Error::new(Code::Daemon, "the daemon closed the connection")),
+                Ok(0) => {
+                    let e = Error::new(Code::Daemon, "the daemon closed the connection");
+                    return Err(self.lose(e));
+                }
                 Ok(n) => self.dec.feed(&buf[..n]),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Error::new(Code::Daemon, format!("lost the daemon: {e}"))),
+                Err(e) => {
+                    let e = Error::new(Code::Daemon, format!("lost the daemon: {e}"));
+                    return Err(self.lose(e));
+                }
             }
         }
     }
@@ -236,10 +261,16 @@ impl Client {
         let mut buf = [0u8; 64 << 10];
         let n = loop {
             match self.stream.read(&mut buf) {
-                Ok(0) => return Err(Error::new(Code::Daemon, "the daemon closed the connection")),
+                Ok(0) => {
+                    let e = Error::new(Code::Daemon, "the daemon closed the connection");
+                    return Err(self.lose(e));
+                }
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Error::new(Code::Daemon, format!("lost the daemon: {e}"))),
+                Err(e) => {
+                    let e = Error::new(Code::Daemon, format!("lost the daemon: {e}"));
+                    return Err(self.lose(e));
+                }
             }
         };
         self.dec.feed(&buf[..n]);
@@ -552,11 +583,13 @@ impl Client {
 
     /// Subscribes to lifecycle events (`types` bit 1) and/or log lines (bit 2) of the entries
     /// `sel` picks (every entry, even later ones, when empty); read with
-    /// [`Client::next_event`] using the returned request id.
-    pub fn subscribe(&mut self, sel: &Selector, types: u8) -> Result<u32> {
+    /// [`Client::next_event`] using the returned request id. With `since_ms`, the kept
+    /// lifecycle events from that time on come first.
+    pub fn subscribe(&mut self, sel: &Selector, types: u8, since_ms: Option<u64>) -> Result<u32> {
         self.send_request(&Request::Subscribe {
             sel: sel.clone(),
             types,
+            since_ms,
         })
     }
 

@@ -5,6 +5,7 @@
 use super::render;
 use super::select::with_selector;
 use super::{client, Exit};
+use crate::client::reconnect::{self, Notice};
 use crate::client::{error_from, Client};
 use crate::error::{Code, Error, Result};
 use crate::paths::Paths;
@@ -12,6 +13,7 @@ use crate::proto::frame::FrameKind;
 use crate::proto::{Request, Selector, StreamEvent};
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::time::{Duration, Instant};
 
 /// Output replayed on attach: enough to redraw a screen and recent lines.
 const REPLAY: u64 = 64 << 10;
@@ -223,77 +225,234 @@ pub struct SessionOpts {
     pub replay: bool,
 }
 
-/// Runs an attach session on the selected entry; returns the exit status.
-pub fn session(client: &mut Client, sel: &Selector, opts: &SessionOpts) -> Result<Exit> {
-    let stdin = std::io::stdin();
-    let stdin_fd = stdin.as_fd();
-    let is_tty = rustix::termios::isatty(stdin_fd);
-    let size = if is_tty { term_size(stdin_fd) } else { None };
-    let req = client.send_request(&Request::Attach {
-        sel: sel.clone(),
-        read_only: opts.read_only,
-        replay: if opts.replay { REPLAY } else { 0 },
-        size,
-    })?;
+/// Runs an attach session on the selected entry; returns the exit status. The session
+/// outlives a daemon being replaced: it re-attaches to the entry where its output had got to,
+/// with the local terminal kept as it was (raw mode included) and nothing said in it.
+pub fn session(
+    paths: &Paths,
+    client: &mut Client,
+    sel: &Selector,
+    opts: &SessionOpts,
+) -> Result<Exit> {
     let signals = crate::sys::signalfd::SignalFd::new(&SIGNALS).ok();
-    // The first answer says who we are attached to, or why not.
-    let mut pending = Vec::new();
-    let (label, input, pty) = loop {
-        let f = client.read_frame()?;
-        if f.id != req {
-            continue;
-        }
-        match f.kind() {
-            Some(FrameKind::Error) => return Err(error_from(&f.payload)),
-            Some(FrameKind::Event) => match serde_json::from_slice::<StreamEvent>(&f.payload) {
-                Ok(StreamEvent::Attached {
-                    id,
-                    name,
-                    input,
-                    pty,
-                    ..
-                }) => break (render::label(id, &name), input, pty),
-                _ => pending.push(f),
-            },
-            _ => pending.push(f),
-        }
+    let mut a = Attachment {
+        label: String::new(),
+        raw: None,
+        pos: None,
+        scanner: DetachScanner::new(opts.detach_key),
+        stdin_open: true,
+        skipped: 0,
+        last_notice: Instant::now()
+            .checked_sub(Duration::from_secs(2))
+            .unwrap_or_else(Instant::now),
     };
-    let forward = input && !opts.read_only;
-    if !forward && !opts.read_only {
-        eprintln!("wrangle: attached to {label}; its input is not connected (output only)");
-    }
-    // Raw mode only for a terminal entry: its own terminal echoes and handles Enter. For a
-    // stream entry the local terminal stays in line mode (echo, editing, Enter sends a line),
-    // and Ctrl-\ arrives as SIGQUIT, which detaches.
-    let raw = if forward && is_tty && pty {
-        RawMode::enter(stdin_fd)
-    } else {
-        None
-    };
-    let raw_active = raw.is_some();
-    let mut scanner = DetachScanner::new(opts.detach_key);
-    let mut out = std::io::stdout().lock();
-    let mut stdin_open = forward;
-    let say = |raw: bool, msg: &str| {
-        // In raw mode a bare newline does not return the carriage.
-        let nl = if raw { "\r\n" } else { "\n" };
+    // `a` (and with it the raw mode) is dropped before any error is printed.
+    reconnect::resilient(paths, client, Notice::Quiet, |client, resumed| {
+        a.attach(client, sel, opts, resumed, signals.as_ref())
+    })
+}
+
+/// What an attach session keeps across connections.
+struct Attachment {
+    label: String,
+    /// The local terminal in raw mode (restored when dropped).
+    raw: Option<RawMode>,
+    /// The sequence number of the next output byte, when the daemon told it: a re-attach
+    /// starts there, so nothing shown is shown again.
+    pos: Option<u64>,
+    scanner: DetachScanner,
+    stdin_open: bool,
+    /// Bytes skipped (this terminal fell behind) not yet reported.
+    skipped: u64,
+    last_notice: Instant,
+}
+
+impl Attachment {
+    /// A notice in the local terminal (in raw mode a bare newline does not return the carriage).
+    fn say(&self, msg: &str) {
+        let nl = if self.raw.is_some() { "\r\n" } else { "\n" };
         eprint!("{nl}[wrangle: {msg}]{nl}");
-    };
-    let skipped = std::cell::Cell::new(0u64);
-    let last_notice = std::cell::Cell::new(
-        std::time::Instant::now()
-            .checked_sub(std::time::Duration::from_secs(2))
-            .unwrap_or_else(std::time::Instant::now),
-    );
-    let handle = |frames: Vec<crate::proto::Frame>,
-                  out: &mut std::io::StdoutLock|
-     -> Result<Option<Exit>> {
+    }
+
+    /// Attaches on `client` (again, when `resumed`) and runs the session until it ends.
+    fn attach(
+        &mut self,
+        client: &mut Client,
+        sel: &Selector,
+        opts: &SessionOpts,
+        resumed: bool,
+        signals: Option<&crate::sys::signalfd::SignalFd>,
+    ) -> Result<Exit> {
+        let stdin = std::io::stdin();
+        let stdin_fd = stdin.as_fd();
+        let is_tty = rustix::termios::isatty(stdin_fd);
+        let size = if is_tty { term_size(stdin_fd) } else { None };
+        let req = client.send_request(&Request::Attach {
+            sel: sel.clone(),
+            read_only: opts.read_only,
+            replay: if opts.replay && !resumed { REPLAY } else { 0 },
+            size,
+            from_seq: if resumed { self.pos } else { None },
+        })?;
+        // The first answer says who we are attached to, or why not.
+        let mut pending = Vec::new();
+        let (input, pty) = loop {
+            let f = client.read_frame()?;
+            if f.id != req {
+                continue;
+            }
+            match f.kind() {
+                Some(FrameKind::Error) => return Err(error_from(&f.payload)),
+                Some(FrameKind::Event) => match serde_json::from_slice::<StreamEvent>(&f.payload) {
+                    Ok(StreamEvent::Attached {
+                        id,
+                        name,
+                        input,
+                        pty,
+                        seq,
+                        ..
+                    }) => {
+                        self.label = render::label(id, &name);
+                        self.pos = seq;
+                        break (input, pty);
+                    }
+                    _ => pending.push(f),
+                },
+                _ => pending.push(f),
+            }
+        };
+        let forward = input && !opts.read_only;
+        if !resumed {
+            if !forward && !opts.read_only {
+                eprintln!(
+                    "wrangle: attached to {}; its input is not connected (output only)",
+                    self.label
+                );
+            }
+            // Raw mode only for a terminal entry: its own terminal echoes and handles Enter.
+            // For a stream entry the local terminal stays in line mode (echo, editing, Enter
+            // sends a line), and Ctrl-\ arrives as SIGQUIT, which detaches.
+            if forward && is_tty && pty {
+                self.raw = RawMode::enter(stdin_fd);
+            }
+        }
+        let mut out = std::io::stdout().lock();
+        pending.extend(client.buffered_frames()?);
+        if let Some(code) = self.handle(req, pending, &mut out)? {
+            return Ok(code);
+        }
+        let mut buf = [0u8; 4096];
+        loop {
+            let reading = forward && self.stdin_open;
+            let mut fds = vec![libc::pollfd {
+                fd: client.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            if reading {
+                fds.push(libc::pollfd {
+                    fd: stdin_fd.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+            }
+            if let Some(s) = signals {
+                fds.push(libc::pollfd {
+                    fd: s.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+            }
+            // SAFETY: `fds` is a valid array of pollfd for the duration of the call.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+            if n < 0 {
+                continue;
+            }
+            if fds[0].revents != 0 {
+                let frames = client.read_some()?;
+                if let Some(code) = self.handle(req, frames, &mut out)? {
+                    return Ok(code);
+                }
+            }
+            let mut i = 1;
+            if reading {
+                if fds[i].revents != 0 {
+                    match rustix::io::read(stdin_fd, &mut buf) {
+                        Ok(0) | Err(_) => self.stdin_open = false,
+                        Ok(n) => match self.scanner.scan(&buf[..n]) {
+                            None => {
+                                self.raw = None;
+                                self.say(&format!(
+                                    "detached from {}; it keeps running (wrangle attach to come back)",
+                                    self.label
+                                ));
+                                return Ok(0);
+                            }
+                            Some(bytes) if !bytes.is_empty() => client.send_data(req, &bytes)?,
+                            Some(_) => {}
+                        },
+                    }
+                }
+                i += 1;
+            }
+            if let Some(s) = signals {
+                if fds[i].revents != 0 {
+                    while let Ok(Some(sig)) = s.read() {
+                        if let Some(code) = self.signal(client, sel, opts, sig) {
+                            return Ok(code);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Acts on a signal; Some(status) when it ends the session.
+    fn signal(
+        &mut self,
+        client: &mut Client,
+        sel: &Selector,
+        opts: &SessionOpts,
+        sig: i32,
+    ) -> Option<Exit> {
+        if sig == libc::SIGWINCH {
+            if let Some(sz) = term_size(std::io::stdin().as_fd()) {
+                let _ = client.send_request(&Request::Resize {
+                    sel: sel.clone(),
+                    rows: sz[0],
+                    cols: sz[1],
+                });
+            }
+            return None;
+        }
+        if sig == libc::SIGQUIT && self.raw.is_none() && opts.detach_key == Some(0x1c) {
+            // Ctrl-\ in line mode: the detach key.
+            self.say(&format!("detached from {}; it keeps running", self.label));
+            return Some(0);
+        }
+        self.raw = None;
+        self.say(&format!(
+            "detached from {} ({}); it keeps running",
+            self.label,
+            crate::util::signal::name(sig)
+        ));
+        Some(if sig == libc::SIGINT { 130 } else { 128 + sig })
+    }
+
+    /// Shows the frames of stream `req`; Some(status) once the stream has ended.
+    fn handle(
+        &mut self,
+        req: u32,
+        frames: Vec<crate::proto::Frame>,
+        out: &mut std::io::StdoutLock,
+    ) -> Result<Option<Exit>> {
         for f in frames {
             if f.id != req {
                 continue;
             }
             match f.kind() {
                 Some(FrameKind::Data) => {
+                    self.advance(f.payload.len() as u64);
                     let _ = out.write_all(&f.payload);
                     let _ = out.flush();
                 }
@@ -302,12 +461,9 @@ pub fn session(client: &mut Client, sel: &Selector, opts: &SessionOpts) -> Resul
                         exit_code,
                         exit_signal,
                     }) => {
-                        let n = skipped.replace(0);
+                        let n = std::mem::take(&mut self.skipped);
                         if n > 0 {
-                            say(
-                                raw_active,
-                                &format!("{n} bytes skipped: this terminal fell behind"),
-                            );
+                            self.say(&format!("{n} bytes skipped: this terminal fell behind"));
                         }
                         let (how, code) = match (exit_code, exit_signal) {
                             (Some(c), _) => (format!("exited with code {c}"), c),
@@ -317,19 +473,17 @@ pub fn session(client: &mut Client, sel: &Selector, opts: &SessionOpts) -> Resul
                             ),
                             _ => ("ended".to_string(), 1),
                         };
-                        return Ok(Some(code))
-                            .inspect(|_| say(raw_active, &format!("{label} {how}")));
+                        self.say(&format!("{} {how}", self.label));
+                        return Ok(Some(code));
                     }
                     Ok(StreamEvent::Missed { bytes }) => {
+                        self.advance(bytes);
                         // One notice a second at most, however often bytes are skipped.
-                        skipped.set(skipped.get() + bytes);
-                        if last_notice.get().elapsed() >= std::time::Duration::from_secs(1) {
-                            let n = skipped.replace(0);
-                            say(
-                                raw_active,
-                                &format!("{n} bytes skipped: this terminal fell behind"),
-                            );
-                            last_notice.set(std::time::Instant::now());
+                        self.skipped += bytes;
+                        if self.last_notice.elapsed() >= Duration::from_secs(1) {
+                            let n = std::mem::take(&mut self.skipped);
+                            self.say(&format!("{n} bytes skipped: this terminal fell behind"));
+                            self.last_notice = Instant::now();
                         }
                     }
                     _ => {}
@@ -340,89 +494,12 @@ pub fn session(client: &mut Client, sel: &Selector, opts: &SessionOpts) -> Resul
             }
         }
         Ok(None)
-    };
-    pending.extend(client.buffered_frames()?);
-    if let Some(code) = handle(pending, &mut out)? {
-        return Ok(code);
     }
-    let mut buf = [0u8; 4096];
-    loop {
-        let mut fds = vec![libc::pollfd {
-            fd: client.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
-        if stdin_open {
-            fds.push(libc::pollfd {
-                fd: stdin_fd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            });
-        }
-        if let Some(s) = &signals {
-            fds.push(libc::pollfd {
-                fd: s.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            });
-        }
-        // SAFETY: `fds` is a valid array of pollfd for the duration of the call.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
-        if n < 0 {
-            continue;
-        }
-        if fds[0].revents != 0 {
-            let frames = client.read_some()?;
-            if let Some(code) = handle(frames, &mut out)? {
-                return Ok(code);
-            }
-        }
-        let mut i = 1;
-        if stdin_open {
-            if fds[i].revents != 0 {
-                match rustix::io::read(stdin_fd, &mut buf) {
-                    Ok(0) | Err(_) => stdin_open = false,
-                    Ok(n) => match scanner.scan(&buf[..n]) {
-                        None => {
-                            drop(raw);
-                            say(false, &format!("detached from {label}; it keeps running (wrangle attach to come back)"));
-                            return Ok(0);
-                        }
-                        Some(bytes) if !bytes.is_empty() => client.send_data(req, &bytes)?,
-                        Some(_) => {}
-                    },
-                }
-            }
-            i += 1;
-        }
-        if let Some(s) = &signals {
-            if fds[i].revents != 0 {
-                while let Ok(Some(sig)) = s.read() {
-                    if sig == libc::SIGWINCH {
-                        if let Some(sz) = term_size(stdin_fd) {
-                            let _ = client.send_request(&Request::Resize {
-                                sel: sel.clone(),
-                                rows: sz[0],
-                                cols: sz[1],
-                            });
-                        }
-                    } else if sig == libc::SIGQUIT && !raw_active && opts.detach_key == Some(0x1c) {
-                        // Ctrl-\ in line mode: the detach key.
-                        say(false, &format!("detached from {label}; it keeps running"));
-                        return Ok(0);
-                    } else {
-                        drop(raw);
-                        say(
-                            false,
-                            &format!(
-                                "detached from {label} ({}); it keeps running",
-                                crate::util::signal::name(sig)
-                            ),
-                        );
-                        return Ok(if sig == libc::SIGINT { 130 } else { 128 + sig });
-                    }
-                }
-            }
+
+    /// Counts `n` bytes of the stream as passed.
+    fn advance(&mut self, n: u64) {
+        if let Some(p) = &mut self.pos {
+            *p += n;
         }
     }
 }
@@ -438,6 +515,7 @@ pub fn attach(paths: &Paths, c: AttachCmd) -> Result<Exit> {
     };
     let mut client = client(paths)?;
     session(
+        paths,
         &mut client,
         &sel,
         &SessionOpts {

@@ -3,6 +3,7 @@
 use super::render;
 use super::select::with_selector;
 use super::{client, duration_flag, print_json, Exit};
+use crate::client::reconnect::{self, Notice};
 use crate::error::{Code, Result};
 use crate::paths::Paths;
 use crate::proto::ActionResult;
@@ -160,7 +161,14 @@ pub fn wait(paths: &Paths, c: WaitCmd) -> Result<Exit> {
         bail!(Code::Usage, "wait: say which entry (a name or an id)");
     }
     let condition = c.log.is_some() || c.port.is_some() || c.ready;
-    let r = client(paths)?.wait_for(&sel, timeout, c.log.clone(), c.port, c.ready)?;
+    // A wait outlives a daemon being replaced: it is asked again (an entry that ended
+    // meanwhile is answered at once), with what is left of the timeout.
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    let mut client = client(paths)?;
+    let r = reconnect::resilient(paths, &mut client, Notice::Stderr, |client, _| {
+        let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+        client.wait_for(&sel, left, c.log.clone(), c.port, c.ready)
+    })?;
     if c.json {
         print_json(&r)?;
     }

@@ -5,12 +5,13 @@
 use super::render;
 use super::select::with_selector;
 use super::{client, duration_flag, Exit};
+use crate::client::reconnect::{self, Notice};
 use crate::client::{Client, StreamItem};
 use crate::error::{Code, Error, Result};
 use crate::logs::read::{self, LogLine, RunView};
 use crate::logs::search::{self, Item, Query};
 use crate::paths::Paths;
-use crate::proto::{LogInfo, StreamEvent};
+use crate::proto::{LogInfo, Selector, StreamEvent};
 use std::io::Write;
 use std::path::Path;
 
@@ -190,7 +191,15 @@ pub fn logs(paths: &Paths, c: LogsCmd) -> Result<Exit> {
         if let Some(m) = &missing {
             eprintln!("wrangle: {m}; following what comes from now on");
         }
-        follow(&mut client, info, streams, &q, &mut printer, &mut out)?;
+        follow(
+            paths,
+            &mut client,
+            info,
+            streams,
+            &q,
+            &mut printer,
+            &mut out,
+        )?;
     }
     match missing {
         Some(m) => Err(Error::new(Code::Failed, m)),
@@ -264,8 +273,11 @@ fn open_runs(info: &LogInfo, spec: &str) -> Result<Vec<RunView>> {
 }
 
 /// Streams live output from where the files ended. Plain output passes bytes through as they
-/// come; with a search, timestamps or JSON, output is cut into lines first.
+/// come; with a search, timestamps or JSON, output is cut into lines first. The stream outlives
+/// a daemon being replaced: it goes on from the byte it had got to, taking from the log files
+/// what the old daemon captured but had not sent.
 fn follow(
+    paths: &Paths,
     client: &mut Client,
     info: &LogInfo,
     streams: u8,
@@ -273,46 +285,133 @@ fn follow(
     printer: &mut Printer,
     out: &mut impl Write,
 ) -> Result<()> {
-    let req = client.follow(info.id, info.end_seq, streams)?;
-    let by_line = q.regex.is_some() || printer.timestamps || printer.json;
-    let mut partial: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
-    let mut run = info.runs.last().map_or(0, |r| r.run);
     printer.headers = false;
-    loop {
-        let item = client.next_item(req)?;
-        match item {
-            StreamItem::Data { bytes, .. } if !by_line => {
-                write_out(out, &bytes)?;
+    let mut sink = Sink {
+        streams,
+        by_line: q.regex.is_some() || printer.timestamps || printer.json,
+        partial: [Vec::new(), Vec::new()],
+        run: info.runs.last().map_or(0, |r| r.run),
+        q,
+        printer,
+        out,
+    };
+    // The sequence number of the next byte: both streams are followed (and the unwanted one
+    // dropped here) so that every byte the stream moves past is counted.
+    let mut pos = info.end_seq;
+    reconnect::resilient(paths, client, Notice::Stderr, |client, resumed| {
+        if resumed {
+            let sel = Selector::target(info.id.to_string());
+            let now = match client.logs(&sel, false) {
+                Ok(infos) => infos.into_iter().find(|i| i.id == info.id),
+                Err(e) if e.code == Code::NoSuchEntry => None,
+                Err(e) => return Err(e),
+            };
+            let Some(now) = now else {
+                return sink.flush(); // removed meanwhile: the stream is over
+            };
+            if pos < now.end_seq {
+                sink.replay_files(&now, pos)?;
             }
-            StreamItem::Data { stream, bytes } => {
-                let p = &mut partial[if stream == 2 { 1 } else { 0 }];
-                p.extend_from_slice(&bytes);
-                while let Some(i) = p.iter().position(|&b| b == b'\n') {
-                    let text: Vec<u8> = p.drain(..=i).collect();
-                    let line = LogLine {
-                        run,
-                        ts_us: crate::util::now_us(),
-                        stream,
-                        text,
-                    };
-                    let keep = q
-                        .regex
-                        .as_ref()
-                        .is_none_or(|re| re.is_match(&String::from_utf8_lossy(line.body())));
-                    if keep {
-                        printer.line(out, &line)?;
-                    }
-                }
-            }
-            StreamItem::Event(StreamEvent::Missed { bytes }) => {
-                let _ = out.flush();
-                eprintln!("wrangle: [{bytes} bytes skipped: this reader fell behind]");
-            }
-            StreamItem::Event(StreamEvent::Run { run: r }) => run = r,
-            StreamItem::Event(_) => {}
-            StreamItem::End => return flush_out(out),
+            pos = now.end_seq;
         }
-        flush_out(out)?;
+        let req = client.follow(info.id, pos, 3)?;
+        loop {
+            match client.next_item(req)? {
+                StreamItem::Data { stream, bytes } => {
+                    pos += bytes.len() as u64;
+                    sink.data(stream, &bytes)?;
+                }
+                StreamItem::Event(StreamEvent::Missed { bytes }) => {
+                    pos += bytes;
+                    sink.missed(bytes);
+                }
+                StreamItem::Event(StreamEvent::Run { run: r }) => sink.run = r,
+                StreamItem::Event(_) => {}
+                StreamItem::End => return sink.flush(),
+            }
+            sink.flush()?;
+        }
+    })
+}
+
+/// Where followed output goes: straight out, or cut into lines to filter and decorate.
+struct Sink<'a, W: Write> {
+    streams: u8,
+    by_line: bool,
+    /// The unfinished line of each stream (by line only).
+    partial: [Vec<u8>; 2],
+    run: u32,
+    q: &'a Query,
+    printer: &'a mut Printer,
+    out: &'a mut W,
+}
+
+impl<W: Write> Sink<'_, W> {
+    fn data(&mut self, stream: u8, bytes: &[u8]) -> Result<()> {
+        if self.streams & stream == 0 {
+            return Ok(());
+        }
+        if !self.by_line {
+            return write_out(self.out, bytes);
+        }
+        let p = &mut self.partial[if stream == 2 { 1 } else { 0 }];
+        p.extend_from_slice(bytes);
+        while let Some(i) = p.iter().position(|&b| b == b'\n') {
+            let text: Vec<u8> = p.drain(..=i).collect();
+            let line = LogLine {
+                run: self.run,
+                ts_us: crate::util::now_us(),
+                stream,
+                text,
+            };
+            let keep = self
+                .q
+                .regex
+                .as_ref()
+                .is_none_or(|re| re.is_match(&String::from_utf8_lossy(line.body())));
+            if keep {
+                self.printer.line(self.out, &line)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn missed(&mut self, bytes: u64) {
+        let _ = self.out.flush();
+        eprintln!("wrangle: [{bytes} bytes skipped: this reader fell behind]");
+    }
+
+    /// Passes on the output from sequence number `from` to the end `now` describes, read
+    /// from the log files.
+    fn replay_files(&mut self, now: &LogInfo, from: u64) -> Result<()> {
+        for r in &now.runs {
+            let end = r.start_seq.saturating_add(r.bytes);
+            if end <= from {
+                continue;
+            }
+            let view = RunView::open(Path::new(&r.dir), r.run, r.dropped, Some(r.bytes))
+                .map_err(|e| Error::io(format!("cannot read the logs in {}", r.dir), e))?;
+            let mut at = from.saturating_sub(r.start_seq);
+            if at < view.start {
+                self.missed(view.start - at);
+                at = view.start;
+            }
+            self.run = r.run;
+            let mut failed = None;
+            view.lines(at, view.end, 3, false, &mut |l| {
+                failed = self.data(l.stream, l.text).err();
+                failed.is_none()
+            })
+            .map_err(|e| Error::io("cannot read the log", e))?;
+            if let Some(e) = failed {
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        flush_out(self.out)
     }
 }
 

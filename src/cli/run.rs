@@ -106,7 +106,7 @@ pub fn run(paths: &Paths, c: RunCmd) -> Result<Exit> {
             detach_key: Some(0x1c),
             replay: true,
         };
-        return super::attach::session(&mut client, &sel, &opts);
+        return super::attach::session(paths, &mut client, &sel, &opts);
     }
     if c.json {
         print_json(&e)?;

@@ -133,7 +133,14 @@ fn deliver(conn: &mut Conn, i: usize, ev: &LiveEvent) {
 }
 
 impl Daemon {
-    pub(super) fn subscribe(&mut self, t: Token, req: u32, sel: Selector, types: u8) -> Result<()> {
+    pub(super) fn subscribe(
+        &mut self,
+        t: Token,
+        req: u32,
+        sel: Selector,
+        types: u8,
+        since_ms: Option<u64>,
+    ) -> Result<()> {
         if types == 0 || types > 3 {
             bail!(
                 Code::BadRequest,
@@ -151,16 +158,55 @@ impl Daemon {
             };
             Some(self.reg.select(&only)?.into_iter().collect())
         };
+        let sub = Sub {
+            req,
+            sel,
+            ids,
+            types,
+            missed: 0,
+        };
+        let kept = match since_ms {
+            Some(since) => self.kept_events(&sub, since),
+            None => Vec::new(),
+        };
         if let Some(c) = self.rx.conns.get_mut(&t) {
-            c.subs.push(Sub {
-                req,
-                sel,
-                ids,
-                types,
-                missed: 0,
-            });
+            for ev in &kept {
+                c.json(FrameKind::Event, req, ev);
+            }
+            c.subs.push(sub);
+        }
+        if !kept.is_empty() {
+            self.rx.dirty.insert(t);
         }
         Ok(())
+    }
+
+    /// The kept lifecycle events at or after `since_ms` that `sub` wants, oldest first (each
+    /// entry's in order): what a subscriber resuming after a reconnect may have missed.
+    fn kept_events(&self, sub: &Sub, since_ms: u64) -> Vec<LiveEvent> {
+        let mut evs: Vec<LiveEvent> = self
+            .reg
+            .ids()
+            .into_iter()
+            .filter(|id| wants(&self.reg, sub, *id, 1))
+            .filter_map(|id| self.reg.get(id))
+            .flat_map(|e| {
+                e.events
+                    .iter()
+                    .filter(|ev| ev.ts_ms >= since_ms)
+                    .map(|ev| LiveEvent {
+                        ts_ms: ev.ts_ms,
+                        id: ev.id,
+                        name: e.name.clone(),
+                        kind: ev.kind,
+                        message: ev.message.clone(),
+                        stream: None,
+                        count: None,
+                    })
+            })
+            .collect();
+        evs.sort_by_key(|ev| ev.ts_ms);
+        evs
     }
 
     /// Whether anyone subscribed to log lines of entry `id`.

@@ -5,6 +5,7 @@
 //! (subscribe), `services.rs` (apply, down, restart of services), `registry_ops.rs` (add,
 //! labels, prune, reset), `saved.rs` (save, resurrect), `session.rs` (cancel).
 
+use super::io::AttachFrom;
 use super::state::{BatchOp, Daemon, Pending, PendingKind};
 use crate::error::{Code, Result};
 use crate::proto::{ActionReply, PingReply, Request};
@@ -104,14 +105,25 @@ impl Daemon {
                 port,
                 ready,
             } => self.wait_request(t, req_id, &sel, timeout_ms, log, port, ready)?,
-            Request::Subscribe { sel, types } => self.subscribe(t, req_id, sel, types)?,
+            Request::Subscribe {
+                sel,
+                types,
+                since_ms,
+            } => self.subscribe(t, req_id, sel, types, since_ms)?,
             Request::Send { sel, eof } => self.begin_send(t, req_id, &sel, eof)?,
             Request::Attach {
                 sel,
                 read_only,
                 replay,
                 size,
-            } => self.attach(t, req_id, &sel, read_only, replay, size)?,
+                from_seq,
+            } => {
+                let start = match from_seq {
+                    Some(seq) => AttachFrom::Seq(seq),
+                    None => AttachFrom::Replay(replay),
+                };
+                self.attach(t, req_id, &sel, read_only, start, size)?
+            }
             Request::Resize { sel, rows, cols } => {
                 let results = self.resize(&sel, rows, cols)?;
                 self.reply(t, req_id, &ActionReply { results });

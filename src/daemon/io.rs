@@ -17,6 +17,15 @@ const INPUT_HIGH: usize = 1 << 20;
 /// Paused connections resume when the buffer is down to this.
 const INPUT_LOW: usize = 256 << 10;
 
+/// Where an attach stream starts.
+#[derive(Clone, Copy)]
+pub(super) enum AttachFrom {
+    /// Up to this many bytes before the current end.
+    Replay(u64),
+    /// At this sequence number (a client re-attaching where it left off).
+    Seq(u64),
+}
+
 impl Daemon {
     /// Registers an entry's input for writability (edge-triggered, so only when needed).
     pub(super) fn watch_input(&mut self, id: u64) {
@@ -260,7 +269,7 @@ impl Daemon {
         req: u32,
         sel: &Selector,
         read_only: bool,
-        replay: u64,
+        from: AttachFrom,
         size: Option<[u16; 2]>,
     ) -> Result<()> {
         let id = self.one(sel, "attach")?;
@@ -270,10 +279,15 @@ impl Daemon {
         let live = self.live.get(&id);
         let input = !read_only && self.input_refusal(id).is_none();
         let pty = live.is_some_and(|l| l.pty.is_some());
-        let start = self
-            .rings
-            .get(&id)
-            .map_or(e.seq, |r| r.end().saturating_sub(replay).max(r.start()));
+        // Never before what the ring holds, nor past the end (which the stream would not
+        // reach, and so never tell how the run ended).
+        let start = self.rings.get(&id).map_or(e.seq, |r| {
+            let want = match from {
+                AttachFrom::Replay(n) => r.end().saturating_sub(n),
+                AttachFrom::Seq(seq) => seq,
+            };
+            want.max(r.start()).min(e.seq)
+        });
         let exit_at = if live.is_none() {
             Some((e.seq, e.exit_code, e.exit_signal))
         } else {
@@ -285,6 +299,7 @@ impl Daemon {
             state: e.state.as_str().to_string(),
             input,
             pty,
+            seq: Some(start),
         };
         if let (Some(sz), true) = (size, pty) {
             self.resize_entry(id, sz)?;

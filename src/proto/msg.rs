@@ -479,11 +479,14 @@ pub enum Request {
     },
     /// Stream events of the selected entries (all entries, including ones added later, when
     /// the selector is empty) as EVENT frames carrying [`LiveEvent`]s, until cancelled.
-    /// `types` is a bitmask: 1 lifecycle events, 2 log lines.
+    /// `types` is a bitmask: 1 lifecycle events, 2 log lines. With `since_ms`, the kept
+    /// lifecycle events from that time on come first (a client resuming after a reconnect).
     Subscribe {
         #[serde(default)]
         sel: Selector,
         types: u8,
+        #[serde(default)]
+        since_ms: Option<u64>,
     },
     /// Write to one entry's standard input (stream or terminal): the bytes follow as DATA
     /// frames on channel 3 with this request's id, and an empty DATA frame ends them; with
@@ -497,7 +500,9 @@ pub enum Request {
     /// Attach to one entry: replay up to `replay` bytes of recent output, then live output as
     /// DATA frames; keystrokes come back as DATA frames on channel 3 (unless `read_only` or the
     /// entry has no input). EVENT `attached` first, `exited` when the process ends (then the
-    /// final RESPONSE). `size` (rows, cols) is applied to a terminal entry.
+    /// final RESPONSE). `size` (rows, cols) is applied to a terminal entry. With `from_seq`
+    /// the stream starts at that sequence number instead (a client re-attaching after a
+    /// reconnect, from the `seq` of its first `attached` event plus what it received).
     Attach {
         sel: Selector,
         #[serde(default)]
@@ -506,6 +511,8 @@ pub enum Request {
         replay: u64,
         #[serde(default)]
         size: Option<[u16; 2]>,
+        #[serde(default)]
+        from_seq: Option<u64>,
     },
     /// Set a terminal entry's window size (the process gets SIGWINCH). Reply: [`ActionReply`].
     Resize { sel: Selector, rows: u16, cols: u16 },
@@ -854,6 +861,9 @@ pub enum StreamEvent {
         state: String,
         input: bool,
         pty: bool,
+        /// The sequence number the stream starts at (absent from older daemons).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
     },
     /// The run ended (code or signal).
     Exited {
