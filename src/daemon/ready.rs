@@ -12,7 +12,7 @@ use crate::logs::search::{self, Query};
 use crate::proto::{Selector, WaitReply};
 use crate::store::registry::State;
 use mio::Token;
-use regex_lite::Regex;
+use crate::logs::pattern::Pattern as Regex;
 use std::time::Duration;
 
 /// How often a port condition is checked.

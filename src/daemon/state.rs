@@ -18,7 +18,7 @@ use crate::proc::usage::Sampler;
 use crate::proto::ServiceSpec;
 use crate::store::registry::{Registry, State};
 use mio::Token;
-use regex_lite::Regex;
+use crate::logs::pattern::Pattern as Regex;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;

@@ -1,16 +1,17 @@
-//! Selecting lines: regex search (regex-lite) with grep-style context, `--since`, and head or
-//! tail limits, over one or more runs, streaming (memory is bounded by the limits and context).
+//! Selecting lines: regex search with grep-style context, `--since`, and head or tail limits,
+//! over one or more runs, streaming (memory is bounded by the limits and context; matches are
+//! handed out borrowed from the read buffers, copied only to keep the last N).
 
-use super::bytes::{find, required_literal};
+use super::pattern::Pattern;
 use super::read::{LineRef, LogLine, RunView};
-use regex_lite::Regex;
+use super::scan::Lines;
 use std::collections::VecDeque;
 use std::io;
 
 /// What to select.
 #[derive(Default)]
 pub struct Query {
-    pub regex: Option<Regex>,
+    pub regex: Option<Pattern>,
     /// Context lines before and after each match.
     pub before: usize,
     pub after: usize,
@@ -33,102 +34,136 @@ pub enum Item {
     Gap,
 }
 
-/// Calls `f(index, line, matched)` for every line of `views` (oldest first) that passes the
-/// `--since` filter; `f` returns false to stop.
+/// One item of the result as [`search`] hands it out.
+pub enum Found<'a> {
+    Line { line: &'a LineRef<'a>, matched: bool },
+    /// Lines were skipped between two context groups (`--`).
+    Gap,
+}
+
+/// Calls `f(index, line)` for every line of `views` (oldest first) that `pattern` matches (all
+/// without one) and that passes the `--since` filter; `f` returns false to stop. `index`
+/// numbers all lines when `count` (or without a pattern), else the matching ones.
 fn scan(
     views: &[RunView],
     streams: u8,
     q: &Query,
-    f: &mut dyn FnMut(u64, &LineRef, bool) -> bool,
+    pattern: Option<&Pattern>,
+    count: bool,
+    f: &mut dyn FnMut(u64, &LineRef) -> bool,
 ) -> io::Result<()> {
-    let literal = q
-        .regex
-        .as_ref()
-        .and_then(|re| required_literal(re.as_str()))
-        .map(String::into_bytes);
     let mut index = 0u64;
-    let mut go_on = true;
     for v in views {
-        if !go_on {
-            break;
-        }
         let from = q.since_us.map_or(v.start, |t| v.offset_at(t));
-        v.lines(from, v.end, streams, false, &mut |l| {
+        let mut lines = Lines::new(pattern, count, false);
+        lines.index = index;
+        let mut go_on = true;
+        let mut sink = |i: u64, l: &LineRef| {
             if q.since_us.is_some_and(|t| l.ts_us < t) {
                 return true;
             }
-            let matched = match &q.regex {
-                // A line without the literal every match needs cannot match: skip the regex.
-                Some(re) => {
-                    literal
-                        .as_ref()
-                        .is_none_or(|lit| find(l.body(), lit).is_some())
-                        && re.is_match(&String::from_utf8_lossy(l.body()))
-                }
-                None => true,
-            };
-            go_on = f(index, l, matched);
-            index += 1;
+            go_on = f(i, l);
             go_on
-        })?;
+        };
+        if v.blocks(from, v.end, streams, &mut |p| lines.feed(v.run, p, &mut sink))? {
+            lines.finish(v.run, &mut sink);
+        }
+        if !go_on {
+            break;
+        }
+        index = lines.index;
     }
     Ok(())
 }
 
-/// Runs `q` over `views` (oldest first) for the wanted streams. Without context it is one
-/// pass; with context, a first pass finds which matches to keep (the first or last N) and a
-/// second prints them with their context, exactly as `grep -m N -C K` or `grep | tail` would.
-pub fn select(views: &[RunView], streams: u8, q: &Query) -> io::Result<Vec<Item>> {
-    let line = |l: &LineRef, matched: bool| Item::Line {
-        line: l.to_line(),
-        matched,
-    };
+/// Runs `q` over `views` (oldest first) for the wanted streams, handing each item of the
+/// result to `emit` as it is found (false stops). Without context it is one pass; with
+/// context, a first pass finds which matches to keep (the first or last N) and a second hands
+/// them out with their context, exactly as `grep -m N -C K` or `grep | tail` would.
+pub fn search(
+    views: &[RunView],
+    streams: u8,
+    q: &Query,
+    emit: &mut dyn FnMut(Found) -> bool,
+) -> io::Result<()> {
+    let pattern = q.regex.as_ref();
     if q.before == 0 && q.after == 0 {
-        let mut out: VecDeque<Item> = VecDeque::new();
-        scan(views, streams, q, &mut |_, l, matched| {
-            if !matched {
-                return true;
+        if let Some(t) = q.tail {
+            let mut out: VecDeque<LogLine> = VecDeque::new();
+            scan(views, streams, q, pattern, false, &mut |_, l| {
+                out.push_back(l.to_line());
+                if out.len() > t {
+                    out.pop_front();
+                }
+                q.head.is_none_or(|h| out.len() < h)
+            })?;
+            for l in &out {
+                let r = l.as_ref();
+                if !emit(Found::Line {
+                    line: &r,
+                    matched: true,
+                }) {
+                    break;
+                }
             }
-            out.push_back(line(l, true));
-            if q.tail.is_some_and(|t| out.len() > t) {
-                out.pop_front();
-            }
-            q.head.is_none_or(|h| out.len() < h)
-        })?;
-        return Ok(out.into());
+            return Ok(());
+        }
+        let mut n = 0;
+        return scan(views, streams, q, pattern, false, &mut |_, l| {
+            n += 1;
+            emit(Found::Line {
+                line: l,
+                matched: true,
+            }) && q.head.is_none_or(|h| n < h)
+        });
     }
     // Pass 1: the matches to show.
     let mut kept: VecDeque<u64> = VecDeque::new();
-    scan(views, streams, q, &mut |i, _, matched| {
-        if matched {
-            kept.push_back(i);
-            if q.tail.is_some_and(|t| kept.len() > t) {
-                kept.pop_front();
-            }
+    scan(views, streams, q, pattern, true, &mut |i, _| {
+        kept.push_back(i);
+        if q.tail.is_some_and(|t| kept.len() > t) {
+            kept.pop_front();
         }
         q.head.is_none_or(|h| kept.len() < h)
     })?;
     let kept: Vec<u64> = kept.into();
     let Some(&last) = kept.last() else {
-        return Ok(Vec::new());
+        return Ok(());
     };
     // Pass 2: those matches with their context; other matching lines inside a window are
     // context, as with grep -m.
-    let mut out = Vec::new();
     let mut k = 0;
     let mut last_out: Option<u64> = None;
-    scan(views, streams, q, &mut |i, l, _| {
+    scan(views, streams, q, None, true, &mut |i, l| {
         while k < kept.len() && kept[k] + (q.after as u64) < i {
             k += 1;
         }
         if k < kept.len() && kept[k].saturating_sub(q.before as u64) <= i {
-            if last_out.is_some_and(|p| i > p + 1) {
-                out.push(Item::Gap);
+            if last_out.is_some_and(|p| i > p + 1) && !emit(Found::Gap) {
+                return false;
             }
-            out.push(line(l, kept.binary_search(&i).is_ok()));
+            let matched = kept.binary_search(&i).is_ok();
+            if !emit(Found::Line { line: l, matched }) {
+                return false;
+            }
             last_out = Some(i);
         }
         i < last + q.after as u64
+    })
+}
+
+/// [`search`], collected.
+pub fn select(views: &[RunView], streams: u8, q: &Query) -> io::Result<Vec<Item>> {
+    let mut out = Vec::new();
+    search(views, streams, q, &mut |f| {
+        out.push(match f {
+            Found::Line { line, matched } => Item::Line {
+                line: line.to_line(),
+                matched,
+            },
+            Found::Gap => Item::Gap,
+        });
+        true
     })?;
     Ok(out)
 }
@@ -179,7 +214,7 @@ mod tests {
     fn grep_with_context_like_grep() {
         let v = view("ctx", TEXT);
         let q = Query {
-            regex: Some(Regex::new("err").unwrap()),
+            regex: Some(Pattern::new("err").unwrap()),
             before: 1,
             after: 1,
             ..Query::default()
@@ -195,7 +230,7 @@ mod tests {
     #[test]
     fn head_tail_and_since() {
         let v = view("lim", TEXT);
-        let re = || Some(Regex::new("err").unwrap());
+        let re = || Some(Pattern::new("err").unwrap());
         let q = Query {
             regex: re(),
             head: Some(1),
