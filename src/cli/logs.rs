@@ -122,10 +122,7 @@ pub fn logs(paths: &Paths, c: LogsCmd) -> Result<Exit> {
     let regex = c
         .grep
         .as_deref()
-        .map(|g| {
-            Pattern::new(g)
-                .map_err(|e| Error::new(Code::Usage, format!("--grep {g:?}: {e}")))
-        })
+        .map(|g| Pattern::new(g).map_err(|e| Error::new(Code::Usage, format!("--grep {g:?}: {e}"))))
         .transpose()?;
     let since_us = duration_flag("--since", &c.since)?
         .map(|d| crate::util::now_us().saturating_sub(d.as_micros() as u64));

@@ -109,7 +109,10 @@ mod tests {
     fn matches_are_per_line() {
         let text = "error one\nfine\nan error\nerr\nor\n\nERROR up\n";
         assert_eq!(lines("error", text), ["error one", "an error"]);
-        assert_eq!(lines("(?i)error", text), ["error one", "an error", "ERROR up"]);
+        assert_eq!(
+            lines("(?i)error", text),
+            ["error one", "an error", "ERROR up"]
+        );
         assert_eq!(lines("^$", text), [""]);
         assert_eq!(lines("^an|one$", text), ["error one", "an error"]);
         // Nothing matches across a newline, but the line may match by itself.

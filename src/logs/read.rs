@@ -209,7 +209,11 @@ impl RunView {
                     if streams & stream != 0 && !f(&piece) {
                         return Ok(false);
                     }
-                    ri = if q == end_of(&seg.recs[rj]) { rj + 1 } else { rj };
+                    ri = if q == end_of(&seg.recs[rj]) {
+                        rj + 1
+                    } else {
+                        rj
+                    };
                     p = q;
                 }
                 pos = bend;
@@ -250,10 +254,7 @@ impl Piece<'_> {
         let i = self
             .recs
             .partition_point(|r| self.base + r.offset + u64::from(r.len) <= off);
-        self.recs
-            .get(i)
-            .or(self.recs.last())
-            .map_or(0, |r| r.ts_us)
+        self.recs.get(i).or(self.recs.last()).map_or(0, |r| r.ts_us)
     }
 }
 

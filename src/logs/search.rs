@@ -36,7 +36,10 @@ pub enum Item {
 
 /// One item of the result as [`search`] hands it out.
 pub enum Found<'a> {
-    Line { line: &'a LineRef<'a>, matched: bool },
+    Line {
+        line: &'a LineRef<'a>,
+        matched: bool,
+    },
     /// Lines were skipped between two context groups (`--`).
     Gap,
 }
@@ -65,7 +68,9 @@ fn scan(
             go_on = f(i, l);
             go_on
         };
-        if v.blocks(from, v.end, streams, &mut |p| lines.feed(v.run, p, &mut sink))? {
+        if v.blocks(from, v.end, streams, &mut |p| {
+            lines.feed(v.run, p, &mut sink)
+        })? {
             lines.finish(v.run, &mut sink);
         }
         if !go_on {
@@ -265,5 +270,125 @@ mod tests {
             show(&select(std::slice::from_ref(&v), 3, &q).unwrap()),
             [":h"]
         );
+    }
+
+    /// A view of chunks `(stream, bytes)` written one after the other (ts = chunk number).
+    fn chunks(name: &str, chunks: &[(u8, &[u8])]) -> RunView {
+        let dir =
+            std::env::temp_dir().join(format!("wrangle-search-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let rot = Rotation {
+            max_size: 0,
+            keep: 0,
+        };
+        let mut w = RunWriter::create(&dir, 1, rot).unwrap();
+        for (i, (stream, data)) in chunks.iter().enumerate() {
+            w.write(*stream, i as u64, data).unwrap();
+        }
+        w.flush_index().unwrap();
+        RunView::open(&dir, 1, 0, None).unwrap()
+    }
+
+    /// `select` with `re` and `before`/`after` context, reading blocks of `block` bytes, as
+    /// `(stream, ts, text)` (`--` for gaps).
+    fn found(v: &mut RunView, block: usize, re: &str, ctx: usize) -> Vec<(u8, u64, String)> {
+        v.set_block(block);
+        let q = Query {
+            regex: Some(Pattern::new(re).unwrap()),
+            before: ctx,
+            after: ctx,
+            ..Query::default()
+        };
+        select(std::slice::from_mut(v), 3, &q)
+            .unwrap()
+            .into_iter()
+            .map(|it| match it {
+                Item::Gap => (0, 0, "--".to_string()),
+                Item::Line { line, .. } => (
+                    line.stream,
+                    line.ts_us,
+                    String::from_utf8_lossy(&line.text).into_owned(),
+                ),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn block_boundaries_change_nothing() {
+        // Every line is a chunk of its own except the last three, cut mid-line; one line is
+        // far longer than the small blocks, one ends in CRLF, the last has no newline.
+        let long = format!("{} error timeout {}\n", "x".repeat(100), "y".repeat(50));
+        let text =
+            format!("ok 1\nerror timeout 2\r\nok 3\n{long}err-r timeout\nnone\nerror timeout 9");
+        let lines: Vec<&str> = text.split_inclusive('\n').collect();
+        let mut cs: Vec<(u8, &[u8])> = lines.iter().map(|l| (1, l.as_bytes())).collect();
+        let last = cs.pop().unwrap().1;
+        cs.extend([(1, &last[..3]), (1, &last[3..8]), (1, &last[8..])]);
+        let mut v = chunks("blocks", &cs);
+        let want = |re: &str| -> Vec<(u8, u64, String)> {
+            let p = Pattern::new(re).unwrap();
+            lines
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| p.is_match(l.strip_suffix('\n').unwrap_or(l)))
+                .map(|(i, l)| (1, i as u64, l.to_string()))
+                .collect()
+        };
+        for re in [
+            "error timeout",
+            "err.r t[i]meout",
+            "2\r$",
+            "\\d$",
+            "^(ok|none)",
+            "y\\z",
+        ] {
+            assert!(!want(re).is_empty(), "{re}");
+            for block in [1, 2, 3, 5, 8, 13, 64, 100, 1 << 20] {
+                assert_eq!(
+                    found(&mut v, block, re, 0),
+                    want(re),
+                    "{re:?}, block {block}"
+                );
+            }
+        }
+        // A match that would span two lines (and so two blocks) is no match.
+        for block in [1, 4, 9, 1 << 20] {
+            assert!(found(&mut v, block, "3\nx", 0).is_empty());
+            assert!(found(&mut v, block, "timeout\\s+none", 0).is_empty());
+        }
+        // Context counts the lines the same way whatever the blocks.
+        let whole = found(&mut v, 1 << 20, "none", 1);
+        assert_eq!(whole.len(), 3);
+        for block in [1, 3, 7, 64] {
+            assert_eq!(found(&mut v, block, "none", 1), whole, "block {block}");
+            assert_eq!(
+                found(&mut v, block, "^ok", 1),
+                found(&mut v, 1 << 20, "^ok", 1)
+            );
+        }
+    }
+
+    #[test]
+    fn lines_cut_by_the_other_stream_and_by_blocks_come_out_whole() {
+        let cs: &[(u8, &[u8])] = &[
+            (1, b"out err"),
+            (2, b"stderr err"),
+            (1, b"or one\nout two\n"),
+            (2, b"or\n"),
+            (1, b"error"),
+        ];
+        let mut v = chunks("streams", cs);
+        for block in [1, 2, 6, 7, 10, 1 << 20] {
+            assert_eq!(
+                found(&mut v, block, "error", 0),
+                [
+                    (1, 0, "out error one\n".to_string()),
+                    (2, 1, "stderr error\n".to_string()),
+                    (1, 4, "error".to_string()),
+                ],
+                "block {block}"
+            );
+        }
     }
 }
