@@ -7,6 +7,7 @@
 use super::bytes::memchr;
 use super::pattern::Pattern;
 use super::read::{LineRef, Piece};
+use std::cell::Cell;
 
 /// A partial line longer than this is handed out as is (without its newline).
 const MAX_LINE: usize = 1 << 20;
@@ -19,6 +20,9 @@ pub struct Lines<'p> {
     /// Lines completed so far: the number the next one gets. Without a pattern or with
     /// `count`, every line counts; otherwise only the matching ones do.
     pub index: u64,
+    /// Lines numbered below this are counted but not handed out (their caller moves it on as
+    /// it goes, to skip what it does not want cheaply). Only without a pattern.
+    pub wanted_from: Option<&'p Cell<u64>>,
     carry: [Carry; 2],
 }
 
@@ -46,6 +50,7 @@ impl<'p> Lines<'p> {
             pattern,
             count,
             index: 0,
+            wanted_from: None,
             carry: [carry(), carry()],
         }
     }
@@ -123,6 +128,10 @@ impl<'p> Lines<'p> {
 
     /// One line, tried against the pattern.
     fn offer(&mut self, run: u32, stream: u8, ts_us: u64, text: &[u8], f: Sink) -> bool {
+        if self.wanted_from.is_some_and(|w| self.index < w.get()) {
+            self.index += 1;
+            return true;
+        }
         let body = text.strip_suffix(b"\n").unwrap_or(text);
         let picked = self.pattern.is_none_or(|p| p.is_match(body));
         if !picked && !self.count {
@@ -172,7 +181,22 @@ impl<'p> Lines<'p> {
             }
             _ => {
                 let mut s = 0;
-                for e in memchr::memchr_iter(b'\n', region) {
+                let mut ends = memchr::memchr_iter(b'\n', region);
+                loop {
+                    // Unwanted lines are only counted.
+                    let skip = self
+                        .wanted_from
+                        .map_or(0, |w| w.get().saturating_sub(self.index));
+                    for _ in 0..skip {
+                        let Some(e) = ends.next() else {
+                            return true;
+                        };
+                        self.index += 1;
+                        s = e + 1;
+                    }
+                    let Some(e) = ends.next() else {
+                        break;
+                    };
                     let l = line(s, e);
                     if !self.offer(run, piece.stream, l.ts_us, l.text, f) {
                         return false;

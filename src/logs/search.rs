@@ -5,6 +5,7 @@
 use super::pattern::Pattern;
 use super::read::{LineRef, LogLine, RunView};
 use super::scan::Lines;
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::io;
 
@@ -46,13 +47,15 @@ pub enum Found<'a> {
 
 /// Calls `f(index, line)` for every line of `views` (oldest first) that `pattern` matches (all
 /// without one) and that passes the `--since` filter; `f` returns false to stop. `index`
-/// numbers all lines when `count` (or without a pattern), else the matching ones.
+/// numbers all lines when `count` (or without a pattern), else the matching ones. Without a
+/// pattern, lines numbered below `wanted_from` are skipped (`f` may move it on).
 fn scan(
     views: &[RunView],
     streams: u8,
     q: &Query,
     pattern: Option<&Pattern>,
     count: bool,
+    wanted_from: Option<&Cell<u64>>,
     f: &mut dyn FnMut(u64, &LineRef) -> bool,
 ) -> io::Result<()> {
     let mut index = 0u64;
@@ -60,6 +63,7 @@ fn scan(
         let from = q.since_us.map_or(v.start, |t| v.offset_at(t));
         let mut lines = Lines::new(pattern, count, false);
         lines.index = index;
+        lines.wanted_from = wanted_from;
         let mut go_on = true;
         let mut sink = |i: u64, l: &LineRef| {
             if q.since_us.is_some_and(|t| l.ts_us < t) {
@@ -95,7 +99,7 @@ pub fn search(
     if q.before == 0 && q.after == 0 {
         if let Some(t) = q.tail {
             let mut out: VecDeque<LogLine> = VecDeque::new();
-            scan(views, streams, q, pattern, false, &mut |_, l| {
+            scan(views, streams, q, pattern, false, None, &mut |_, l| {
                 out.push_back(l.to_line());
                 if out.len() > t {
                     out.pop_front();
@@ -114,7 +118,7 @@ pub fn search(
             return Ok(());
         }
         let mut n = 0;
-        return scan(views, streams, q, pattern, false, &mut |_, l| {
+        return scan(views, streams, q, pattern, false, None, &mut |_, l| {
             n += 1;
             emit(Found::Line {
                 line: l,
@@ -124,7 +128,7 @@ pub fn search(
     }
     // Pass 1: the matches to show.
     let mut kept: VecDeque<u64> = VecDeque::new();
-    scan(views, streams, q, pattern, true, &mut |i, _| {
+    scan(views, streams, q, pattern, true, None, &mut |i, _| {
         kept.push_back(i);
         if q.tail.is_some_and(|t| kept.len() > t) {
             kept.pop_front();
@@ -139,7 +143,10 @@ pub fn search(
     // context, as with grep -m.
     let mut k = 0;
     let mut last_out: Option<u64> = None;
-    scan(views, streams, q, None, true, &mut |i, l| {
+    let (before, after) = (q.before as u64, q.after as u64);
+    // The next line that may be in a window: the scan counts the lines up to it unseen.
+    let wanted = Cell::new(kept[0].saturating_sub(before));
+    scan(views, streams, q, None, true, Some(&wanted), &mut |i, l| {
         while k < kept.len() && kept[k] + (q.after as u64) < i {
             k += 1;
         }
@@ -153,7 +160,14 @@ pub fn search(
             }
             last_out = Some(i);
         }
-        i < last + q.after as u64
+        while k < kept.len() && kept[k] + after < i + 1 {
+            k += 1;
+        }
+        wanted.set(
+            kept.get(k)
+                .map_or(u64::MAX, |m| m.saturating_sub(before).max(i + 1)),
+        );
+        i < last + after
     })
 }
 
