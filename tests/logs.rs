@@ -746,6 +746,36 @@ fn search_with_context_prints_what_grep_prints() {
     wr.code(&["logs", "s", "--grep", "a{2,1}"], 2);
 }
 
+#[test]
+fn search_matches_bytes_like_grep_in_the_c_locale() {
+    // Lines that are not UTF-8 are searched byte for byte (not as U+FFFD), CR-LF lines keep
+    // their CR, and the last line needs no newline.
+    let wr = Wr::new();
+    let text: &[u8] = b"caf\xc3\xa9 ok\r\n\xff\xfe raw bytes\nplain\nWARN: Disk 90%";
+    let file = wr.root.join("bytes.bin");
+    std::fs::write(&file, text).unwrap();
+    wr.start(&["--name", "b", "--", "cat", file.to_str().unwrap()]);
+    wait_ended(&wr, "b", 1, SOON);
+    let grep = |re: &str| wr.ok(&["logs", "b", "--grep", re]).stdout;
+    assert_eq!(
+        grep(r"\xFF\xFE"),
+        b"\xff\xfe raw bytes\n",
+        "a byte escape finds raw bytes"
+    );
+    assert_eq!(grep(r"^\xFF.*s$"), b"\xff\xfe raw bytes\n");
+    assert_eq!(
+        grep("caf\u{e9} ok\r$"),
+        b"caf\xc3\xa9 ok\r\n",
+        "a character is its UTF-8"
+    );
+    assert_eq!(grep(r"(?i)warn: disk \d+%$"), b"WARN: Disk 90%");
+    assert_eq!(
+        grep(r"ok$|^\w+$"),
+        b"plain\n",
+        "the CR stays part of its line"
+    );
+}
+
 /// What `--head N` must print: grep's output (without `-m`) up to the Nth match, then at most
 /// `after` lines of that match's trailing context. With `strict`, the trailing context also
 /// stops before the next matching line, as `grep -m` does (GNU grep is not consistent about

@@ -8,8 +8,9 @@ use super::{client, duration_flag, Exit};
 use crate::client::reconnect::{self, Notice};
 use crate::client::{Client, StreamItem};
 use crate::error::{Code, Error, Result};
-use crate::logs::read::{self, LogLine, RunView};
-use crate::logs::search::{self, Item, Query};
+use crate::logs::pattern::Pattern;
+use crate::logs::read::{self, LineRef, LogLine, RunView};
+use crate::logs::search::{self, Found, Query};
 use crate::paths::Paths;
 use crate::proto::{LogInfo, Selector, StreamEvent};
 use std::io::Write;
@@ -80,7 +81,7 @@ struct Printer {
 }
 
 impl Printer {
-    fn line(&mut self, out: &mut impl Write, l: &LogLine) -> Result<()> {
+    fn line(&mut self, out: &mut impl Write, l: &LineRef) -> Result<()> {
         if self.json {
             let v = serde_json::json!({
                 "run": l.run,
@@ -100,7 +101,7 @@ impl Printer {
                 format!("{} ", render::timestamp_us(l.ts_us)).as_bytes(),
             )?;
         }
-        write_out(out, &l.text)
+        write_out(out, l.text)
     }
 }
 
@@ -122,10 +123,7 @@ pub fn logs(paths: &Paths, c: LogsCmd) -> Result<Exit> {
     let regex = c
         .grep
         .as_deref()
-        .map(|g| {
-            regex_lite::Regex::new(g)
-                .map_err(|e| Error::new(Code::Usage, format!("--grep {g:?}: {e}")))
-        })
+        .map(|g| Pattern::new(g).map_err(|e| Error::new(Code::Usage, format!("--grep {g:?}: {e}"))))
         .transpose()?;
     let since_us = duration_flag("--since", &c.since)?
         .map(|d| crate::util::now_us().saturating_sub(d.as_micros() as u64));
@@ -172,17 +170,22 @@ pub fn logs(paths: &Paths, c: LogsCmd) -> Result<Exit> {
         let lines = read::tail(view, streams, q.tail.unwrap_or(20))
             .map_err(|e| Error::io("cannot read the log", e))?;
         for l in &lines {
-            printer.line(&mut out, l)?;
+            printer.line(&mut out, &l.as_ref())?;
         }
     } else {
-        let items =
-            search::select(&views, streams, &q).map_err(|e| Error::io("cannot read the log", e))?;
-        for it in &items {
-            match it {
-                Item::Gap if !c.json => write_out(&mut out, b"--\n")?,
-                Item::Gap => {}
-                Item::Line { line, .. } => printer.line(&mut out, line)?,
-            }
+        // Printed as found, straight from the read buffers.
+        let mut failed = None;
+        search::search(&views, streams, &q, &mut |f| {
+            let r = match f {
+                Found::Gap if !c.json => write_out(&mut out, b"--\n"),
+                Found::Gap => Ok(()),
+                Found::Line { line, .. } => printer.line(&mut out, line),
+            };
+            r.map_err(|e| failed = Some(e)).is_ok()
+        })
+        .map_err(|e| Error::io("cannot read the log", e))?;
+        if let Some(e) = failed {
+            return Err(e);
         }
     }
     flush_out(&mut out)?;
@@ -368,9 +371,9 @@ impl<W: Write> Sink<'_, W> {
                 .q
                 .regex
                 .as_ref()
-                .is_none_or(|re| re.is_match(&String::from_utf8_lossy(line.body())));
+                .is_none_or(|re| re.is_match(line.body()));
             if keep {
-                self.printer.line(self.out, &line)?;
+                self.printer.line(self.out, &line.as_ref())?;
             }
         }
         Ok(())

@@ -1134,7 +1134,7 @@ impl<'a> Loader<'a> {
                     if s.is_empty() {
                         return Err(self.at(rv, &kp, "the regular expression is empty"));
                     }
-                    regex_lite::Regex::new(s).map_err(|e| {
+                    crate::logs::pattern::Pattern::new(s).map_err(|e| {
                         let why = e.to_string().replace('\n', " ");
                         self.at(rv, &kp, format!("invalid regular expression: {why}"))
                     })?;

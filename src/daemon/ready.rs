@@ -7,12 +7,12 @@ use super::build::variant;
 use super::jobs::Done;
 use super::state::{Daemon, Pending, PendingKind, ReadyWait, TimerKind};
 use crate::error::{Code, Error, Result};
+use crate::logs::pattern::Pattern as Regex;
 use crate::logs::read::RunView;
 use crate::logs::search::{self, Query};
 use crate::proto::{Selector, WaitReply};
 use crate::store::registry::State;
 use mio::Token;
-use regex_lite::Regex;
 use std::time::Duration;
 
 /// How often a port condition is checked.

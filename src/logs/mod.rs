@@ -3,8 +3,10 @@
 
 pub mod bytes;
 pub mod file;
+pub mod pattern;
 pub mod read;
 pub mod ring;
+pub mod scan;
 pub mod search;
 
 /// Stream numbers, shared with the protocol's DATA channels.

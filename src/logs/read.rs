@@ -2,14 +2,16 @@
 //! stream with the index, assembled into lines per stream (a line keeps the receive time of its
 //! first byte), streaming in bounded memory so that a gigabyte of log never has to fit in RAM.
 
-use super::bytes::memchr;
 use super::file::{read_index, run_segments, Record};
+use super::scan::Lines;
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-/// A partial line longer than this is handed out as is (marked incomplete).
-const MAX_LINE: usize = 1 << 20;
+/// How much of a log file is read at once: big enough that system calls and per-block work
+/// vanish, small enough to stay in the CPU's caches while it is searched.
+const BLOCK: usize = 256 << 10;
 
 /// One line of output.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +29,16 @@ impl LogLine {
     /// The text without its newline.
     pub fn body(&self) -> &[u8] {
         self.text.strip_suffix(b"\n").unwrap_or(&self.text)
+    }
+
+    /// Borrowed.
+    pub fn as_ref(&self) -> LineRef<'_> {
+        LineRef {
+            run: self.run,
+            ts_us: self.ts_us,
+            stream: self.stream,
+            text: &self.text,
+        }
     }
 }
 
@@ -71,6 +83,8 @@ pub struct RunView {
     pub start: u64,
     /// Run offset after the last byte to consider.
     pub end: u64,
+    /// Bytes read at once.
+    block: usize,
 }
 
 impl RunView {
@@ -112,6 +126,7 @@ impl RunView {
             segs,
             start: dropped,
             end,
+            block: BLOCK,
         })
     }
 
@@ -141,134 +156,110 @@ impl RunView {
         skip_first: bool,
         f: &mut dyn FnMut(&LineRef) -> bool,
     ) -> io::Result<()> {
+        let mut lines = Lines::new(None, false, skip_first);
+        let run = self.run;
+        if self.blocks(from, to, streams, &mut |p| {
+            lines.feed(run, p, &mut |_, l| f(l))
+        })? {
+            lines.finish(run, &mut |_, l| f(l));
+        }
+        Ok(())
+    }
+
+    /// Reads `[from, to)` a block at a time and calls `f` with each stretch of a wanted
+    /// stream in it (consecutive chunks of one stream are one piece), in file order. `f`
+    /// returns false to stop; the result says whether it went to the end.
+    pub fn blocks(
+        &self,
+        from: u64,
+        to: u64,
+        streams: u8,
+        f: &mut dyn FnMut(&Piece) -> bool,
+    ) -> io::Result<bool> {
         let to = to.min(self.end);
-        let mut parts = [Partial::new(skip_first), Partial::new(skip_first)];
         let mut buf = Vec::new();
         for seg in &self.segs {
             let (a, b) = (from.max(seg.base), to.min(seg.base + seg.len));
             if a >= b {
                 continue;
             }
-            let mut file = BufReader::with_capacity(1 << 20, File::open(&seg.log)?);
-            file.seek(SeekFrom::Start(a - seg.base))?;
+            let file = File::open(&seg.log)?;
+            let end_of = |r: &Record| seg.base + r.offset + u64::from(r.len);
+            let mut ri = seg.recs.partition_point(|r| end_of(r) <= a);
             let mut pos = a;
-            for r in &seg.recs {
-                let (ra, rb) = (seg.base + r.offset, seg.base + r.offset + r.len as u64);
-                let (ca, cb) = (ra.max(pos), rb.min(b));
-                if ca >= cb {
-                    if ra >= b {
-                        break;
+            while pos < b && ri < seg.recs.len() {
+                let n = (b - pos).min(self.block as u64);
+                buf.resize(n as usize, 0);
+                file.read_exact_at(&mut buf, pos - seg.base)?;
+                let bend = pos + n;
+                let mut p = pos;
+                while p < bend && ri < seg.recs.len() {
+                    // The stretch of one stream from p: records ri..=rj.
+                    let stream = stream_of(&seg.recs[ri]);
+                    let mut rj = ri;
+                    while rj + 1 < seg.recs.len()
+                        && end_of(&seg.recs[rj]) < bend
+                        && stream_of(&seg.recs[rj + 1]) == stream
+                    {
+                        rj += 1;
                     }
-                    continue;
+                    let q = end_of(&seg.recs[rj]).min(bend);
+                    let piece = Piece {
+                        stream,
+                        at: p,
+                        data: &buf[(p - pos) as usize..(q - pos) as usize],
+                        recs: &seg.recs,
+                        base: seg.base,
+                    };
+                    if streams & stream != 0 && !f(&piece) {
+                        return Ok(false);
+                    }
+                    ri = if q == end_of(&seg.recs[rj]) {
+                        rj + 1
+                    } else {
+                        rj
+                    };
+                    p = q;
                 }
-                buf.resize((cb - ca) as usize, 0);
-                file.read_exact(&mut buf)?;
-                pos = cb;
-                let stream = if r.stream == 2 { 2 } else { 1 };
-                if streams & stream == 0 {
-                    continue;
-                }
-                let p = &mut parts[stream as usize - 1];
-                if !p.feed(self.run, r.ts_us, stream, &buf, f) {
-                    return Ok(());
-                }
+                pos = bend;
             }
         }
-        for (i, p) in parts.iter_mut().enumerate() {
-            if !p.skip && !p.buf.is_empty() {
-                let line = LineRef {
-                    run: self.run,
-                    ts_us: p.ts,
-                    stream: i as u8 + 1,
-                    text: &p.buf,
-                };
-                if !f(&line) {
-                    return Ok(());
-                }
-            }
-        }
-        Ok(())
+        Ok(true)
+    }
+
+    /// Reads blocks of `n` bytes (tests cut lines at block boundaries with tiny blocks).
+    #[cfg(test)]
+    pub fn set_block(&mut self, n: usize) {
+        self.block = n;
     }
 }
 
-/// A line being assembled for one stream.
-struct Partial {
-    buf: Vec<u8>,
-    ts: u64,
-    skip: bool,
+fn stream_of(r: &Record) -> u8 {
+    if r.stream == 2 {
+        2
+    } else {
+        1
+    }
 }
 
-impl Partial {
-    fn new(skip: bool) -> Partial {
-        Partial {
-            buf: Vec::new(),
-            ts: 0,
-            skip,
-        }
-    }
+/// A stretch of one stream's bytes in a block that [`RunView::blocks`] read.
+pub struct Piece<'a> {
+    /// 1 stdout, 2 stderr.
+    pub stream: u8,
+    /// The run offset of `data[0]`.
+    pub at: u64,
+    pub data: &'a [u8],
+    recs: &'a [Record],
+    base: u64,
+}
 
-    fn feed(
-        &mut self,
-        run: u32,
-        ts: u64,
-        stream: u8,
-        mut data: &[u8],
-        f: &mut dyn FnMut(&LineRef) -> bool,
-    ) -> bool {
-        while !data.is_empty() {
-            let Some(i) = memchr(b'\n', data) else {
-                if self.buf.is_empty() {
-                    self.ts = ts;
-                }
-                self.buf.extend_from_slice(data);
-                if self.buf.len() >= MAX_LINE {
-                    // Hand out an endless line in pieces rather than hold it all.
-                    if !self.skip {
-                        let line = LineRef {
-                            run,
-                            ts_us: self.ts,
-                            stream,
-                            text: &self.buf,
-                        };
-                        if !f(&line) {
-                            return false;
-                        }
-                    }
-                    self.buf.clear();
-                }
-                return true;
-            };
-            let piece = &data[..=i];
-            data = &data[i + 1..];
-            if self.skip {
-                self.skip = false;
-                self.buf.clear();
-                continue;
-            }
-            let keep_going = if self.buf.is_empty() {
-                // The common case: the whole line is in this chunk; no copy.
-                f(&LineRef {
-                    run,
-                    ts_us: ts,
-                    stream,
-                    text: piece,
-                })
-            } else {
-                self.buf.extend_from_slice(piece);
-                let r = f(&LineRef {
-                    run,
-                    ts_us: self.ts,
-                    stream,
-                    text: &self.buf,
-                });
-                self.buf.clear();
-                r
-            };
-            if !keep_going {
-                return false;
-            }
-        }
-        true
+impl Piece<'_> {
+    /// When the byte at run offset `off` (within this piece's segment) was received.
+    pub fn ts_at(&self, off: u64) -> u64 {
+        let i = self
+            .recs
+            .partition_point(|r| self.base + r.offset + u64::from(r.len) <= off);
+        self.recs.get(i).or(self.recs.last()).map_or(0, |r| r.ts_us)
     }
 }
 

@@ -246,7 +246,7 @@ fn regex(field: &str, re: &str) -> Result<()> {
             ),
         ));
     }
-    regex_lite::Regex::new(re).map_err(|e| {
+    crate::logs::pattern::Pattern::new(re).map_err(|e| {
         let why = e.to_string().replace('\n', " ");
         bad(field, format!("invalid regular expression: {why}"))
     })?;
