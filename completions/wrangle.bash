@@ -189,7 +189,7 @@ _wrangle() {
                 ;;
             *)
                 if [[ $cur == -* ]]; then
-                    _wrangle_reply "--socket --help"
+                    _wrangle_reply "--socket --version -V --help"
                 else
                     _wrangle_reply "$_wrangle_commands"
                 fi

@@ -130,6 +130,7 @@ complete -c wrangle -f
 
 # Global options and subcommands.
 complete -c wrangle -n __wrangle_needs_command -l socket -r -F -d 'Talk to the daemon on this socket'
+complete -c wrangle -n __wrangle_needs_command -s V -l version -d 'Print the version and exit'
 complete -c wrangle -n 'not __wrangle_after_dashdash' -l help -d 'Display usage information'
 complete -c wrangle -n __wrangle_needs_command -a run -d 'Start a new entry running a command'
 complete -c wrangle -n __wrangle_needs_command -a ls -d 'List entries'

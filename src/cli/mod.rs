@@ -25,8 +25,11 @@ pub struct Top {
     /// path of the daemon's control socket (default: see FILES in wrangle(1))
     #[argh(option)]
     pub socket: Option<String>,
+    /// print the version (wrangle X.Y.Z) and exit
+    #[argh(switch, short = 'V')]
+    pub version: bool,
     #[argh(subcommand)]
-    pub cmd: Cmd,
+    pub cmd: Option<Cmd>,
 }
 
 #[derive(FromArgs, Debug)]
@@ -111,8 +114,18 @@ pub fn main() -> Exit {
 }
 
 fn dispatch(top: Top) -> Result<Exit> {
+    if top.version {
+        println!("wrangle {}", env!("CARGO_PKG_VERSION"));
+        return Ok(0);
+    }
+    let Some(cmd) = top.cmd else {
+        return Err(Error::new(
+            Code::Usage,
+            "no command given (see wrangle --help)",
+        ));
+    };
     let paths = Paths::resolve(top.socket.map(PathBuf::from))?;
-    match top.cmd {
+    match cmd {
         Cmd::Run(c) => run::run(&paths, c),
         Cmd::Ls(c) => ls::ls(&paths, c),
         Cmd::Status(c) => ls::status(&paths, c),
