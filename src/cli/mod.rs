@@ -12,6 +12,7 @@ mod render;
 mod run;
 mod select;
 mod services;
+mod startup;
 
 use crate::client::Client;
 use crate::error::{Code, Error, Result};
@@ -63,6 +64,8 @@ pub enum Cmd {
     Daemon(daemon::DaemonCmd),
     Up(services::UpCmd),
     Down(services::DownCmd),
+    Startup(startup::StartupCmd),
+    Unstartup(startup::UnstartupCmd),
 }
 
 /// What a command produced: an exit status.
@@ -124,6 +127,12 @@ fn dispatch(top: Top) -> Result<Exit> {
             "no command given (see wrangle --help)",
         ));
     };
+    // These need no daemon, nor its paths.
+    let cmd = match cmd {
+        Cmd::Startup(c) => return startup::startup(c),
+        Cmd::Unstartup(c) => return startup::unstartup(c),
+        cmd => cmd,
+    };
     let paths = Paths::resolve(top.socket.map(PathBuf::from))?;
     match cmd {
         Cmd::Run(c) => run::run(&paths, c),
@@ -154,6 +163,7 @@ fn dispatch(top: Top) -> Result<Exit> {
         Cmd::Daemon(c) => daemon::daemon(paths, c),
         Cmd::Up(c) => services::up(&paths, c),
         Cmd::Down(c) => services::down(&paths, c),
+        Cmd::Startup(_) | Cmd::Unstartup(_) => unreachable!("dispatched above"),
     }
 }
 
