@@ -73,6 +73,19 @@ uninstall:
 	  $(EXAMPLESDIR)/openrc/wrangle $(EXAMPLESDIR)/sysvinit/wrangle $(EXAMPLESDIR)/cron/wrangle
 	-rmdir $(EXAMPLESDIR)/openrc $(EXAMPLESDIR)/sysvinit $(EXAMPLESDIR)/cron $(EXAMPLESDIR)
 
+# A Debian package (dpkg-deb) of `make install PREFIX=/usr`, with the completions in Debian's
+# folders: $(TARGET_DIR)/deb/wrangle_VERSION_ARCH.deb. Its version is pkg/deb/changelog's.
+DEB_VERSION = $(shell sed -n '1s/^wrangle (\(.*\)).*/\1/p' pkg/deb/changelog)
+DEB_ROOT = $(abspath $(TARGET_DIR))/deb/root
+DEB = $(TARGET_DIR)/deb/wrangle_$(DEB_VERSION)_$(shell dpkg --print-architecture 2>/dev/null).deb
+
+deb:
+	rm -rf $(DEB_ROOT)
+	$(MAKE) install PREFIX=/usr DESTDIR=$(DEB_ROOT) ZSHDIR=$(DEB_ROOT)/usr/share/zsh/vendor-completions \
+	  EXAMPLESDIR=$(DEB_ROOT)/usr/share/doc/wrangle/examples
+	pkg/deb/build $(DEB_ROOT) $(DEB) $(DEB_VERSION)
+	@echo $(DEB)
+
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
