@@ -6,7 +6,7 @@
 # they are offered literally (see _wrangle_reply_words), never expanded.
 
 _wrangle_commands="run ls status start stop restart rm signal attach send resize logs events wait add
-label tag group prune reset tree ping shutdown up down save resurrect daemon"
+label tag group prune reset tree ping shutdown up down save resurrect daemon startup unstartup"
 
 _wrangle_signals="HUP INT QUIT ILL TRAP ABRT BUS FPE KILL USR1 SEGV USR2 PIPE ALRM TERM STKFLT
 CHLD CONT STOP TSTP TTIN TTOU URG XCPU XFSZ VTALRM PROF WINCH IO PWR SYS"
@@ -110,6 +110,12 @@ _wrangle_flags() {
         daemon)
             echo "--replace --detach --resurrect --help"
             ;;
+        startup)
+            echo "--install --help"
+            ;;
+        unstartup)
+            echo "--help"
+            ;;
     esac
 }
 
@@ -189,7 +195,7 @@ _wrangle() {
                 ;;
             *)
                 if [[ $cur == -* ]]; then
-                    _wrangle_reply "--socket --help"
+                    _wrangle_reply "--socket --version -V --help"
                 else
                     _wrangle_reply "$_wrangle_commands"
                 fi
@@ -370,6 +376,9 @@ _wrangle() {
             ;;
         run)
             _wrangle_reply "-- $(_wrangle_flags run)"
+            ;;
+        startup | unstartup)
+            ((npos == 0)) && _wrangle_reply "systemd systemd-user openrc sysvinit cron"
             ;;
     esac
     return 0

@@ -7,7 +7,7 @@
 # never expanded again) and escaped by fish when inserted: a `$(...)` in a tag stays text.
 
 set -l __wrangle_commands run ls status start stop restart rm signal attach send resize logs events wait \
-    add label tag group prune reset tree ping shutdown up down save resurrect daemon
+    add label tag group prune reset tree ping shutdown up down save resurrect daemon startup unstartup
 
 # Options that take a value: the word after them is not a positional argument. (`run --stdout`
 # and `--stderr` take one too, but `logs --stdout` and `--stderr` do not; only `run --` matters
@@ -130,6 +130,7 @@ complete -c wrangle -f
 
 # Global options and subcommands.
 complete -c wrangle -n __wrangle_needs_command -l socket -r -F -d 'Talk to the daemon on this socket'
+complete -c wrangle -n __wrangle_needs_command -s V -l version -d 'Print the version and exit'
 complete -c wrangle -n 'not __wrangle_after_dashdash' -l help -d 'Display usage information'
 complete -c wrangle -n __wrangle_needs_command -a run -d 'Start a new entry running a command'
 complete -c wrangle -n __wrangle_needs_command -a ls -d 'List entries'
@@ -159,6 +160,8 @@ complete -c wrangle -n __wrangle_needs_command -a down -d 'Stop and remove the s
 complete -c wrangle -n __wrangle_needs_command -a save -d 'Record what should be running'
 complete -c wrangle -n __wrangle_needs_command -a resurrect -d 'Start what was saved and is not running'
 complete -c wrangle -n __wrangle_needs_command -a daemon -d 'Run the daemon in the foreground'
+complete -c wrangle -n __wrangle_needs_command -a startup -d 'Print or install the unit that starts the saved set at boot'
+complete -c wrangle -n __wrangle_needs_command -a unstartup -d 'Remove what startup --install installed'
 
 # Selector filters: every command that takes SEL (label uses --name for a new name).
 set -l sel 'not __wrangle_after_dashdash; and __wrangle_using ls status start stop restart rm signal attach send resize logs events wait label tree'
@@ -288,3 +291,7 @@ complete -c wrangle -n '__wrangle_using down' -a '(__wrangle_entries noall)'
 complete -c wrangle -n '__wrangle_using daemon' -l replace -d 'Take the place of a running daemon'
 complete -c wrangle -n '__wrangle_using daemon' -l detach -d 'Run in the background once it accepts connections'
 complete -c wrangle -n '__wrangle_using daemon' -l resurrect -d 'Start the saved set once up (at boot)'
+
+# startup [SYSTEM] [--install], unstartup [SYSTEM]
+complete -c wrangle -n '__wrangle_at startup 0; or __wrangle_at unstartup 0' -x -a "systemd\t'System unit' systemd-user\t'User unit' openrc sysvinit cron\t'@reboot line'"
+complete -c wrangle -n '__wrangle_using startup' -l install -d 'Install and enable it (systemd, openrc and sysvinit need root)'

@@ -36,6 +36,23 @@ pub enum Code {
 }
 
 impl Code {
+    /// Every code.
+    pub const ALL: [Code; 13] = [
+        Code::Failed,
+        Code::Usage,
+        Code::BadRequest,
+        Code::BadFrame,
+        Code::FrameTooLarge,
+        Code::UnsupportedVersion,
+        Code::UnknownOp,
+        Code::NoSuchEntry,
+        Code::Ambiguous,
+        Code::NameTaken,
+        Code::Daemon,
+        Code::Timeout,
+        Code::Internal,
+    ];
+
     /// The code's wire name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -57,22 +74,8 @@ impl Code {
 
     /// Parses a wire name; unknown names (from a newer daemon) read as `Failed`.
     pub fn from_wire(s: &str) -> Code {
-        const ALL: [Code; 13] = [
-            Code::Failed,
-            Code::Usage,
-            Code::BadRequest,
-            Code::BadFrame,
-            Code::FrameTooLarge,
-            Code::UnsupportedVersion,
-            Code::UnknownOp,
-            Code::NoSuchEntry,
-            Code::Ambiguous,
-            Code::NameTaken,
-            Code::Daemon,
-            Code::Timeout,
-            Code::Internal,
-        ];
-        ALL.into_iter()
+        Code::ALL
+            .into_iter()
             .find(|c| c.as_str() == s)
             .unwrap_or(Code::Failed)
     }

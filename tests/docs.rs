@@ -1228,3 +1228,80 @@ fn protocol_page_lists_every_event_kind_and_outcome() {
         );
     }
 }
+
+/// Every exit status an error can end a command with is explained under EXIT STATUS in
+/// wrangle(1), and so are 124 (a wait timed out) and 128+N (ended by signal N).
+#[test]
+fn man_page_lists_every_exit_status() {
+    let man = Man::parse(&read(MAN));
+    let section = man
+        .section("EXIT STATUS")
+        .expect("wrangle(1) has no EXIT STATUS section");
+    let mut missing = Vec::new();
+    for code in wrangle::error::Code::ALL {
+        let status = code.exit_status();
+        if !section.contains(&format!("\n.B {status}\n")) {
+            missing.push(format!(
+                "exit status {status} (error code {}) is not explained",
+                code.as_str()
+            ));
+        }
+    }
+    if !section.contains("128+") {
+        missing.push("128+N (ended by signal N) is not explained".to_string());
+    }
+    assert!(missing.is_empty(), "{MAN}: {}", missing.join("\n"));
+}
+
+/// Every `WRANGLE_*` variable a process started by wrangle finds in its environment is
+/// explained under ENVIRONMENT in wrangle(1).
+#[test]
+fn man_page_explains_every_variable_wrangle_sets_for_a_process() {
+    let home = TempDir::new("envvars");
+    let mut daemon = Daemon {
+        home: home.path(),
+        pids: Vec::new(),
+    };
+    let mut cmd = isolated(BIN, home.path());
+    cmd.args(["run", "--name", "env-probe", "--wait", "--", "env"]);
+    let out = run(cmd, "wrangle run --wait -- env", Duration::from_secs(60));
+    let mut ping = isolated(BIN, home.path());
+    ping.arg("ping");
+    daemon.pids.extend(number_after(
+        &run(ping, "wrangle ping", Duration::from_secs(30)).stdout,
+        "pid",
+    ));
+    assert_eq!(
+        out.code,
+        Some(0),
+        "`wrangle run --wait -- env` failed:\n{}{}",
+        out.stdout,
+        out.stderr
+    );
+    // Those of the test's own environment are not wrangle's doing.
+    let set: BTreeSet<String> = out
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(k, _)| k.to_string()))
+        .filter(|k| {
+            k.starts_with("WRANGLE_") && std::env::var_os(k).is_none() && k != "WRANGLE_HOME"
+        })
+        .collect();
+    assert!(
+        set.contains("WRANGLE_ID"),
+        "the process has no WRANGLE_ID:\n{}",
+        out.stdout
+    );
+    let man = Man::parse(&read(MAN));
+    let section = man
+        .section("ENVIRONMENT")
+        .expect("wrangle(1) has no ENVIRONMENT section");
+    let missing: Vec<&String> = set
+        .iter()
+        .filter(|k| !has_token(&section, &k.replace('_', "\\_")) && !has_token(&section, k))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{MAN}: ENVIRONMENT does not explain {missing:?}, which wrangle sets for the processes it starts"
+    );
+}

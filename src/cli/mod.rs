@@ -12,6 +12,7 @@ mod render;
 mod run;
 mod select;
 mod services;
+mod startup;
 
 use crate::client::Client;
 use crate::error::{Code, Error, Result};
@@ -25,8 +26,11 @@ pub struct Top {
     /// path of the daemon's control socket (default: see FILES in wrangle(1))
     #[argh(option)]
     pub socket: Option<String>,
+    /// print the version (wrangle X.Y.Z) and exit
+    #[argh(switch, short = 'V')]
+    pub version: bool,
     #[argh(subcommand)]
-    pub cmd: Cmd,
+    pub cmd: Option<Cmd>,
 }
 
 #[derive(FromArgs, Debug)]
@@ -61,6 +65,8 @@ pub enum Cmd {
     Daemon(daemon::DaemonCmd),
     Up(services::UpCmd),
     Down(services::DownCmd),
+    Startup(startup::StartupCmd),
+    Unstartup(startup::UnstartupCmd),
 }
 
 /// What a command produced: an exit status.
@@ -112,8 +118,24 @@ pub fn main() -> Exit {
 }
 
 fn dispatch(top: Top) -> Result<Exit> {
+    if top.version {
+        println!("wrangle {}", env!("CARGO_PKG_VERSION"));
+        return Ok(0);
+    }
+    let Some(cmd) = top.cmd else {
+        return Err(Error::new(
+            Code::Usage,
+            "no command given (see wrangle --help)",
+        ));
+    };
+    // These need no daemon, nor its paths.
+    let cmd = match cmd {
+        Cmd::Startup(c) => return startup::startup(c),
+        Cmd::Unstartup(c) => return startup::unstartup(c),
+        cmd => cmd,
+    };
     let paths = Paths::resolve(top.socket.map(PathBuf::from))?;
-    match top.cmd {
+    match cmd {
         Cmd::Run(c) => run::run(&paths, c),
         Cmd::Ls(c) => ls::ls(&paths, c),
         Cmd::Status(c) => ls::status(&paths, c),
@@ -143,6 +165,7 @@ fn dispatch(top: Top) -> Result<Exit> {
         Cmd::Daemon(c) => daemon::daemon(paths, c),
         Cmd::Up(c) => services::up(&paths, c),
         Cmd::Down(c) => services::down(&paths, c),
+        Cmd::Startup(_) | Cmd::Unstartup(_) => unreachable!("dispatched above"),
     }
 }
 
