@@ -7,7 +7,7 @@
 # never expanded again) and escaped by fish when inserted: a `$(...)` in a tag stays text.
 
 set -l __wrangle_commands run ls status start stop restart rm signal attach send resize logs events wait \
-    add label tag group prune reset tree ping shutdown up down save resurrect daemon startup unstartup
+    add label tag group prune reset tree ping shutdown upgrade up down save resurrect daemon startup unstartup
 
 # Options that take a value: the word after them is not a positional argument. (`run --stdout`
 # and `--stderr` take one too, but `logs --stdout` and `--stderr` do not; only `run --` matters
@@ -155,6 +155,9 @@ complete -c wrangle -n __wrangle_needs_command -a reset -d 'Stop everything, for
 complete -c wrangle -n __wrangle_needs_command -a tree -d "Draw an entry's process tree"
 complete -c wrangle -n __wrangle_needs_command -a ping -d 'Tell whether the daemon is up'
 complete -c wrangle -n __wrangle_needs_command -a shutdown -d 'Stop every owned process and the daemon'
+complete -c wrangle -n __wrangle_needs_command -a upgrade -d 'Replace the daemon, disturbing no process'
+complete -c wrangle -n '__wrangle_using upgrade' -l binary -r -F -d 'The binary to run'
+complete -c wrangle -n '__wrangle_using upgrade' -l json -d 'Print JSON'
 complete -c wrangle -n __wrangle_needs_command -a up -d 'Create or update the services of wrangle.json and start them'
 complete -c wrangle -n __wrangle_needs_command -a down -d 'Stop and remove the services of wrangle.json'
 complete -c wrangle -n __wrangle_needs_command -a save -d 'Record what should be running'
@@ -288,7 +291,7 @@ complete -c wrangle -n '__wrangle_using up down' -s f -l file -r -F -d 'The serv
 complete -c wrangle -n '__wrangle_using down' -a '(__wrangle_entries noall)'
 
 # daemon
-complete -c wrangle -n '__wrangle_using daemon' -l replace -d 'Take the place of a running daemon'
+complete -c wrangle -n '__wrangle_using daemon' -l replace -d 'Hand a running daemon over to this binary'
 complete -c wrangle -n '__wrangle_using daemon' -l detach -d 'Run in the background once it accepts connections'
 complete -c wrangle -n '__wrangle_using daemon' -l resurrect -d 'Start the saved set once up (at boot)'
 

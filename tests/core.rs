@@ -876,7 +876,11 @@ fn ids_survive_shutdown_and_a_killed_daemon() {
     let k = wr.status("keeper");
     assert_eq!(k["state"], "running", "{k}");
     assert_eq!(k["pid"], keeper["pid"], "{k}");
-    assert!(k.to_string().contains("taken over from the previous daemon"), "{k}");
+    assert!(
+        k.to_string()
+            .contains("taken over from the previous daemon"),
+        "{k}"
+    );
     assert_eq!(procs_with_arg(&keep_secs).len(), 1);
     wr.ok(&["stop", "keeper"]);
     assert!(procs_with_arg(&keep_secs).is_empty());

@@ -93,15 +93,21 @@ fn stream_survives(how: &dyn Fn(&Wr, i32)) {
     ]);
     let (pipe_pid, tty_pid) = (pipe["pid"].clone(), tty["pid"].clone());
     let done = replace_while_running(&wr, "pipe", 5, how);
-    assert!(done >= 1, "the stream ended before the daemon could be replaced");
+    assert!(
+        done >= 1,
+        "the stream ended before the daemon could be replaced"
+    );
     wr.ok(&["wait", "pipe", "--timeout", "120s"]);
     let st = wr.status("pipe");
     // One run, never restarted, taken over by each new daemon with the same pid.
-    assert_eq!((st["run"].as_i64(), st["restarts"].as_i64()), (Some(1), Some(0)), "{st}");
+    assert_eq!(
+        (st["run"].as_i64(), st["restarts"].as_i64()),
+        (Some(1), Some(0)),
+        "{st}"
+    );
     assert_eq!(st["exit_code"], 0, "{st}");
     let events = st["events"].as_array().unwrap();
-    let taken: Vec<&serde_json::Value> =
-        events.iter().filter(|e| e["kind"] == "adopted").collect();
+    let taken: Vec<&serde_json::Value> = events.iter().filter(|e| e["kind"] == "adopted").collect();
     assert_eq!(taken.len(), done, "{st}");
     for e in taken {
         let msg = e["message"].as_str().unwrap();
@@ -145,13 +151,23 @@ fn a_process_that_ends_while_no_daemon_runs_gets_its_real_status_and_policy() {
     let wr = Wr::new();
     let secs = unique_secs();
     let always = wr.start(&[
-        "--name", "always", "--restart", "always", "--backoff", "0", "--", "sleep", &secs,
+        "--name",
+        "always",
+        "--restart",
+        "always",
+        "--backoff",
+        "0",
+        "--",
+        "sleep",
+        &secs,
     ]);
     let never = wr.start(&["--name", "never", "--", "sleep", &secs]);
     let pid_of = |n: &str| wr.status(n)["pid"].as_i64().unwrap() as i32;
     let mut victims = vec![pid_of("never")];
     for _ in 0..3 {
-        wait_until("the always entry runs", SOON, || wr.state("always") == "running");
+        wait_until("the always entry runs", SOON, || {
+            wr.state("always") == "running"
+        });
         let daemon = wr.daemon_pid().unwrap();
         let old = pid_of("always");
         victims.push(old);

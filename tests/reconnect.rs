@@ -344,6 +344,12 @@ fn a_stream_whose_daemon_does_not_come_back_gives_up_with_status_5() {
     wr.ok(&["ls"]);
     let mut ev = Client::spawn(&wr, &["events"]);
     wait_until("events reached the daemon", SOON, || has_socket(ev.pid()));
+    // The keeper would start a new daemon: it goes first.
+    let keeper = wr.ok(&["ping", "--json"]).json()["keeper"]
+        .as_i64()
+        .expect("ping names the keeper") as i32;
+    kill(keeper, libc::SIGKILL);
+    wait_until("the keeper is gone", SOON, || !alive(keeper));
     kill_daemon(&wr);
     let t0 = Instant::now();
     // It never starts a daemon itself: it tries for 10 s, then says so.

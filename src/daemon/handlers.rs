@@ -49,10 +49,9 @@ impl Daemon {
                     socket: self.paths.socket.display().to_string(),
                     state_dir: self.paths.state.display().to_string(),
                     warnings: self.startup_warnings.clone(),
-                    keeper: self
-                        .keeper
-                        .is_some()
-                        .then(|| rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get() as u32)),
+                    keeper: self.keeper.is_some().then(|| {
+                        rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get() as u32)
+                    }),
                 };
                 self.reply(t, req_id, &reply);
             }

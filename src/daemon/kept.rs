@@ -191,7 +191,9 @@ impl Daemon {
             return;
         };
         if let Err(e) = wire::send(k.chan.as_fd(), msg, fds) {
-            log::warn!("cannot tell the keeper {msg:?}: {e} (that run would not outlive this daemon)");
+            log::warn!(
+                "cannot tell the keeper {msg:?}: {e} (that run would not outlive this daemon)"
+            );
         }
     }
 
@@ -420,7 +422,10 @@ impl Daemon {
             }
             Err(reason) => {
                 let _ = std::fs::remove_file(&live);
-                bail!(Code::Failed, "upgrade failed: {reason}; the running daemon carries on");
+                bail!(
+                    Code::Failed,
+                    "upgrade failed: {reason}; the running daemon carries on"
+                );
             }
         }
     }

@@ -43,7 +43,13 @@ impl Harness {
         let dir = std::env::temp_dir().join(format!("wrangle-core-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let mut d = Daemon::assemble(Paths::under(&dir), Reactor::detached(), None, Default::default()).unwrap();
+        let mut d = Daemon::assemble(
+            Paths::under(&dir),
+            Reactor::detached(),
+            None,
+            Default::default(),
+        )
+        .unwrap();
         let (ours, peer) = mio::net::UnixStream::pair().unwrap();
         let t = d.rx.adopt_conn(ours);
         d.rx.conns.get_mut(&t).unwrap().greeted = true;

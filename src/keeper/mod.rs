@@ -167,13 +167,10 @@ impl Keeper {
                 ));
                 continue;
             }
-            let deadline = [
-                self.respawn_at,
-                self.candidate.as_ref().map(|c| c.deadline),
-            ]
-            .into_iter()
-            .flatten()
-            .min();
+            let deadline = [self.respawn_at, self.candidate.as_ref().map(|c| c.deadline)]
+                .into_iter()
+                .flatten()
+                .min();
             let timeout = deadline.map(|d| {
                 let left = d.saturating_duration_since(now);
                 rustix::event::Timespec {
@@ -316,7 +313,8 @@ impl Keeper {
                 if !self.ever_ready && self.runs.is_empty() {
                     self.exit = Some(1);
                 } else {
-                    self.backoff = (self.backoff * 2).clamp(Duration::from_millis(100), MAX_BACKOFF);
+                    self.backoff =
+                        (self.backoff * 2).clamp(Duration::from_millis(100), MAX_BACKOFF);
                     self.respawn_at = Some(Instant::now() + self.backoff);
                 }
             }
@@ -476,10 +474,11 @@ impl Keeper {
                     deadline: Instant::now() + UPGRADE_WITHIN,
                 })
             }
-            Err(e) if matches!(
-                e.kind(),
-                io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
-            ) =>
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+                ) =>
             {
                 self.verdict(
                     false,
