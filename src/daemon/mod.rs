@@ -104,10 +104,15 @@ pub fn run(paths: Paths, opts: Options, ready: Option<OwnedFd>) -> Result<()> {
             lock = try_lock(&lock_path)?;
         }
     }
-    if lock.is_none() && !opts.auto && Client::connect(&paths).is_err() {
-        // Held, but nobody answers: a daemon on its way out (it stops listening before it
-        // saves and lets go). Give it a moment rather than failing.
-        lock = lock_within(&lock_path, EXIT_GRACE)?;
+    if lock.is_none() && !socket_answers(&paths.socket) {
+        // Held, but nobody listens: a daemon on its way out (it stops listening before it
+        // saves and lets go, and its keeper follows), or one starting. Give it a moment
+        // rather than failing (or, started on demand, leaving the client with no daemon).
+        let deadline = Instant::now() + EXIT_GRACE;
+        while lock.is_none() && Instant::now() < deadline && !socket_answers(&paths.socket) {
+            std::thread::sleep(Duration::from_millis(10));
+            lock = try_lock(&lock_path)?;
+        }
     }
     let Some(lock) = lock else {
         if opts.auto {
@@ -188,6 +193,11 @@ fn replace_running(paths: &Paths) -> Result<bool> {
         }
         Err(e) => Err(e),
     }
+}
+
+/// Something listens on `socket` (a connection is accepted or queued; nothing is sent).
+fn socket_answers(socket: &Path) -> bool {
+    std::os::unix::net::UnixStream::connect(socket).is_ok()
 }
 
 /// We hold the socket's lock, so whatever is at the path is stale: remove it if it is a

@@ -200,10 +200,10 @@ impl Keeper {
                 self.on_signals();
             }
             if has_w && ready[1] {
-                self.from_worker();
+                self.read_worker();
             }
             if has_c && ready[1 + usize::from(has_w)] {
-                self.from_candidate();
+                self.read_candidate();
             }
         }
     }
@@ -378,7 +378,7 @@ impl Keeper {
         wire::send(chan, &Msg::Synced, &[])
     }
 
-    fn from_worker(&mut self) {
+    fn read_worker(&mut self) {
         // Bounded: other sources get their turn.
         for _ in 0..64 {
             let Some(w) = &self.worker else { return };
@@ -489,7 +489,7 @@ impl Keeper {
         }
     }
 
-    fn from_candidate(&mut self) {
+    fn read_candidate(&mut self) {
         for _ in 0..64 {
             let Some(c) = &self.candidate else { return };
             match wire::recv(c.worker.chan.as_fd(), false) {
