@@ -44,9 +44,7 @@ impl Daemon {
         raise_nofile();
         let d = Daemon::assemble(paths, rx, link, held)?;
         if takeover {
-            // Restoring the previous daemon's timers from its live state is not done yet: the
-            // registry and the keeper's runs carry everything else.
-            let _ = std::fs::remove_file(super::kept::live_state_path(&d.paths.state));
+            log::info!("taking over from the previous daemon (upgrade)");
         }
         log::info!(
             "wrangle daemon {} listening on {}",

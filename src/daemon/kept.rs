@@ -9,7 +9,7 @@ use super::state::{Adopted, Daemon, InputSink, Live};
 use crate::error::{Code, Error, Result};
 use crate::keeper::wire::{self, Msg, Recv, TAG_PTY, TAG_STDERR, TAG_STDIN, TAG_STDOUT};
 use crate::keeper::{FD_CHANNEL, FD_LISTENER, FD_LOCKS, UPGRADE_WITHIN, WORKER_ENV};
-use crate::proc::supervisor::Input;
+use crate::proc::supervisor::{Input, Phase};
 use crate::proto::EventKind;
 use mio::Token;
 use std::collections::BTreeMap;
@@ -23,7 +23,7 @@ pub enum Mode {
     Fresh,
     /// The first daemon of `wrangle daemon --resurrect`.
     Resurrect,
-    /// An upgrade: the previous daemon wrote its live state and waits for us.
+    /// An upgrade: the previous daemon waits for us to say we are ready.
     Takeover,
 }
 
@@ -169,11 +169,6 @@ impl Handoff {
             self.locks,
         )
     }
-}
-
-/// Where an upgrading daemon leaves its live state for the next one.
-pub(super) fn live_state_path(state: &std::path::Path) -> std::path::PathBuf {
-    state.join("live.json")
 }
 
 impl Daemon {
@@ -392,7 +387,29 @@ impl Daemon {
         if let Some(b) = &binary {
             check_binary(b)?;
         }
-        // Everything read so far on disk, the live state written for the next daemon.
+        // A new daemon takes runs over as running or waiting to restart; what is under way
+        // between those (a start, a stop, a build, an ending run's drain) is not handed over
+        // yet, so it has to finish first.
+        let busy: Vec<String> = self
+            .sups
+            .iter()
+            .filter(|(_, s)| {
+                s.m.building
+                    || matches!(
+                        s.m.phase,
+                        Phase::Starting | Phase::Ending { .. } | Phase::Stopping { .. }
+                    )
+            })
+            .filter_map(|(id, _)| self.reg.get(*id).map(|e| e.label()))
+            .collect();
+        if !busy.is_empty() {
+            bail!(
+                Code::Failed,
+                "cannot upgrade while {} is starting, stopping or building; try again in a moment",
+                busy.join(", ")
+            );
+        }
+        // Everything read so far on disk.
         self.flush_indexes();
         for l in self.live.values_mut() {
             if let Some(w) = l.writer.as_mut() {
@@ -400,11 +417,6 @@ impl Daemon {
             }
         }
         self.save_now();
-        let live = live_state_path(&self.paths.state);
-        let text = serde_json::to_vec(&self.live_state())
-            .map_err(|e| Error::new(Code::Failed, format!("cannot write the live state: {e}")))?;
-        crate::store::snapshot::write_atomic(&live, &text, false)
-            .map_err(|e| Error::io(format!("cannot write {}", live.display()), e))?;
         let path = binary.clone().unwrap_or_default().into_bytes();
         self.tell_keeper(&Msg::Upgrade { binary: path }, &[]);
         let verdict = self.await_verdict();
@@ -421,7 +433,6 @@ impl Daemon {
                 std::process::exit(0);
             }
             Err(reason) => {
-                let _ = std::fs::remove_file(&live);
                 bail!(
                     Code::Failed,
                     "upgrade failed: {reason}; the running daemon carries on"

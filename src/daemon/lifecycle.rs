@@ -8,6 +8,7 @@ use super::dispatch::RING_BYTES;
 use super::reactor::{Source, READS_PER_TURN};
 use super::state::{BatchOp, Daemon, Live, PendingKind, TimerKind};
 use crate::error::{Code, Error, Result};
+use crate::logs::file::Spliced;
 use crate::logs::ring::Ring;
 use crate::proc::identity;
 use crate::proc::kill::{self, Target};
@@ -166,9 +167,41 @@ impl Daemon {
             };
             // SAFETY: `fd` is owned by `self.live[id].pipes` and stays open for this call.
             let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+            // A pipe's bytes go straight into the log (splice), so that a daemon killed
+            // between taking them and writing them cannot lose them; a terminal's are read.
+            let spliced = self
+                .live
+                .get_mut(&id)
+                .filter(|l| l.pty.is_none() && !l.write_failed)
+                .and_then(|l| l.writer.as_mut())
+                .map(|w| w.splice_from(bfd, stream, crate::util::now_us(), &mut scratch[..]));
+            match spliced {
+                Some(Ok(Spliced::Moved { n, dropped })) => {
+                    self.capture(id, stream, &scratch[..n], Some(dropped));
+                    more = true;
+                    continue;
+                }
+                Some(Ok(Spliced::Dry)) => {
+                    more = false;
+                    break;
+                }
+                Some(Ok(Spliced::Eof)) => {
+                    eof = true;
+                    break;
+                }
+                Some(Err(err)) => {
+                    // Nothing left the pipe; read it below, keeping it in memory if the log
+                    // cannot take it.
+                    self.log_failed(
+                        id,
+                        format!("cannot write the log: {err}; output is kept in memory only"),
+                    );
+                }
+                Some(Ok(Spliced::Unsupported)) | None => {}
+            }
             match pipe::read_once(bfd, &mut scratch[..]) {
                 pipe::Read::Data(n) => {
-                    self.capture(id, stream, &scratch[..n]);
+                    self.capture(id, stream, &scratch[..n], None);
                     more = true;
                 }
                 pipe::Read::Dry => {
@@ -203,18 +236,23 @@ impl Daemon {
     }
 
     /// Output from entry `id`: to its log, its ring, its followers.
-    fn capture(&mut self, id: u64, stream: u8, data: &[u8]) {
+    /// `spliced`: the bytes are in the log already (with this many bytes of old segments
+    /// dropped by a rotation).
+    fn capture(&mut self, id: u64, stream: u8, data: &[u8], spliced: Option<u64>) {
         // The byte count is not worth a save per chunk; it is recounted after a crash.
         let Some(e) = self.reg.get_mut_unsaved(id) else {
             return;
         };
         let start = e.seq;
         e.seq += data.len() as u64;
-        let written = self
-            .live
-            .get_mut(&id)
-            .and_then(|l| l.writer.as_mut())
-            .map(|w| w.write(stream, crate::util::now_us(), data));
+        let written = match spliced {
+            Some(dropped) => Some(Ok(dropped)),
+            None => self
+                .live
+                .get_mut(&id)
+                .and_then(|l| l.writer.as_mut())
+                .map(|w| w.write(stream, crate::util::now_us(), data)),
+        };
         match written {
             Some(Ok(dropped)) => {
                 if dropped > 0 {

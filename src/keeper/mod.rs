@@ -14,7 +14,7 @@
 //!   and hands it every descriptor and every exit status it kept.
 //!
 //! `wrangle upgrade` is the same hand-over with the old worker still alive: it stops reading,
-//! writes its live state, and asks for an upgrade; the keeper starts the new binary, and only
+//! saves the registry, and asks for an upgrade; the keeper starts the new binary, and only
 //! when that one says it is ready does it tell the old one to exit (else the old one carries
 //! on, and the upgrade fails with the reason).
 //!
@@ -42,7 +42,7 @@ pub const FD_LOCKS: i32 = 5;
 
 /// The variable that tells `wrangle daemon` it is a keeper's worker: `VERSION LOCKS MODE`,
 /// MODE one of `fresh`, `resurrect` (the first worker of `daemon --resurrect`), `takeover`
-/// (an upgrade: read the live state the old worker wrote).
+/// (an upgrade: the old worker waits for this one to be ready).
 pub const WORKER_ENV: &str = "WRANGLE_WORKER";
 
 /// How long a new binary has to say it is ready during an upgrade.

@@ -17,7 +17,8 @@
 //! index does not cover (a daemon died in between) indexes that tail, as stdout.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
+use std::os::fd::BorrowedFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -33,6 +34,34 @@ pub fn run_paths(dir: &Path, run: u32) -> (PathBuf, PathBuf) {
         dir.join(format!("{run}.log")),
         dir.join(format!("{run}.idx")),
     )
+}
+
+/// A run's log: read-write (bytes spliced in are read back for followers) and not O_APPEND
+/// (splice refuses an appending file); it is written at its end, where its position is kept.
+fn open_log(path: &Path) -> io::Result<File> {
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)?;
+    f.seek(SeekFrom::End(0))?;
+    Ok(f)
+}
+
+/// What [`RunWriter::splice_from`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Spliced {
+    /// `n` bytes moved into the log (and copied into the buffer); `dropped` bytes of old
+    /// segments deleted by a rotation.
+    Moved { n: usize, dropped: u64 },
+    /// The pipe is empty for now.
+    Dry,
+    /// Every writer closed the pipe.
+    Eof,
+    /// This file system cannot take spliced bytes: read and write instead.
+    Unsupported,
 }
 
 fn open_append(path: &Path) -> io::Result<File> {
@@ -82,6 +111,8 @@ pub struct RunWriter {
     /// Bytes of segments deleted by a rotation of a write that then failed: reported by the
     /// next write that works.
     owed_dropped: u64,
+    /// Output may be spliced into the log (false once the file system refused it).
+    splice: bool,
 }
 
 impl RunWriter {
@@ -89,7 +120,7 @@ impl RunWriter {
     /// there, indexing what its log holds beyond its index.
     pub fn create(dir: &Path, run: u32, rotation: Rotation) -> io::Result<RunWriter> {
         let (log_path, idx_path) = run_paths(dir, run);
-        let log = open_append(&log_path)?;
+        let log = open_log(&log_path)?;
         let idx = open_append(&idx_path)?;
         let size = log.metadata()?.len();
         let mut w = RunWriter {
@@ -102,6 +133,7 @@ impl RunWriter {
             rotation,
             pending: Vec::new(),
             owed_dropped: 0,
+            splice: true,
         };
         w.cover_tail(&idx_path)?;
         Ok(w)
@@ -197,7 +229,7 @@ impl RunWriter {
             let _ = std::fs::rename(&seg_log, &log);
             return Err(e);
         }
-        let opened = open_append(&log).and_then(|l| Ok((l, open_append(&idx)?)));
+        let opened = open_log(&log).and_then(|l| Ok((l, open_append(&idx)?)));
         let (new_log, new_idx) = match opened {
             Ok(files) => files,
             Err(e) => {
@@ -234,10 +266,85 @@ impl RunWriter {
         !self.pending.is_empty()
     }
 
+    /// Moves what pipe `src` holds (at most `buf.len()` bytes) straight into the log with
+    /// splice(2), indexes it as `stream`, and copies it into `buf` for readers. The bytes leave
+    /// the pipe only as they enter the file, so a daemon killed at any moment loses none of
+    /// them (a kill before the index record is written leaves a tail the next writer indexes,
+    /// see [`Self::create`]). Rotates first when the segment is full.
+    pub fn splice_from(
+        &mut self,
+        src: BorrowedFd<'_>,
+        stream: u8,
+        ts_us: u64,
+        buf: &mut [u8],
+    ) -> io::Result<Spliced> {
+        if !self.splice {
+            return Ok(Spliced::Unsupported);
+        }
+        if self.pending.len() >= PENDING_MAX {
+            self.flush_index()?;
+        }
+        let mut dropped = 0;
+        let mut take = buf.len();
+        let max = self.rotation.max_size;
+        if max > 0 {
+            if self.size >= max {
+                dropped += self.rotate()?;
+            }
+            take = take.min(usize::try_from(max - self.size).unwrap_or(usize::MAX));
+        }
+        let at = self.size;
+        let n = loop {
+            match rustix::pipe::splice(
+                src,
+                None,
+                &self.log,
+                None,
+                take,
+                rustix::pipe::SpliceFlags::NONBLOCK,
+            ) {
+                Ok(0) => return Ok(Spliced::Eof),
+                Ok(n) => break n,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(rustix::io::Errno::AGAIN) => return Ok(Spliced::Dry),
+                Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
+                    self.splice = false;
+                    return Ok(Spliced::Unsupported);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        self.size += n as u64;
+        self.push_record(stream, ts_us, n as u32);
+        let mut got = 0;
+        while got < n {
+            match rustix::io::pread(&self.log, &mut buf[got..n], at + got as u64) {
+                Ok(0) => break,
+                Ok(k) => got += k,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if got < n {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the log is shorter than what was just written to it",
+            ));
+        }
+        if self.pending.len() >= PENDING_MAX {
+            let _ = self.flush_index();
+        }
+        Ok(Spliced::Moved {
+            n,
+            dropped: dropped + std::mem::take(&mut self.owed_dropped),
+        })
+    }
+
     /// Empties the current files (for `logs --clear`).
     pub fn truncate(&mut self) -> io::Result<()> {
         self.pending.clear();
         self.log.set_len(0)?;
+        self.log.seek(SeekFrom::Start(0))?;
         self.idx.set_len(0)?;
         self.size = 0;
         Ok(())
