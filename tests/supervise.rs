@@ -169,12 +169,19 @@ fn names(wr: &Wr) -> Vec<String> {
 }
 
 /// Kills this test's daemon with SIGKILL (checked to be this instance's daemon first).
+/// Kills the daemon and its keeper (as a crash of the whole instance, or a boot, would leave
+/// it: nothing started again until a command or the init system does).
 fn kill_daemon(wr: &Wr) -> i32 {
-    let pid = wr.daemon_pid().expect("a daemon is running");
+    let ping = wr.ok(&["ping", "--json"]).json();
+    let pid = ping["pid"].as_i64().expect("a daemon is running") as i32;
     assert!(
         wr.daemon_pids().contains(&pid),
         "pid {pid} is not this test's daemon"
     );
+    if let Some(keeper) = ping["keeper"].as_i64() {
+        kill(keeper as i32, libc::SIGKILL);
+        wait_until("the killed keeper is gone", SOON, || !alive(keeper as i32));
+    }
     kill(pid, libc::SIGKILL);
     wait_until("the killed daemon is gone", SOON, || !alive(pid));
     pid
