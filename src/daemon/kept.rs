@@ -348,7 +348,9 @@ impl Daemon {
             }
         }
         let output_gone = pipes.is_empty();
-        let ended = h.status.is_some();
+        // Not reaped by the keeper and gone: its daemon reaped it, then died before saying so
+        // (its status is unknown).
+        let ended = h.status.is_some() || !crate::proc::identity::is_same_live(h.pid, h.start_time);
         self.live.insert(
             id,
             Live {

@@ -494,9 +494,13 @@ impl Keeper {
             let Some(c) = &self.candidate else { return };
             match wire::recv(c.worker.chan.as_fd(), false) {
                 Ok(Recv::Msg(Msg::Ready, _)) => return self.commit(),
-                Ok(Recv::Msg(Msg::Hold { .. }, _)) | Ok(Recv::Msg(Msg::End { .. }, _)) => {
-                    // Not before it is ready: it has no say yet.
-                    log::warn!("keeper: the new daemon spoke before it was ready; ignored");
+                Ok(Recv::Msg(
+                    m @ (Msg::Hold { .. } | Msg::Close { .. } | Msg::End { .. }),
+                    fds,
+                )) => {
+                    // Runs it started or ended while taking over (a restart due): the old
+                    // daemon is paused, so these are the news.
+                    self.on_worker_msg(m, fds);
                 }
                 Ok(Recv::Msg(m, _)) => log::warn!("keeper: unexpected message {m:?}"),
                 Ok(Recv::Bad(b)) => log::warn!("keeper: ignored a bad message: {b:?}"),
