@@ -363,3 +363,22 @@ fn a_stream_whose_daemon_does_not_come_back_gives_up_with_status_5() {
     );
     assert!(wr.daemon_pids().is_empty(), "a daemon was started");
 }
+
+#[test]
+fn streams_end_at_once_when_the_daemon_shuts_down() {
+    let wr = Wr::new();
+    let e = wr.start(&["--", "sh", "-c", "echo hi; exec sleep 1000"]);
+    wr.wait_log(&e["id"].to_string(), "hi");
+    let mut ev = Client::spawn(&wr, &["events"]);
+    let mut lf = Client::spawn(&wr, &["logs", "-f", &e["id"].to_string()]);
+    wait_until("the clients reached the daemon", SOON, || {
+        has_socket(ev.pid()) && has_socket(lf.pid())
+    });
+    let t0 = Instant::now();
+    wr.ok(&["shutdown"]);
+    // They stop with the daemon: no reconnecting for a daemon that is gone for good.
+    assert_eq!(ev.exit_within(Duration::from_secs(5)), 0, "{:?}", ev.err());
+    assert_eq!(lf.exit_within(Duration::from_secs(5)), 0, "{:?}", lf.err());
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    assert!(!ev.err().contains("reconnect"), "{:?}", ev.err());
+}

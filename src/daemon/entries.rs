@@ -298,6 +298,7 @@ impl Daemon {
                 // Gone from the socket path before anyone hears we are done, so that a client
                 // that connects next finds no daemon rather than a dying one.
                 self.rx.stop_listening();
+                self.end_streams();
                 self.exit();
             }
         }

@@ -54,6 +54,28 @@ impl Daemon {
         self.reply(t, req_id, &Empty {});
     }
 
+    /// Ends every stream (follows, subscriptions) with its final reply: the daemon is going
+    /// away for good, and their clients should stop rather than wait for another daemon.
+    pub(super) fn end_streams(&mut self) {
+        let ends: Vec<(Token, u32)> = self
+            .rx
+            .conns
+            .iter_mut()
+            .flat_map(|(t, c)| {
+                let reqs: Vec<u32> = c
+                    .follows
+                    .drain(..)
+                    .map(|f| f.req)
+                    .chain(c.subs.drain(..).map(|s| s.req))
+                    .collect();
+                reqs.into_iter().map(move |r| (*t, r))
+            })
+            .collect();
+        for (t, req) in ends {
+            self.reply(t, req, &Empty {});
+        }
+    }
+
     pub(super) fn close_after_error(&mut self, t: Token, id: u32, code: Code, msg: &str) {
         if let Some(c) = self.rx.conns.get_mut(&t) {
             c.error(id, code.as_str(), msg);
