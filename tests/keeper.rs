@@ -250,3 +250,55 @@ fn daemon_replace_hands_over_instead_of_stopping() {
     assert_eq!(procs_with_arg(&secs).len(), 1);
     wr.ok(&["rm", "--all", "all"]);
 }
+
+#[test]
+fn a_daemon_killed_during_its_upgrade_leaves_exactly_one_daemon() {
+    let wr = Wr::new();
+    let secs = unique_secs();
+    let e = wr.start(&["--", "sleep", &secs]);
+    let daemon = wr.daemon_pid().unwrap();
+    // A new binary that takes its time before it is the real one.
+    let slow = wr.root.join("slow-wrangle");
+    let went_on = wr.root.join("went-on");
+    std::fs::write(
+        &slow,
+        format!(
+            "#!/bin/sh\nsleep 1\ntouch '{}'\nexec '{BIN}' \"$@\"\n",
+            went_on.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&slow, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut up = wr.cmd(&["upgrade", "--binary", &slow.display().to_string()]);
+    let mut up = up.spawn().expect("run wrangle upgrade");
+    // The old daemon dies while the new binary starts.
+    let slow_arg = slow.display().to_string();
+    // The script itself (the client's own argv names it too).
+    let script = ["/bin/sh", slow_arg.as_str(), "daemon"];
+    wait_until("the new binary is starting", SOON, || {
+        !procs_with_argv(&script).is_empty()
+    });
+    kill(daemon, libc::SIGKILL);
+    let _ = up.wait();
+    wait_until("a new daemon answers", SOON, || {
+        wr.daemon_pid().is_some_and(|p| p != daemon)
+    });
+    // The slow binary is stopped (or, were it let be, becomes a second daemon).
+    wait_until("the abandoned new binary is gone", SOON, || {
+        procs_with_argv(&script).is_empty()
+    });
+    assert!(
+        !went_on.exists(),
+        "the upgrade went on after the daemon that asked for it died; daemon.log: {}",
+        std::fs::read_to_string(wr.home().join("daemon.log")).unwrap_or_default()
+    );
+    let workers: Vec<i32> = wr
+        .daemon_pids()
+        .into_iter()
+        .filter(|&p| !is_keeper(p))
+        .collect();
+    assert_eq!(workers.len(), 1, "daemons: {workers:?}");
+    assert_eq!(wr.status(&e["id"].to_string())["pid"], e["pid"]);
+    assert_eq!(procs_with_arg(&secs).len(), 1);
+    wr.ok(&["rm", "--all", "all"]);
+}

@@ -290,6 +290,13 @@ impl Keeper {
             w.pid,
             describe(status)
         );
+        if let Some(c) = self.candidate.take() {
+            // The upgrade it asked for dies with it: two daemons must never read the same
+            // runs, and the new one starts from what is held now.
+            log::error!("keeper: abandoning the upgrade to {}", c.exe.display());
+            kill(c.worker.pid);
+            self.leaving.push(c.worker.pid);
+        }
         let quick = w.started.elapsed() < Duration::from_secs(1);
         self.backoff = if quick {
             (self.backoff * 2).clamp(Duration::from_millis(100), MAX_BACKOFF)
