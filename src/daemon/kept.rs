@@ -7,7 +7,9 @@
 use super::reactor::Source;
 use super::state::{Adopted, Daemon, InputSink, Live};
 use crate::error::{Code, Error, Result};
-use crate::keeper::wire::{self, Msg, Recv, TAG_PTY, TAG_STDERR, TAG_STDIN, TAG_STDOUT};
+use crate::keeper::wire::{
+    self, Msg, Recv, TAG_PTY, TAG_PTY_BUF, TAG_STDERR, TAG_STDIN, TAG_STDOUT,
+};
 use crate::keeper::{FD_CHANNEL, FD_LISTENER, FD_LOCKS, UPGRADE_WITHIN, WORKER_ENV};
 use crate::proc::supervisor::{Input, Phase};
 use crate::proto::EventKind;
@@ -203,6 +205,9 @@ impl Daemon {
         let mut held: Vec<(u8, BorrowedFd<'_>)> = Vec::new();
         if let Some(pty) = &l.pty {
             held.push((TAG_PTY, pty.as_fd()));
+            if let Some((r, _)) = &l.pty_buf {
+                held.push((TAG_PTY_BUF, r.as_fd()));
+            }
         } else {
             if let Some(fd) = l.input.as_ref().and_then(|i| i.fd.as_ref()) {
                 held.push((TAG_STDIN, fd.as_fd()));
@@ -320,7 +325,7 @@ impl Daemon {
             ),
         );
         let mut pipes = Vec::new();
-        let (mut input, mut pty) = (None, None);
+        let (mut input, mut pty, mut old_buf) = (None, None, None);
         for (tag, fd) in h.fds {
             match tag {
                 TAG_STDOUT | TAG_STDERR => {
@@ -344,6 +349,7 @@ impl Daemon {
                     }
                     pty = Some(fd);
                 }
+                TAG_PTY_BUF => old_buf = Some(fd),
                 other => log::warn!("the keeper held a descriptor of unknown kind {other}"),
             }
         }
@@ -363,15 +369,42 @@ impl Daemon {
                 log_retry: None,
                 adopted: Some(Adopted::Kept),
                 input,
+                pty_buf: pty.as_ref().and_then(|_| super::lifecycle::pty_buffer()),
                 pty,
             },
         );
         if let Some(msg) = open_error {
             self.log_failed(id, msg);
         }
+        if let Some(old) = old_buf {
+            self.drain_old_buffer(id, &old);
+        }
+        if self.live.get(&id).is_some_and(|l| l.pty.is_some()) {
+            // The keeper holds the new buffer from now on (and lets go of the old one).
+            self.keep_run(id);
+        }
         self.watch_input(id);
         self.readopted(id, output_gone);
         ended
+    }
+
+    /// What a terminal's output buffer held when its daemon died goes to the log first.
+    fn drain_old_buffer(&mut self, id: u64, old: &OwnedFd) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        loop {
+            let moved = self
+                .live
+                .get_mut(&id)
+                .and_then(|l| l.writer.as_mut())
+                .map(|w| w.splice_from(old.as_fd(), 1, crate::util::now_us(), &mut scratch));
+            match moved {
+                Some(Ok(crate::logs::file::Spliced::Moved { n, dropped })) => {
+                    self.capture(id, 1, &scratch[..n], Some(dropped))
+                }
+                _ => break,
+            }
+        }
+        self.scratch = scratch;
     }
 
     /// `wrangle upgrade`: hands everything to a new daemon from `binary` (default: the

@@ -18,7 +18,7 @@ use crate::proto::{ActionResult, WaitReply};
 use crate::proto::{EventKind, Outcome};
 use crate::store::registry::{RunMeta, State};
 use mio::Token;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -139,6 +139,7 @@ impl Daemon {
                 log_retry: None,
                 adopted: None,
                 input: sp.input.map(|fd| super::state::InputSink::new(fd, is_pty)),
+                pty_buf: sp.pty.as_ref().and_then(|_| pty_buffer()),
                 pty: sp.pty,
             },
         );
@@ -149,6 +150,44 @@ impl Daemon {
         self.keep_run(id);
         self.ready_run_started(id);
         Ok(sp.pid)
+    }
+
+    /// One step of a terminal's output through its buffer pipe: what the buffer holds goes to
+    /// the log first, then the terminal's pending output into the buffer. None: this path is
+    /// not available (no buffer, no log, or the kernel refused a splice): read instead.
+    fn pty_step(&mut self, id: u64, master: BorrowedFd<'_>, scratch: &mut [u8]) -> Option<Step> {
+        let l = self.live.get_mut(&id)?;
+        if l.write_failed {
+            return None;
+        }
+        let (buf_r, buf_w) = l.pty_buf.as_ref()?;
+        let w = l.writer.as_mut()?;
+        match w.splice_from(buf_r.as_fd(), 1, crate::util::now_us(), scratch) {
+            Ok(Spliced::Moved { n, dropped }) => return Some(Step::Moved(n, dropped)),
+            Ok(Spliced::Dry) | Ok(Spliced::Eof) => {}
+            Ok(Spliced::Unsupported) | Err(_) => return None,
+        }
+        let step = loop {
+            match rustix::pipe::splice(
+                master,
+                None,
+                buf_w,
+                None,
+                scratch.len(),
+                rustix::pipe::SpliceFlags::NONBLOCK,
+            ) {
+                Ok(0) | Err(rustix::io::Errno::IO) => break Step::Eof,
+                Ok(_) => break Step::Again,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(rustix::io::Errno::AGAIN) => break Step::Dry,
+                Err(_) => {
+                    // This terminal cannot be spliced from: read it from now on.
+                    l.pty_buf = None;
+                    return None;
+                }
+            }
+        };
+        Some(step)
     }
 
     /// Reads a pipe until it would block (or for a bounded number of reads, then yields).
@@ -167,8 +206,28 @@ impl Daemon {
             };
             // SAFETY: `fd` is owned by `self.live[id].pipes` and stays open for this call.
             let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+            match self.pty_step(id, bfd, &mut scratch[..]) {
+                Some(Step::Moved(n, dropped)) => {
+                    self.capture(id, stream, &scratch[..n], Some(dropped));
+                    more = true;
+                    continue;
+                }
+                Some(Step::Again) => {
+                    more = true;
+                    continue;
+                }
+                Some(Step::Dry) => {
+                    more = false;
+                    break;
+                }
+                Some(Step::Eof) => {
+                    eof = true;
+                    break;
+                }
+                None => {}
+            }
             // A pipe's bytes go straight into the log (splice), so that a daemon killed
-            // between taking them and writing them cannot lose them; a terminal's are read.
+            // between taking them and writing them cannot lose them.
             let spliced = self
                 .live
                 .get_mut(&id)
@@ -238,7 +297,7 @@ impl Daemon {
     /// Output from entry `id`: to its log, its ring, its followers.
     /// `spliced`: the bytes are in the log already (with this many bytes of old segments
     /// dropped by a rotation).
-    fn capture(&mut self, id: u64, stream: u8, data: &[u8], spliced: Option<u64>) {
+    pub(super) fn capture(&mut self, id: u64, stream: u8, data: &[u8], spliced: Option<u64>) {
         // The byte count is not worth a save per chunk; it is recounted after a crash.
         let Some(e) = self.reg.get_mut_unsaved(id) else {
             return;
@@ -650,6 +709,7 @@ impl Daemon {
                 adopted: Some(super::state::Adopted::Watched(watch)),
                 input: None,
                 pty: None,
+                pty_buf: None,
             },
         );
         self.readopted(id, true);
@@ -715,4 +775,24 @@ impl Daemon {
             message,
         }
     }
+}
+
+/// What one step of a terminal's output did.
+enum Step {
+    /// Bytes went from the buffer to the log: (count, bytes of old segments dropped).
+    Moved(usize, u64),
+    /// Bytes went from the terminal into the buffer.
+    Again,
+    Dry,
+    Eof,
+}
+
+/// A terminal's buffer pipe (see `Live::pty_buf`); None if no pipe can be made (its output
+/// is then read).
+pub(super) fn pty_buffer() -> Option<(OwnedFd, OwnedFd)> {
+    let (r, w) = rustix::pipe::pipe_with(
+        rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK,
+    )
+    .ok()?;
+    Some((r, w))
 }

@@ -154,6 +154,10 @@ pub(super) struct Live {
     pub(super) input: Option<InputSink>,
     /// The terminal's master, for resizes.
     pub(super) pty: Option<OwnedFd>,
+    /// A terminal's output goes through this pipe (read end, write end) on its way to the
+    /// log, both steps by splice, and the keeper holds its read end: what a daemon killed
+    /// between the steps took from the terminal waits here for the next one.
+    pub(super) pty_buf: Option<(OwnedFd, OwnedFd)>,
 }
 
 /// How we learn that a process we did not start has ended.

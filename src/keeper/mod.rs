@@ -249,6 +249,9 @@ impl Keeper {
                 Err(_) => return,
             };
             if self.worker.as_ref().is_some_and(|w| w.pid == pid) {
+                // What it said before it died comes first (a bye, say, is in the channel
+                // when its end arrives with the same poll).
+                self.drain_worker();
                 let w = self.worker.take().expect("checked");
                 self.worker_gone(w, status);
             } else if self.candidate.as_ref().is_some_and(|c| c.worker.pid == pid) {
@@ -383,6 +386,18 @@ impl Keeper {
             )?;
         }
         wire::send(chan, &Msg::Synced, &[])
+    }
+
+    /// Reads everything the worker has sent.
+    fn drain_worker(&mut self) {
+        loop {
+            let Some(w) = &self.worker else { return };
+            match wire::recv(w.chan.as_fd(), false) {
+                Ok(Recv::Msg(m, fds)) => self.on_worker_msg(m, fds),
+                Ok(Recv::Bad(b)) => log::warn!("keeper: ignored a bad message: {b:?}"),
+                _ => return,
+            }
+        }
     }
 
     fn read_worker(&mut self) {

@@ -19,7 +19,8 @@
 //! | `V` verdict | keeper | ok u8, reason (UTF-8) | |
 //!
 //! Tags name what a descriptor is to the run: 0 its stdin (our write end), 1 stdout and 2
-//! stderr (our read ends), 3 its terminal's master.
+//! stderr (our read ends), 3 its terminal's master, 4 the read end of the pipe its terminal's
+//! output passes through.
 
 use rustix::net::{
     recvmsg, sendmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
@@ -43,6 +44,8 @@ pub const TAG_STDIN: u8 = 0;
 pub const TAG_STDOUT: u8 = 1;
 pub const TAG_STDERR: u8 = 2;
 pub const TAG_PTY: u8 = 3;
+/// The read end of the pipe a terminal's output passes through on its way to the log.
+pub const TAG_PTY_BUF: u8 = 4;
 
 /// One message.
 #[derive(Debug, PartialEq, Eq)]
