@@ -81,6 +81,20 @@ struct Worker {
     started: Instant,
     /// Said it exits for good (shutdown).
     bye: bool,
+    /// The other end of the silent stand-in for a channel the worker closed (kept open, so
+    /// that the stand-in never polls readable).
+    muted: Option<OwnedFd>,
+}
+
+impl Worker {
+    /// The worker closed its channel (it is exiting, or carries on without us): stop
+    /// listening to it, keep its pid to reap it.
+    fn mute(&mut self) {
+        if let Ok((a, b)) = wire::pair() {
+            self.chan = a;
+            self.muted = Some(b);
+        }
+    }
 }
 
 struct Candidate {
@@ -357,6 +371,7 @@ impl Keeper {
             ready: false,
             started: Instant::now(),
             bye: false,
+            muted: None,
         };
         wire::set_timeouts(&w.chan, Duration::from_secs(5), Duration::from_secs(5));
         if let Err(e) = self.sync(w.chan.as_fd()) {
@@ -420,10 +435,7 @@ impl Keeper {
     /// The worker closed its end: keep the pid (to reap it) but not the channel.
     fn mute_worker(&mut self) {
         if let Some(w) = &mut self.worker {
-            if let Ok((a, _b)) = wire::pair() {
-                // A never-readable stand-in keeps the poll set's shape simple.
-                w.chan = a;
-            }
+            w.mute();
         }
     }
 
@@ -529,8 +541,8 @@ impl Keeper {
                 Ok(Recv::Empty) => return,
                 Ok(Recv::Closed) | Err(_) => {
                     // It is going: its exit (SIGCHLD) fails the upgrade. Stop polling it.
-                    if let (Some(c), Ok((a, _b))) = (&mut self.candidate, wire::pair()) {
-                        c.worker.chan = a;
+                    if let Some(c) = &mut self.candidate {
+                        c.worker.mute();
                     }
                     return;
                 }
