@@ -369,7 +369,7 @@ impl Daemon {
                 log_retry: None,
                 adopted: Some(Adopted::Kept),
                 input,
-                pty_buf: pty.as_ref().and_then(|_| super::lifecycle::pty_buffer()),
+                pty_buf: pty.as_ref().and_then(|_| super::capture::pty_buffer()),
                 pty,
             },
         );

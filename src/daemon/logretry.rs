@@ -1,7 +1,7 @@
 //! A run's log while the disk refuses it: the `log_error` event (once), a retry on a timer
 //! with backoff (opening the run's files if they could not be made when it started, writing
 //! the index records left pending), and `log_resumed` once writing works again. New output
-//! also tries the log each time it comes (`lifecycle.rs`, capture).
+//! also tries the log each time it comes (`capture.rs`).
 
 use super::state::{Daemon, TimerKind};
 use crate::logs::file::{Rotation, RunWriter};

@@ -2,6 +2,7 @@
 //! then one mio event loop that owns every process, connection and timer.
 
 mod build;
+mod capture;
 mod conn;
 mod dispatch;
 mod entries;

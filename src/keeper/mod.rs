@@ -214,7 +214,7 @@ impl Keeper {
                 self.on_signals();
             }
             if has_w && ready[1] {
-                self.read_worker();
+                self.read_worker(Some(64));
             }
             if has_c && ready[1 + usize::from(has_w)] {
                 self.read_candidate();
@@ -265,7 +265,7 @@ impl Keeper {
             if self.worker.as_ref().is_some_and(|w| w.pid == pid) {
                 // What it said before it died comes first (a bye, say, is in the channel
                 // when its end arrives with the same poll).
-                self.drain_worker();
+                self.read_worker(None);
                 let w = self.worker.take().expect("checked");
                 self.worker_gone(w, status);
             } else if self.candidate.as_ref().is_some_and(|c| c.worker.pid == pid) {
@@ -403,21 +403,10 @@ impl Keeper {
         wire::send(chan, &Msg::Synced, &[])
     }
 
-    /// Reads everything the worker has sent.
-    fn drain_worker(&mut self) {
-        loop {
-            let Some(w) = &self.worker else { return };
-            match wire::recv(w.chan.as_fd(), false) {
-                Ok(Recv::Msg(m, fds)) => self.on_worker_msg(m, fds),
-                Ok(Recv::Bad(b)) => log::warn!("keeper: ignored a bad message: {b:?}"),
-                _ => return,
-            }
-        }
-    }
-
-    fn read_worker(&mut self) {
-        // Bounded: other sources get their turn.
-        for _ in 0..64 {
+    /// Reads what the worker sent: at most `limit` messages (other sources get their turn),
+    /// or everything (a dying worker's last words come before its end is handled).
+    fn read_worker(&mut self, limit: Option<usize>) {
+        for _ in 0..limit.unwrap_or(usize::MAX) {
             let Some(w) = &self.worker else { return };
             match wire::recv(w.chan.as_fd(), false) {
                 Ok(Recv::Msg(m, fds)) => self.on_worker_msg(m, fds),
