@@ -183,7 +183,7 @@ impl Daemon {
         self.keeper = Some(link);
     }
 
-    fn tell_keeper(&mut self, msg: &Msg, fds: &[BorrowedFd<'_>]) {
+    fn tell_keeper(&self, msg: &Msg, fds: &[BorrowedFd<'_>]) {
         let Some(k) = &self.keeper else {
             return;
         };
@@ -226,12 +226,7 @@ impl Daemon {
             tags: held.iter().map(|h| h.0).collect(),
         };
         let fds: Vec<BorrowedFd<'_>> = held.iter().map(|h| h.1).collect();
-        let Some(k) = &self.keeper else {
-            return;
-        };
-        if let Err(e) = wire::send(k.chan.as_fd(), &msg, &fds) {
-            log::warn!("cannot hand run of entry {id} to the keeper: {e} (it would not outlive this daemon)");
-        }
+        self.tell_keeper(&msg, &fds);
     }
 
     /// Run `id`'s input was closed: the keeper lets go of its copy too, so the process sees
