@@ -330,7 +330,7 @@ mod tests {
                 let f = Frame {
                     kind: *rng.pick(&[1u8, 2, 3, 4, 5, 6, 7]),
                     chan: rng.below(4) as u8,
-                    id: rng.next() as u32,
+                    id: rng.word() as u32,
                     payload: rng.bytes(len),
                 };
                 let kind = FrameKind::from_u8(f.kind).unwrap();
@@ -371,7 +371,7 @@ mod tests {
                 // A plausible header first: a small length, zero reserved bytes.
                 let len = rng.below(64) as u32;
                 let mut h = len.to_be_bytes().to_vec();
-                h.extend([rng.next() as u8, rng.next() as u8, 0, 0]);
+                h.extend([rng.word() as u8, rng.word() as u8, 0, 0]);
                 h.extend(rng.bytes(4));
                 h.extend(wire);
                 wire = h;

@@ -11,7 +11,7 @@ impl Rng {
         Rng(seed.max(1))
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn word(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -23,7 +23,7 @@ impl Rng {
         if n == 0 {
             0
         } else {
-            (self.next() % n as u64) as usize
+            (self.word() % n as u64) as usize
         }
     }
 
@@ -38,7 +38,7 @@ impl Rng {
 
     /// `n` arbitrary bytes.
     pub fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
+        (0..n).map(|_| self.word() as u8).collect()
     }
 
     /// `text` with one to four edits: a character dropped, doubled or replaced by one of
