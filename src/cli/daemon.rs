@@ -118,6 +118,24 @@ pub fn shutdown(paths: &Paths, _c: ShutdownCmd) -> Result<Exit> {
     match Client::connect(paths) {
         Ok(mut c) => {
             c.shutdown()?;
+            drop(c);
+            // The answer comes before the daemon's last steps (its keeper lets go of the
+            // socket's lock last): return once it has, so that what runs next (a new daemon,
+            // a second shutdown) finds none.
+            let deadline = std::time::Instant::now() + EXIT_WAIT;
+            while !lock_free(paths) {
+                if std::time::Instant::now() >= deadline {
+                    return Err(Error::new(
+                        Code::Daemon,
+                        format!(
+                            "the daemon answered the shutdown but still holds {} after {}s",
+                            lock_path(paths).display(),
+                            EXIT_WAIT.as_secs()
+                        ),
+                    ));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
             println!("daemon stopped");
             Ok(0)
         }
@@ -149,17 +167,27 @@ enum Presence {
     Live,
 }
 
+/// How long `shutdown` waits for an answering daemon to be gone.
+const EXIT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The lock every daemon (its keeper) holds while it lives.
+fn lock_path(paths: &Paths) -> std::path::PathBuf {
+    paths.socket.with_extension("sock.lock")
+}
+
+/// Whether no daemon holds the socket's lock.
+fn lock_free(paths: &Paths) -> bool {
+    let Ok(f) = std::fs::File::open(lock_path(paths)) else {
+        // No lock file: no daemon ever ran on this socket.
+        return true;
+    };
+    rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockShared).is_ok()
+}
+
 /// Asks the socket's lock (which every daemon holds while it lives) and the socket itself,
 /// so that a daemon that cannot answer (out of descriptors, busy) is never taken for none.
 fn daemon_presence(paths: &Paths) -> Presence {
-    let lock_path = paths.socket.with_extension("sock.lock");
-    let lock_free = || -> bool {
-        let Ok(f) = std::fs::File::open(&lock_path) else {
-            // No lock file: no daemon ever ran on this socket.
-            return true;
-        };
-        rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockShared).is_ok()
-    };
+    let lock_free = || lock_free(paths);
     if lock_free() {
         return Presence::None;
     }
