@@ -400,6 +400,10 @@ pub enum Request {
     List {
         #[serde(default)]
         sel: Selector,
+        /// Only ids and names ([`BriefEntry`] items): no state and no CPU or memory, so no
+        /// sampling; for `ls -q`, `ls --names` and the completions.
+        #[serde(default)]
+        brief: bool,
     },
     /// Everything about the selected entries, with recent events and the environment (values
     /// of secret-looking names hidden unless `show_env`). Reply: [`ListReply`].
@@ -752,6 +756,19 @@ pub struct ListReply {
     pub entries: Vec<EntryInfo>,
 }
 
+/// An item of a brief `list`: what `ls -q` and `ls --names` print.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct BriefEntry {
+    pub id: u64,
+    pub name: Option<String>,
+}
+
+/// A brief `list`'s reply (or one part of it).
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct BriefListReply {
+    pub entries: Vec<BriefEntry>,
+}
+
 /// What a change did to one entry.
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct ActionResult {
@@ -922,7 +939,8 @@ mod tests {
         assert_eq!(
             l,
             Request::List {
-                sel: Selector::default()
+                sel: Selector::default(),
+                brief: false,
             }
         );
         let s: Request =
