@@ -472,3 +472,44 @@ fn a_terminal_service_stops_with_hup_unless_its_file_says_otherwise() {
     let s = wr.status("t");
     assert_eq!(s["exit_signal"], 1, "{s}");
 }
+
+#[test]
+fn env_files_read_like_docker_compose_and_python_dotenv() {
+    let wr = Wr::new();
+    // A byte-order mark on both files; the .env has a tab after export, keys with - and .,
+    // a value over two lines, ${VAR} from an earlier line and from the caller's environment,
+    // a default, a literal single-quoted ${...}, and a lone CR ending one line.
+    write(
+        &wr.root.join("Procfile"),
+        "\u{feff}web: printf '%s|' \"$TABBED\" \"$(tr '\\0' '\\n' </proc/$$/environ | grep '^my-key')\" \"$ML\" \"$URL\" \"$DEF\" \"$LIT\" \"$CR\"; sleep 1000\n",
+    );
+    write(
+        &wr.root.join(".env"),
+        "\u{feff}export\tTABBED=tab\nmy-key.x=dash.dot\nML=\"one\ntwo\"\nHOST=db\nURL=\"pg://${HOST}:${FROM_CALLER}/x\"\nDEF=${UNSET:-fallback}\nLIT='${HOST}'\rCR=cr\n",
+    );
+    let mut c = wr.cmd(&["up"]);
+    c.env("FROM_CALLER", "5432");
+    let o = finish(
+        c.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+        CMD_DEADLINE,
+        "up",
+    );
+    assert_eq!(o.code, 0, "{o:?}");
+    wr.wait_log("web", "cr|");
+    assert_eq!(
+        wr.logs_text("web"),
+        "tab|my-key.x=dash.dot|one\ntwo|pg://db:5432/x|fallback|${HOST}|cr|"
+    );
+    // What is truly ambiguous is refused with the line and column.
+    write(&wr.root.join(".env"), "A=1\nB=${C:?required}\n");
+    let o = wr.code(&["up"], 2);
+    assert!(
+        o.stderr
+            .contains(".env:2:3: expected ${C} or ${C:-default}"),
+        "{}",
+        o.stderr
+    );
+}

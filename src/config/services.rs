@@ -434,7 +434,8 @@ impl<'a> Loader<'a> {
                 ),
             )
         })?;
-        let pairs = envfile::parse(&text, &file.display().to_string()).map_err(|e| {
+        let lookup = |k: &str| self.inherited.get(k).cloned();
+        let pairs = envfile::parse(&text, &file.display().to_string(), &lookup).map_err(|e| {
             Error::new(
                 e.code,
                 format!("{}:{}:{}: {path}: {}", self.file, v.line, v.col, e.message),
@@ -1170,7 +1171,12 @@ impl<'a> Loader<'a> {
         if dot_env.exists() {
             let env_text = std::fs::read_to_string(&dot_env)
                 .map_err(|e| Error::io(format!("cannot read {}", dot_env.display()), e))?;
-            declared.extend(envfile::parse(&env_text, &dot_env.display().to_string())?);
+            let lookup = |k: &str| self.inherited.get(k).cloned();
+            declared.extend(envfile::parse(
+                &env_text,
+                &dot_env.display().to_string(),
+                &lookup,
+            )?);
         }
         let Some(cwd) = self.dir.to_str().map(str::to_string) else {
             bail!(
@@ -1183,6 +1189,7 @@ impl<'a> Loader<'a> {
         let wrap = self.use_direnv(true, &cwd);
         let mut out: Vec<ServiceSpec> = Vec::new();
         let mut lines_of: HashMap<String, usize> = HashMap::new();
+        let text = text.strip_prefix(envfile::BOM).unwrap_or(text);
         for (i, raw) in text.lines().enumerate() {
             let n = i + 1;
             let line = raw.trim();
@@ -1654,7 +1661,7 @@ mod tests {
         assert_eq!(e.code, Code::Usage);
         assert!(
             e.message.ends_with(&format!(
-                "services.s.env_file: {}:2: expected KEY=VALUE",
+                "services.s.env_file: {}:2:5: expected = after \"not\"",
                 dir.0.join("bad.env").display()
             )),
             "{}",
