@@ -513,3 +513,45 @@ fn env_files_read_like_docker_compose_and_python_dotenv() {
         o.stderr
     );
 }
+
+#[test]
+fn up_checks_every_name_first_and_a_taken_one_applies_nothing() {
+    let wr = Wr::new();
+    let (a, b, c) = (unique_secs(), unique_secs(), unique_secs());
+    wr.start(&["--name", "b", "--", "sleep", &b]);
+    write(
+        &wr.root.join("wrangle.json"),
+        &format!(
+            r#"{{"services": {{
+  "a": {{"cmd": ["sleep", "{a}"]}},
+  "b": {{"cmd": ["sleep", "{b}"]}},
+  "c": {{"cmd": ["sleep", "{c}"]}}
+}}}}"#
+        ),
+    );
+    let o = wr.code(&["up"], 4);
+    assert!(
+        o.stderr
+            .contains("nothing was applied: b is taken by b (id 1), which is not a service"),
+        "{}",
+        o.stderr
+    );
+    let names: Vec<String> = wr
+        .ls()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(names, ["b"], "a half-applied file");
+    assert!(procs_with_argv(&["sleep", &a]).is_empty());
+    // A service of another file holds the name just as well.
+    wr.ok(&["rm", "b"]);
+    std::fs::create_dir(wr.root.join("other")).unwrap();
+    write(
+        &wr.root.join("other/wrangle.json"),
+        &format!(r#"{{"services": {{"c": {{"cmd": ["sleep", "{c}"]}}}}}}"#),
+    );
+    wr.ok(&["up", "-f", "other/wrangle.json"]);
+    let o = wr.code(&["up"], 4);
+    assert!(o.stderr.contains("c is a service of "), "{}", o.stderr);
+    assert_eq!(wr.ls().len(), 1);
+}
