@@ -60,8 +60,16 @@ fn narrow(all: Vec<ServiceSpec>, names: &[String], file: &Path) -> Result<Vec<Se
         return Ok(all);
     }
     let by_name: BTreeMap<&str, &ServiceSpec> = all.iter().map(|s| (s.name.as_str(), s)).collect();
+    let project = all.first().map(|s| s.project.as_str()).unwrap_or_default();
     let mut want: BTreeSet<String> = BTreeSet::new();
-    let mut todo: Vec<String> = names.to_vec();
+    // A name is the full PROJECT/NAME or the plain name within the file.
+    let mut todo: Vec<String> = names
+        .iter()
+        .map(|n| match n.contains('/') {
+            true => n.clone(),
+            false => format!("{project}/{n}"),
+        })
+        .collect();
     while let Some(n) = todo.pop() {
         let Some(s) = by_name.get(n.as_str()) else {
             bail!(

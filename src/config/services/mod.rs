@@ -6,6 +6,7 @@
 //! `procfile.rs`, and the tests of every error message are in `tests.rs`.
 
 mod procfile;
+pub mod project;
 
 use super::cron::Cron;
 use super::envfile;
@@ -14,7 +15,9 @@ use crate::error::{Code, Error, Result};
 use crate::proto::msg::{
     Backoff, BuildSpec, IdleProfile, Leftovers, Ready, Restart, RunSpec, ServiceSpec, Variant,
 };
-use crate::store::registry::{validate_label, validate_name};
+use crate::store::registry::{
+    validate_label, validate_plain_name as validate_name, validate_project,
+};
 use crate::util::{duration, signal, size};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -134,12 +137,19 @@ pub fn parse(
         env_files: RefCell::new(HashMap::new()),
         envs: RefCell::new(Vec::new()),
         direnv: RefCell::new(None),
+        project: RefCell::new(None),
     };
-    if is_procfile {
-        loader.procfile(text)
+    let mut services = if is_procfile {
+        loader.procfile(text)?
     } else {
-        loader.json(text)
-    }
+        loader.json(text)?
+    };
+    let project = loader
+        .project
+        .take()
+        .unwrap_or_else(|| project::from_folder(&loader.dir));
+    project::qualify(&mut services, &project);
+    Ok(services)
 }
 
 /// `path` made absolute (against the current folder) and normalised lexically.
@@ -248,6 +258,8 @@ struct Loader<'a> {
     envs: RefCell<Vec<Arc<BTreeMap<String, String>>>>,
     /// Whether an executable `direnv` is on the inherited PATH (looked up once, when needed).
     direnv: RefCell<Option<bool>>,
+    /// The file's `"project"`, if it sets one.
+    project: RefCell<Option<String>>,
 }
 
 /// What a service contributes to ordering: its `after` names with their positions.
@@ -498,9 +510,17 @@ impl<'a> Loader<'a> {
         let members = root
             .as_object()
             .ok_or_else(|| self.wrong_type(&root, top, "an object with the key \"services\""))?;
-        for (k, _) in members {
-            if k.name != "services" {
-                return Err(self.unknown_key(k, &child("", &k.name), &["services"]));
+        for (k, v) in members {
+            match k.name.as_str() {
+                "services" => {}
+                "project" => {
+                    let p = self.string(v, "project", "a string (the project's name)")?;
+                    validate_project(p).map_err(|e| self.at(v, "project", e.message))?;
+                    *self.project.borrow_mut() = Some(p.to_string());
+                }
+                _ => {
+                    return Err(self.unknown_key(k, &child("", &k.name), &["services", "project"]))
+                }
             }
         }
         let Some((_, services)) = members.iter().find(|(k, _)| k.name == "services") else {
@@ -809,6 +829,7 @@ impl<'a> Loader<'a> {
         Ok((
             ServiceSpec {
                 name: name.to_string(),
+                project: String::new(),
                 file: self.file.clone(),
                 base,
                 profiles,

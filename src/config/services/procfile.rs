@@ -64,6 +64,7 @@ impl Loader<'_> {
             spec.env = Arc::clone(&env);
             out.push(ServiceSpec {
                 name: name.to_string(),
+                project: String::new(),
                 file: self.file.clone(),
                 base: Variant {
                     spec,

@@ -102,7 +102,12 @@ fn the_spec_example() {
     let file = dir.0.join("wrangle.json");
     let specs = parse(SPEC_EXAMPLE, &file, &inherited()).unwrap();
     let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["db", "api"], "db first: api comes after it");
+    let project = dir.0.file_name().unwrap().to_str().unwrap();
+    assert_eq!(
+        names,
+        [format!("{project}/db"), format!("{project}/api")],
+        "db first: api comes after it"
+    );
     let (db, api) = (&specs[0], &specs[1]);
     let folder = dir.0.to_str().unwrap();
     assert_eq!(api.file, file.to_str().unwrap());
@@ -110,7 +115,7 @@ fn the_spec_example() {
     let b = &api.base;
     assert_eq!(b.spec.argv, ["./target/release/api", "--port", "8080"]);
     assert!(!b.spec.shell);
-    assert_eq!(b.spec.name.as_deref(), Some("api"));
+    assert_eq!(b.spec.name.as_deref(), Some(api.name.as_str()));
     assert_eq!(b.spec.cwd, folder);
     assert_eq!(
         b.declared_env,
@@ -144,7 +149,7 @@ fn the_spec_example() {
     assert_eq!(b.spec.min_uptime_ms, 10_000);
     assert_eq!(b.spec.stop_signal, Some(libc::SIGTERM));
     assert_eq!(b.spec.stop_timeout_ms, 5000);
-    assert_eq!(api.after, ["db"]);
+    assert_eq!(api.after, std::slice::from_ref(&db.name));
     assert_eq!(b.ready.log.as_deref(), Some("listening on"));
     assert_eq!((b.ready.port, b.ready.timeout_ms), (None, 30_000));
     assert_eq!(b.spec.tags, ["web"]);
@@ -207,7 +212,7 @@ fn unknown_keys_name_their_path_and_position() {
         "{e}"
     );
     let e = err("{\"services\": {\"a\": {\"cmd\": [\"x\"]}},\n \"servics\": 1}");
-    assert!(e.starts_with("/p/wrangle.json:2:2: servics: unknown key, did you mean \"services\"? (expected one of: services)"), "{e}");
+    assert!(e.starts_with("/p/wrangle.json:2:2: servics: unknown key, did you mean \"services\"? (expected one of: services, project)"), "{e}");
     let e = err(&svc(
         r#"{"cmd": ["x"], "backoff": {"initial": "1s", "fator": 2}}"#,
     ));
@@ -349,7 +354,7 @@ fn after_orders_and_cycles() {
         .map(|s| s.name)
         .collect();
     // Each step takes the first service (in file order) whose dependencies have started.
-    assert_eq!(names, ["cache", "db", "api", "web", "lone"]);
+    assert_eq!(names, ["p/cache", "p/db", "p/api", "p/web", "p/lone"]);
 
     let text = "{\"services\": {\n  \"x\": {\"cmd\": [\"x\"]},\n  \"a\": {\"cmd\": [\"a\"], \"after\": [\"b\"]},\n  \"b\": {\"cmd\": [\"b\"], \"after\": [\"c\", \"x\"]},\n  \"c\": {\"cmd\": [\"c\"], \"after\": [\"a\"]}\n}}";
     let e = err(text);
@@ -498,13 +503,14 @@ fn procfiles() {
     let specs = parse(text, Path::new("/p/Procfile"), &inherited()).unwrap();
     assert_eq!(specs.len(), 2);
     let w = &specs[0];
-    assert_eq!(w.name, "web");
+    assert_eq!(w.name, "p/web", "the project is the Procfile's folder");
+    assert_eq!(w.project, "p");
     assert_eq!(w.file, "/p/Procfile");
     assert_eq!(w.base.spec.argv, ["python -m http.server 8000"]);
     assert!(w.base.spec.shell);
     assert_eq!(w.base.spec.restart, Restart::Always);
     assert_eq!(w.base.spec.cwd, "/p");
-    assert_eq!(w.base.spec.name.as_deref(), Some("web"));
+    assert_eq!(w.base.spec.name.as_deref(), Some("p/web"));
     assert_eq!(specs[1].base.spec.argv, ["sleep 100 && echo done"]);
     // Any file whose name starts with Procfile is one.
     assert!(parse("a: b\n", Path::new("/p/Procfile.dev"), &inherited()).is_ok());
@@ -558,10 +564,9 @@ fn find_and_load() {
         "{\"services\": {\"a\": {\"cmd\": [\"a\"]}}}",
     );
     assert_eq!(find(&dir.0).unwrap(), dir.0.join("wrangle.json"));
-    assert_eq!(
-        load(&dir.0.join("wrangle.json"), &inherited()).unwrap()[0].name,
-        "a"
-    );
+    assert!(load(&dir.0.join("wrangle.json"), &inherited()).unwrap()[0]
+        .name
+        .ends_with("-find/a"));
 
     let missing = dir.0.join("nope.json");
     let e = load(&missing, &inherited()).unwrap_err();
@@ -720,4 +725,33 @@ fn man_page_examples_parse() {
     assert!(examples
         .iter()
         .any(|e| e.contains("\"idle_profile\": {\"after\": \"3h\", \"profile\": null}")));
+}
+
+#[test]
+fn the_project_names_every_service() {
+    let text = r#"{"project": "shop", "services": {
+  "db": {"cmd": ["d"]},
+  "api": {"cmd": ["a"], "after": ["db"], "profiles": {"dev": {"env": {"X": "1"}}}}
+}}"#;
+    let specs = parse_at(text).unwrap();
+    let api = &specs[1];
+    assert_eq!(
+        (api.name.as_str(), api.project.as_str()),
+        ("shop/api", "shop")
+    );
+    assert_eq!(api.after, ["shop/db"]);
+    assert_eq!(api.base.spec.name.as_deref(), Some("shop/api"));
+    assert_eq!(api.profiles["dev"].spec.name.as_deref(), Some("shop/api"));
+    // Without "project": the folder's name.
+    assert_eq!(
+        parse_at(&svc(r#"{"cmd": ["x"]}"#)).unwrap()[0].name,
+        "p/api"
+    );
+    let e = err(r#"{"project": "my shop", "services": {"a": {"cmd": ["x"]}}}"#);
+    assert!(
+        e.starts_with("/p/wrangle.json:1:13: project: invalid project \"my shop\""),
+        "{e}"
+    );
+    let e = err(r#"{"services": {"a/b": {"cmd": ["x"]}}}"#);
+    assert!(e.contains("services[\"a/b\"]: invalid name"), "{e}");
 }
