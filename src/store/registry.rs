@@ -715,32 +715,29 @@ impl Registry {
             return Ok(vec![id]);
         }
         // Else a plain name is the service of that name of whichever project has one.
-        let mut of_projects: Vec<(&String, u64)> = if t.contains('/') {
-            Vec::new()
+        let of_projects: BTreeSet<String> = if t.contains('/') {
+            BTreeSet::new()
         } else {
             self.by_name
-                .iter()
-                .filter(|(n, _)| n.split_once('/').is_some_and(|(_, plain)| plain == t))
-                .map(|(n, &id)| (n, id))
+                .keys()
+                .filter(|n| n.split_once('/').is_some_and(|(_, plain)| plain == t))
+                .cloned()
                 .collect()
         };
-        match of_projects.len() {
-            0 => Err(Error::new(
+        let mut it = of_projects.iter();
+        match (it.next(), it.next()) {
+            (None, _) => Err(Error::new(
                 Code::NoSuchEntry,
                 format!("no entry named {t:?} (see wrangle ls)"),
             )),
-            1 => Ok(vec![of_projects[0].1]),
-            _ => {
-                of_projects.sort();
-                let names: Vec<&str> = of_projects.iter().map(|(n, _)| n.as_str()).collect();
-                Err(Error::new(
-                    Code::Ambiguous,
-                    format!(
-                        "{t:?} is a service of several projects: {} (use the full name, or run the command in the project's folder)",
-                        names.join(", ")
-                    ),
-                ))
-            }
+            (Some(n), None) => Ok(self.by_name.get(n).copied().into_iter().collect()),
+            _ => Err(Error::new(
+                Code::Ambiguous,
+                format!(
+                    "{t:?} is a service of several projects: {} (use the full name, or run the command in the project's folder)",
+                    of_projects.iter().map(String::as_str).collect::<Vec<_>>().join(", ")
+                ),
+            )),
         }
     }
 
