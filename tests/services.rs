@@ -68,7 +68,7 @@ fn up_twice_changes_nothing_and_a_changed_env_restarts_only_that_service() {
     write(&file, &doc("two"));
     let out = wr.ok(&["up"]).text();
     assert!(out.contains("a (id 1) is unchanged"), "{out}");
-    assert!(out.contains("restarted b"), "{out}");
+    assert!(out.contains("restarted app/b"), "{out}");
     assert_eq!(pid(&wr.status("a")), pa, "a was not touched");
     let sb = wr.ok(&["status", "--json", "--show-env", "b"]).json()[0].clone();
     assert_ne!(pid(&sb), pb);
