@@ -673,25 +673,34 @@ fn start_daemon(paths: &Paths) -> Result<()> {
         // A program using the library: look for `wrangle` on PATH.
         std::path::PathBuf::from("wrangle")
     };
-    let status = Command::new(exe)
+    // Its stderr says why it failed (the daemon itself writes to daemon.log instead).
+    let out = Command::new(exe)
         .arg("--socket")
         .arg(&paths.socket)
         .arg("daemon")
         .arg("--detach")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .env("WRANGLE_AUTOSTART", "1")
         .process_group(0)
-        .status()
+        .output()
         .map_err(|e| Error::new(Code::Daemon, format!("cannot start the daemon: {e}")))?;
-    if !status.success() {
+    if !out.status.success() {
+        let said = String::from_utf8_lossy(&out.stderr);
+        let said = said.trim();
+        let said = said.strip_prefix("wrangle: ").unwrap_or(said);
         return Err(Error::new(
             Code::Daemon,
-            format!(
-                "the daemon failed to start ({status}); see {}",
-                paths.state.join("daemon.log").display()
-            ),
+            if said.is_empty() {
+                format!(
+                    "the daemon failed to start ({}); see {}",
+                    out.status,
+                    paths.state.join("daemon.log").display()
+                )
+            } else {
+                said.to_string()
+            },
         ));
     }
     Ok(())

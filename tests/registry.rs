@@ -246,7 +246,10 @@ fn name_rules_hold_for_run_add_and_label() {
         "",
         long65.as_str(),
         "a b",
-        "a/b",
+        "a/b/c",
+        "/b",
+        "a/",
+        "a b/c",
         "a:b",
         "a@b",
         "a,b",
@@ -293,7 +296,7 @@ fn name_rules_hold_for_run_add_and_label() {
 
     // `label --name` too; and a valid rename to 64 characters works.
     let target = made[0].to_string();
-    for bad in [long65.as_str(), "a b", "a/b", "123", "all"] {
+    for bad in [long65.as_str(), "a b", "a/b/c", "123", "all"] {
         let o = wr.code(&["label", &target, "--name", bad], 2);
         assert!(o.stderr.contains("name"), "{:?}", o.stderr);
     }

@@ -51,6 +51,10 @@ pub struct Selector {
     pub alive: bool,
     /// Allow a command that changes things to act on several entries.
     pub all: bool,
+    /// The project of the folder the command was typed in: a plain target `api` means
+    /// `PROJECT/api` first (wrangle(1), PROJECTS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
 }
 
 impl Selector {
@@ -305,7 +309,12 @@ fn default_stop_timeout_ms() -> u64 {
 /// environment complete, profiles merged over the base. The entry's name is `name`.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct ServiceSpec {
+    /// `PROJECT/NAME` (older versions saved the plain name and no project; see
+    /// `crate::store::projects`).
     pub name: String,
+    /// The project: the file's `"project"`, else its folder's name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub project: String,
     /// The services file it came from (absolute path).
     pub file: String,
     /// The spec without a profile.
