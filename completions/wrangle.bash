@@ -111,7 +111,7 @@ _wrangle_flags() {
             echo "--binary --json --help"
             ;;
         daemon)
-            echo "--replace --detach --resurrect --help"
+            echo "--replace --detach --resurrect --passthrough --help"
             ;;
         startup)
             echo "--install --help"

@@ -294,6 +294,7 @@ complete -c wrangle -n '__wrangle_using down' -a '(__wrangle_entries noall)'
 complete -c wrangle -n '__wrangle_using daemon' -l replace -d 'Hand a running daemon over to this binary'
 complete -c wrangle -n '__wrangle_using daemon' -l detach -d 'Run in the background once it accepts connections'
 complete -c wrangle -n '__wrangle_using daemon' -l resurrect -d 'Start the saved set once up (at boot)'
+complete -c wrangle -n '__wrangle_using daemon' -l passthrough -d 'Also write every line of output to standard output'
 
 # startup [SYSTEM] [--install], unstartup [SYSTEM]
 complete -c wrangle -n '__wrangle_at startup 0; or __wrangle_at unstartup 0' -x -a "systemd\t'System unit' systemd-user\t'User unit' openrc sysvinit cron\t'@reboot line'"

@@ -89,6 +89,7 @@ impl Daemon {
             index_dirty: HashSet::new(),
             shutting_down: false,
             line_bufs: HashMap::new(),
+            passthrough: None,
             exit_now: false,
             my_pid: std::process::id() as i32,
             builds: Default::default(),
