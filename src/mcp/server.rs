@@ -84,8 +84,9 @@ impl Server {
             )),
             Incoming::Response => None,
             Incoming::Notification { .. } => None,
+            // A cancelled request gets no answer (Null marks it).
             Incoming::Request { id, method, params } => {
-                Some(self.request(&id, &method, &params, link))
+                Some(self.request(&id, &method, &params, link)).filter(|a| !a.is_null())
             }
         }
     }
@@ -119,12 +120,12 @@ impl Server {
                 .unwrap_or("client")
                 .to_string();
             let answer = self.method(id, method, params, STATELESS, &name, link);
-            return with_result_type(answer);
+            return with_result_type(answer, method);
         }
         match method {
             "initialize" => return self.initialize(id, params),
             "ping" => return jsonrpc::result(id, json!({})),
-            "server/discover" => return jsonrpc::result(id, discover()),
+            "server/discover" => return with_result_type(jsonrpc::result(id, discover()), method),
             _ => {}
         }
         let Some(rev) = self.revision else {
@@ -326,8 +327,8 @@ impl Server {
             Err(e) => tool_error(&e.message),
         };
         if cancelled {
-            // The client gave up on it: its answer says so (a client that still reads it).
-            return jsonrpc::error(id, jsonrpc::INVALID_REQUEST, "cancelled by the client");
+            // The client gave up on it: no answer.
+            return Value::Null;
         }
         jsonrpc::result(id, result)
     }
@@ -360,10 +361,22 @@ fn discover() -> Value {
     })
 }
 
-/// A stateless revision result carries `resultType`.
-fn with_result_type(mut answer: Value) -> Value {
+/// A stateless revision result carries `resultType`, and the cacheable ones a cache hint:
+/// what never changes while the server runs for 5 minutes, live data not at all.
+fn with_result_type(mut answer: Value, method: &str) -> Value {
     if let Some(r) = answer.get_mut("result").and_then(Value::as_object_mut) {
         r.entry("resultType").or_insert(json!("complete"));
+        let ttl = match method {
+            "tools/list" | "prompts/list" | "resources/templates/list" | "server/discover" => {
+                Some(300_000)
+            }
+            "resources/list" | "resources/read" => Some(0),
+            _ => None,
+        };
+        if let Some(ttl) = ttl {
+            r.insert("ttlMs".into(), json!(ttl));
+            r.insert("cacheScope".into(), json!("private"));
+        }
     }
     answer
 }
