@@ -429,6 +429,46 @@ fn wait_for_sends_progress_and_can_be_cancelled() {
     }
 }
 
+#[test]
+fn subscribed_logs_and_the_entry_list_notify_their_changes() {
+    let w = Wr::new();
+    w.ok(&["run", "--name", "talk", "--stdin", "stream", "--", "cat"]);
+    let id = w.status("talk")["id"].as_u64().unwrap();
+    let mut m = Mcp::start(&w, &[]);
+    m.initialize("2025-11-25");
+    let uri = format!("wrangle://entry/{id}/log");
+    let r = m.request("resources/subscribe", json!({ "uri": uri }));
+    assert_eq!(r["result"], json!({}), "{r}");
+    let bad = m.request("resources/subscribe", json!({"uri": "file:///etc/passwd"}));
+    assert_eq!(bad["error"]["code"], -32602, "{bad}");
+    // The watcher connects in the background: repeat the change until it is seen.
+    let seen = |m: &mut Mcp, method: &str, act: &mut dyn FnMut()| {
+        let deadline = Instant::now() + SOON;
+        while Instant::now() < deadline {
+            act();
+            while let Ok(l) = m.lines.recv_timeout(Duration::from_millis(300)) {
+                let v: Value = serde_json::from_str(&l).unwrap();
+                if v["method"] == method {
+                    return v;
+                }
+            }
+        }
+        panic!("no {method}");
+    };
+    let v = seen(&mut m, "notifications/resources/updated", &mut || {
+        w.ok(&["send", "talk", "more output"]);
+    });
+    assert_eq!(v["params"]["uri"], uri.as_str());
+    let mut n = 0;
+    seen(&mut m, "notifications/resources/list_changed", &mut || {
+        n += 1;
+        w.ok(&["run", "--name", &format!("new{n}"), "--", "true"]);
+    });
+    let read = m.request("resources/read", json!({ "uri": uri }));
+    let text = read["result"]["contents"][0]["text"].as_str().unwrap();
+    assert!(text.contains("more output"), "{read}");
+}
+
 // The HTTP transport.
 
 struct Http {
