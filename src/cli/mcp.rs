@@ -1,7 +1,7 @@
 //! `wrangle mcp`: the Model Context Protocol server on stdio, or on Streamable HTTP.
 
 use super::Exit;
-use crate::error::{Code, Result};
+use crate::error::Result;
 use crate::mcp::{self, Policy};
 use crate::paths::Paths;
 use argh::FromArgs;
@@ -60,6 +60,5 @@ pub fn mcp(paths: Paths, c: McpCmd) -> Result<Exit> {
             mcp::stdio::serve(server, paths)?;
         }
     }
-    let _ = Code::Usage;
     Ok(0)
 }
