@@ -25,21 +25,29 @@ pub fn events(ctx: &mut Ctx, args: &Args) -> Result<Done> {
         Err(e) if e.code == Code::NoSuchEntry => Vec::new(),
         Err(e) => return Err(e),
     };
-    let mut all: Vec<(u64, u64, Option<String>, String, String)> = entries
-        .iter()
-        .flat_map(|e| {
-            e.events.iter().map(|x| {
-                (
-                    x.ts_ms,
-                    e.id,
-                    e.name.clone(),
-                    x.kind.to_string(),
-                    x.message.clone(),
-                )
-            })
+    // (time, entry, its event's index): a total order, so the cursor counts the same way on
+    // every call.
+    let mut order: Vec<(u64, u64, usize, usize)> = Vec::new();
+    for (ei, e) in entries.iter().enumerate() {
+        for (xi, x) in e.events.iter().enumerate() {
+            order.push((x.ts_ms, e.id, xi, ei));
+        }
+    }
+    order.sort_unstable();
+    let all: Vec<(u64, u64, Option<String>, String, String)> = order
+        .into_iter()
+        .map(|(ts, id, xi, ei)| {
+            let e = &entries[ei];
+            let x = &e.events[xi];
+            (
+                ts,
+                id,
+                e.name.clone(),
+                x.kind.to_string(),
+                x.message.clone(),
+            )
         })
         .collect();
-    all.sort_by_key(|x| (x.0, x.1));
     let after: Vec<_> = match cursor {
         Some((ts, n)) => {
             let mut seen_at_ts = 0;
