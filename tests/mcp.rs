@@ -596,6 +596,29 @@ fn http_needs_the_token_and_refuses_foreign_origins() {
     assert_eq!(st, 400);
     let (st, _, _) = post(h.port, &format!("{auth}Mcp-Session-Id: {sid}\r\n"), list);
     assert_eq!(st, 200);
+    // A client that waits for "100 Continue" before its body (curl does over 1 KiB) gets it.
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":9,"method":"ping","params":{{"pad":"{}"}}}}"#,
+        "x".repeat(2000)
+    );
+    let mut s = TcpStream::connect(("127.0.0.1", h.port)).unwrap();
+    s.set_read_timeout(Some(SOON)).unwrap();
+    write!(
+        s,
+        "POST /mcp HTTP/1.1\r\nHost: x\r\n{auth}Mcp-Session-Id: {sid}\r\nExpect: 100-continue\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    let mut first = [0u8; 25];
+    s.read_exact(&mut first).unwrap();
+    assert!(first.starts_with(b"HTTP/1.1 100 Continue"), "{first:?}");
+    s.write_all(body.as_bytes()).unwrap();
+    let mut rest = String::new();
+    let _ = s.read_to_string(&mut rest);
+    assert!(
+        rest.contains("200 OK") && rest.contains(r#""id":9"#),
+        "{rest}"
+    );
 }
 
 // The official SDK as the client.

@@ -172,6 +172,13 @@ fn read_request(
                 if len > MAX_BODY {
                     return Err((413, format!("body over {MAX_BODY} bytes")));
                 }
+                // curl asks before sending a body over 1 KiB.
+                let expects =
+                    find("expect").is_some_and(|e| e.eq_ignore_ascii_case("100-continue"));
+                if expects && buf.len() < head_len + len {
+                    conn.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                        .map_err(|_| (400, "connection lost".to_string()))?;
+                }
                 while buf.len() < head_len + len {
                     let n = conn
                         .read(&mut chunk)
