@@ -7,7 +7,7 @@ use super::jobs::Done;
 use super::state::Daemon;
 use crate::error::{Code, Error, Result};
 use crate::logs::pattern::Pattern;
-use crate::logs::read::RunView;
+use crate::logs::read::{self, RunView};
 use crate::logs::search::{self, Found, Query};
 use crate::proto::{LogInfo, ReadLogLine, ReadLogQuery, ReadLogReply};
 use mio::Token;
@@ -182,30 +182,39 @@ fn read(
     let mut items: Vec<ReadLogLine> = Vec::new();
     let mut gap = false;
     let cap = max_bytes;
-    search::search(&views, streams, &query, &mut |f| {
-        match f {
-            Found::Gap => gap = true,
-            Found::Line { line, matched } => {
-                let body = line.body();
-                let cut = body.len() > cap;
-                let body = &body[..body.len().min(cap)];
-                items.push(ReadLogLine {
-                    run: line.run,
-                    ts_us: line.ts_us,
-                    stream: if line.stream == 2 { "stderr" } else { "stdout" }.into(),
-                    text: String::from_utf8_lossy(body).into_owned(),
-                    matched,
-                    gap_before: std::mem::take(&mut gap),
-                    cut,
-                });
-                // A head with context may hand out more lines than matches: stop in time.
-                if q.head && items.len() > want.saturating_mul(1 + query.before + query.after) {
-                    return false;
+    let line = |l: &crate::logs::read::LineRef, matched: bool, gap_before: bool| {
+        let body = l.body();
+        ReadLogLine {
+            run: l.run,
+            ts_us: l.ts_us,
+            stream: if l.stream == 2 { "stderr" } else { "stdout" }.into(),
+            text: String::from_utf8_lossy(&body[..body.len().min(cap)]).into_owned(),
+            matched,
+            gap_before,
+            cut: body.len() > cap,
+        }
+    };
+    let plain_tail = query.regex.is_none() && query.since_us.is_none() && !q.head;
+    if let (true, [view]) = (plain_tail, views.as_slice()) {
+        // The last lines of one run: read from the end, as `wrangle logs` does.
+        for l in read::tail(view, streams, want)? {
+            items.push(line(&l.as_ref(), true, false));
+        }
+    } else {
+        search::search(&views, streams, &query, &mut |f| {
+            match f {
+                Found::Gap => gap = true,
+                Found::Line { line: l, matched } => {
+                    items.push(line(l, matched, std::mem::take(&mut gap)));
+                    // A head with context may hand out more lines than matches: stop in time.
+                    if q.head && items.len() > want.saturating_mul(1 + query.before + query.after) {
+                        return false;
+                    }
                 }
             }
-        }
-        true
-    })?;
+            true
+        })?;
+    }
     // Page: a head counts from the start, a tail from the end.
     let total = items.len();
     let (from, to) = if q.head {
