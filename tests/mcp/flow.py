@@ -99,7 +99,6 @@ async def main():
         w, _ = await call("wait_for", {"target": f"web{port}", "log": "Serving HTTP", "timeout_ms": 30000})
         assert w["until"] == "log"
         await call("wait_for", {"target": str(wid), "port": port, "timeout_ms": 30000})
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/probe-mcp").close() if False else None
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/probe-mcp")
         except Exception:
