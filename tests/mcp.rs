@@ -329,6 +329,7 @@ fn allow_deny_and_own_only_bound_the_agent() {
     assert_eq!(w.state("users"), "running");
     let logs = m.call("logs", json!({"target": "users"}));
     assert_eq!(logs["isError"], true, "{logs}");
+    assert!(text_of(&logs).contains("list tool"), "{logs}");
     let r = m.call("stop", json!({"target": "mine"}));
     assert_eq!(r["isError"], false, "{r}");
     assert_eq!(w.status("mine")["originator"], "mcp:rust-test");

@@ -324,7 +324,8 @@ impl Server {
                 v["content"] = json!([{"type": "text", "text": text}]);
                 v
             }
-            Err(e) => tool_error(&e.message),
+            // The daemon's hints name CLI commands; an agent has tools.
+            Err(e) => tool_error(&e.message.replace("see wrangle ls", "see the list tool")),
         };
         if cancelled {
             // The client gave up on it: no answer.
