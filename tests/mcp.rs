@@ -627,7 +627,9 @@ fn http_needs_the_token_and_refuses_foreign_origins() {
 /// A virtualenv with the MCP SDK, made once for all tests (built aside, then renamed in, so
 /// tests starting at once never see half of one).
 fn sdk_python() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mcp-venv");
+    // Named by the SDK's version: a new pin gets a new virtualenv.
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("mcp-venv-{}", SDK.replace("==", "-")));
     let python = dir.join("bin/python");
     let ready = dir.join("ready");
     if ready.exists() {
