@@ -7,6 +7,7 @@ mod daemon;
 mod events;
 mod logs;
 mod ls;
+mod mcp;
 mod registry;
 mod render;
 mod run;
@@ -67,6 +68,7 @@ pub enum Cmd {
     Down(services::DownCmd),
     Startup(startup::StartupCmd),
     Unstartup(startup::UnstartupCmd),
+    Mcp(mcp::McpCmd),
 }
 
 /// What a command produced: an exit status.
@@ -165,6 +167,7 @@ fn dispatch(top: Top) -> Result<Exit> {
         Cmd::Daemon(c) => daemon::daemon(paths, c),
         Cmd::Up(c) => services::up(&paths, c),
         Cmd::Down(c) => services::down(&paths, c),
+        Cmd::Mcp(c) => mcp::mcp(paths, c),
         Cmd::Startup(_) | Cmd::Unstartup(_) => unreachable!("dispatched above"),
     }
 }

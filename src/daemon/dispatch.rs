@@ -269,6 +269,7 @@ impl Daemon {
                 run,
                 found,
             } => self.log_scanned(conn, req, id, run, found),
+            super::jobs::Done::LogRead { conn, req, reply } => self.log_read(conn, req, reply),
         }
     }
 

@@ -35,6 +35,7 @@ impl Daemon {
             | Request::Attach { sel, .. }
             | Request::Resize { sel, .. }
             | Request::Label { sel, .. } => self.touch(sel),
+            Request::ReadLog(q) => self.touch(&q.sel),
             _ => {}
         }
         match req {
@@ -166,6 +167,7 @@ impl Daemon {
             Request::Reset { confirm } => self.reset(t, req_id, &confirm)?,
             Request::Cancel { target } => self.cancel(t, req_id, target),
             Request::Upgrade { binary } => self.upgrade(t, req_id, binary)?,
+            Request::ReadLog(q) => self.read_log_request(t, req_id, q)?,
             Request::LiveState => {
                 let state = self.live_state();
                 self.reply(t, req_id, &state);

@@ -16,6 +16,7 @@ mod kept;
 pub use kept::{handoff, Handoff, Mode};
 mod leftovers;
 mod lifecycle;
+mod logread;
 mod logretry;
 mod output;
 mod passthrough;
