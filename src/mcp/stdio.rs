@@ -108,6 +108,7 @@ pub fn serve(mut server: Server, paths: crate::paths::Paths) -> crate::error::Re
         backlog: VecDeque::new(),
     };
     let mut watching = false;
+    let subscribed = watch::Subscribed::default();
     loop {
         let input = match link.backlog.pop_front() {
             Some(i) => i,
@@ -135,10 +136,17 @@ pub fn serve(mut server: Server, paths: crate::paths::Paths) -> crate::error::Re
                 if let Some(answer) = server.handle_text(&l, &mut link) {
                     write(&answer);
                 }
+                watch::share(&server.subscribed, &subscribed);
                 // Once the conversation is up, watch the daemon for resource notifications.
                 if !watching && server.revision().is_some() {
                     watching = true;
-                    watch::start(&paths, &server.policy, tx.clone(), Input::Watched);
+                    watch::start(
+                        &paths,
+                        &server.policy,
+                        tx.clone(),
+                        Input::Watched,
+                        subscribed.clone(),
+                    );
                 }
             }
         }
