@@ -16,9 +16,7 @@ use crate::paths::Paths;
 use crate::proto::frame::FrameKind;
 use crate::proto::*;
 use crate::sys::signalfd::SignalFd;
-use ratatui_core::terminal::Terminal;
 use serde::de::DeserializeOwned;
-use std::collections::HashMap;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
@@ -58,7 +56,8 @@ enum Pending {
 /// The connection to the daemon and the streams open on it.
 struct Conn {
     client: Client,
-    pending: HashMap<u32, Pending>,
+    /// Requests on their way, by id (a few at a time).
+    pending: Vec<(u32, Pending)>,
     /// The subscription to lifecycle events.
     sub: u32,
     /// The output stream followed: request id, entry id.
@@ -77,7 +76,7 @@ impl Conn {
     fn open(client: Client) -> Result<Conn> {
         let mut c = Conn {
             client,
-            pending: HashMap::new(),
+            pending: Vec::new(),
             sub: 0,
             follow: None,
         };
@@ -87,7 +86,7 @@ impl Conn {
 
     fn request(&mut self, req: &Request, p: Pending) -> Result<()> {
         let id = self.client.send_request(req)?;
-        self.pending.insert(id, p);
+        self.pending.push((id, p));
         Ok(())
     }
 
@@ -122,12 +121,12 @@ impl Conn {
                 return Ok(());
             }
         }
-        let Some(p) = self.pending.get_mut(&f.id) else {
+        let Some(at) = self.pending.iter().position(|(id, _)| *id == f.id) else {
             return Ok(()); // a cancelled stream's last words
         };
         let error =
             (kind == Some(FrameKind::Error)).then(|| crate::client::error_from(&f.payload).message);
-        if let Pending::List(all) = p {
+        if let Pending::List(all) = &mut self.pending[at].1 {
             if let Some(part) = decode::<ListReply>(&f) {
                 all.extend(part.entries);
             }
@@ -135,9 +134,7 @@ impl Conn {
         if kind == Some(FrameKind::Event) {
             return Ok(());
         }
-        let Some(p) = self.pending.remove(&f.id) else {
-            return Ok(());
-        };
+        let p = self.pending.swap_remove(at).1;
         match (p, error) {
             (Pending::List(_), Some(e)) => out.push(Event::ListFailed(e)),
             (Pending::List(all), None) => out.push(Event::Listed(all, crate::util::now_ms())),
@@ -201,8 +198,7 @@ pub fn run(paths: &Paths, attach: AttachFn<'_>) -> Result<i32> {
     let mut conn = Some(Conn::open(client)?);
     let signals = SignalFd::new(&SIGNALS).map_err(|e| crate::Error::io("signalfd", e))?;
     let term = Term::enter()?;
-    let mut terminal = Terminal::new(Screen::default())
-        .map_err(|e| crate::Error::io("cannot draw on the terminal", e))?;
+    let mut screen = Screen::default();
     let (cols, rows) = term::size();
     let mut model = Model::new(cols, rows, colors());
     let mut decoder = Decoder::default();
@@ -222,12 +218,12 @@ pub fn run(paths: &Paths, attach: AttachFn<'_>) -> Result<i32> {
                             term.suspend();
                             let err = attach(id);
                             term.resume()?;
-                            let _ = terminal.clear();
+                            screen.invalidate();
                             queue.push(Event::Returned(err));
                         }
                         Command::Suspend => {
                             suspend(&term)?;
-                            let _ = terminal.clear();
+                            screen.invalidate();
                         }
                         cmd => {
                             let Some(c) = conn.as_mut() else {
@@ -257,9 +253,7 @@ pub fn run(paths: &Paths, attach: AttachFn<'_>) -> Result<i32> {
             if (c, r) != (model.cols, model.rows) {
                 update(&mut model, Event::Resize(c, r));
             }
-            terminal
-                .draw(|f| super::view::draw(&model, f.buffer_mut()))
-                .map_err(|e| crate::Error::io("cannot draw on the terminal", e))?;
+            screen.draw(model.cols, model.rows, |buf| super::view::draw(&model, buf));
             dirty = false;
         }
         let mut fds = vec![
@@ -319,13 +313,13 @@ pub fn run(paths: &Paths, attach: AttachFn<'_>) -> Result<i32> {
                     }
                     libc::SIGTSTP => {
                         suspend(&term)?;
-                        let _ = terminal.clear();
+                        screen.invalidate();
                         dirty = true;
                     }
                     libc::SIGCONT => {
                         // Continued after someone else stopped us: the screen may be anything.
                         term.resume()?;
-                        let _ = terminal.clear();
+                        screen.invalidate();
                         dirty = true;
                     }
                     sig => {
@@ -424,7 +418,7 @@ fn execute(c: &mut Conn, cmd: Command) -> Result<()> {
                 sel: sel(id),
                 eof: false,
             })?;
-            c.pending.insert(req, Pending::Send(id));
+            c.pending.push((req, Pending::Send(id)));
             c.client.send_data(req, line.as_bytes())?;
             c.client.send_data(req, &[])
         }

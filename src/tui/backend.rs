@@ -1,18 +1,18 @@
-//! A ratatui backend of our own: cells become cursor moves, SGR attributes and text in one
-//! buffer, written to the terminal in one go at `flush`. Only what the dashboard needs (the
-//! 16 named colours, 256-colour indexes and RGB when a widget asks, the common attributes),
-//! instead of crossterm and its dependencies.
+//! The screen: ratatui's buffers, drawn by a small backend of our own. Each frame is rendered
+//! into a fresh buffer and only the cells that differ from the last frame are written: cursor
+//! moves, SGR attributes and text in one write. Only what the dashboard needs (the 16 named
+//! colours, 256-colour indexes and RGB when a widget asks, the common attributes), instead of
+//! crossterm and ratatui's own Terminal.
 
-use ratatui_core::backend::{Backend, ClearType, WindowSize};
-use ratatui_core::buffer::Cell;
-use ratatui_core::layout::{Position, Size};
+use ratatui_core::buffer::{Buffer, Cell};
+use ratatui_core::layout::Rect;
 use ratatui_core::style::{Color, Modifier};
 use std::fmt::Write as _;
-use std::io;
 
-/// Draws into a buffer, flushed to standard output.
+/// The last frame and the bytes of the next write.
 #[derive(Default)]
 pub struct Screen {
+    last: Buffer,
     buf: Vec<u8>,
 }
 
@@ -22,8 +22,56 @@ impl Screen {
         self.buf.extend_from_slice(s.as_bytes());
     }
 
-    fn move_to(&mut self, x: u16, y: u16) {
-        self.csi(&format!("{};{}H", y + 1, x + 1));
+    /// Forgets what is on the screen: the next frame is drawn whole.
+    pub fn invalidate(&mut self) {
+        self.last = Buffer::default();
+    }
+
+    /// Renders a frame of `cols` x `rows` with `render` and writes what changed.
+    pub fn draw(&mut self, cols: u16, rows: u16, render: impl FnOnce(&mut Buffer)) {
+        self.render(cols, rows, render);
+        super::term::write_all(&self.buf);
+        self.buf.clear();
+    }
+
+    /// The bytes that draw the frame `render` makes, against the last one.
+    fn render(&mut self, cols: u16, rows: u16, render: impl FnOnce(&mut Buffer)) {
+        let area = Rect::new(0, 0, cols, rows);
+        let mut next = Buffer::empty(area);
+        render(&mut next);
+        if self.last.area != area {
+            // A new size or a screen of unknown content: cleared, and every cell written (the
+            // last frame taken as cells that match none).
+            self.csi("0m");
+            self.csi("2J");
+            self.last = Buffer::empty(area);
+            for c in self.last.content.iter_mut() {
+                c.modifier = Modifier::all();
+            }
+        }
+        let diff = self.last.diff(&next);
+        self.cells(diff.into_iter());
+        self.last = next;
+    }
+
+    fn cells<'a>(&mut self, content: impl Iterator<Item = (u16, u16, &'a Cell)>) {
+        let mut at: Option<(u16, u16)> = None;
+        let mut look = String::new();
+        for (x, y, cell) in content {
+            if at != Some((x, y)) {
+                self.csi(&format!("{};{}H", y + 1, x + 1));
+            }
+            let l = sgr(cell);
+            if l != look {
+                self.csi(&l);
+                look = l;
+            }
+            let sym = cell.symbol();
+            self.buf.extend_from_slice(sym.as_bytes());
+            let w = unicode_width::UnicodeWidthStr::width(sym).max(1) as u16;
+            at = Some((x + w, y));
+        }
+        self.csi("0m");
     }
 }
 
@@ -76,88 +124,6 @@ fn sgr(c: &Cell) -> String {
     s
 }
 
-impl Backend for Screen {
-    type Error = io::Error;
-
-    fn draw<'a, I>(&mut self, content: I) -> io::Result<()>
-    where
-        I: Iterator<Item = (u16, u16, &'a Cell)>,
-    {
-        let mut at: Option<(u16, u16)> = None;
-        let mut look = String::new();
-        for (x, y, cell) in content {
-            if at != Some((x, y)) {
-                self.move_to(x, y);
-            }
-            let l = sgr(cell);
-            if l != look {
-                self.csi(&l);
-                look = l;
-            }
-            let sym = cell.symbol();
-            self.buf.extend_from_slice(sym.as_bytes());
-            let w = unicode_width::UnicodeWidthStr::width(sym).max(1) as u16;
-            at = Some((x + w, y));
-        }
-        self.csi("0m");
-        Ok(())
-    }
-
-    fn hide_cursor(&mut self) -> io::Result<()> {
-        self.csi("?25l");
-        Ok(())
-    }
-
-    fn show_cursor(&mut self) -> io::Result<()> {
-        self.csi("?25h");
-        Ok(())
-    }
-
-    fn get_cursor_position(&mut self) -> io::Result<Position> {
-        Ok(Position::ORIGIN)
-    }
-
-    fn set_cursor_position<P: Into<Position>>(&mut self, position: P) -> io::Result<()> {
-        let p = position.into();
-        self.move_to(p.x, p.y);
-        Ok(())
-    }
-
-    fn clear(&mut self) -> io::Result<()> {
-        self.csi("2J");
-        Ok(())
-    }
-
-    fn clear_region(&mut self, clear_type: ClearType) -> io::Result<()> {
-        self.csi(match clear_type {
-            ClearType::All => "2J",
-            ClearType::AfterCursor => "J",
-            ClearType::BeforeCursor => "1J",
-            ClearType::CurrentLine => "2K",
-            ClearType::UntilNewLine => "K",
-        });
-        Ok(())
-    }
-
-    fn size(&self) -> io::Result<Size> {
-        let (width, height) = super::term::size();
-        Ok(Size { width, height })
-    }
-
-    fn window_size(&mut self) -> io::Result<WindowSize> {
-        Ok(WindowSize {
-            columns_rows: self.size()?,
-            pixels: Size::default(),
-        })
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        super::term::write_all(&self.buf);
-        self.buf.clear();
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,8 +136,27 @@ mod tests {
         a.modifier = Modifier::BOLD;
         let b = Cell::new("b");
         let cells = [(0, 0, &a), (1, 0, &b), (5, 2, &b)];
-        s.draw(cells.into_iter()).unwrap();
+        s.cells(cells.into_iter());
         let out = String::from_utf8(s.buf.clone()).unwrap();
         assert_eq!(out, "\x1b[1;1H\x1b[0;1;32ma\x1b[0mb\x1b[3;6Hb\x1b[0m");
+    }
+
+    #[test]
+    fn the_first_frame_is_drawn_whole_and_the_next_only_where_it_changed() {
+        let mut s = Screen::default();
+        let mut sent = Vec::new();
+        s.render(3, 2, |b| {
+            b.set_string(0, 0, "hi", ratatui_core::style::Style::new());
+        });
+        sent.push(String::from_utf8(std::mem::take(&mut s.buf)).unwrap());
+        s.render(3, 2, |b| {
+            b.set_string(0, 0, "ho", ratatui_core::style::Style::new());
+        });
+        sent.push(String::from_utf8(std::mem::take(&mut s.buf)).unwrap());
+        assert_eq!(
+            sent[0],
+            "\x1b[0m\x1b[2J\x1b[1;1H\x1b[0mhi \x1b[2;1H   \x1b[0m"
+        );
+        assert_eq!(sent[1], "\x1b[1;2H\x1b[0mo\x1b[0m");
     }
 }

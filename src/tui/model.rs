@@ -4,7 +4,7 @@
 //! [`super::update::update`], drawn by [`super::view`].
 
 use crate::proto::EntryInfo;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 /// CPU samples kept per entry (one every ~2 s: about a minute and a half).
 pub const HISTORY: usize = 48;
@@ -44,7 +44,7 @@ impl Layout {
         // The list gets 40% (at least 5 rows with its border and header); the rest below.
         let list_h = (body * 2 / 5).max(5).min(body);
         let below = body - list_h;
-        let (details, output) = if cols >= 100 {
+        let (details, output) = if cols >= 60 {
             let dw = cols * 2 / 5;
             (
                 Area {
@@ -224,8 +224,8 @@ pub struct Model {
     pub color: bool,
     /// Entries of the last listing, by id.
     pub entries: Vec<EntryInfo>,
-    /// CPU history per entry id, in tenths of a percent, oldest first.
-    pub history: HashMap<u64, VecDeque<u64>>,
+    /// CPU history per entry id (by id), in tenths of a percent, oldest first.
+    pub history: Vec<(u64, VecDeque<u64>)>,
     /// When the last CPU sample was taken (ms since the epoch).
     pub sampled_ms: u64,
     /// The selected entry.
@@ -259,7 +259,7 @@ impl Model {
             rows,
             color,
             entries: Vec::new(),
-            history: HashMap::new(),
+            history: Vec::new(),
             sampled_ms: 0,
             selected: None,
             top: 0,
@@ -280,6 +280,12 @@ impl Model {
 
     pub fn layout(&self) -> Layout {
         Layout::of(self.cols, self.rows)
+    }
+
+    /// The CPU history of entry `id`.
+    pub fn history_of(&self, id: u64) -> Option<&VecDeque<u64>> {
+        let at = self.history.binary_search_by_key(&id, |(i, _)| *i).ok()?;
+        Some(&self.history[at].1)
     }
 
     pub fn entry(&self, id: u64) -> Option<&EntryInfo> {

@@ -141,19 +141,25 @@ fn listed(m: &mut Model, mut entries: Vec<EntryInfo>, now: u64, cmds: &mut Vec<C
     // One CPU sample per tick, however many listings events bring.
     if now.saturating_sub(m.sampled_ms) >= 1900 {
         m.sampled_ms = now;
-        // Only running entries are measured: an ended one keeps the history it had.
+        // Only running entries are measured: an ended one keeps the history it had. Both
+        // lists are by id: one pass, whatever the number of entries.
+        let mut old = std::mem::take(&mut m.history).into_iter().peekable();
         for e in &entries {
-            let Some(cpu) = e.cpu_percent else {
-                continue;
-            };
-            let h = m.history.entry(e.id).or_default();
-            h.push_back((cpu * 10.0).round() as u64);
-            if h.len() > HISTORY {
-                h.pop_front();
+            while old.next_if(|(i, _)| *i < e.id).is_some() {}
+            let mut h = old
+                .next_if(|(i, _)| *i == e.id)
+                .map(|(_, h)| h)
+                .unwrap_or_default();
+            if let Some(cpu) = e.cpu_percent {
+                h.push_back((cpu * 10.0).round() as u64);
+                if h.len() > HISTORY {
+                    h.pop_front();
+                }
+            }
+            if !h.is_empty() {
+                m.history.push((e.id, h));
             }
         }
-        m.history
-            .retain(|id, _| entries.iter().any(|e| e.id == *id));
     }
     m.entries = entries;
     m.listing = false;
@@ -464,7 +470,10 @@ mod tests {
     fn the_first_listing_selects_the_first_entry_and_follows_it() {
         let m = listed3();
         assert_eq!(m.selected, Some(1));
-        assert_eq!(m.history[&1].iter().copied().collect::<Vec<_>>(), [125]);
+        assert_eq!(
+            m.history_of(1).unwrap().iter().copied().collect::<Vec<_>>(),
+            [125]
+        );
         assert!(!m.listing);
     }
 
@@ -573,7 +582,7 @@ mod tests {
         let cmds = update(&mut m, Event::Listed(es, 20_000));
         assert_eq!(cmds, [Command::Follow(1)]);
         assert_eq!(m.history.len(), 2);
-        assert_eq!(m.history[&1].len(), 2);
+        assert_eq!(m.history_of(1).unwrap().len(), 2);
     }
 
     #[test]

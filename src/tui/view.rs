@@ -12,10 +12,6 @@ use ratatui_core::layout::Rect;
 use ratatui_core::style::{Color, Modifier, Style};
 use ratatui_core::text::{Line, Span};
 use ratatui_core::widgets::Widget;
-use ratatui_widgets::block::Block;
-use ratatui_widgets::clear::Clear;
-use ratatui_widgets::paragraph::Paragraph;
-use ratatui_widgets::sparkline::Sparkline;
 
 /// Every key, for the help overlay (the bottom line shows the common ones).
 pub const KEYS: &[(&str, &str)] = &[
@@ -36,6 +32,13 @@ pub const KEYS: &[(&str, &str)] = &[
 
 fn rect(a: Area) -> Rect {
     Rect::new(a.x, a.y, a.w, a.h)
+}
+
+/// Lines from the top of `area`, one a row, cut at its right edge.
+fn put(lines: Vec<Line>, area: Rect, buf: &mut Buffer) {
+    for (i, l) in lines.into_iter().take(usize::from(area.height)).enumerate() {
+        l.render(Rect::new(area.x, area.y + i as u16, area.width, 1), buf);
+    }
 }
 
 /// A style with a foreground colour, or none without colours.
@@ -92,13 +95,26 @@ pub fn draw(m: &Model, buf: &mut Buffer) {
     }
 }
 
-fn block<'a>(m: &Model, title: String, focused: bool) -> Block<'a> {
-    let b = Block::bordered().title(title);
-    if focused {
-        b.border_style(fg(m, Color::Cyan).add_modifier(Modifier::BOLD))
-    } else {
-        b
+/// A box with a title on its top edge (bold and coloured when focused); returns its inside.
+fn frame(m: &Model, title: &str, focused: bool, area: Rect, buf: &mut Buffer) -> Rect {
+    if area.width < 2 || area.height < 2 {
+        return Rect::new(area.x, area.y, 0, 0);
     }
+    let style = if focused {
+        fg(m, Color::Cyan).add_modifier(Modifier::BOLD)
+    } else {
+        Style::new()
+    };
+    let (w, h) = (usize::from(area.width - 2), area.height - 2);
+    let (right, bottom) = (area.right() - 1, area.bottom() - 1);
+    buf.set_string(area.x, area.y, format!("┌{}┐", "─".repeat(w)), style);
+    for y in area.y + 1..bottom {
+        buf.set_string(area.x, y, "│", style);
+        buf.set_string(right, y, "│", style);
+    }
+    buf.set_string(area.x, bottom, format!("└{}┘", "─".repeat(w)), style);
+    buf.set_stringn(area.x + 1, area.y, title, w, style);
+    Rect::new(area.x + 1, area.y + 1, area.width - 2, h)
 }
 
 fn list(m: &Model, area: Rect, buf: &mut Buffer) {
@@ -112,9 +128,7 @@ fn list(m: &Model, area: Rect, buf: &mut Buffer) {
     if m.tree {
         title.push_str("(tree) ");
     }
-    let b = block(m, title, m.focus == Focus::List);
-    let inner = b.inner(area);
-    b.render(area, buf);
+    let inner = frame(m, &title, m.focus == Focus::List, area, buf);
     let w = usize::from(inner.width);
     // id, name, state, pid, uptime, restarts, cpu, memory; history takes what is left.
     let fixed = 4 + 1 + 8 + 1 + 7 + 1 + 8 + 1 + 3 + 1 + 6 + 1 + 6 + 1;
@@ -166,7 +180,7 @@ fn list(m: &Model, area: Rect, buf: &mut Buffer) {
                 e.restarts
             )),
             Span::styled(
-                cell(&spark(m.history.get(&e.id), hist_w), hist_w),
+                cell(&spark(m.history_of(e.id), hist_w), hist_w),
                 fg(m, Color::Cyan),
             ),
         ];
@@ -186,13 +200,11 @@ fn list(m: &Model, area: Rect, buf: &mut Buffer) {
         };
         lines.push(Line::styled(msg, Style::new().add_modifier(Modifier::DIM)));
     }
-    Paragraph::new(lines).render(inner, buf);
+    put(lines, inner, buf);
 }
 
 fn details(m: &Model, area: Rect, buf: &mut Buffer) {
-    let b = block(m, " details ".into(), false);
-    let inner = b.inner(area);
-    b.render(area, buf);
+    let inner = frame(m, " details ", false, area, buf);
     let Some(e) = m.selected_entry() else {
         return;
     };
@@ -240,22 +252,19 @@ fn details(m: &Model, area: Rect, buf: &mut Buffer) {
         ]));
     }
     let top = lines.len() as u16;
-    Paragraph::new(lines).render(inner, buf);
-    // CPU over time (two rows, scaled to the larger of one core and the peak), then events.
-    if inner.height > top + 3 {
-        let h = m.history.get(&e.id);
-        let data: Vec<u64> = h.map(|h| h.iter().copied().collect()).unwrap_or_default();
+    put(lines, inner, buf);
+    // CPU over time (scaled to one core), then the recent events.
+    if inner.height > top + 2 {
         let w = usize::from(inner.width.saturating_sub(9));
-        let data = &data[data.len().saturating_sub(w)..];
-        let peak = data.iter().copied().max().unwrap_or(0).max(1000);
-        let label = Rect::new(inner.x, inner.y + top, 9, 1);
-        key("cpu").render(label, buf);
-        let spark_area = Rect::new(inner.x + 9, inner.y + top, inner.width.saturating_sub(9), 2);
-        Sparkline::default()
-            .data(data)
-            .max(peak)
-            .style(fg(m, Color::Cyan))
-            .render(spark_area, buf);
+        let cpu = Line::from(vec![
+            key("cpu"),
+            Span::styled(spark(m.history_of(e.id), w), fg(m, Color::Cyan)),
+        ]);
+        put(
+            vec![cpu],
+            Rect::new(inner.x, inner.y + top, inner.width, 1),
+            buf,
+        );
         let ev_area = Rect::new(
             inner.x,
             inner.y + top + 2,
@@ -278,7 +287,7 @@ fn details(m: &Model, area: Rect, buf: &mut Buffer) {
                     ])
                 })
                 .collect();
-            Paragraph::new(evs).render(ev_area, buf);
+            put(evs, ev_area, buf);
         }
     }
 }
@@ -293,13 +302,13 @@ fn output(m: &Model, area: Rect, buf: &mut Buffer) {
     } else {
         format!("{} lines back", m.output.back)
     };
-    let b = block(
+    let inner = frame(
         m,
-        format!(" output: {who} ({how}) "),
+        &format!(" output: {who} ({how}) "),
         m.focus == Focus::Output,
+        area,
+        buf,
     );
-    let inner = b.inner(area);
-    b.render(area, buf);
     let n = usize::from(inner.height);
     let len = m.output.len();
     let end = len - m.output.back.min(len);
@@ -324,7 +333,7 @@ fn output(m: &Model, area: Rect, buf: &mut Buffer) {
             line
         })
         .collect();
-    Paragraph::new(lines).render(inner, buf);
+    put(lines, inner, buf);
 }
 
 /// A line with every match of `needle` in style `hl`.
@@ -411,7 +420,7 @@ fn keys(m: &Model, area: Rect, buf: &mut Buffer) {
             }
         },
     };
-    Paragraph::new(line).render(area, buf);
+    put(vec![line], area, buf);
 }
 
 fn help(m: &Model, buf: &mut Buffer) {
@@ -423,10 +432,15 @@ fn help(m: &Model, buf: &mut Buffer) {
         w,
         h,
     );
-    Clear.render(area, buf);
-    let b = block(m, " keys (any key closes) ".into(), true);
-    let inner = b.inner(area);
-    b.render(area, buf);
+    // What was drawn under the overlay is wiped.
+    for y in area.top()..area.bottom() {
+        for x in area.left()..area.right() {
+            if let Some(c) = buf.cell_mut((x, y)) {
+                c.reset();
+            }
+        }
+    }
+    let inner = frame(m, " keys (any key closes) ", true, area, buf);
     let bold = fg(m, Color::Cyan).add_modifier(Modifier::BOLD);
     let mut lines: Vec<Line> = KEYS
         .iter()
@@ -441,7 +455,7 @@ fn help(m: &Model, buf: &mut Buffer) {
     lines.push(Line::raw(
         "CPU and memory every 2 s; states as they change.",
     ));
-    Paragraph::new(lines).render(inner, buf);
+    put(lines, inner, buf);
 }
 
 #[cfg(test)]
