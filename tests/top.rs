@@ -296,3 +296,39 @@ fn top_needs_a_terminal() {
     let o = wr.code(&["top"], 2);
     assert!(o.stderr.contains("top needs a terminal"), "{}", o.stderr);
 }
+
+#[test]
+fn ctrl_z_gives_the_terminal_back_and_fg_takes_it_again() {
+    let wr = Wr::new();
+    wr.start(&["--name", "z", "--", "sleep", &unique_secs()]);
+    let dir = wr.root.clone();
+    // An interactive shell, for job control.
+    let tmux = Tmux::start(&wr, "exec bash --norc --noprofile -i");
+    let before = dir.join("before");
+    let during = dir.join("during");
+    tmux.keys(&[
+        &format!("stty -a > '{}'; \"$W\" top", before.display()),
+        "Enter",
+    ]);
+    tmux.wait("the list", |s| row(s, "z").is_some());
+    tmux.keys(&["C-z"]);
+    tmux.wait("the shell says it stopped", |s| {
+        s.contains("Stopped") && !s.contains("wrangle top:")
+    });
+    tmux.keys(&[&format!("stty -a > '{}'; fg", during.display()), "Enter"]);
+    tmux.wait("the dashboard again", |s| {
+        s.contains("wrangle top:") && row(s, "z").is_some()
+    });
+    assert_eq!(
+        wait_file(&before),
+        wait_file(&during),
+        "modes while stopped"
+    );
+    // Still alive and answering keys.
+    tmux.keys(&["?"]);
+    tmux.wait("the help", |s| s.contains("keys (any key closes)"));
+    tmux.keys(&["Escape"]);
+    tmux.wait("the help closed", |s| !s.contains("keys (any key closes)"));
+    tmux.keys(&["q"]);
+    tmux.wait("the shell's prompt", |s| !s.contains("wrangle top:"));
+}
