@@ -150,6 +150,9 @@ impl Conn {
                     self.unfollow()?;
                     let req = self.client.follow(id, end.saturating_sub(BACKLOG), 3)?;
                     self.follow = Some((req, id));
+                    if end > BACKLOG {
+                        out.push(Event::MidStream(id));
+                    }
                 }
             }
             (Pending::Status, None) => {

@@ -153,6 +153,8 @@ pub struct Output {
     pub partial: String,
     /// Lines scrolled back from the end (0: following).
     pub back: usize,
+    /// The stream starts in the middle of a line: dropped up to its end.
+    pub mid_line: bool,
 }
 
 impl Output {
@@ -174,6 +176,10 @@ impl Output {
                 } else {
                     esc = false;
                 }
+                continue;
+            }
+            if self.mid_line {
+                self.mid_line = c != '\n';
                 continue;
             }
             match c {

@@ -21,6 +21,9 @@ pub enum Event {
     Lifecycle(LiveEvent),
     /// Output bytes of an entry being followed.
     Output(u64, Vec<u8>),
+    /// The stream of an entry's output begins in the middle of its output (a little before
+    /// its end), likely in the middle of a line.
+    MidStream(u64),
     /// The selected entry's `status`.
     Details(Box<EntryInfo>),
     /// An action's outcome, as a message for the bottom line.
@@ -86,6 +89,11 @@ pub fn update(m: &mut Model, ev: Event) -> Vec<Command> {
         Event::Output(id, bytes) => {
             if m.output.entry == Some(id) {
                 m.output.push(&bytes);
+            }
+        }
+        Event::MidStream(id) => {
+            if m.output.entry == Some(id) && m.output.is_empty() {
+                m.output.mid_line = true;
             }
         }
         Event::Details(e) => {
@@ -629,6 +637,14 @@ mod tests {
             ),
         );
         assert_eq!(m.output.lines[2], "three err!");
+        // A stream that begins a little before the end of the output drops its first,
+        // partial, line.
+        let mut o = crate::tui::model::Output {
+            mid_line: true,
+            ..Default::default()
+        };
+        o.push(b"end of a line\nwhole\n");
+        assert_eq!(o.lines, ["whole"]);
         // Output of another entry (a stream being replaced) is not shown.
         update(&mut m, Event::Output(2, b"other\n".to_vec()));
         assert_eq!(m.output.len(), 4);
