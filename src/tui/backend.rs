@@ -68,8 +68,14 @@ impl Screen {
             }
             let sym = cell.symbol();
             self.buf.extend_from_slice(sym.as_bytes());
-            let w = unicode_width::UnicodeWidthStr::width(sym).max(1) as u16;
-            at = Some((x + w, y));
+            // After anything but one ASCII, box-drawing or block character the next cell is
+            // moved to: terminals do not all agree on the width of every character.
+            let mut cs = sym.chars();
+            let narrow = match (cs.next(), cs.next()) {
+                (Some(c), None) => c.is_ascii() || ('\u{2500}'..='\u{259f}').contains(&c),
+                _ => false,
+            };
+            at = narrow.then_some((x + 1, y));
         }
         self.csi("0m");
     }

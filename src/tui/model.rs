@@ -313,9 +313,13 @@ impl Model {
             Some(("group", g)) => e.groups.iter().any(|x| x == g),
             Some(("state", s)) => e.state == s,
             _ => {
-                let w = word.to_lowercase();
-                e.name.as_deref().unwrap_or("").to_lowercase().contains(&w)
-                    || e.command.to_lowercase().contains(&w)
+                let w = word.to_ascii_lowercase();
+                e.name
+                    .as_deref()
+                    .unwrap_or("")
+                    .to_ascii_lowercase()
+                    .contains(&w)
+                    || e.command.to_ascii_lowercase().contains(&w)
                     || e.id.to_string() == w
             }
         })
@@ -360,11 +364,11 @@ impl Model {
         if self.search.is_empty() {
             return Vec::new();
         }
-        let smart = self.search.chars().any(|c| c.is_uppercase());
+        let smart = self.search.chars().any(|c| c.is_ascii_uppercase());
         let needle = if smart {
             self.search.clone()
         } else {
-            self.search.to_lowercase()
+            self.search.to_ascii_lowercase()
         };
         self.output
             .all()
@@ -373,7 +377,7 @@ impl Model {
                 if smart {
                     l.contains(&needle)
                 } else {
-                    l.to_lowercase().contains(&needle)
+                    l.to_ascii_lowercase().contains(&needle)
                 }
             })
             .map(|(i, _)| i)

@@ -318,7 +318,7 @@ fn output(m: &Model, area: Rect, buf: &mut Buffer) {
     } else {
         Style::new().add_modifier(Modifier::REVERSED)
     };
-    let smart = m.search.chars().any(|c| c.is_uppercase());
+    let smart = m.search.chars().any(|c| c.is_ascii_uppercase());
     let lines: Vec<Line> = m
         .output
         .all()
@@ -344,17 +344,13 @@ fn highlight<'a>(l: &'a str, needle: &str, smart: bool, hl: Style) -> Line<'a> {
     let hay = if smart {
         l.to_string()
     } else {
-        l.to_lowercase()
+        l.to_ascii_lowercase()
     };
     let needle = if smart {
         needle.to_string()
     } else {
-        needle.to_lowercase()
+        needle.to_ascii_lowercase()
     };
-    // Lowercasing can change lengths: highlight only when it did not.
-    if hay.len() != l.len() {
-        return Line::raw(l);
-    }
     let mut spans = Vec::new();
     let mut at = 0;
     for (i, _) in hay.match_indices(&needle) {
