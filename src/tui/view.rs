@@ -228,15 +228,10 @@ fn details(m: &Model, area: Rect, buf: &mut Buffer) {
         Span::raw(e.command.clone()),
     ]));
     lines.push(Line::from(vec![key("cwd"), Span::raw(e.cwd.clone())]));
-    if !e.tags.is_empty() || !e.groups.is_empty() {
-        lines.push(Line::from(vec![
-            key("labels"),
-            Span::raw(format!(
-                "tags {}  groups {}",
-                e.tags.join(","),
-                e.groups.join(",")
-            )),
-        ]));
+    for (what, names) in [("tags", &e.tags), ("groups", &e.groups)] {
+        if !names.is_empty() {
+            lines.push(Line::from(vec![key(what), Span::raw(names.join(", "))]));
+        }
     }
     if !e.leftovers.is_empty() {
         let pids: Vec<String> = e.leftovers.iter().map(|p| p.to_string()).collect();
