@@ -6,7 +6,8 @@
 # they are offered literally (see _wrangle_reply_words), never expanded.
 
 _wrangle_commands="run ls status start stop restart rm signal attach send resize logs events wait add
-label tag group prune reset tree ping shutdown upgrade up down save resurrect daemon startup unstartup mcp"
+label tag group prune reset tree ping shutdown upgrade up down save resurrect daemon startup unstartup
+mcp top"
 
 _wrangle_signals="HUP INT QUIT ILL TRAP ABRT BUS FPE KILL USR1 SEGV USR2 PIPE ALRM TERM STKFLT
 CHLD CONT STOP TSTP TTIN TTOU URG XCPU XFSZ VTALRM PROF WINCH IO PWR SYS"
@@ -105,6 +106,9 @@ _wrangle_flags() {
             echo "-f --file --json --help"
             ;;
         shutdown)
+            echo "--help"
+            ;;
+        top)
             echo "--help"
             ;;
         upgrade)

@@ -7,7 +7,8 @@
 # never expanded again) and escaped by fish when inserted: a `$(...)` in a tag stays text.
 
 set -l __wrangle_commands run ls status start stop restart rm signal attach send resize logs events wait \
-    add label tag group prune reset tree ping shutdown upgrade up down save resurrect daemon startup unstartup mcp
+    add label tag group prune reset tree ping shutdown upgrade up down save resurrect daemon startup unstartup \
+    mcp top
 
 # Options that take a value: the word after them is not a positional argument. (`run --stdout`
 # and `--stderr` take one too, but `logs --stdout` and `--stderr` do not; only `run --` matters
@@ -155,6 +156,7 @@ complete -c wrangle -n __wrangle_needs_command -a reset -d 'Stop everything, for
 complete -c wrangle -n __wrangle_needs_command -a tree -d "Draw an entry's process tree"
 complete -c wrangle -n __wrangle_needs_command -a ping -d 'Tell whether the daemon is up'
 complete -c wrangle -n __wrangle_needs_command -a shutdown -d 'Stop every owned process and the daemon'
+complete -c wrangle -n __wrangle_needs_command -a top -d 'A full-screen live dashboard'
 complete -c wrangle -n __wrangle_needs_command -a upgrade -d 'Replace the daemon, disturbing no process'
 complete -c wrangle -n '__wrangle_using upgrade' -l binary -r -F -d 'The binary to run'
 complete -c wrangle -n '__wrangle_using upgrade' -l json -d 'Print JSON'

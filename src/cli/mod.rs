@@ -9,11 +9,12 @@ mod logs;
 mod ls;
 mod mcp;
 mod registry;
-mod render;
+pub(crate) mod render;
 mod run;
 mod select;
 mod services;
 mod startup;
+mod top;
 
 use crate::client::Client;
 use crate::error::{Code, Error, Result};
@@ -69,6 +70,7 @@ pub enum Cmd {
     Startup(startup::StartupCmd),
     Unstartup(startup::UnstartupCmd),
     Mcp(mcp::McpCmd),
+    Top(top::TopCmd),
 }
 
 /// What a command produced: an exit status.
@@ -150,6 +152,7 @@ fn dispatch(top: Top) -> Result<Exit> {
         Cmd::Send(c) => attach::send(&paths, c),
         Cmd::Resize(c) => attach::resize(&paths, c),
         Cmd::Logs(c) => logs::logs(&paths, c),
+        Cmd::Top(c) => top::top(&paths, c),
         Cmd::Events(c) => events::events(&paths, c),
         Cmd::Wait(c) => control::wait(&paths, c),
         Cmd::Add(c) => registry::add(&paths, c),
