@@ -206,3 +206,78 @@ fn errors_name_the_line_and_column() {
     // Lines are counted across a value that spans lines, and a lone CR ends one.
     assert_eq!(msg("A=\"1\n2\"\rB C"), "f.env:3:3: expected = after \"B\"");
 }
+
+/// Property: any bindings written single-quoted (the quoting that takes every character but
+/// NUL literally, `\\` and `\'` escaped), with `export` or not, LF or CRLF line ends, comment
+/// and blank lines between and a byte-order mark or not, read back as written, in order.
+#[test]
+fn property_single_quoted_bindings_read_back_as_written() {
+    use crate::util::prop::{cases, Rng};
+    const VALUE: &[&str] = &[
+        "a", "Z", "0", " ", "\t", "\n", "'", "\"", "\\", "$", "${A}", "{", "}", "#", " # x", "=",
+        "é", "日本", "🦀", "\\n",
+    ];
+    const KEY_FIRST: &[u8] = b"ABCXYZabcz_";
+    const KEY_REST: &[u8] = b"ABZaz09_.-";
+    for seed in 1..=cases(500) as u64 {
+        let mut rng = Rng::new(seed);
+        let mut text = String::new();
+        if rng.one_in(4) {
+            text.push(BOM);
+        }
+        let mut want = Vec::new();
+        for _ in 0..rng.below(8) {
+            let eol = if rng.one_in(3) { "\r\n" } else { "\n" };
+            if rng.one_in(4) {
+                text.push_str(&format!("# a comment{eol}"));
+            }
+            if rng.one_in(5) {
+                text.push_str(eol);
+            }
+            let mut key = String::from(*rng.pick(KEY_FIRST) as char);
+            for _ in 0..rng.below(6) {
+                key.push(*rng.pick(KEY_REST) as char);
+            }
+            let value: String = (0..rng.below(6)).map(|_| *rng.pick(VALUE)).collect();
+            let quoted = value.replace('\\', "\\\\").replace('\'', "\\'");
+            let export = if rng.one_in(3) { "export " } else { "" };
+            text.push_str(&format!("{export}{key}='{quoted}'{eol}"));
+            want.push((key, value));
+        }
+        let got = parse(&text, "f.env", &no_env)
+            .unwrap_or_else(|e| panic!("seed {seed}: {}\n{text:?}", e.message));
+        assert_eq!(got, want, "seed {seed}: {text:?}");
+    }
+}
+
+/// Property: edits of valid files (characters dropped, doubled, replaced by the ones that
+/// matter to the reader) never panic the reader, and an error names the file, a line within
+/// it and a column.
+#[test]
+fn property_damaged_files_are_errors_with_a_place_not_panics() {
+    use crate::util::prop::{cases, Rng};
+    const TEXTS: &[&str] = &[
+        "A=1\nexport B='two words'\nC=\"x ${A} y\"\n# c\nD=${E:-dflt} # tail\n",
+        "K.E-Y=\"multi\nline\"\r\nV='it\\'s'\rW=${K.E-Y}\n",
+    ];
+    const PIECES: &[&str] = &[
+        "=", "'", "\"", "\\", "$", "${", "}", ":-", "#", " ", "\t", "\n", "\r", "\0", "export", "é",
+    ];
+    for seed in 1..=cases(2000) as u64 {
+        let mut rng = Rng::new(seed);
+        let base = *rng.pick(TEXTS);
+        let text = rng.edit(base, PIECES);
+        if let Err(e) = parse(&text, "f.env", &no_env) {
+            let lines = text.split(['\n', '\r']).count();
+            let place: Vec<&str> = e.message.splitn(4, ':').collect();
+            assert_eq!(place[0], "f.env", "seed {seed}: {}", e.message);
+            let line: usize = place[1].parse().unwrap_or(0);
+            let col: usize = place[2].parse().unwrap_or(0);
+            assert!(
+                (1..=lines + 1).contains(&line) && col >= 1,
+                "seed {seed}: {} for {text:?}",
+                e.message
+            );
+        }
+    }
+}

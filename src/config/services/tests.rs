@@ -677,6 +677,53 @@ fn damaged_files_are_errors_not_panics() {
     }
 }
 
+/// Property: the examples of wrangle.json(5), with a few random edits (characters dropped,
+/// doubled, or replaced by JSON tokens and values the reader treats specially), are read or
+/// refused with a message; never a panic.
+#[test]
+fn property_edited_examples_are_results_or_errors_not_panics() {
+    use crate::util::prop::{cases, Rng};
+    const PIECES: &[&str] = &[
+        "{",
+        "}",
+        "[",
+        "]",
+        ":",
+        ",",
+        "\"",
+        "\\",
+        "null",
+        "true",
+        "0",
+        "-1",
+        "1e999",
+        "\"\"",
+        "\"a\"",
+        "[]",
+        "{}",
+        "\"services\"",
+        "\"build\"",
+        "\"profiles\"",
+        "\"after\"",
+        "\"cron_restart\"",
+        "\"ready\"",
+        "\"env_file\"",
+        "\"project\"",
+        "é",
+        "\n",
+    ];
+    let examples = man_examples();
+    assert!(!examples.is_empty());
+    for seed in 1..=cases(400) as u64 {
+        let mut rng = Rng::new(seed);
+        let base = rng.pick(&examples).clone();
+        let text = rng.edit(&base, PIECES);
+        if let Err(e) = parse_at(&text) {
+            assert!(!e.message.is_empty(), "seed {seed}");
+        }
+    }
+}
+
 /// The JSON examples of wrangle.json(5), un-escaped from roff.
 fn man_examples() -> Vec<String> {
     let page = include_str!("../../../man/wrangle.json.5");
