@@ -16,6 +16,7 @@ pub mod proc;
 pub mod proto;
 pub mod store;
 pub mod sys;
+pub mod term;
 pub mod util;
 
 pub use error::{Code, Error, Result};

@@ -44,6 +44,10 @@ with_selector! {
         /// close the entry's input afterwards (a terminal gets end-of-file)
         #[argh(switch)]
         pub eof: bool,
+        /// the arguments are keys in tmux's send-keys notation (Enter, C-c, Up, F5, M-x;
+        /// anything else is sent as text), with no newline added
+        #[argh(switch)]
+        pub keys: bool,
         /// the entry, then the text (none: copy standard input; put text that starts with -
         /// after --)
         #[argh(positional)]
@@ -476,6 +480,15 @@ impl Attachment {
                         self.say(&format!("{} {how}", self.label));
                         return Ok(Some(code));
                     }
+                    Ok(StreamEvent::Screen { seq, draw }) => {
+                        // The terminal's screen as it is at `seq`: drawn over whatever this
+                        // terminal shows, then output goes on from there.
+                        if let Some(p) = &mut self.pos {
+                            *p = seq;
+                        }
+                        let _ = out.write_all(draw.as_bytes());
+                        let _ = out.flush();
+                    }
                     Ok(StreamEvent::Missed { bytes }) => {
                         self.advance(bytes);
                         // One notice a second at most, however often bytes are skipped.
@@ -550,6 +563,9 @@ pub fn send(paths: &Paths, c: SendCmd) -> Result<Exit> {
             let mut lock = stdin.lock();
             client.send_input(&sel, &mut lock, c.eof)?
         }
+    } else if c.keys {
+        let data = crate::term::keys::encode(text, false);
+        client.send_input(&sel, &mut data.as_slice(), c.eof)?
     } else {
         let mut data = text.join(" ").into_bytes();
         if !c.no_newline {

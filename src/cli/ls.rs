@@ -67,6 +67,7 @@ pub fn ls(paths: &Paths, c: LsCmd) -> Result<Exit> {
         ];
         if c.wide {
             header.extend(["TAGS", "GROUPS", "ORIGINATOR", "CWD"]);
+            header.push("TITLE");
         }
         header.push("COMMAND");
         let rows: Vec<Vec<String>> = entries.iter().map(|e| row(e, c.wide)).collect();
@@ -112,6 +113,8 @@ fn row(e: &EntryInfo, wide: bool) -> Vec<String> {
         r.push(list(&e.groups));
         r.push(e.originator.clone().unwrap_or_else(|| "-".into()));
         r.push(e.cwd.clone());
+        // A terminal's window title (OSC 0/2).
+        r.push(e.title.clone().unwrap_or_else(|| "-".into()));
     }
     r.push(e.command.clone());
     r
@@ -156,6 +159,9 @@ fn print_status(e: &EntryInfo) {
         );
     }
     kv("command", e.command.clone());
+    if let Some(t) = &e.title {
+        kv("title", t.clone());
+    }
     kv("cwd", e.cwd.clone());
     kv("run", format!("{} (restarts: {})", e.run, e.restarts));
     kv("created", render::time(e.created_at_ms));

@@ -10,6 +10,7 @@ mod ls;
 mod registry;
 mod render;
 mod run;
+mod screen;
 mod select;
 mod services;
 mod startup;
@@ -67,6 +68,7 @@ pub enum Cmd {
     Down(services::DownCmd),
     Startup(startup::StartupCmd),
     Unstartup(startup::UnstartupCmd),
+    Screen(screen::ScreenCmd),
 }
 
 /// What a command produced: an exit status.
@@ -165,6 +167,7 @@ fn dispatch(top: Top) -> Result<Exit> {
         Cmd::Daemon(c) => daemon::daemon(paths, c),
         Cmd::Up(c) => services::up(&paths, c),
         Cmd::Down(c) => services::down(&paths, c),
+        Cmd::Screen(c) => screen::screen(&paths, c),
         Cmd::Startup(_) | Cmd::Unstartup(_) => unreachable!("dispatched above"),
     }
 }

@@ -75,6 +75,7 @@ impl Daemon {
             live: HashMap::new(),
             pids: HashMap::new(),
             rings: HashMap::new(),
+            screens: HashMap::new(),
             pending: Vec::new(),
             paths,
             config,

@@ -34,6 +34,7 @@ impl Daemon {
             | Request::Send { sel, .. }
             | Request::Attach { sel, .. }
             | Request::Resize { sel, .. }
+            | Request::Screen { sel, .. }
             | Request::Label { sel, .. } => self.touch(sel),
             _ => {}
         }
@@ -103,7 +104,8 @@ impl Daemon {
                 log,
                 port,
                 ready,
-            } => self.wait_request(t, req_id, &sel, timeout_ms, log, port, ready)?,
+                screen,
+            } => self.wait_request(t, req_id, &sel, timeout_ms, log, port, ready, screen)?,
             Request::Subscribe {
                 sel,
                 types,
@@ -166,6 +168,11 @@ impl Daemon {
             Request::Reset { confirm } => self.reset(t, req_id, &confirm)?,
             Request::Cancel { target } => self.cancel(t, req_id, target),
             Request::Upgrade { binary } => self.upgrade(t, req_id, binary)?,
+            Request::Screen {
+                sel,
+                format,
+                scrollback,
+            } => self.screen_request(t, req_id, &sel, format, scrollback)?,
             Request::LiveState => {
                 let state = self.live_state();
                 self.reply(t, req_id, &state);

@@ -92,7 +92,7 @@ impl Daemon {
         }
     }
 
-    fn one(&self, sel: &Selector, verb: &str) -> Result<u64> {
+    pub(super) fn one(&self, sel: &Selector, verb: &str) -> Result<u64> {
         if sel.targets.is_empty() && !sel.has_filters() {
             bail!(Code::Usage, "{verb}: say which entry (a name or an id)");
         }
@@ -279,15 +279,28 @@ impl Daemon {
         let live = self.live.get(&id);
         let input = !read_only && self.input_refusal(id).is_none();
         let pty = live.is_some_and(|l| l.pty.is_some());
+        // A terminal entry's screen is drawn as it is now, then output goes on from there.
+        // So is it for a client coming back (after the daemon was replaced) from a place
+        // the ring no longer holds.
+        let held = self.rings.get(&id).map_or(e.seq, |r| r.start());
+        let redraw = match from {
+            AttachFrom::Replay(n) if n > 0 => self.screen_redraw(id),
+            AttachFrom::Seq(seq) if seq < held => self.screen_redraw(id),
+            _ => None,
+        };
         // Never before what the ring holds, nor past the end (which the stream would not
         // reach, and so never tell how the run ended).
-        let start = self.rings.get(&id).map_or(e.seq, |r| {
-            let want = match from {
-                AttachFrom::Replay(n) => r.end().saturating_sub(n),
-                AttachFrom::Seq(seq) => seq,
-            };
-            want.max(r.start()).min(e.seq)
-        });
+        let start = self
+            .rings
+            .get(&id)
+            .filter(|_| redraw.is_none())
+            .map_or(e.seq, |r| {
+                let want = match from {
+                    AttachFrom::Replay(n) => r.end().saturating_sub(n),
+                    AttachFrom::Seq(seq) => seq,
+                };
+                want.max(r.start()).min(e.seq)
+            });
         let exit_at = if live.is_none() {
             Some((e.seq, e.exit_code, e.exit_signal))
         } else {
@@ -308,6 +321,13 @@ impl Daemon {
             return Ok(());
         };
         c.json(FrameKind::Event, req, &hello);
+        if let Some(draw) = redraw {
+            c.json(
+                FrameKind::Event,
+                req,
+                &StreamEvent::Screen { seq: start, draw },
+            );
+        }
         c.follows.push(Follow {
             req,
             entry: id,
@@ -346,6 +366,7 @@ impl Daemon {
         }
         crate::proc::spawn::set_size(pty, size)
             .map_err(|e| Error::new(Code::Failed, format!("cannot resize {label}: {e}")))?;
+        self.screen_resized(id, size);
         Ok(())
     }
 
