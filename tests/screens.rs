@@ -317,6 +317,28 @@ impl Tmux {
             script,
         ]);
     }
+
+    /// A session `name` of `rows` x `cols` running `script` under sh.
+    fn session_sized(&self, name: &str, rows: u16, cols: u16, script: &str) {
+        let (r, c) = (rows.to_string(), cols.to_string());
+        self.run(&["new-session", "-d", "-s", name, "-x", &c, "-y", &r, script]);
+    }
+
+    fn pane(&self, name: &str) -> String {
+        self.run(&["capture-pane", "-p", "-t", name])
+    }
+
+    fn pane_shows(&self, name: &str, needle: &str) {
+        let mut last = String::new();
+        let ok = try_wait_until(SOON, || {
+            last = self.pane(name);
+            last.contains(needle)
+        });
+        assert!(
+            ok,
+            "pane {name} never showed {needle:?}; it showed:\n{last}"
+        );
+    }
 }
 
 impl Drop for Tmux {
@@ -405,4 +427,87 @@ fn reattach_to_less_shows_the_same_screen() {
     detach_and_come_back(&wr, &tmux);
     let again = tmux.shows("line 114");
     assert_eq!(again, first, "the re-attached screen differs");
+}
+
+/// The size of `sel`'s terminal as its screen has it: (rows, cols).
+fn term_size(wr: &Wr, sel: &str) -> (u64, u64) {
+    let v = wr.ok(&["screen", sel, "--json"]).json();
+    (
+        v["screen"]["rows"].as_u64().unwrap_or(0),
+        v["screen"]["cols"].as_u64().unwrap_or(0),
+    )
+}
+
+fn size_becomes(wr: &Wr, sel: &str, want: (u64, u64)) {
+    let mut last = (0, 0);
+    let ok = try_wait_until(SOON, || {
+        last = term_size(wr, sel);
+        last == want
+    });
+    assert!(
+        ok,
+        "the terminal of {sel} never became {want:?}; it is {last:?}"
+    );
+}
+
+/// A pane script running `wrangle attach ARGS`, then saying how it ended.
+fn attach_script(wr: &Wr, args: &str, tag: &str) -> String {
+    format!(
+        "export WRANGLE_HOME='{home}' {marker}='{root}' TERM=xterm-256color; \\
+         '{bin}' attach {args}; echo {tag}-exit-$?; exec sleep 1000000",
+        home = wr.home().display(),
+        marker = MARKER,
+        root = wr.root.display(),
+        bin = BIN,
+    )
+}
+
+#[test]
+fn read_only_viewers_never_resize_and_detach_with_enter_tilde_dot() {
+    let wr = with_term("term", "echo hello; exec sleep 1000000");
+    screen_shows(&wr, "term", "hello");
+    let tmux = Tmux::new(&wr);
+    tmux.session_sized("ro", 30, 100, &attach_script(&wr, "--read-only term", "ro"));
+    tmux.pane_shows("ro", "hello");
+    assert_eq!(
+        term_size(&wr, "term"),
+        (24, 80),
+        "a read-only attach resized it"
+    );
+    // An interactive client sets the size; the viewer's window changing does not.
+    tmux.session_sized("rw", 40, 120, &attach_script(&wr, "term", "rw"));
+    size_becomes(&wr, "term", (40, 120));
+    tmux.run(&["resize-window", "-t", "ro", "-x", "90", "-y", "20"]);
+    // Keys do not reach the process; Enter ~ . detaches.
+    tmux.run(&["send-keys", "-t", "ro", "x", "Enter", "~", "."]);
+    tmux.pane_shows("ro", "ro-exit-0");
+    assert!(
+        tmux.pane("ro").contains("detached from term"),
+        "{}",
+        tmux.pane("ro")
+    );
+    assert_eq!(term_size(&wr, "term"), (40, 120));
+    assert!(
+        !wr.logs_text("term").contains('x'),
+        "{}",
+        wr.logs_text("term")
+    );
+}
+
+#[test]
+fn the_terminal_takes_the_size_of_the_most_recent_interactive_client() {
+    let wr = with_term("term", "echo hello; exec sleep 1000000");
+    screen_shows(&wr, "term", "hello");
+    let tmux = Tmux::new(&wr);
+    tmux.session_sized("a", 30, 100, &attach_script(&wr, "term", "a"));
+    size_becomes(&wr, "term", (30, 100));
+    tmux.session_sized("b", 40, 120, &attach_script(&wr, "term", "b"));
+    size_becomes(&wr, "term", (40, 120));
+    // The most recent one leaves: the one before's size comes back.
+    tmux.run(&["send-keys", "-t", "b", "C-\\"]);
+    tmux.pane_shows("b", "b-exit-0");
+    size_becomes(&wr, "term", (30, 100));
+    // Its window changes: it is the most recent again, with its new size.
+    tmux.run(&["resize-window", "-t", "a", "-x", "90", "-y", "35"]);
+    size_becomes(&wr, "term", (35, 90));
 }

@@ -76,6 +76,7 @@ impl Daemon {
             pids: HashMap::new(),
             rings: HashMap::new(),
             screens: HashMap::new(),
+            sizers: HashMap::new(),
             pending: Vec::new(),
             paths,
             config,

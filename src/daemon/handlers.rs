@@ -126,7 +126,7 @@ impl Daemon {
                 self.attach(t, req_id, &sel, read_only, start, size)?
             }
             Request::Resize { sel, rows, cols } => {
-                let results = self.resize(&sel, rows, cols)?;
+                let results = self.resize(t, &sel, rows, cols)?;
                 self.reply(t, req_id, &ActionReply { results });
             }
             Request::Add {

@@ -314,8 +314,10 @@ impl Daemon {
             pty,
             seq: Some(start),
         };
-        if let (Some(sz), true) = (size, pty) {
-            self.resize_entry(id, sz)?;
+        // The terminal takes the size of the most recent interactive client; a read-only
+        // viewer's size is not asked.
+        if let (Some(sz), true, false) = (size, pty, read_only) {
+            self.sizer_active(id, t, req, sz);
         }
         let Some(c) = self.rx.conns.get_mut(&t) else {
             return Ok(());
@@ -372,6 +374,7 @@ impl Daemon {
 
     pub(super) fn resize(
         &mut self,
+        t: Token,
         sel: &Selector,
         rows: u16,
         cols: u16,
@@ -380,6 +383,7 @@ impl Daemon {
         let mut out = Vec::new();
         for id in ids {
             self.resize_entry(id, [rows, cols])?;
+            self.sizer_resized(id, t, [rows, cols]);
             out.push(self.result(id, Outcome::Resized, None));
         }
         Ok(out)
@@ -393,6 +397,7 @@ impl Daemon {
             None => return,
         };
         let label = self.reg.get(id).map(|e| e.label()).unwrap_or_default();
+        self.sizers.remove(&id);
         let mut failed = Vec::new();
         for (t, c) in self.rx.conns.iter_mut() {
             let mut touched = false;

@@ -26,6 +26,7 @@ mod saving;
 mod screens;
 mod services;
 mod session;
+mod sizing;
 mod state;
 mod streams;
 mod supervise;

@@ -102,6 +102,8 @@ pub(crate) struct Daemon {
     pub(super) rings: HashMap<u64, Ring>,
     /// Terminal entries' screens (see `screens.rs`).
     pub(super) screens: HashMap<u64, crate::term::Screen>,
+    /// Terminal entries' interactive clients and their window sizes (see `sizing.rs`).
+    pub(super) sizers: HashMap<u64, Vec<super::sizing::Sizer>>,
     pub(super) pending: Vec<Pending>,
     pub(super) paths: Paths,
     pub(super) config: crate::config::daemon::DaemonConfig,
