@@ -511,3 +511,49 @@ fn the_terminal_takes_the_size_of_the_most_recent_interactive_client() {
     tmux.run(&["resize-window", "-t", "a", "-x", "90", "-y", "35"]);
     size_becomes(&wr, "term", (35, 90));
 }
+
+#[test]
+fn an_attached_client_that_falls_behind_gets_a_redraw_not_a_gap() {
+    let wr = with_term(
+        "flood",
+        "read x; head -c 8000000 /dev/zero | tr '\\0' y; echo; echo finished; exec sleep 1000000",
+    );
+    wr.ok(&["ls"]);
+    let mut raw = Raw::connect(&wr.socket());
+    raw.hello();
+    raw.send(
+        REQUEST,
+        0,
+        1,
+        br#"{"op":"attach","sel":{"targets":["flood"]},"read_only":true,"replay":65536}"#,
+    );
+    let first = raw.read().expect("the attached event");
+    assert_eq!(first.json()["event"], "attached", "{:?}", first.json());
+    // The client reads nothing while 8 MB go by (the daemon keeps 256 KiB).
+    wr.ok(&["send", "flood", "go"]);
+    wr.wait_log("flood", "finished");
+    wr.ok(&["stop", "flood"]);
+    let (mut screens, mut missed, mut last_draw) = (0, 0, String::new());
+    while let Some(f) = raw.read() {
+        if f.id != 1 {
+            continue;
+        }
+        if f.kind == EVENT {
+            let v = f.json();
+            match v["event"].as_str() {
+                Some("screen") => {
+                    screens += 1;
+                    last_draw = v["draw"].as_str().unwrap_or_default().to_string();
+                }
+                Some("missed") => missed += 1,
+                _ => {}
+            }
+        }
+        if f.kind == RESPONSE || f.kind == ERROR {
+            break;
+        }
+    }
+    assert_eq!(missed, 0, "a terminal attach was told of a gap");
+    assert!(screens >= 1, "no redraw was sent");
+    assert!(last_draw.contains("yyyy"), "{last_draw:?}");
+}

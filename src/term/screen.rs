@@ -10,6 +10,11 @@ pub const DEFAULT_SCROLLBACK: usize = 1000;
 pub const MAX_SCROLLBACK: usize = 100_000;
 /// A title longer than this is cut (a program may set any length).
 const TITLE_MAX: usize = 256;
+/// The model holds at most this many rows and columns of a bigger terminal (its top left), so
+/// that a 10000x10000 terminal does not cost gigabytes.
+const MAX_SIDE: u16 = 1000;
+/// Scrollback is cut to this many cells (32 bytes each: 128 MiB) whatever it is set to.
+const MAX_SCROLLBACK_CELLS: usize = 4 << 20;
 
 /// What the parser reports beside the grid: the title.
 #[derive(Default)]
@@ -34,7 +39,7 @@ pub struct Screen {
 }
 
 fn nz(n: u16) -> NonZeroU16 {
-    NonZeroU16::new(n).unwrap_or(NonZeroU16::MIN)
+    NonZeroU16::new(n.min(MAX_SIDE)).unwrap_or(NonZeroU16::MIN)
 }
 
 impl Screen {
@@ -44,7 +49,9 @@ impl Screen {
             parser: vt100::Parser::new_with_callbacks(
                 nz(rows),
                 nz(cols),
-                scrollback.min(MAX_SCROLLBACK),
+                scrollback
+                    .min(MAX_SCROLLBACK)
+                    .min(MAX_SCROLLBACK_CELLS / usize::from(nz(cols).get())),
                 Extra::default(),
             ),
         }
@@ -57,7 +64,7 @@ impl Screen {
 
     /// The terminal was resized.
     pub fn resize(&mut self, rows: u16, cols: u16) {
-        if (rows, cols) != self.size() {
+        if (nz(rows).get(), nz(cols).get()) != self.size() {
             self.parser.set_size(nz(rows), nz(cols));
         }
     }
@@ -150,6 +157,7 @@ mod tests {
     fn resize_and_zero_sizes() {
         let mut s = Screen::new(0, 0, 0);
         assert_eq!(s.size(), (1, 1));
+        assert_eq!(Screen::new(10000, 10000, 100_000).size(), (1000, 1000));
         s.resize(10, 40);
         assert_eq!(s.size(), (10, 40));
         // Garbage and cut sequences never panic.
