@@ -557,3 +557,21 @@ fn an_attached_client_that_falls_behind_gets_a_redraw_not_a_gap() {
     assert!(screens >= 1, "no redraw was sent");
     assert!(last_draw.contains("yyyy"), "{last_draw:?}");
 }
+
+#[test]
+fn the_screen_is_rebuilt_after_the_daemon_is_replaced() {
+    let wr = with_term("dash", DASHBOARD);
+    let before = screen_shows(&wr, "dash", "done drawing");
+    assert_eq!(wr.status("dash")["title"], "dash title");
+    // Killed: the keeper starts another daemon, which rebuilds the screen from the log.
+    let daemon = wr.daemon_pid().expect("a daemon answers");
+    kill(daemon, libc::SIGKILL);
+    wait_until("a new daemon answers", SOON, || {
+        wr.daemon_pid().is_some_and(|p| p != daemon)
+    });
+    assert_eq!(screen(&wr, "dash", &[]), before);
+    assert_eq!(wr.status("dash")["title"], "dash title");
+    // Replaced by an upgrade: the same.
+    wr.ok(&["upgrade"]);
+    assert_eq!(screen(&wr, "dash", &[]), before);
+}

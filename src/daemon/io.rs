@@ -323,7 +323,9 @@ impl Daemon {
             return Ok(());
         };
         c.json(FrameKind::Event, req, &hello);
-        if let Some(draw) = redraw {
+        // The screen has taken every byte captured so far (`screen_redraw` waited): it is
+        // at `start`.
+        if let Some((draw, _)) = redraw {
             c.json(
                 FrameKind::Event,
                 req,

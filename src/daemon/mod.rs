@@ -23,6 +23,7 @@ mod ready;
 mod registry_ops;
 mod saved;
 mod saving;
+mod screenfeed;
 mod screens;
 mod services;
 mod session;

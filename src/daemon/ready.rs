@@ -138,13 +138,16 @@ impl Daemon {
                 self.scan_run_log(t, req, id, re.clone());
             }
             w.port_ok = port.is_some_and(|p| self.listens(id, p));
-            if let (Some(re), Some(s)) = (&w.screen, self.screens.get(&id)) {
-                w.screen_ok = re.is_match(s.text());
+            if let Some(re) = &w.screen {
+                w.screen_ok = self.screen_matches(id, re);
             }
         }
         if w.done() && self.live.contains_key(&id) {
             self.reply_ready(t, req, id);
             return Ok(());
+        }
+        if w.screen.is_some() {
+            self.screen_watch(id);
         }
         w.timeout = timeout.map(|d| self.rx.timers.add(d, TimerKind::WaitTimeout(t, req)));
         if port.is_some() {

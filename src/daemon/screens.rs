@@ -1,10 +1,12 @@
 //! Terminal entries' screens (see `crate::term`): one screen model per `--pty` run, fed with
 //! the bytes `capture.rs` already holds in memory after splicing them into the log (they are
 //! read back from the page cache for the ring, so parsing them costs no system call and puts
-//! nothing between the terminal and the log); resized with the terminal; rebuilt after a
+//! nothing between the terminal and the log), on the screens thread (`screenfeed.rs`);
+//! resized with the terminal; rebuilt after a
 //! takeover by replaying the tail of the run's log; kept after the run ends until the next
 //! run or `rm`. Serves `screen` and `wait --screen`, and the redraw an attach starts with.
 
+use super::screenfeed::Term;
 use super::state::{Daemon, PendingKind};
 use crate::error::{Code, Result};
 use crate::proto::{ScreenReply, Selector};
@@ -37,8 +39,9 @@ impl Daemon {
             .get(id)
             .and_then(|e| e.spec.scrollback)
             .map_or(crate::term::screen::DEFAULT_SCROLLBACK, |n| n as usize);
+        let seq = self.reg.get(id).map_or(0, |e| e.seq);
         self.screens
-            .insert(id, Screen::new(size[0], size[1], lines));
+            .insert(id, Term::new(id, Screen::new(size[0], size[1], lines), seq));
     }
 
     /// After a takeover: the screen as the tail of the current run's log leaves it. What
@@ -53,50 +56,64 @@ impl Daemon {
         let Ok(tail) = read_tail(&path, REPLAY_BYTES) else {
             return;
         };
-        if let Some(s) = self.screens.get_mut(&id) {
-            s.feed(&tail);
+        if let Some(t) = self.screens.get(&id) {
+            t.lock().feed(&tail);
         }
     }
 
-    /// Output of entry `id` (already in its log and ring).
-    pub(super) fn screen_output(&mut self, id: u64, data: &[u8]) {
-        let Some(s) = self.screens.get_mut(&id) else {
-            return;
-        };
-        s.feed(data);
-        if self.screen_waits(id) {
-            self.check_screen_waits(id);
+    /// Output of entry `id` (already in its log and ring), ending at sequence number `end`.
+    pub(super) fn screen_output(&mut self, id: u64, data: &[u8], end: u64) {
+        if let Some(t) = self.screens.get(&id) {
+            self.feeder.feed(t, data, end);
         }
     }
 
     /// The terminal of `id` was resized.
     pub(super) fn screen_resized(&mut self, id: u64, size: [u16; 2]) {
-        if let Some(s) = self.screens.get_mut(&id) {
-            s.resize(size[0], size[1]);
+        if let Some(t) = self.screens.get(&id) {
+            self.feeder.resize(t, size[0], size[1]);
         }
+    }
+
+    /// A `wait --screen` watches `id`: the screens thread says when its screen changes.
+    pub(super) fn screen_watch(&mut self, id: u64) {
+        if let Some(t) = self.screens.get(&id) {
+            t.watched.store(true, std::sync::atomic::Ordering::Release);
+        }
+    }
+
+    /// Whether `id`'s screen (with all its output) shows a match of `re`.
+    pub(super) fn screen_matches(&self, id: u64, re: &crate::logs::pattern::Pattern) -> bool {
+        self.screens.get(&id).is_some_and(|t| {
+            t.sync();
+            re.is_match(t.lock().text())
+        })
     }
 
     /// The window title of `id`'s terminal, if its program set one.
     pub(super) fn screen_title(&self, id: u64) -> Option<String> {
-        self.screens
-            .get(&id)
-            .map(|s| s.title())
-            .filter(|t| !t.is_empty())
-            .map(str::to_string)
+        let t = self.screens.get(&id)?;
+        let s = t.lock();
+        Some(s.title().to_string()).filter(|t| !t.is_empty())
     }
 
-    /// What redraws `id`'s screen on a blank terminal, if it is a terminal entry whose run
-    /// has output anything.
-    pub(super) fn screen_redraw(&self, id: u64) -> Option<String> {
-        let s = self.screens.get(&id)?;
+    /// What redraws `id`'s screen on a blank terminal, and the sequence number it is at, if
+    /// it is a terminal entry whose run has output anything.
+    pub(super) fn screen_redraw(&self, id: u64) -> Option<(String, u64)> {
+        let t = self.screens.get(&id)?;
         let e = self.reg.get(id)?;
         let start = e.runs.last().map_or(0, |r| r.start_seq);
-        (e.seq > start).then(|| s.redraw())
+        if e.seq <= start {
+            return None;
+        }
+        let seq = t.sync();
+        let draw = t.lock().redraw();
+        Some((draw, seq))
     }
 
     pub(super) fn screen_request(
         &mut self,
-        t: Token,
+        conn: Token,
         req: u32,
         sel: &Selector,
         format: Format,
@@ -108,7 +125,7 @@ impl Daemon {
         };
         let name = e.name.clone();
         let label = e.label();
-        let Some(s) = self.screens.get_mut(&id) else {
+        let Some(t) = self.screens.get(&id).cloned() else {
             if e.spec.pty {
                 bail!(
                     Code::Failed,
@@ -121,27 +138,25 @@ impl Daemon {
             );
         };
         let scrollback = scrollback as usize;
-        let reply = ScreenReply {
-            id,
-            name,
-            screen: render::snapshot(s, scrollback),
-            content: render::render(s, format, scrollback),
+        t.sync();
+        let reply = {
+            let mut s = t.lock();
+            let s = &mut *s;
+            ScreenReply {
+                id,
+                name,
+                screen: render::snapshot(s, scrollback),
+                content: render::render(s, format, scrollback),
+            }
         };
-        self.reply(t, req, &reply);
+        self.reply(conn, req, &reply);
         Ok(())
-    }
-
-    /// Whether a ready-wait watches entry `id`'s screen.
-    fn screen_waits(&self, id: u64) -> bool {
-        self.pending
-            .iter()
-            .any(|p| matches!(&p.kind, PendingKind::Ready(w) if w.id == id && w.wants_screen()))
     }
 
     /// Marks the waits on `id` whose screen regex the screen now matches, and answers those
     /// that are done.
     pub(super) fn check_screen_waits(&mut self, id: u64) {
-        let Some(text) = self.screens.get(&id).map(|s| s.text()) else {
+        let Some(text) = self.screens.get(&id).map(|t| t.lock().text()) else {
             return;
         };
         let mut any = false;

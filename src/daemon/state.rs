@@ -101,7 +101,9 @@ pub(crate) struct Daemon {
     pub(super) pids: HashMap<i32, u64>,
     pub(super) rings: HashMap<u64, Ring>,
     /// Terminal entries' screens (see `screens.rs`).
-    pub(super) screens: HashMap<u64, crate::term::Screen>,
+    pub(super) screens: HashMap<u64, std::sync::Arc<super::screenfeed::Term>>,
+    /// The thread that parses terminal output (see `screenfeed.rs`).
+    pub(super) feeder: super::screenfeed::Feeder,
     /// Terminal entries' interactive clients and their window sizes (see `sizing.rs`).
     pub(super) sizers: HashMap<u64, Vec<super::sizing::Sizer>>,
     pub(super) pending: Vec<Pending>,
