@@ -220,7 +220,7 @@ complete -c wrangle -n __wrangle_after_dashdash -x -a '(__wrangle_complete_comma
 # ls
 complete -c wrangle -n '__wrangle_using ls' -s q -l quiet -d 'Print ids only'
 complete -c wrangle -n '__wrangle_using ls' -l names -d 'Print names only (ids for unnamed entries)'
-complete -c wrangle -n '__wrangle_using ls' -l wide -d 'Add tags, groups, originator and cwd'
+complete -c wrangle -n '__wrangle_using ls' -l wide -d 'Add tags, groups, originator, cwd and title'
 complete -c wrangle -n '__wrangle_using ls' -a '(__wrangle_entries)'
 
 # status, start, stop, restart, rm, events: any number of SEL; logs, wait, attach, send,

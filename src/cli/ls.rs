@@ -20,7 +20,7 @@ with_selector! {
         /// print names only (the id for unnamed entries)
         #[argh(switch)]
         pub names: bool,
-        /// add tags, groups, originator and working folder
+        /// add tags, groups, originator, working folder and terminal title
         #[argh(switch)]
         pub wide: bool,
         /// names, ids or all
