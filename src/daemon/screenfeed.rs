@@ -151,7 +151,12 @@ impl Feeder {
             .spawn(move || loop {
                 let (t, m) = rx.pop();
                 {
-                    t.apply(m);
+                    // A bug in the parser must neither end this thread nor leave the loop
+                    // waiting for a queue that never empties.
+                    let fed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| t.apply(m)));
+                    if fed.is_err() {
+                        log::error!("the screen of entry {} failed to take output", t.id);
+                    }
                     t.queued.fetch_sub(1, Ordering::AcqRel);
                     if t.watched.load(Ordering::Acquire) {
                         let _ = done.send(Done::ScreenFed { id: t.id });
