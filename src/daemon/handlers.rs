@@ -57,7 +57,7 @@ impl Daemon {
                 self.reply(t, req_id, &reply);
             }
             Request::Run { spec } => self.run_request(t, req_id, spec)?,
-            Request::List { sel } => self.list(t, req_id, &sel)?,
+            Request::List { sel, brief } => self.list(t, req_id, &sel, brief)?,
             Request::Status { sel, show_env } => self.status(t, req_id, &sel, show_env)?,
             Request::Save => {
                 let results = self.save_set()?;

@@ -51,6 +51,10 @@ pub struct Selector {
     pub alive: bool,
     /// Allow a command that changes things to act on several entries.
     pub all: bool,
+    /// The project of the folder the command was typed in: a plain target `api` means
+    /// `PROJECT/api` first (wrangle(1), PROJECTS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
 }
 
 impl Selector {
@@ -309,7 +313,12 @@ fn default_stop_timeout_ms() -> u64 {
 /// environment complete, profiles merged over the base. The entry's name is `name`.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct ServiceSpec {
+    /// `PROJECT/NAME` (older versions saved the plain name and no project; see
+    /// `crate::store::projects`).
     pub name: String,
+    /// The project: the file's `"project"`, else its folder's name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub project: String,
     /// The services file it came from (absolute path).
     pub file: String,
     /// The spec without a profile.
@@ -404,6 +413,10 @@ pub enum Request {
     List {
         #[serde(default)]
         sel: Selector,
+        /// Only ids and names ([`BriefEntry`] items): no state and no CPU or memory, so no
+        /// sampling; for `ls -q`, `ls --names` and the completions.
+        #[serde(default)]
+        brief: bool,
     },
     /// Everything about the selected entries, with recent events and the environment (values
     /// of secret-looking names hidden unless `show_env`). Reply: [`ListReply`].
@@ -774,6 +787,19 @@ pub struct ListReply {
     pub entries: Vec<EntryInfo>,
 }
 
+/// An item of a brief `list`: what `ls -q` and `ls --names` print.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct BriefEntry {
+    pub id: u64,
+    pub name: Option<String>,
+}
+
+/// A brief `list`'s reply (or one part of it).
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct BriefListReply {
+    pub entries: Vec<BriefEntry>,
+}
+
 /// What a change did to one entry.
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct ActionResult {
@@ -960,7 +986,8 @@ mod tests {
         assert_eq!(
             l,
             Request::List {
-                sel: Selector::default()
+                sel: Selector::default(),
+                brief: false,
             }
         );
         let s: Request =
