@@ -69,11 +69,11 @@ fn unreachable(paths: &Paths, e: impl std::fmt::Display) -> Error {
 impl Client {
     /// Connects to a running daemon; never starts one.
     pub fn connect(paths: &Paths) -> Result<Client> {
-        Client::dial(paths).map_err(|(e, _)| e)
+        Client::dial(paths, &cli_name()).map_err(|(e, _)| e)
     }
 
     /// Connects; an error says whether a daemon answered it (then none is to be started).
-    fn dial(paths: &Paths) -> std::result::Result<Client, (Error, bool)> {
+    fn dial(paths: &Paths, name: &str) -> std::result::Result<Client, (Error, bool)> {
         let lost = |e| (e, false);
         if !paths.check_socket_dir().map_err(lost)? {
             return Err(lost(unreachable(paths, "no daemon is running")));
@@ -97,7 +97,7 @@ impl Client {
             },
             lost: false,
         };
-        c.handshake().map_err(|(e, answered)| match e.code {
+        c.handshake(name).map_err(|(e, answered)| match e.code {
             Code::UnsupportedVersion => (e, answered),
             _ => (unreachable(paths, e), answered),
         })?;
@@ -107,7 +107,13 @@ impl Client {
     /// Connects, starting a daemon first if none answers (unless `WRANGLE_NO_AUTOSTART` is
     /// set). Many clients may do this at once: exactly one daemon results.
     pub fn connect_or_start(paths: &Paths) -> Result<Client> {
-        match Client::dial(paths) {
+        Client::connect_or_start_as(paths, &cli_name())
+    }
+
+    /// [`Client::connect_or_start`], introducing itself as `name` (what entries it starts
+    /// record as their originator, e.g. `mcp:claude-code`).
+    pub fn connect_or_start_as(paths: &Paths, name: &str) -> Result<Client> {
+        match Client::dial(paths, name) {
             Ok(c) => return Ok(c),
             // A daemon that refused us (e.g. at its connection cap) is running.
             Err((e, answered)) if answered || e.code != Code::Daemon => return Err(e),
@@ -124,7 +130,7 @@ impl Client {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             start_daemon(paths)?;
-            match Client::connect(paths) {
+            match Client::dial(paths, name).map_err(|(e, _)| e) {
                 Ok(c) => return Ok(c),
                 Err(e) if Instant::now() >= deadline => {
                     return Err(Error::new(
@@ -142,15 +148,17 @@ impl Client {
     }
 
     /// Sends HELLO, reads WELCOME. An error says whether the daemon answered it (an ERROR).
-    fn handshake(&mut self) -> std::result::Result<(), (Error, bool)> {
-        self.hello().map_err(|e| (e, false))?.map_err(|e| (e, true))
+    fn handshake(&mut self, name: &str) -> std::result::Result<(), (Error, bool)> {
+        self.hello(name)
+            .map_err(|e| (e, false))?
+            .map_err(|e| (e, true))
     }
 
     /// The handshake: Err if no answer came, Ok(Err) if the daemon answered with an ERROR.
-    fn hello(&mut self) -> Result<Result<()>> {
+    fn hello(&mut self, name: &str) -> Result<Result<()>> {
         let hello = Hello {
             versions: VERSIONS.to_vec(),
-            client: format!("wrangle-cli/{}", env!("CARGO_PKG_VERSION")),
+            client: name.to_string(),
         };
         let sent = self.send(
             FrameKind::Hello,
@@ -521,6 +529,11 @@ impl Client {
         self.call::<LogsReply>(&req).map(|r| r.entries)
     }
 
+    /// Log content read and searched by the daemon (no access to the files needed).
+    pub fn read_log(&mut self, q: &ReadLogQuery) -> Result<ReadLogReply> {
+        self.call(&Request::ReadLog(q.clone()))
+    }
+
     pub fn clear_logs(&mut self, sel: &Selector) -> Result<Vec<ActionResult>> {
         self.call::<ActionReply>(&Request::ClearLogs { sel: sel.clone() })
             .map(|r| r.results)
@@ -681,6 +694,11 @@ impl Client {
             }
         }
     }
+}
+
+/// The name the CLI introduces itself with.
+fn cli_name() -> String {
+    format!("wrangle-cli/{}", env!("CARGO_PKG_VERSION"))
 }
 
 /// Decodes a JSON payload of a reply to `op`.

@@ -50,6 +50,10 @@ pub struct DaemonCmd {
     /// start the saved set (wrangle save) once listening, for boot
     #[argh(switch)]
     pub resurrect: bool,
+    /// also write every entry's output to standard output, each line prefixed [NAME] (for
+    /// an init system's journal)
+    #[argh(switch)]
+    pub passthrough: bool,
 }
 
 /// record what should be running (running entries and those waiting to restart)
@@ -278,7 +282,7 @@ pub fn daemon(paths: Paths, c: DaemonCmd) -> Result<Exit> {
         init_logging();
         let report = crate::daemon::take_report_fd();
         let handoff = handoff.inspect_err(|e| crate::daemon::report_failure(report.as_ref(), e))?;
-        crate::daemon::run_worker(paths, handoff, report)?;
+        crate::daemon::run_worker(paths, handoff, report, c.passthrough)?;
         return Ok(0);
     }
     let auto = std::env::var_os("WRANGLE_AUTOSTART").is_some();
@@ -288,6 +292,7 @@ pub fn daemon(paths: Paths, c: DaemonCmd) -> Result<Exit> {
         replace: c.replace,
         auto,
         resurrect: c.resurrect,
+        passthrough: c.passthrough,
     };
     if !c.detach {
         init_logging();

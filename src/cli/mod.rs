@@ -7,6 +7,7 @@ mod daemon;
 mod events;
 mod logs;
 mod ls;
+mod mcp;
 mod registry;
 mod render;
 mod run;
@@ -69,6 +70,7 @@ pub enum Cmd {
     Startup(startup::StartupCmd),
     Unstartup(startup::UnstartupCmd),
     Screen(screen::ScreenCmd),
+    Mcp(mcp::McpCmd),
 }
 
 /// What a command produced: an exit status.
@@ -168,6 +170,7 @@ fn dispatch(top: Top) -> Result<Exit> {
         Cmd::Up(c) => services::up(&paths, c),
         Cmd::Down(c) => services::down(&paths, c),
         Cmd::Screen(c) => screen::screen(&paths, c),
+        Cmd::Mcp(c) => mcp::mcp(paths, c),
         Cmd::Startup(_) | Cmd::Unstartup(_) => unreachable!("dispatched above"),
     }
 }

@@ -30,7 +30,12 @@ const LINES_HIGH_WATER: usize = HIGH_WATER / 4;
 /// emitted in pieces of at most `max` bytes (cut before a UTF-8 character rather than inside
 /// it when one starts within 3 bytes of the cut), and `partial` never holds more than `max`
 /// bytes. Where the chunks of output begin and end changes nothing in what is emitted.
-fn split_lines(partial: &mut Vec<u8>, mut data: &[u8], max: usize, emit: &mut impl FnMut(&[u8])) {
+pub(super) fn split_lines(
+    partial: &mut Vec<u8>,
+    mut data: &[u8],
+    max: usize,
+    emit: &mut impl FnMut(&[u8]),
+) {
     debug_assert!(max > 0 && partial.len() <= max);
     // Finish the unfinished line first, taking no more than one piece's worth at a time.
     while !partial.is_empty() && !data.is_empty() {

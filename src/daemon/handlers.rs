@@ -36,6 +36,7 @@ impl Daemon {
             | Request::Resize { sel, .. }
             | Request::Screen { sel, .. }
             | Request::Label { sel, .. } => self.touch(sel),
+            Request::ReadLog(q) => self.touch(&q.sel),
             _ => {}
         }
         match req {
@@ -173,6 +174,7 @@ impl Daemon {
                 format,
                 scrollback,
             } => self.screen_request(t, req_id, &sel, format, scrollback)?,
+            Request::ReadLog(q) => self.read_log_request(t, req_id, q)?,
             Request::LiveState => {
                 let state = self.live_state();
                 self.reply(t, req_id, &state);

@@ -22,6 +22,12 @@ pub(super) enum Done {
     /// The screens thread fed a chunk to the screen of entry `id`, which a `wait --screen`
     /// watches.
     ScreenFed { id: u64 },
+    /// The answer to `read_log` request `req` of connection `conn` (see `logread.rs`).
+    LogRead {
+        conn: Token,
+        req: u32,
+        reply: Result<crate::proto::ReadLogReply, String>,
+    },
 }
 
 pub(super) struct Jobs {

@@ -16,8 +16,10 @@ mod kept;
 pub use kept::{handoff, Handoff, Mode};
 mod leftovers;
 mod lifecycle;
+mod logread;
 mod logretry;
 mod output;
+mod passthrough;
 mod reactor;
 mod ready;
 mod registry_ops;
@@ -52,6 +54,8 @@ pub struct Options {
     pub auto: bool,
     /// Start the saved set once listening (at boot).
     pub resurrect: bool,
+    /// Every entry's output also to standard output, a line at a time (`--passthrough`).
+    pub passthrough: bool,
 }
 
 /// Takes an exclusive, non-blocking flock on `path`. Ok(None) if someone else holds it.
@@ -155,6 +159,7 @@ pub fn run(paths: Paths, opts: Options, ready: Option<OwnedFd>) -> Result<()> {
         ready,
         socket: paths.socket.clone(),
         resurrect: opts.resurrect,
+        passthrough: opts.passthrough,
         nofile: rustix::process::getrlimit(rustix::process::Resource::Nofile).current,
     });
     if code != 0 {
@@ -166,7 +171,13 @@ pub fn run(paths: Paths, opts: Options, ready: Option<OwnedFd>) -> Result<()> {
 /// The daemon proper, started by the keeper (see `crate::keeper`): takes what the keeper
 /// holds, serves until shut down.
 /// `report` (see [`take_report_fd`]) is told why, if it fails before it is ready.
-pub fn run_worker(paths: Paths, handoff: kept::Handoff, report: Option<OwnedFd>) -> Result<()> {
+/// With `passthrough`, every entry's output also goes to standard output.
+pub fn run_worker(
+    paths: Paths,
+    handoff: kept::Handoff,
+    report: Option<OwnedFd>,
+    passthrough: bool,
+) -> Result<()> {
     let mode = handoff.mode;
     let started = handoff.receive().and_then(|held| {
         let (link, listener, locks) = handoff.into_link();
@@ -180,6 +191,12 @@ pub fn run_worker(paths: Paths, handoff: kept::Handoff, report: Option<OwnedFd>)
             return Err(e);
         }
     };
+    if passthrough {
+        match passthrough::Passthrough::start() {
+            Ok(p) => d.passthrough = Some(p),
+            Err(e) => log::error!("--passthrough: cannot start its writer thread: {e}"),
+        }
+    }
     if mode == Mode::Resurrect {
         d.resurrect_at_start();
     }

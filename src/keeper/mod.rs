@@ -67,6 +67,8 @@ pub struct Start {
     /// Removed when the keeper ends for good.
     pub socket: PathBuf,
     pub resurrect: bool,
+    /// Workers are started with `--passthrough`.
+    pub passthrough: bool,
     /// The open-file limit the keeper was started with (its workers get it back).
     pub nofile: Option<u64>,
 }
@@ -367,12 +369,15 @@ impl Keeper {
             }
         }
         let nofile = self.start.nofile;
-        cmd.arg("daemon")
-            .env(
-                WORKER_ENV,
-                format!("{} {} {mode}", wire::VERSION, self.start.locks.len()),
-            )
-            .env_remove("WRANGLE_AUTOSTART");
+        cmd.arg("daemon");
+        if self.start.passthrough {
+            cmd.arg("--passthrough");
+        }
+        cmd.env(
+            WORKER_ENV,
+            format!("{} {} {mode}", wire::VERSION, self.start.locks.len()),
+        )
+        .env_remove("WRANGLE_AUTOSTART");
         // SAFETY: the closure runs in the forked child before exec and only makes system
         // calls (no allocation: `give` was built before the fork).
         unsafe {

@@ -606,6 +606,81 @@ pub enum Request {
         #[serde(default)]
         scrollback: u32,
     },
+    /// Log content of one entry, read and searched by the daemon (off its loop) so that a
+    /// client needs no access to the log files: the last (or, with `head`, first) lines or
+    /// matches of `grep` with context, of one run or all, bounded by `max_lines` and
+    /// `max_bytes`; `skip` pages further (older lines for a tail, later ones for a head).
+    /// Reply: [`ReadLogReply`].
+    ReadLog(ReadLogQuery),
+}
+
+/// What a `read_log` request asks for. Every field but `sel` is optional.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+#[serde(default)]
+pub struct ReadLogQuery {
+    /// Exactly one entry.
+    pub sel: Selector,
+    /// The entry's build logs instead.
+    pub build: bool,
+    /// Which run: -1 the latest (default), -2 the one before, N run number N, 0 every kept run.
+    pub run: Option<i64>,
+    /// 1 stdout, 2 stderr, 3 (or 0) both.
+    pub streams: u8,
+    /// Only lines matching this regular expression (and their context).
+    pub grep: Option<String>,
+    pub before: usize,
+    pub after: usize,
+    /// Only lines received at or after this time (ms since the epoch).
+    pub since_ms: Option<u64>,
+    /// The first lines (or matches) rather than the last.
+    pub head: bool,
+    /// Result lines to pass over first: from the end for a tail, from the start for a head.
+    pub skip: usize,
+    /// At most this many lines (default 100, at most 2000).
+    pub max_lines: Option<usize>,
+    /// At most about this many bytes of text (default 32 KiB, at most 1 MiB); a longer
+    /// line is cut.
+    pub max_bytes: Option<usize>,
+}
+
+/// One line of a [`ReadLogReply`].
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ReadLogLine {
+    pub run: u32,
+    /// Receive time of its first byte (µs since the epoch).
+    pub ts_us: u64,
+    /// "stdout" or "stderr".
+    pub stream: String,
+    /// The text (lossy UTF-8), without its newline.
+    pub text: String,
+    /// A match of `grep` (false: a context line).
+    pub matched: bool,
+    /// Lines were left out just before this one (between two context groups).
+    #[serde(default)]
+    pub gap_before: bool,
+    /// The line was longer and was cut to fit `max_bytes`.
+    #[serde(default)]
+    pub cut: bool,
+}
+
+/// The reply to `read_log`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ReadLogReply {
+    pub id: u64,
+    pub name: Option<String>,
+    /// The runs read, oldest first.
+    pub runs: Vec<u32>,
+    /// Oldest first.
+    pub lines: Vec<ReadLogLine>,
+    /// More lines are there beyond these: ask again with `skip` = `next_skip`.
+    pub more: bool,
+    pub next_skip: usize,
+    /// The entry's sequence number after its last captured byte.
+    pub end_seq: u64,
+    pub alive: bool,
+    /// A run's log is missing from disk (why, when known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing: Option<String>,
 }
 
 impl Request {
@@ -644,6 +719,7 @@ impl Request {
         "upgrade",
         "live_state",
         "screen",
+        "read_log",
     ];
 
     pub fn op(&self) -> &'static str {
@@ -680,6 +756,7 @@ impl Request {
             Request::Shutdown => "shutdown",
             Request::Upgrade { .. } => "upgrade",
             Request::LiveState => "live_state",
+            Request::ReadLog(_) => "read_log",
         }
     }
 }
