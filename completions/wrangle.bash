@@ -7,7 +7,7 @@
 
 _wrangle_commands="run ls status start stop restart rm signal attach send resize logs events wait add
 label tag group prune reset tree ping shutdown upgrade up down save resurrect daemon startup unstartup
-mcp top"
+mcp screen top"
 
 _wrangle_signals="HUP INT QUIT ILL TRAP ABRT BUS FPE KILL USR1 SEGV USR2 PIPE ALRM TERM STKFLT
 CHLD CONT STOP TSTP TTIN TTOU URG XCPU XFSZ VTALRM PROF WINCH IO PWR SYS"
@@ -33,7 +33,7 @@ _wrangle_value_flags="--socket --name --tag --tag-all --group --group-all --pid 
 -n --lines --grep -C --context -A --after -B --before --head --run --since --type --originator
 --add-tag --rm-tag --add-group --rm-group --rename --older-than --confirm --size --stdin
 --restart --max-restarts --backoff --min-uptime --leftovers --detach-key --profile --log --port
---file"
+--file --format --scrollback --screen"
 
 # Prints the flags of one subcommand.
 _wrangle_flags() {
@@ -42,7 +42,7 @@ _wrangle_flags() {
             echo "--name --tag --group --cwd --env --env-file --clear-env --shell" \
                 "--stop-signal --stop-timeout --pty --size --stdin --stdout --stderr" \
                 "--attach --wait --restart --max-restarts --backoff --min-uptime" \
-                "--leftovers --log-max-size --log-keep --json --help"
+                "--leftovers --log-max-size --log-keep --scrollback --json --help"
             ;;
         ls)
             echo "--json -q --quiet --names --wide --help $_wrangle_selector_flags"
@@ -60,16 +60,19 @@ _wrangle_flags() {
             echo "--detach-key --read-only --help $_wrangle_selector_flags"
             ;;
         send)
-            echo "-n --no-newline --eof --help $_wrangle_selector_flags"
+            echo "-n --no-newline --eof --keys --help $_wrangle_selector_flags"
             ;;
         resize)
             echo "--help $_wrangle_selector_flags"
+            ;;
+        screen)
+            echo "--format --scrollback --json --help $_wrangle_selector_flags"
             ;;
         stop)
             echo "--timeout --json --help $_wrangle_selector_flags"
             ;;
         wait)
-            echo "--timeout --log --port --ready --json --help $_wrangle_selector_flags"
+            echo "--timeout --log --port --ready --screen --json --help $_wrangle_selector_flags"
             ;;
         logs)
             echo "-n --lines -f --follow --stdout --stderr --grep -C --context -A --after" \
@@ -331,7 +334,12 @@ _wrangle() {
         --pid | --id | --search | --originator | --stop-timeout | --log-max-size | --log-keep | \
             --timeout | -n | --lines | --grep | -C | --context | -A | --after | -B | --before | \
             --head | --since | --add-tag | --add-group | --rename | --older-than | --confirm | \
-            --size | --max-restarts | --backoff | --min-uptime | --log | --port)
+            --size | --max-restarts | --backoff | --min-uptime | --log | --port | --scrollback | \
+            --screen)
+            return 0
+            ;;
+        --format)
+            _wrangle_reply_words "text ansi html"
             return 0
             ;;
     esac
@@ -369,7 +377,7 @@ _wrangle() {
         tag | group)
             ((npos == 0)) && _wrangle_reply_words "$(_wrangle_labels "$socket" "$sub")"
             ;;
-        logs | wait | attach | send | resize)
+        logs | wait | attach | send | resize | screen)
             # One entry: a name or an id (then, for send, text; for resize, ROWSxCOLS).
             ((npos == 0)) && _wrangle_reply_words "$(_wrangle_entries "$socket" noall)"
             ;;

@@ -8,7 +8,7 @@
 
 set -l __wrangle_commands run ls status start stop restart rm signal attach send resize logs events wait \
     add label tag group prune reset tree ping shutdown upgrade up down save resurrect daemon startup unstartup \
-    mcp top
+    mcp screen top
 
 # Options that take a value: the word after them is not a positional argument. (`run --stdout`
 # and `--stderr` take one too, but `logs --stdout` and `--stderr` do not; only `run --` matters
@@ -19,7 +19,7 @@ set -g __wrangle_value_flags --socket --name --tag --tag-all --group --group-all
     --timeout -n --lines --grep -C --context -A --after -B --before --head --run --since --type \
     --originator --add-tag --rm-tag --add-group --rm-group --rename --older-than --confirm \
     --size --stdin --restart --max-restarts --backoff --min-uptime --leftovers --detach-key \
-    --profile --log --port --file
+    --profile --log --port --file --format --scrollback --screen
 
 # Prints the subcommand, then its positional arguments before the cursor, one per line.
 # The global `--socket PATH` before the subcommand is skipped.
@@ -144,6 +144,7 @@ complete -c wrangle -n __wrangle_needs_command -a signal -d "Send a signal to an
 complete -c wrangle -n __wrangle_needs_command -a attach -d "See an entry's output live and type into it"
 complete -c wrangle -n __wrangle_needs_command -a send -d "Write text or standard input to an entry's input"
 complete -c wrangle -n __wrangle_needs_command -a resize -d "Set a terminal entry's window size"
+complete -c wrangle -n __wrangle_needs_command -a screen -d "Print the current screen of a terminal entry"
 complete -c wrangle -n __wrangle_needs_command -a logs -d "Print, search or follow an entry's output"
 complete -c wrangle -n __wrangle_needs_command -a events -d 'Print lifecycle events as they happen'
 complete -c wrangle -n __wrangle_needs_command -a wait -d 'Wait for an entry to end or to be ready'
@@ -170,7 +171,7 @@ complete -c wrangle -n __wrangle_needs_command -a unstartup -d 'Remove what star
 complete -c wrangle -n __wrangle_needs_command -a mcp -d 'Serve the Model Context Protocol to AI agents'
 
 # Selector filters: every command that takes SEL (label uses --name for a new name).
-set -l sel 'not __wrangle_after_dashdash; and __wrangle_using ls status start stop restart rm signal attach send resize logs events wait label tree'
+set -l sel 'not __wrangle_after_dashdash; and __wrangle_using ls status start stop restart rm signal attach send resize logs events wait label tree screen'
 complete -c wrangle -n $sel -l tag -x -a '(__wrangle_labels tag)' -d 'Entries carrying any of these tags'
 complete -c wrangle -n $sel -l tag-all -x -a '(__wrangle_labels tag)' -d 'Entries carrying all of these tags'
 complete -c wrangle -n $sel -l group -x -a '(__wrangle_labels group)' -d 'Entries in any of these groups'
@@ -185,7 +186,7 @@ complete -c wrangle -n $sel -l alive -d 'Entries whose process is alive'
 complete -c wrangle -n $sel -l all -d 'Allow acting on several entries'
 
 # --json, where a command prints data.
-complete -c wrangle -n 'not __wrangle_after_dashdash; and __wrangle_using run ls status start stop restart rm signal logs events wait add label tag group prune ping up down save resurrect' -l json -d 'Print JSON'
+complete -c wrangle -n 'not __wrangle_after_dashdash; and __wrangle_using run ls status start stop restart rm signal logs events wait add label tag group prune ping up down save resurrect screen' -l json -d 'Print JSON'
 
 # run
 set -l run 'not __wrangle_after_dashdash; and __wrangle_using run'
@@ -213,6 +214,7 @@ complete -c wrangle -n $run -l min-uptime -x -d 'A run this long resets the rest
 complete -c wrangle -n $run -l leftovers -x -a "stop\t'Default: stop them with the run' keep\t'Left running, still owned by the entry'" -d 'What happens to processes left when the main process ends'
 complete -c wrangle -n $run -l log-max-size -x -d 'Rotate the log at this size, e.g. 10M (0: never)'
 complete -c wrangle -n $run -l log-keep -x -d 'Rotated log segments kept per run'
+complete -c wrangle -n $run -l scrollback -x -d "Lines of scrollback the terminal's screen keeps"
 complete -c wrangle -n $run -a -- -d 'Then the command to run'
 # After `run --`: the command and its arguments, completed as if typed on their own.
 complete -c wrangle -n __wrangle_after_dashdash -x -a '(__wrangle_complete_command)'
@@ -220,7 +222,7 @@ complete -c wrangle -n __wrangle_after_dashdash -x -a '(__wrangle_complete_comma
 # ls
 complete -c wrangle -n '__wrangle_using ls' -s q -l quiet -d 'Print ids only'
 complete -c wrangle -n '__wrangle_using ls' -l names -d 'Print names only (ids for unnamed entries)'
-complete -c wrangle -n '__wrangle_using ls' -l wide -d 'Add tags, groups, originator and cwd'
+complete -c wrangle -n '__wrangle_using ls' -l wide -d 'Add tags, groups, originator, cwd and title'
 complete -c wrangle -n '__wrangle_using ls' -a '(__wrangle_entries)'
 
 # status, start, stop, restart, rm, events: any number of SEL; logs, wait, attach, send,
@@ -234,6 +236,7 @@ complete -c wrangle -n '__wrangle_using wait' -l timeout -x -d 'Give up after th
 complete -c wrangle -n '__wrangle_using wait' -l log -x -d 'Wait for a line of the current run matching this regex'
 complete -c wrangle -n '__wrangle_using wait' -l port -x -d 'Wait until one of its processes listens on this TCP port'
 complete -c wrangle -n '__wrangle_using wait' -l ready -d 'Wait until it is ready as its services file declares'
+complete -c wrangle -n '__wrangle_using wait' -l screen -x -d "Wait until the terminal's screen shows a match of this regex"
 complete -c wrangle -n '__wrangle_using restart' -l profile -x -a "base\t'The base spec'" -d 'Switch services to this profile of their services file'
 
 # signal SIG SEL
@@ -261,6 +264,12 @@ complete -c wrangle -n '__wrangle_using attach' -l detach-key -x -a '(__wrangle_
 complete -c wrangle -n '__wrangle_using attach' -l read-only -d 'Only watch: do not forward the keyboard'
 complete -c wrangle -n '__wrangle_using send' -s n -l no-newline -d 'Do not add a newline after the text'
 complete -c wrangle -n '__wrangle_using send' -l eof -d "Close the entry's input afterwards"
+complete -c wrangle -n '__wrangle_using send' -l keys -d 'The arguments are keys in tmux notation (Enter, C-c, Up, F5)'
+
+# screen SEL
+complete -c wrangle -n '__wrangle_at screen 0' -a '(__wrangle_entries noall)'
+complete -c wrangle -n '__wrangle_using screen' -l format -x -a "text\t'What it shows' ansi\t'With colours' html\t'A standalone page'" -d 'How to print it'
+complete -c wrangle -n '__wrangle_using screen' -l scrollback -x -d 'Also print this many lines of scrollback'
 
 # events
 complete -c wrangle -n '__wrangle_using events' -l type -x -a "status\t'Lifecycle events' log\t'Output lines' all\t'Both'" -d 'Which events'

@@ -560,6 +560,41 @@ impl Client {
             log,
             port,
             ready,
+            screen: None,
+        };
+        self.call(&req)
+    }
+
+    /// Waits until the screen of terminal entry `sel` shows a match of `regex`.
+    pub fn wait_screen(
+        &mut self,
+        sel: &Selector,
+        timeout: Option<Duration>,
+        regex: &str,
+    ) -> Result<WaitReply> {
+        let req = Request::Wait {
+            sel: sel.clone(),
+            timeout_ms: timeout.map(|d| d.as_millis() as u64),
+            log: None,
+            port: None,
+            ready: false,
+            screen: Some(regex.to_string()),
+        };
+        self.call(&req)
+    }
+
+    /// The current screen of terminal entry `sel`, with `scrollback` lines of scrollback
+    /// before it, rendered in `format` (the reply's `content`).
+    pub fn screen(
+        &mut self,
+        sel: &Selector,
+        format: crate::term::Format,
+        scrollback: u32,
+    ) -> Result<ScreenReply> {
+        let req = Request::Screen {
+            sel: sel.clone(),
+            format,
+            scrollback,
         };
         self.call(&req)
     }

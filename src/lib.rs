@@ -17,6 +17,7 @@ pub mod proc;
 pub mod proto;
 pub mod store;
 pub mod sys;
+pub mod term;
 pub mod tui;
 pub mod util;
 

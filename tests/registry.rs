@@ -1573,7 +1573,7 @@ fn ls_columns_wide_quiet_names_and_json() {
     assert!(cell(lines[2], "STATE").contains('7'), "{text}");
     assert_eq!(&lines[2][col("COMMAND")..], "sh -c 'exit 7'", "{text}");
 
-    // --wide adds TAGS GROUPS ORIGINATOR CWD before the command.
+    // --wide adds TAGS GROUPS ORIGINATOR CWD TITLE before the command.
     let text = wr.ok(&["ls", "--wide"]).text();
     let lines: Vec<&str> = text.lines().collect();
     let header: Vec<&str> = lines[0].split_whitespace().collect();
@@ -1592,6 +1592,7 @@ fn ls_columns_wide_quiet_names_and_json() {
             "GROUPS",
             "ORIGINATOR",
             "CWD",
+            "TITLE",
             "COMMAND"
         ],
         "{text}"

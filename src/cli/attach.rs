@@ -44,6 +44,10 @@ with_selector! {
         /// close the entry's input afterwards (a terminal gets end-of-file)
         #[argh(switch)]
         pub eof: bool,
+        /// the arguments are keys in tmux's send-keys notation (Enter, C-c, Up, F5, M-x;
+        /// anything else is sent as text), with no newline added
+        #[argh(switch)]
+        pub keys: bool,
         /// the entry, then the text (none: copy standard input; put text that starts with -
         /// after --)
         #[argh(positional)]
@@ -182,9 +186,24 @@ struct RawMode {
 
 impl RawMode {
     fn enter(fd: BorrowedFd<'_>) -> Option<RawMode> {
+        RawMode::set(fd, rustix::termios::Termios::make_raw)
+    }
+
+    /// Keys one at a time and not echoed, but Ctrl-C and Ctrl-\ still signals: for a
+    /// read-only viewer, whose keys only ever detach.
+    fn enter_keys_only(fd: BorrowedFd<'_>) -> Option<RawMode> {
+        RawMode::set(fd, |t| {
+            use rustix::termios::{LocalModes, SpecialCodeIndex};
+            t.local_modes.remove(LocalModes::ICANON | LocalModes::ECHO);
+            t.special_codes[SpecialCodeIndex::VMIN] = 1;
+            t.special_codes[SpecialCodeIndex::VTIME] = 0;
+        })
+    }
+
+    fn set(fd: BorrowedFd<'_>, change: impl Fn(&mut rustix::termios::Termios)) -> Option<RawMode> {
         let saved = rustix::termios::tcgetattr(fd).ok()?;
         let mut raw = saved.clone();
-        raw.make_raw();
+        change(&mut raw);
         rustix::termios::tcsetattr(fd, rustix::termios::OptionalActions::Flush, &raw).ok()?;
         Some(RawMode {
             fd: fd.as_raw_fd(),
@@ -286,7 +305,12 @@ impl Attachment {
         let stdin = std::io::stdin();
         let stdin_fd = stdin.as_fd();
         let is_tty = rustix::termios::isatty(stdin_fd);
-        let size = if is_tty { term_size(stdin_fd) } else { None };
+        // A read-only viewer never resizes the terminal.
+        let size = if is_tty && !opts.read_only {
+            term_size(stdin_fd)
+        } else {
+            None
+        };
         let req = client.send_request(&Request::Attach {
             sel: sel.clone(),
             read_only: opts.read_only,
@@ -334,6 +358,10 @@ impl Attachment {
             // sends a line), and Ctrl-\ arrives as SIGQUIT, which detaches.
             if forward && is_tty && pty {
                 self.raw = RawMode::enter(stdin_fd);
+            } else if opts.read_only && is_tty {
+                // Keys are read only to find `Enter ~ .`; they are not echoed over the
+                // output.
+                self.raw = RawMode::enter_keys_only(stdin_fd);
             }
         }
         let mut out = std::io::stdout().lock();
@@ -343,7 +371,9 @@ impl Attachment {
         }
         let mut buf = [0u8; 4096];
         loop {
-            let reading = forward && self.stdin_open;
+            // A read-only viewer reads its keyboard only for the ways to detach.
+            let watching = opts.read_only && is_tty;
+            let reading = (forward || watching) && self.stdin_open;
             let mut fds = vec![libc::pollfd {
                 fd: client.as_raw_fd(),
                 events: libc::POLLIN,
@@ -388,7 +418,9 @@ impl Attachment {
                                 ));
                                 return Ok(0);
                             }
-                            Some(bytes) if !bytes.is_empty() => client.send_data(req, &bytes)?,
+                            Some(bytes) if !bytes.is_empty() && forward => {
+                                client.send_data(req, &bytes)?
+                            }
                             Some(_) => {}
                         },
                     }
@@ -416,6 +448,9 @@ impl Attachment {
         sig: i32,
     ) -> Option<Exit> {
         if sig == libc::SIGWINCH {
+            if opts.read_only {
+                return None;
+            }
             if let Some(sz) = term_size(std::io::stdin().as_fd()) {
                 let _ = client.send_request(&Request::Resize {
                     sel: sel.clone(),
@@ -425,8 +460,12 @@ impl Attachment {
             }
             return None;
         }
-        if sig == libc::SIGQUIT && self.raw.is_none() && opts.detach_key == Some(0x1c) {
+        if sig == libc::SIGQUIT
+            && (self.raw.is_none() || opts.read_only)
+            && opts.detach_key == Some(0x1c)
+        {
             // Ctrl-\ in line mode: the detach key.
+            self.raw = None;
             self.say(&format!("detached from {}; it keeps running", self.label));
             return Some(0);
         }
@@ -475,6 +514,15 @@ impl Attachment {
                         };
                         self.say(&format!("{} {how}", self.label));
                         return Ok(Some(code));
+                    }
+                    Ok(StreamEvent::Screen { seq, draw }) => {
+                        // The terminal's screen as it is at `seq`: drawn over whatever this
+                        // terminal shows, then output goes on from there.
+                        if let Some(p) = &mut self.pos {
+                            *p = seq;
+                        }
+                        let _ = out.write_all(draw.as_bytes());
+                        let _ = out.flush();
                     }
                     Ok(StreamEvent::Missed { bytes }) => {
                         self.advance(bytes);
@@ -550,6 +598,9 @@ pub fn send(paths: &Paths, c: SendCmd) -> Result<Exit> {
             let mut lock = stdin.lock();
             client.send_input(&sel, &mut lock, c.eof)?
         }
+    } else if c.keys {
+        let data = crate::term::keys::encode(text, false);
+        client.send_input(&sel, &mut data.as_slice(), c.eof)?
     } else {
         let mut data = text.join(" ").into_bytes();
         if !c.no_newline {

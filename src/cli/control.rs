@@ -99,6 +99,9 @@ with_selector! {
         /// wait until it is ready as its services file declares (ready.log, ready.port)
         #[argh(switch)]
         pub ready: bool,
+        /// wait until the screen of a terminal entry shows a match of this regular expression
+        #[argh(option)]
+        pub screen: Option<String>,
         /// print how it ended as JSON
         #[argh(switch)]
         pub json: bool,
@@ -160,14 +163,23 @@ pub fn wait(paths: &Paths, c: WaitCmd) -> Result<Exit> {
     if sel.targets.is_empty() && !sel.has_filters() {
         bail!(Code::Usage, "wait: say which entry (a name or an id)");
     }
-    let condition = c.log.is_some() || c.port.is_some() || c.ready;
+    let condition = c.log.is_some() || c.port.is_some() || c.ready || c.screen.is_some();
+    if c.screen.is_some() && (c.log.is_some() || c.port.is_some() || c.ready) {
+        bail!(
+            Code::Usage,
+            "wait: --screen goes alone (not with --log, --port or --ready)"
+        );
+    }
     // A wait outlives a daemon being replaced: it is asked again (an entry that ended
     // meanwhile is answered at once), with what is left of the timeout.
     let deadline = timeout.map(|t| std::time::Instant::now() + t);
     let mut client = client(paths)?;
     let r = reconnect::resilient(paths, &mut client, Notice::Stderr, |client, _| {
         let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
-        client.wait_for(&sel, left, c.log.clone(), c.port, c.ready)
+        match &c.screen {
+            Some(re) => client.wait_screen(&sel, left, re),
+            None => client.wait_for(&sel, left, c.log.clone(), c.port, c.ready),
+        }
     })?;
     if c.json {
         print_json(&r)?;

@@ -20,7 +20,7 @@ with_selector! {
         /// print names only (the id for unnamed entries)
         #[argh(switch)]
         pub names: bool,
-        /// add tags, groups, originator and working folder
+        /// add tags, groups, originator, working folder and terminal title
         #[argh(switch)]
         pub wide: bool,
         /// names, ids or all
@@ -76,6 +76,7 @@ pub fn ls(paths: &Paths, c: LsCmd) -> Result<Exit> {
         ];
         if c.wide {
             header.extend(["TAGS", "GROUPS", "ORIGINATOR", "CWD"]);
+            header.push("TITLE");
         }
         header.push("COMMAND");
         let rows: Vec<Vec<String>> = entries.iter().map(|e| row(e, c.wide)).collect();
@@ -121,6 +122,8 @@ fn row(e: &EntryInfo, wide: bool) -> Vec<String> {
         r.push(list(&e.groups));
         r.push(e.originator.clone().unwrap_or_else(|| "-".into()));
         r.push(e.cwd.clone());
+        // A terminal's window title (OSC 0/2).
+        r.push(e.title.clone().unwrap_or_else(|| "-".into()));
     }
     r.push(e.command.clone());
     r
@@ -165,6 +168,9 @@ fn print_status(e: &EntryInfo) {
         );
     }
     kv("command", e.command.clone());
+    if let Some(t) = &e.title {
+        kv("title", t.clone());
+    }
     kv("cwd", e.cwd.clone());
     kv("run", format!("{} (restarts: {})", e.run, e.restarts));
     kv("created", render::time(e.created_at_ms));

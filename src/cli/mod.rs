@@ -11,6 +11,7 @@ mod mcp;
 mod registry;
 pub(crate) mod render;
 mod run;
+mod screen;
 mod select;
 mod services;
 mod startup;
@@ -69,6 +70,7 @@ pub enum Cmd {
     Down(services::DownCmd),
     Startup(startup::StartupCmd),
     Unstartup(startup::UnstartupCmd),
+    Screen(screen::ScreenCmd),
     Mcp(mcp::McpCmd),
     Top(top::TopCmd),
 }
@@ -170,6 +172,7 @@ fn dispatch(top: Top) -> Result<Exit> {
         Cmd::Daemon(c) => daemon::daemon(paths, c),
         Cmd::Up(c) => services::up(&paths, c),
         Cmd::Down(c) => services::down(&paths, c),
+        Cmd::Screen(c) => screen::screen(&paths, c),
         Cmd::Mcp(c) => mcp::mcp(paths, c),
         Cmd::Startup(_) | Cmd::Unstartup(_) => unreachable!("dispatched above"),
     }

@@ -80,6 +80,9 @@ pub struct RunCmd {
     /// rotated log files kept per run (default from config)
     #[argh(option)]
     pub log_keep: Option<u32>,
+    /// lines of scrollback a --pty entry's screen keeps (default 1000)
+    #[argh(option)]
+    pub scrollback: Option<u32>,
     /// processes left behind when the main process ends: stop (default; stop signal, then
     /// KILL after the stop timeout) or keep (left running, still the entry's)
     #[argh(option)]
@@ -196,6 +199,7 @@ fn build_spec(c: &RunCmd) -> Result<RunSpec> {
             })
             .transpose()?,
         log_keep: c.log_keep,
+        scrollback: c.scrollback,
         stdin: match c.stdin.as_deref() {
             None | Some("null") => Input::Null,
             Some("stream") => Input::Stream,

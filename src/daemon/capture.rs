@@ -210,6 +210,7 @@ impl Daemon {
         if self.wants_log_lines(id) {
             self.publish_output(id, stream, data);
         }
+        self.screen_output(id, data, start + data.len() as u64);
         self.pass_output(id, stream, data);
         self.wake_followers(id);
     }

@@ -68,6 +68,7 @@ impl Daemon {
         crate::store::persist::report(&warnings);
         let startup_warnings = warnings;
         let jobs = super::jobs::Jobs::new(rx.waker());
+        let feeder = super::screenfeed::Feeder::new(jobs.notifier());
         let mut d = Daemon {
             jobs,
             rx,
@@ -75,6 +76,9 @@ impl Daemon {
             live: HashMap::new(),
             pids: HashMap::new(),
             rings: HashMap::new(),
+            screens: HashMap::new(),
+            feeder,
+            sizers: HashMap::new(),
             pending: Vec::new(),
             paths,
             config,
@@ -269,6 +273,7 @@ impl Daemon {
                 run,
                 found,
             } => self.log_scanned(conn, req, id, run, found),
+            super::jobs::Done::ScreenFed { id } => self.check_screen_waits(id),
             super::jobs::Done::LogRead { conn, req, reply } => self.log_read(conn, req, reply),
         }
     }

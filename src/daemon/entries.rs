@@ -338,6 +338,7 @@ impl Daemon {
             return EntryInfo::default();
         };
         let mut info = e.info();
+        info.title = self.screen_title(id);
         if with_events {
             info.events = e.events.iter().cloned().collect();
         }

@@ -34,6 +34,7 @@ impl Daemon {
             | Request::Send { sel, .. }
             | Request::Attach { sel, .. }
             | Request::Resize { sel, .. }
+            | Request::Screen { sel, .. }
             | Request::Label { sel, .. } => self.touch(sel),
             Request::ReadLog(q) => self.touch(&q.sel),
             _ => {}
@@ -104,7 +105,8 @@ impl Daemon {
                 log,
                 port,
                 ready,
-            } => self.wait_request(t, req_id, &sel, timeout_ms, log, port, ready)?,
+                screen,
+            } => self.wait_request(t, req_id, &sel, timeout_ms, log, port, ready, screen)?,
             Request::Subscribe {
                 sel,
                 types,
@@ -125,7 +127,7 @@ impl Daemon {
                 self.attach(t, req_id, &sel, read_only, start, size)?
             }
             Request::Resize { sel, rows, cols } => {
-                let results = self.resize(&sel, rows, cols)?;
+                let results = self.resize(t, &sel, rows, cols)?;
                 self.reply(t, req_id, &ActionReply { results });
             }
             Request::Add {
@@ -167,6 +169,11 @@ impl Daemon {
             Request::Reset { confirm } => self.reset(t, req_id, &confirm)?,
             Request::Cancel { target } => self.cancel(t, req_id, target),
             Request::Upgrade { binary } => self.upgrade(t, req_id, binary)?,
+            Request::Screen {
+                sel,
+                format,
+                scrollback,
+            } => self.screen_request(t, req_id, &sel, format, scrollback)?,
             Request::ReadLog(q) => self.read_log_request(t, req_id, q)?,
             Request::LiveState => {
                 let state = self.live_state();

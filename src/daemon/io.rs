@@ -92,7 +92,7 @@ impl Daemon {
         }
     }
 
-    fn one(&self, sel: &Selector, verb: &str) -> Result<u64> {
+    pub(super) fn one(&self, sel: &Selector, verb: &str) -> Result<u64> {
         if sel.targets.is_empty() && !sel.has_filters() {
             bail!(Code::Usage, "{verb}: say which entry (a name or an id)");
         }
@@ -279,15 +279,28 @@ impl Daemon {
         let live = self.live.get(&id);
         let input = !read_only && self.input_refusal(id).is_none();
         let pty = live.is_some_and(|l| l.pty.is_some());
+        // A terminal entry's screen is drawn as it is now, then output goes on from there.
+        // So is it for a client coming back (after the daemon was replaced) from a place
+        // the ring no longer holds.
+        let held = self.rings.get(&id).map_or(e.seq, |r| r.start());
+        let redraw = match from {
+            AttachFrom::Replay(n) if n > 0 => self.screen_redraw(id),
+            AttachFrom::Seq(seq) if seq < held => self.screen_redraw(id),
+            _ => None,
+        };
         // Never before what the ring holds, nor past the end (which the stream would not
         // reach, and so never tell how the run ended).
-        let start = self.rings.get(&id).map_or(e.seq, |r| {
-            let want = match from {
-                AttachFrom::Replay(n) => r.end().saturating_sub(n),
-                AttachFrom::Seq(seq) => seq,
-            };
-            want.max(r.start()).min(e.seq)
-        });
+        let start = self
+            .rings
+            .get(&id)
+            .filter(|_| redraw.is_none())
+            .map_or(e.seq, |r| {
+                let want = match from {
+                    AttachFrom::Replay(n) => r.end().saturating_sub(n),
+                    AttachFrom::Seq(seq) => seq,
+                };
+                want.max(r.start()).min(e.seq)
+            });
         let exit_at = if live.is_none() {
             Some((e.seq, e.exit_code, e.exit_signal))
         } else {
@@ -301,13 +314,24 @@ impl Daemon {
             pty,
             seq: Some(start),
         };
-        if let (Some(sz), true) = (size, pty) {
-            self.resize_entry(id, sz)?;
+        // The terminal takes the size of the most recent interactive client; a read-only
+        // viewer's size is not asked.
+        if let (Some(sz), true, false) = (size, pty, read_only) {
+            self.sizer_active(id, t, req, sz);
         }
         let Some(c) = self.rx.conns.get_mut(&t) else {
             return Ok(());
         };
         c.json(FrameKind::Event, req, &hello);
+        // The screen has taken every byte captured so far (`screen_redraw` waited): it is
+        // at `start`.
+        if let Some((draw, _)) = redraw {
+            c.json(
+                FrameKind::Event,
+                req,
+                &StreamEvent::Screen { seq: start, draw },
+            );
+        }
         c.follows.push(Follow {
             req,
             entry: id,
@@ -346,11 +370,13 @@ impl Daemon {
         }
         crate::proc::spawn::set_size(pty, size)
             .map_err(|e| Error::new(Code::Failed, format!("cannot resize {label}: {e}")))?;
+        self.screen_resized(id, size);
         Ok(())
     }
 
     pub(super) fn resize(
         &mut self,
+        t: Token,
         sel: &Selector,
         rows: u16,
         cols: u16,
@@ -359,6 +385,7 @@ impl Daemon {
         let mut out = Vec::new();
         for id in ids {
             self.resize_entry(id, [rows, cols])?;
+            self.sizer_resized(id, t, [rows, cols]);
             out.push(self.result(id, Outcome::Resized, None));
         }
         Ok(out)
@@ -372,6 +399,7 @@ impl Daemon {
             None => return,
         };
         let label = self.reg.get(id).map(|e| e.label()).unwrap_or_default();
+        self.sizers.remove(&id);
         let mut failed = Vec::new();
         for (t, c) in self.rx.conns.iter_mut() {
             let mut touched = false;

@@ -19,6 +19,9 @@ pub(super) enum Done {
         run: u32,
         found: bool,
     },
+    /// The screens thread fed a chunk to the screen of entry `id`, which a `wait --screen`
+    /// watches.
+    ScreenFed { id: u64 },
     /// The answer to `read_log` request `req` of connection `conn` (see `logread.rs`).
     LogRead {
         conn: Token,
@@ -38,6 +41,11 @@ impl Jobs {
     pub fn new(waker: Option<Arc<Waker>>) -> Jobs {
         let (tx, rx) = channel();
         Jobs { tx, rx, waker }
+    }
+
+    /// What a long-lived helper thread reports through (see `screenfeed.rs`).
+    pub fn notifier(&self) -> (Sender<Done>, Option<Arc<Waker>>) {
+        (self.tx.clone(), self.waker.clone())
     }
 
     /// Runs `job` on a helper thread.

@@ -371,6 +371,8 @@ impl Daemon {
         if let Some(msg) = open_error {
             self.log_failed(id, msg);
         }
+        // Before the old buffer's bytes, which come after what the log holds.
+        self.screen_replayed(id);
         if let Some(old) = old_buf {
             self.drain_old_buffer(id, &old);
         }

@@ -143,6 +143,7 @@ impl Daemon {
         if let Some(msg) = open_error {
             self.log_failed(id, msg);
         }
+        self.screen_started(id);
         self.watch_input(id);
         self.keep_run(id);
         self.ready_run_started(id);

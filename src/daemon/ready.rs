@@ -31,12 +31,13 @@ impl Daemon {
         log: Option<String>,
         port: Option<u16>,
         ready: bool,
+        screen: Option<String>,
     ) -> Result<()> {
         let ids = self.reg.select_for_change(sel, "wait")?;
         let &[id] = ids.as_slice() else {
             bail!(Code::Ambiguous, "wait: name one entry");
         };
-        if ready || log.is_some() || port.is_some() {
+        if ready || log.is_some() || port.is_some() || screen.is_some() {
             let declared = match ready {
                 true => self.reg.get(id).and_then(|e| {
                     let s = e.service.as_ref()?;
@@ -49,7 +50,7 @@ impl Daemon {
                 .map(Duration::from_millis);
             let log = log.or(declared.as_ref().and_then(|r| r.log.clone()));
             let port = port.or(declared.as_ref().and_then(|r| r.port));
-            return self.begin_ready_wait(t, req_id, id, log, port, timeout);
+            return self.begin_ready_wait(t, req_id, id, (log, port, screen), timeout);
         }
         if !self.live.contains_key(&id) {
             let e = self
@@ -84,8 +85,7 @@ impl Daemon {
         t: Token,
         req: u32,
         id: u64,
-        log: Option<String>,
-        port: Option<u16>,
+        (log, port, screen): (Option<String>, Option<u16>, Option<String>),
         timeout: Option<Duration>,
     ) -> Result<()> {
         let regex = log
@@ -93,6 +93,18 @@ impl Daemon {
                 Regex::new(&l).map_err(|e| Error::new(Code::Usage, format!("--log {l:?}: {e}")))
             })
             .transpose()?;
+        let screen = screen
+            .map(|l| {
+                Regex::new(&l).map_err(|e| Error::new(Code::Usage, format!("--screen {l:?}: {e}")))
+            })
+            .transpose()?;
+        if screen.is_some() && self.reg.get(id).is_some_and(|e| !e.spec.pty) {
+            let label = self.reg.get(id).map(|e| e.label()).unwrap_or_default();
+            bail!(
+                Code::Usage,
+                "--screen: {label} has no terminal, so no screen (start it with --pty, or wait --log)"
+            );
+        }
         if port == Some(0) {
             bail!(Code::Usage, "--port 0: name a TCP port from 1 to 65535");
         }
@@ -112,6 +124,8 @@ impl Daemon {
             id,
             regex,
             port,
+            screen,
+            screen_ok: false,
             log_ok: false,
             port_ok: false,
             timeout: None,
@@ -124,10 +138,16 @@ impl Daemon {
                 self.scan_run_log(t, req, id, re.clone());
             }
             w.port_ok = port.is_some_and(|p| self.listens(id, p));
+            if let Some(re) = &w.screen {
+                w.screen_ok = self.screen_matches(id, re);
+            }
         }
         if w.done() && self.live.contains_key(&id) {
             self.reply_ready(t, req, id);
             return Ok(());
+        }
+        if w.screen.is_some() {
+            self.screen_watch(id);
         }
         w.timeout = timeout.map(|d| self.rx.timers.add(d, TimerKind::WaitTimeout(t, req)));
         if port.is_some() {
@@ -306,6 +326,7 @@ impl Daemon {
                 if w.id == id {
                     w.log_ok = false;
                     w.port_ok = false;
+                    w.screen_ok = false;
                 }
             }
         }

@@ -225,6 +225,7 @@ impl Daemon {
         self.reg.remove(id);
         self.drop_sup(id);
         self.rings.remove(&id);
+        self.screens.remove(&id);
         let _ = std::fs::remove_dir_all(self.log_dir(id));
         self.drop_follows(id);
     }

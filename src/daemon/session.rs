@@ -26,6 +26,7 @@ impl Daemon {
         }
         if found {
             self.reply(t, target, &Empty {});
+            self.sizers_gone(t, Some(target));
         }
         let mut cancelled = Vec::new();
         self.pending.retain(|p| {
@@ -86,6 +87,7 @@ impl Daemon {
 
     pub(super) fn close_conn(&mut self, t: Token) {
         self.rx.close_conn(t);
+        self.sizers_gone(t, None);
         let mut timers = Vec::new();
         self.pending.retain_mut(|p| {
             if p.conn != Some(t) {

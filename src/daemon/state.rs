@@ -100,6 +100,12 @@ pub(crate) struct Daemon {
     pub(super) live: HashMap<u64, Live>,
     pub(super) pids: HashMap<i32, u64>,
     pub(super) rings: HashMap<u64, Ring>,
+    /// Terminal entries' screens (see `screens.rs`).
+    pub(super) screens: HashMap<u64, std::sync::Arc<super::screenfeed::Term>>,
+    /// The thread that parses terminal output (see `screenfeed.rs`).
+    pub(super) feeder: super::screenfeed::Feeder,
+    /// Terminal entries' interactive clients and their window sizes (see `sizing.rs`).
+    pub(super) sizers: HashMap<u64, Vec<super::sizing::Sizer>>,
     pub(super) pending: Vec<Pending>,
     pub(super) paths: Paths,
     pub(super) config: crate::config::daemon::DaemonConfig,
@@ -275,6 +281,9 @@ pub(super) struct ReadyWait {
     pub(super) id: u64,
     pub(super) regex: Option<Regex>,
     pub(super) port: Option<u16>,
+    /// A regex the terminal's screen must show a match of (`wait --screen`).
+    pub(super) screen: Option<Regex>,
+    pub(super) screen_ok: bool,
     pub(super) log_ok: bool,
     pub(super) port_ok: bool,
     pub(super) timeout: Option<TimerId>,
@@ -290,8 +299,14 @@ impl ReadyWait {
         self.regex.is_some() && !self.log_ok
     }
 
+    pub(super) fn wants_screen(&self) -> bool {
+        self.screen.is_some() && !self.screen_ok
+    }
+
     pub(super) fn done(&self) -> bool {
-        (self.regex.is_none() || self.log_ok) && (self.port.is_none() || self.port_ok)
+        (self.regex.is_none() || self.log_ok)
+            && (self.port.is_none() || self.port_ok)
+            && (self.screen.is_none() || self.screen_ok)
     }
 
     /// What it waits for, for messages.
@@ -302,6 +317,9 @@ impl ReadyWait {
         }
         if let Some(p) = self.port {
             parts.push(format!("a listener on TCP port {p}"));
+        }
+        if let Some(r) = &self.screen {
+            parts.push(format!("the screen to show {:?}", r.as_str()));
         }
         if parts.is_empty() {
             "it to run".into()

@@ -70,6 +70,19 @@ impl Daemon {
                 let Some(seg) = ring.read(seq, room, &mut buf) else {
                     break;
                 };
+                let screen = self
+                    .screens
+                    .get(&entry)
+                    .filter(|_| c.follows[i].notify_exit);
+                if let (true, Some(s)) = (seg.missed > 0, screen) {
+                    // A terminal attach that fell behind: the screen as it is now, instead
+                    // of a gap in its output.
+                    let seq = s.sync().max(ring.start());
+                    let draw = s.lock().redraw();
+                    c.json(FrameKind::Event, req, &StreamEvent::Screen { seq, draw });
+                    c.follows[i].seq = seq;
+                    continue;
+                }
                 if seg.missed > 0 {
                     c.json(
                         FrameKind::Event,

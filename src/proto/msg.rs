@@ -123,6 +123,9 @@ pub struct RunSpec {
     /// The terminal's size, rows and columns (default 24x80).
     #[serde(default)]
     pub size: Option<[u16; 2]>,
+    /// Lines of scrollback a terminal entry's screen keeps (None: 1,000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scrollback: Option<u32>,
     /// When the process ends by itself: restart it never, on failure, or always.
     #[serde(default)]
     pub restart: Restart,
@@ -169,6 +172,7 @@ impl RunSpec {
             stderr: ErrOutput::default(),
             pty: false,
             size: None,
+            scrollback: None,
             log_max_size: None,
             log_keep: None,
             leftovers: Leftovers::default(),
@@ -476,6 +480,9 @@ pub enum Request {
         port: Option<u16>,
         #[serde(default)]
         ready: bool,
+        /// Wait until the screen of a terminal entry shows a match of this regex.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        screen: Option<String>,
     },
     /// Create or update the entry of one service of a services file and make it run: a new
     /// service is created (built first if it has a build step) and started; a changed one is
@@ -589,6 +596,16 @@ pub enum Request {
     /// deadlines left, descriptors by number), for diagnosis and upgrade tooling. Reply: the
     /// live state object (see wrangle-protocol(7)).
     LiveState,
+    /// The current screen of one terminal (`--pty`) entry, running or ended: its visible rows
+    /// after the last `scrollback` lines of scrollback, rendered in `format` ("text", "ansi"
+    /// or "html"). Reply: [`ScreenReply`].
+    Screen {
+        sel: Selector,
+        #[serde(default)]
+        format: crate::term::Format,
+        #[serde(default)]
+        scrollback: u32,
+    },
     /// Log content of one entry, read and searched by the daemon (off its loop) so that a
     /// client needs no access to the log files: the last (or, with `head`, first) lines or
     /// matches of `grep` with context, of one run or all, bounded by `max_lines` and
@@ -701,6 +718,7 @@ impl Request {
         "shutdown",
         "upgrade",
         "live_state",
+        "screen",
         "read_log",
     ];
 
@@ -723,6 +741,7 @@ impl Request {
             Request::ClearLogs { .. } => "clear_logs",
             Request::Follow { .. } => "follow",
             Request::Wait { .. } => "wait",
+            Request::Screen { .. } => "screen",
             Request::Subscribe { .. } => "subscribe",
             Request::Send { .. } => "send",
             Request::Attach { .. } => "attach",
@@ -811,6 +830,9 @@ pub struct EntryInfo {
     /// The services file the entry was declared in (`wrangle up`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_file: Option<String>,
+    /// A terminal entry's window title (OSC 0 or 2), when its program set one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
     /// A service's active profile (None: the base spec).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
@@ -870,6 +892,17 @@ pub struct ActionResult {
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct ActionReply {
     pub results: Vec<ActionResult>,
+}
+
+/// A terminal entry's screen (`screen`).
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct ScreenReply {
+    pub id: u64,
+    pub name: Option<String>,
+    /// The rows, cursor, title and size.
+    pub screen: crate::term::Snapshot,
+    /// The screen in the format asked for.
+    pub content: String,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -975,6 +1008,11 @@ pub enum StreamEvent {
     },
     /// The entry was removed; the stream ends.
     Removed,
+    /// An attach to a terminal entry: its screen as of byte `seq`, as escape sequences that
+    /// redraw it on a blank terminal (alternate screen, colours, cursor and input modes); the
+    /// output that follows starts at `seq`. Sent first, and instead of `missed` when the
+    /// reader fell behind.
+    Screen { seq: u64, draw: String },
 }
 
 #[cfg(test)]

@@ -84,11 +84,15 @@ impl Request {
                 timeout_ms,
                 log,
                 port,
+                screen,
                 ..
             } => {
                 opt_ms("timeout_ms", *timeout_ms, false)?;
                 if let Some(l) = log {
                     regex("log", l)?;
+                }
+                if let Some(l) = screen {
+                    regex("screen", l)?;
                 }
                 check_port("port", *port)
             }
@@ -107,6 +111,17 @@ impl Request {
             Request::Attach {
                 size: Some(size), ..
             } => term_size("size", *size),
+            Request::Screen { scrollback, .. }
+                if *scrollback as usize > crate::term::screen::MAX_SCROLLBACK =>
+            {
+                Err(bad(
+                    "scrollback",
+                    format!(
+                        "{scrollback} is more than the {} lines a terminal may keep",
+                        crate::term::screen::MAX_SCROLLBACK
+                    ),
+                ))
+            }
             Request::Resize { rows, cols, .. } => {
                 term_dim("rows", *rows)?;
                 term_dim("cols", *cols)
@@ -375,6 +390,17 @@ fn run_spec(s: &RunSpec, at: &At) -> Result<()> {
     match &s.stderr {
         ErrOutput::File(p) => abs_path(&at.key("stderr", "stderr"), p)?,
         ErrOutput::Log | ErrOutput::Null | ErrOutput::Stdout => {}
+    }
+    if let Some(n) = s.scrollback {
+        if n as usize > crate::term::screen::MAX_SCROLLBACK {
+            return Err(bad(
+                &at.key("scrollback", "scrollback"),
+                format!(
+                    "{n} lines is more than the {} a terminal may keep",
+                    crate::term::screen::MAX_SCROLLBACK
+                ),
+            ));
+        }
     }
     if let Some(size) = s.size {
         term_size(&at.key("size", "size"), size)?;

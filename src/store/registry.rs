@@ -209,6 +209,7 @@ impl Entry {
             error: self.error.clone(),
             events: Vec::new(),
             service_file: self.service.as_ref().map(|s| s.file.clone()),
+            title: None,
             profile: self.profile.clone(),
             build: self.build_state.clone(),
             env: None,

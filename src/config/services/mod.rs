@@ -51,6 +51,7 @@ const SERVICE_KEYS: &[&str] = &[
     "tags",
     "groups",
     "pty",
+    "scrollback",
     "logs",
     "cron_restart",
     "profiles",
@@ -1005,6 +1006,10 @@ impl<'a> Loader<'a> {
                 "tags" => spec.tags = self.labels(v, p, "tag")?,
                 "groups" => spec.groups = self.labels(v, p, "group")?,
                 "pty" => spec.pty = self.bool(v, p)?,
+                "scrollback" => {
+                    let max = crate::term::screen::MAX_SCROLLBACK as u64;
+                    spec.scrollback = Some(self.uint(v, p, max)? as u32)
+                }
                 "logs" => {
                     let m = self.object(
                         v,

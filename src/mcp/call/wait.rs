@@ -47,6 +47,7 @@ pub fn wait_for(ctx: &mut Ctx, args: &Args) -> Result<Done> {
         log,
         port,
         ready: until == "ready",
+        screen: None,
     })?;
     let reply = loop {
         if let Some(r) = answer(ctx.client.buffered_frames()?, req) {
