@@ -32,7 +32,8 @@ _wrangle_value_flags="--socket --name --tag --tag-all --group --group-all --pid 
 -n --lines --grep -C --context -A --after -B --before --head --run --since --type --originator
 --add-tag --rm-tag --add-group --rm-group --rename --older-than --confirm --size --stdin
 --restart --max-restarts --backoff --min-uptime --leftovers --detach-key --profile --log --port
---file"
+--file
+--sort --color --width"
 
 # Prints the flags of one subcommand.
 _wrangle_flags() {
@@ -44,7 +45,8 @@ _wrangle_flags() {
                 "--leftovers --log-max-size --log-keep --json --help"
             ;;
         ls)
-            echo "--json -q --quiet --names --wide --help $_wrangle_selector_flags"
+            echo "--json -q --quiet --names --wide --sort --color --width --help" \
+                "$_wrangle_selector_flags"
             ;;
         status)
             echo "--show-env --json --help $_wrangle_selector_flags"
@@ -249,6 +251,14 @@ _wrangle() {
             ;;
         --leftovers)
             _wrangle_reply "stop keep"
+            return 0
+            ;;
+        --sort)
+            _wrangle_reply "id name cpu mem uptime restarts"
+            return 0
+            ;;
+        --color)
+            _wrangle_reply "auto always never"
             return 0
             ;;
         --stdin)

@@ -218,6 +218,9 @@ complete -c wrangle -n __wrangle_after_dashdash -x -a '(__wrangle_complete_comma
 complete -c wrangle -n '__wrangle_using ls' -s q -l quiet -d 'Print ids only'
 complete -c wrangle -n '__wrangle_using ls' -l names -d 'Print names only (ids for unnamed entries)'
 complete -c wrangle -n '__wrangle_using ls' -l wide -d 'Add tags, groups, originator and cwd'
+complete -c wrangle -n '__wrangle_using ls' -l sort -x -a 'id name cpu mem uptime restarts' -d 'Order of the entries'
+complete -c wrangle -n '__wrangle_using ls' -l color -x -a 'auto always never' -d 'Colour states'
+complete -c wrangle -n '__wrangle_using ls' -l width -x -d 'Cut lines to this many columns (0: never)'
 complete -c wrangle -n '__wrangle_using ls' -a '(__wrangle_entries)'
 
 # status, start, stop, restart, rm, events: any number of SEL; logs, wait, attach, send,

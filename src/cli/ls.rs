@@ -2,6 +2,7 @@
 
 use super::render;
 use super::select::with_selector;
+use super::term;
 use super::{client, print_json, Exit};
 use crate::error::{Code, Result};
 use crate::paths::Paths;
@@ -23,6 +24,17 @@ with_selector! {
         /// add tags, groups, originator and working folder
         #[argh(switch)]
         pub wide: bool,
+        /// order by id (the default), name, cpu, mem, uptime or restarts (the last four
+        /// largest first)
+        #[argh(option)]
+        pub sort: Option<String>,
+        /// colour states: auto (on a terminal, unless NO_COLOR is set), always or never
+        #[argh(option)]
+        pub color: Option<String>,
+        /// cut lines to this many columns (0: never cut; default: COLUMNS, else the terminal's
+        /// width, else never)
+        #[argh(option)]
+        pub width: Option<usize>,
         /// names, ids or all
         #[argh(positional)]
         pub targets: Vec<String>,
@@ -47,7 +59,17 @@ with_selector! {
 }
 
 pub fn ls(paths: &Paths, c: LsCmd) -> Result<Exit> {
-    let entries = client(paths)?.list(&c.selector(&c.targets))?;
+    let colour = term::color(c.color.as_deref())?;
+    let sort = c.sort.as_deref().unwrap_or("id");
+    if !SORTS.contains(&sort) {
+        bail!(
+            Code::Usage,
+            "--sort: {sort:?} is not one of {}",
+            SORTS.join(", ")
+        );
+    }
+    let mut entries = client(paths)?.list(&c.selector(&c.targets))?;
+    sort_entries(&mut entries, sort);
     if c.json {
         print_json(&entries)?;
     } else if c.quiet {
@@ -70,9 +92,52 @@ pub fn ls(paths: &Paths, c: LsCmd) -> Result<Exit> {
         }
         header.push("COMMAND");
         let rows: Vec<Vec<String>> = entries.iter().map(|e| row(e, c.wide)).collect();
-        render::table(&header, &rows);
+        let layout = render::Layout {
+            width: term::width(c.width),
+            paint: colour.then(|| (3, entries.iter().map(state_colour).collect())),
+        };
+        render::table(&header, &rows, &layout);
     }
     Ok(0)
+}
+
+/// What `--sort` takes.
+const SORTS: [&str; 6] = ["id", "name", "cpu", "mem", "uptime", "restarts"];
+
+/// Orders entries by `key` (one of [`SORTS`]): id and name ascending (unnamed entries after
+/// the named ones), the measures largest first; ties by id.
+fn sort_entries(entries: &mut [EntryInfo], key: &str) {
+    entries.sort_by(|a, b| {
+        let by = match key {
+            "name" => match (&a.name, &b.name) {
+                (Some(x), Some(y)) => x.cmp(y),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            },
+            "cpu" => b
+                .cpu_percent
+                .unwrap_or(-1.0)
+                .total_cmp(&a.cpu_percent.unwrap_or(-1.0)),
+            "mem" => b.rss_bytes.cmp(&a.rss_bytes),
+            "uptime" => b.uptime_ms.cmp(&a.uptime_ms),
+            "restarts" => b.restarts.cmp(&a.restarts),
+            _ => std::cmp::Ordering::Equal,
+        };
+        by.then(a.id.cmp(&b.id))
+    });
+}
+
+/// The colour of an entry's state: green running, yellow on the way (starting, stopping,
+/// backoff), red failed (errored, or exited other than with code 0), none at rest.
+fn state_colour(e: &EntryInfo) -> &'static str {
+    match e.state.as_str() {
+        "running" => "32",
+        "starting" | "stopping" | "backoff" => "33",
+        "errored" => "1;31",
+        "exited" if e.exit_code != Some(0) => "31",
+        _ => "",
+    }
 }
 
 fn dash<T: ToString>(v: Option<T>) -> String {
@@ -113,7 +178,7 @@ fn row(e: &EntryInfo, wide: bool) -> Vec<String> {
         r.push(e.originator.clone().unwrap_or_else(|| "-".into()));
         r.push(e.cwd.clone());
     }
-    r.push(e.command.clone());
+    r.push(term::one_line(&e.command));
     r
 }
 

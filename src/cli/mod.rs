@@ -13,6 +13,7 @@ mod run;
 mod select;
 mod services;
 mod startup;
+mod term;
 
 use crate::client::Client;
 use crate::error::{Code, Error, Result};

@@ -50,6 +50,11 @@ pub fn timestamp_us(us: u64) -> String {
     format!("{}T{}.{:03}Z", &t[..10], &t[11..19], (us / 1000) % 1000)
 }
 
+/// `1 entry`, `2 entries`.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// How an entry ended, for tables and messages.
 pub fn ending(e: &EntryInfo) -> String {
     match (e.exit_code, e.exit_signal) {
@@ -67,29 +72,73 @@ pub fn label(id: u64, name: &Option<String>) -> String {
     }
 }
 
-/// Prints a table with a header, columns padded to their widths; the last column is free.
-pub fn table(header: &[&str], rows: &[Vec<String>]) {
+/// How [`table`] lays out its lines.
+#[derive(Default)]
+pub struct Layout {
+    /// Cut each line to this many columns, ending in `…` (None: whole lines).
+    pub width: Option<usize>,
+    /// An SGR colour per row for one column: (column, colours by row).
+    pub paint: Option<(usize, Vec<&'static str>)>,
+}
+
+/// Prints a table with a header, columns padded to their widths; the last column is free, and
+/// cut where a line would pass `layout.width`.
+pub fn table(header: &[&str], rows: &[Vec<String>], layout: &Layout) {
+    use super::term;
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {
-            widths[i] = widths[i].max(c.chars().count());
+            widths[i] = widths[i].max(term::text_width(c));
         }
     }
-    let line = |cells: Vec<&str>| {
-        let mut s = String::new();
+    let line = |cells: Vec<&str>, row: Option<usize>| {
+        // The line as (text, colour) pieces: each cell, then its padding.
+        let mut pieces: Vec<(String, &str)> = Vec::new();
         let last = cells.len() - 1;
-        for (i, c) in cells.into_iter().enumerate() {
-            if i == last {
-                s.push_str(c);
-            } else {
-                s.push_str(&format!("{c:<w$}  ", w = widths[i]));
+        for (i, c) in cells.iter().enumerate() {
+            let code = match (&layout.paint, row) {
+                (Some((col, colours)), Some(r)) if *col == i => {
+                    colours.get(r).copied().unwrap_or("")
+                }
+                _ => "",
+            };
+            pieces.push((c.to_string(), code));
+            if i != last {
+                let pad = widths[i] - term::text_width(c) + 2;
+                pieces.push((" ".repeat(pad), ""));
             }
         }
-        println!("{}", s.trim_end());
+        while let Some((t, _)) = pieces.last_mut() {
+            let n = t.trim_end().len();
+            t.truncate(n);
+            if !t.is_empty() {
+                break;
+            }
+            pieces.pop();
+        }
+        let total: usize = pieces.iter().map(|(t, _)| term::text_width(t)).sum();
+        let mut budget = match layout.width {
+            Some(w) if total > w => w.saturating_sub(1),
+            _ => usize::MAX,
+        };
+        let mut out = String::new();
+        for (t, code) in &pieces {
+            let w = term::text_width(t);
+            if w > budget {
+                out.push_str(&term::paint(&term::take(t, budget), code, true));
+                break;
+            }
+            budget -= w;
+            out.push_str(&term::paint(t, code, true));
+        }
+        if total > layout.width.unwrap_or(usize::MAX) {
+            out.push('…');
+        }
+        println!("{out}");
     };
-    line(header.to_vec());
-    for r in rows {
-        line(r.iter().map(String::as_str).collect());
+    line(header.to_vec(), None);
+    for (n, r) in rows.iter().enumerate() {
+        line(r.iter().map(String::as_str).collect(), Some(n));
     }
 }
 

@@ -1,0 +1,212 @@
+//! What a new user reaches for reads well and types easily: `ls` fitting the terminal, local
+//! times, `status` showing the whole spec, merged logs, event texts that say why, suggestions
+//! for typos, several names without `--all`, compound durations, `edit`, and the guards on
+//! `save` and `rm`. Terminal tests run the client in a tmux pane of their own.
+
+mod common;
+
+use common::*;
+use std::process::Command;
+
+/// A tmux server of this test's own, removed at the end.
+struct Tmux {
+    sock: String,
+}
+
+impl Tmux {
+    fn new(wr: &Wr) -> Tmux {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Tmux {
+            sock: wr.root.join(format!("tmux{n}")).display().to_string(),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let o = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.sock)
+            .args(args)
+            .output()
+            .expect("run tmux (apt-get install tmux)");
+        assert!(o.status.success(), "tmux {args:?}: {o:?}");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// Runs `wrangle ARGS` (then a marker line) in a new pane of `cols` columns.
+    fn wrangle(wr: &Wr, cols: u16, env: &str, args: &str) -> Tmux {
+        let tmux = Tmux::new(wr);
+        let script = format!(
+            "env -u COLUMNS -u NO_COLOR {env} WRANGLE_HOME='{home}' {marker}='{root}' '{bin}' \
+             {args}; echo wrangle-exit-$?; exec sleep 1000000",
+            home = wr.home().display(),
+            marker = MARKER,
+            root = wr.root.display(),
+            bin = BIN,
+        );
+        tmux.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            &cols.to_string(),
+            "-y",
+            "50",
+            &script,
+        ]);
+        wait_until("the command ended in the pane", SOON, || {
+            tmux.screen(false).contains("wrangle-exit-")
+        });
+        tmux
+    }
+
+    /// The pane's text, wrapped lines joined (so a wrapped line shows as a long one); with
+    /// `escapes`, colours as escape sequences.
+    fn screen(&self, escapes: bool) -> String {
+        let mut a = vec!["capture-pane", "-p", "-J", "-t", "t"];
+        if escapes {
+            a.push("-e");
+        }
+        self.run(&a)
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.sock)
+            .arg("kill-server")
+            .output();
+    }
+}
+
+/// Entries with long commands, one with a newline in it.
+fn long_entries(wr: &Wr) {
+    for i in 0..6 {
+        let script = format!(
+            "sleep {}; echo this is a rather long command line that no eighty column terminal \
+             can show on one line {i}",
+            unique_secs()
+        );
+        wr.start(&["--name", &format!("long{i}"), "--shell", "--", &script]);
+    }
+    wr.start(&[
+        "--name",
+        "nl",
+        "--shell",
+        "--",
+        &format!("sleep {}\necho second line", unique_secs()),
+    ]);
+    wait_until("all running", SOON, || {
+        wr.ls().iter().all(|e| e["state"] == "running")
+    });
+}
+
+#[test]
+fn ls_fits_an_80_column_terminal() {
+    let wr = Wr::new();
+    long_entries(&wr);
+    let tmux = Tmux::wrangle(&wr, 80, "", "ls");
+    let screen = tmux.screen(false);
+    let lines: Vec<&str> = screen
+        .lines()
+        .take_while(|l| !l.starts_with("wrangle-exit-"))
+        .collect();
+    assert_eq!(lines.len(), 8, "one line per entry and a header:\n{screen}");
+    for l in &lines {
+        assert!(
+            l.chars().count() <= 80,
+            "a line wider than 80 columns:\n{screen}"
+        );
+    }
+    assert!(screen.contains("wrangle-exit-0"), "{screen}");
+    assert!(lines[1].ends_with('…'), "long command not cut:\n{screen}");
+    assert!(
+        lines[7].contains("\\necho"),
+        "newline not shown as \\n:\n{screen}"
+    );
+    // On a terminal, states are coloured.
+    let colours = tmux.screen(true);
+    assert!(colours.contains("\x1b[32mrunning"), "{colours:?}");
+
+    // NO_COLOR turns colour off on a terminal.
+    drop(tmux);
+    let tmux = Tmux::wrangle(&wr, 80, "NO_COLOR=1", "ls");
+    let colours = tmux.screen(true);
+    assert!(!colours.contains("\x1b[32m"), "{colours:?}");
+}
+
+#[test]
+fn ls_into_a_pipe_keeps_lines_whole_and_takes_width_color_and_sort() {
+    let wr = Wr::new();
+    long_entries(&wr);
+    let text = wr.ok(&["ls"]).text();
+    assert!(
+        text.contains("can show on one line 3"),
+        "a pipe gets whole lines: {text}"
+    );
+    assert!(!text.contains('\x1b'), "no colour into a pipe: {text:?}");
+    assert!(text.contains("sleep"));
+    assert_eq!(
+        text.lines().count(),
+        8,
+        "the newline in a command is escaped: {text}"
+    );
+    let cut = wr.ok(&["ls", "--width", "50"]).text();
+    assert!(
+        cut.lines().all(|l| l.chars().count() <= 50) && cut.contains('…'),
+        "{cut}"
+    );
+    let mut c = wr.cmd(&["ls"]);
+    c.env("COLUMNS", "60");
+    let o = finish(
+        c.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+        CMD_DEADLINE,
+        "ls",
+    );
+    assert!(
+        o.text().lines().all(|l| l.chars().count() <= 60),
+        "{}",
+        o.text()
+    );
+    let coloured = wr.ok(&["ls", "--color", "always"]).text();
+    assert!(coloured.contains("\x1b[32mrunning\x1b[0m"), "{coloured:?}");
+    wr.code(&["ls", "--color", "sometimes"], 2);
+
+    // --sort: names in order; restarts largest first.
+    wr.ok(&["restart", "long4"]);
+    wr.ok(&["restart", "long4"]);
+    wr.ok(&["restart", "long2"]);
+    let names = |args: &[&str]| -> Vec<String> {
+        let mut a = vec!["ls"];
+        a.extend_from_slice(args);
+        wr.ok(&a)
+            .text()
+            .lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().nth(1).unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        names(&["--sort", "name"]),
+        ["long0", "long1", "long2", "long3", "long4", "long5", "nl"]
+    );
+    assert_eq!(names(&["--sort", "restarts"])[..2], ["long4", "long2"]);
+    let o = wr.code(&["ls", "--sort", "size"], 2);
+    assert!(o.stderr.contains("--sort"), "{}", o.stderr);
+}
+
+#[test]
+fn counts_read_in_the_singular() {
+    let wr = Wr::new();
+    wr.start(&["--name", "one", "--", "sleep", &unique_secs()]);
+    let o = wr.ok(&["save"]);
+    assert_eq!(o.text().trim(), "saved 1 entry");
+    let o = wr.ok(&["ping"]);
+    assert!(o.text().contains(": 1 entry, "), "{}", o.text());
+}
