@@ -49,7 +49,7 @@ _wrangle_flags() {
                 "$_wrangle_selector_flags"
             ;;
         status)
-            echo "--show-env --json --help $_wrangle_selector_flags"
+            echo "--show-env --utc --json --help $_wrangle_selector_flags"
             ;;
         start | rm | signal)
             echo "--json --help $_wrangle_selector_flags"
@@ -74,11 +74,12 @@ _wrangle_flags() {
             ;;
         logs)
             echo "-n --lines -f --follow --stdout --stderr --grep -C --context -A --after" \
-                "-B --before --head --run --timestamps --since --build --clear --json --help" \
+                "-B --before --head --run --timestamps --utc --since --build --clear --json" \
+                "--help" \
                 "$_wrangle_selector_flags"
             ;;
         events)
-            echo "--type --json --help $_wrangle_selector_flags"
+            echo "--type --utc --json --help $_wrangle_selector_flags"
             ;;
         add)
             echo "--name --tag --group --json --help"

@@ -229,6 +229,7 @@ complete -c wrangle -n '__wrangle_using status start stop restart rm events' -a 
 complete -c wrangle -n '__wrangle_at logs 0; or __wrangle_at wait 0' -a '(__wrangle_entries noall)'
 complete -c wrangle -n '__wrangle_at attach 0; or __wrangle_at send 0; or __wrangle_at resize 0' -a '(__wrangle_entries noall)'
 complete -c wrangle -n '__wrangle_using status' -l show-env -d 'Show the values of secret-looking variables'
+complete -c wrangle -n '__wrangle_using status logs events' -l utc -d 'Show times in UTC rather than local time'
 complete -c wrangle -n '__wrangle_using stop' -l timeout -x -d 'Send KILL after this long'
 complete -c wrangle -n '__wrangle_using wait' -l timeout -x -d 'Give up after this long (exit 124)'
 complete -c wrangle -n '__wrangle_using wait' -l log -x -d 'Wait for a line of the current run matching this regex'

@@ -210,3 +210,57 @@ fn counts_read_in_the_singular() {
     let o = wr.ok(&["ping"]);
     assert!(o.text().contains(": 1 entry, "), "{}", o.text());
 }
+
+/// `wrangle ARGS` with TZ set.
+fn in_zone(wr: &Wr, tz: &str, args: &[&str]) -> String {
+    let mut c = wr.cmd(args);
+    c.env("TZ", tz);
+    let o = finish(
+        c.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+        CMD_DEADLINE,
+        &args.join(" "),
+    );
+    assert_eq!(o.code, 0, "{args:?}: {}", o.stderr);
+    o.text()
+}
+
+#[test]
+fn times_show_in_local_time_unless_utc() {
+    let wr = Wr::new();
+    wr.start(&["--name", "t", "--", "sh", "-c", "echo hi; exec sleep 1000"]);
+    wr.wait_log("t", "hi");
+    let created = |text: &str| -> String {
+        text.lines()
+            .find(|l| l.starts_with("created:"))
+            .unwrap_or_else(|| panic!("no created line: {text}"))
+            .trim_start_matches("created:")
+            .trim()
+            .to_string()
+    };
+    let kolkata = created(&in_zone(&wr, "IST-5:30", &["status", "t"]));
+    assert!(kolkata.ends_with("+05:30"), "{kolkata}");
+    let posix = created(&in_zone(&wr, "XYZ-3", &["status", "t"]));
+    assert!(posix.ends_with("+03:00"), "{posix}");
+    let utc = created(&in_zone(&wr, "IST-5:30", &["status", "--utc", "t"]));
+    assert!(utc.ends_with('Z'), "{utc}");
+    // The same instant: local hours are UTC's plus 5:30.
+    let mins = |s: &str| -> i64 {
+        let hm = &s[11..16];
+        hm[..2].parse::<i64>().unwrap() * 60 + hm[3..].parse::<i64>().unwrap()
+    };
+    assert_eq!(
+        (mins(&kolkata) - mins(&utc)).rem_euclid(24 * 60),
+        5 * 60 + 30,
+        "{kolkata} vs {utc}"
+    );
+    // Log timestamps too.
+    let stamped = in_zone(&wr, "IST-5:30", &["logs", "t", "--timestamps"]);
+    let first = stamped.split_whitespace().next().unwrap_or_default();
+    assert!(first.ends_with("+05:30"), "{stamped}");
+    let stamped = in_zone(&wr, "IST-5:30", &["logs", "t", "--timestamps", "--utc"]);
+    let first = stamped.split_whitespace().next().unwrap_or_default();
+    assert!(first.ends_with('Z'), "{stamped}");
+}

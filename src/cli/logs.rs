@@ -54,6 +54,9 @@ with_selector! {
         /// prefix each line with the time wrangle received it
         #[argh(switch)]
         pub timestamps: bool,
+        /// show times in UTC rather than local time
+        #[argh(switch)]
+        pub utc: bool,
         /// only lines received in this last span of time, e.g. 10m
         #[argh(option)]
         pub since: Option<String>,
@@ -106,6 +109,7 @@ impl Printer {
 }
 
 pub fn logs(paths: &Paths, c: LogsCmd) -> Result<Exit> {
+    render::use_utc(c.utc);
     let sel = c.selector(&c.targets);
     if sel.targets.is_empty() && !sel.has_filters() {
         bail!(Code::Usage, "logs: say which entry (a name or an id)");

@@ -52,6 +52,9 @@ with_selector! {
         /// TOKEN, PASSWORD)
         #[argh(switch)]
         pub show_env: bool,
+        /// show times in UTC rather than local time
+        #[argh(switch)]
+        pub utc: bool,
         /// names, ids or all
         #[argh(positional)]
         pub targets: Vec<String>,
@@ -183,6 +186,7 @@ fn row(e: &EntryInfo, wide: bool) -> Vec<String> {
 }
 
 pub fn status(paths: &Paths, c: StatusCmd) -> Result<Exit> {
+    render::use_utc(c.utc);
     let sel = c.selector(&c.targets);
     if sel.targets.is_empty() && !sel.has_filters() {
         bail!(
