@@ -264,3 +264,118 @@ fn times_show_in_local_time_unless_utc() {
     let first = stamped.split_whitespace().next().unwrap_or_default();
     assert!(first.ends_with('Z'), "{stamped}");
 }
+
+/// The value of `key:` in `status` text.
+fn field(text: &str, key: &str) -> String {
+    let prefix = format!("{key}:");
+    text.lines()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no {key} line in:\n{text}"))[prefix.len()..]
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn status_shows_the_whole_spec() {
+    let wr = Wr::new();
+    let log = wr.root.join("err.log");
+    wr.start(&[
+        "--name",
+        "spec",
+        "--restart",
+        "on-failure",
+        "--max-restarts",
+        "7",
+        "--backoff",
+        "500ms,3,1m30s",
+        "--min-uptime",
+        "1m30s",
+        "--stop-timeout",
+        "1.5s",
+        "--stop-signal",
+        "INT",
+        "--stdin",
+        "stream",
+        "--stderr",
+        log.to_str().unwrap(),
+        "--log-max-size",
+        "2M",
+        "--log-keep",
+        "1",
+        "--",
+        "sleep",
+        &unique_secs(),
+    ]);
+    let text = wr.ok(&["status", "spec"]).text();
+    assert_eq!(field(&text, "stop"), "INT, KILL after 1.5s");
+    assert_eq!(field(&text, "restart"), "on-failure");
+    assert_eq!(field(&text, "backoff"), "500ms, x3, at most 1m30s");
+    assert_eq!(field(&text, "max restarts"), "7 in a row");
+    assert_eq!(field(&text, "min uptime"), "1m30s");
+    assert_eq!(field(&text, "stdin"), "stream (send, attach)");
+    assert_eq!(field(&text, "stdout"), "log");
+    assert_eq!(field(&text, "stderr"), format!("file {}", log.display()));
+    assert_eq!(field(&text, "terminal"), "no");
+    assert_eq!(
+        field(&text, "logs"),
+        "rotated at 2.0M, 1 segment kept per run"
+    );
+    // The JSON carries the spec too, without the environment.
+    let js = wr.status("spec");
+    assert_eq!(js["spec"]["max_restarts"], 7);
+    assert_eq!(js["spec"]["min_uptime_ms"], 90_000);
+    assert!(js["spec"]["env"].as_object().is_none_or(|m| m.is_empty()));
+
+    wr.start(&[
+        "--name",
+        "term",
+        "--pty",
+        "--size",
+        "30x100",
+        "--",
+        "sleep",
+        &unique_secs(),
+    ]);
+    let text = wr.ok(&["status", "term"]).text();
+    assert_eq!(field(&text, "terminal"), "yes, 30x100");
+    assert_eq!(field(&text, "restart"), "never");
+    assert_eq!(
+        field(&text, "logs"),
+        "rotated at 10M, 9 segments kept per run"
+    );
+}
+
+#[test]
+fn compound_durations_are_accepted_where_durations_are() {
+    let wr = Wr::new();
+    wr.start(&[
+        "--name",
+        "d",
+        "--stop-timeout",
+        "1m30s",
+        "--min-uptime",
+        "1h30m",
+        "--",
+        "sleep",
+        &unique_secs(),
+    ]);
+    let js = wr.status("d");
+    assert_eq!(js["stop_timeout_ms"], 90_000);
+    assert_eq!(js["spec"]["min_uptime_ms"], 5_400_000);
+    // What status prints pastes back.
+    let text = wr.ok(&["status", "d"]).text();
+    assert_eq!(field(&text, "stop"), "TERM, KILL after 1m30s");
+    let o = wr.code(&["run", "--stop-timeout", "30s1m", "--", "true"], 2);
+    assert!(o.stderr.contains("\"30s1m\""), "{}", o.stderr);
+    // In a services file too.
+    std::fs::write(
+        wr.root.join("wrangle.json"),
+        format!(
+            r#"{{"services": {{"svc": {{"cmd": ["sleep", "{}"], "stop_timeout": "2m15s"}}}}}}"#,
+            unique_secs()
+        ),
+    )
+    .unwrap();
+    wr.ok(&["up"]);
+    assert_eq!(wr.status("svc")["stop_timeout_ms"], 135_000);
+}

@@ -6,7 +6,7 @@ use super::term;
 use super::{client, print_json, Exit};
 use crate::error::{Code, Result};
 use crate::paths::Paths;
-use crate::proto::EntryInfo;
+use crate::proto::{EntryInfo, ErrOutput, Input, Output, Restart, RunSpec};
 
 with_selector! {
     /// list entries: id, name, pid, state, uptime, restarts, CPU, memory, command
@@ -208,8 +208,84 @@ pub fn status(paths: &Paths, c: StatusCmd) -> Result<Exit> {
     Ok(0)
 }
 
+/// A duration in milliseconds, exactly, as flags take it.
+fn exact_ms(ms: u64) -> String {
+    crate::util::duration::exact(std::time::Duration::from_millis(ms))
+}
+
+/// The parts of the spec that `status` shows besides command, folder and stop.
+fn print_spec(s: &RunSpec, kv: &dyn Fn(&str, String)) {
+    kv("restart", s.restart.as_str().to_string());
+    if s.restart != Restart::Never {
+        kv(
+            "backoff",
+            format!(
+                "{}, x{}, at most {}",
+                exact_ms(s.backoff.initial_ms),
+                s.backoff.factor,
+                exact_ms(s.backoff.max_ms)
+            ),
+        );
+        kv(
+            "max restarts",
+            match s.max_restarts {
+                0 => "no limit".into(),
+                n => format!("{n} in a row"),
+            },
+        );
+        kv("min uptime", exact_ms(s.min_uptime_ms));
+    }
+    let file = |kind: &str, path: &str| format!("{kind} {path}");
+    if s.pty {
+        let [rows, cols] = s.size.unwrap_or([24, 80]);
+        kv("terminal", format!("yes, {rows}x{cols}"));
+    } else {
+        kv("terminal", "no".into());
+    }
+    kv(
+        "stdin",
+        match &s.stdin {
+            Input::Null => "null".into(),
+            Input::Stream => "stream (send, attach)".into(),
+            Input::File(p) => file("file", p),
+        },
+    );
+    if !s.pty {
+        kv(
+            "stdout",
+            match &s.stdout {
+                Output::Log => "log".into(),
+                Output::Null => "null".into(),
+                Output::File(p) => file("file", p),
+            },
+        );
+        kv(
+            "stderr",
+            match &s.stderr {
+                ErrOutput::Log => "log".into(),
+                ErrOutput::Null => "null".into(),
+                ErrOutput::Stdout => "stdout (merged)".into(),
+                ErrOutput::File(p) => file("file", p),
+            },
+        );
+    }
+    kv(
+        "logs",
+        match (s.log_max_size, s.log_keep) {
+            (Some(0), _) => "never rotated".into(),
+            (Some(m), Some(k)) => format!(
+                "rotated at {}, {} kept per run",
+                render::bytes(m),
+                render::count(k as usize, "segment", "segments")
+            ),
+            _ => "the daemon's defaults".into(),
+        },
+    );
+    kv("on leftovers", s.leftovers.as_str().to_string());
+}
+
 fn print_status(e: &EntryInfo) {
-    let kv = |k: &str, v: String| println!("{:<12}{v}", format!("{k}:"));
+    let kv = |k: &str, v: String| println!("{:<14}{v}", format!("{k}:"));
     kv("id", e.id.to_string());
     kv("name", e.name.clone().unwrap_or_else(|| "-".into()));
     let state = match (e.state.as_str(), e.pid) {
@@ -245,9 +321,12 @@ fn print_status(e: &EntryInfo) {
         format!(
             "{}, KILL after {}",
             crate::util::signal::name(e.stop_signal),
-            crate::util::duration::format(std::time::Duration::from_millis(e.stop_timeout_ms))
+            exact_ms(e.stop_timeout_ms)
         ),
     );
+    if let Some(s) = &e.spec {
+        print_spec(s, &kv);
+    }
     if !e.tags.is_empty() {
         kv("tags", e.tags.join(", "));
     }

@@ -70,6 +70,13 @@ impl Daemon {
                         })
                         .collect()
                 });
+                info.spec = self.reg.get(id).map(|e| {
+                    let mut spec = e.spec.clone();
+                    spec.env = Default::default();
+                    spec.log_max_size = spec.log_max_size.or(Some(self.config.logs.max_size));
+                    spec.log_keep = spec.log_keep.or(Some(self.config.logs.keep));
+                    spec
+                });
                 info
             })
             .collect();

@@ -731,6 +731,10 @@ pub struct EntryInfo {
     /// SECRET, TOKEN, PASSWORD) read "(hidden)" unless asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<BTreeMap<String, String>>,
+    /// The whole spec the entry runs with (only filled by `status`; its `env` left empty, as
+    /// `env` above has it; log limits that the spec leaves to the daemon filled in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<RunSpec>,
 }
 
 /// A lifecycle event of one entry.

@@ -212,6 +212,7 @@ impl Entry {
             profile: self.profile.clone(),
             build: self.build_state.clone(),
             env: None,
+            spec: None,
             leftovers: self.leftovers.iter().map(|t| t.pid).collect(),
         }
     }
