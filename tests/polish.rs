@@ -379,3 +379,88 @@ fn compound_durations_are_accepted_where_durations_are() {
     wr.ok(&["up"]);
     assert_eq!(wr.status("svc")["stop_timeout_ms"], 135_000);
 }
+
+/// The messages of `sel`'s events of `kind`.
+fn event_messages(wr: &Wr, sel: &str, kind: &str) -> Vec<String> {
+    wr.status(sel)["events"]
+        .as_array()
+        .expect("status has events")
+        .iter()
+        .filter(|e| e["kind"] == kind)
+        .map(|e| e["message"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn an_idle_profile_restart_says_so() {
+    let wr = Wr::new();
+    std::fs::write(
+        wr.root.join("wrangle.json"),
+        format!(
+            r#"{{"services": {{"idler": {{"cmd": ["sleep", "{}"],
+                "profiles": {{"quiet": {{"env": {{"QUIET": "1"}}}}}},
+                "idle_profile": {{"after": "200ms", "profile": "quiet"}}}}}}}}"#,
+            unique_secs()
+        ),
+    )
+    .unwrap();
+    wr.ok(&["up"]);
+    // (Polled with a bare `ls`: a command naming the service touches it.)
+    wait_until("the idle switch restarted it", SOON, || {
+        wr.ls()
+            .iter()
+            .any(|e| e["profile"] == "quiet" && e["state"] == "running")
+    });
+    let msgs = event_messages(&wr, "idler", "restarting");
+    assert!(
+        msgs[0].contains("idle profile (quiet)") && !msgs[0].contains("user"),
+        "{msgs:?}"
+    );
+    // A user's restart still says it was the user's.
+    wr.ok(&["restart", "idler"]);
+    let msgs = event_messages(&wr, "idler", "restarting");
+    assert!(msgs.last().unwrap().contains("user's request"), "{msgs:?}");
+}
+
+#[test]
+fn a_cron_restart_says_so() {
+    // The daemon's clock runs 60 times as fast (faketime, as tests/cron.rs does): a cron
+    // minute comes within about a real second.
+    let wr = Wr::new();
+    let plain = wr.cmd(&["daemon", "--detach"]);
+    let mut c = Command::new("faketime");
+    c.args(["-m", "-f", "+0 x60", BIN, "daemon", "--detach"]);
+    for (k, v) in plain.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    c.current_dir(&wr.root).stdin(std::process::Stdio::null());
+    let o = finish(
+        c.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run faketime (Debian package faketime; .ci/run installs it)"),
+        CMD_DEADLINE,
+        "faketime wrangle daemon --detach",
+    );
+    assert_eq!(o.code, 0, "{o:?}");
+    std::fs::write(
+        wr.root.join("wrangle.json"),
+        format!(
+            r#"{{"services": {{"job": {{"cmd": ["sleep", "{}"], "cron_restart": "* * * * *"}}}}}}"#,
+            unique_secs()
+        ),
+    )
+    .unwrap();
+    wr.ok(&["up"]);
+    wait_until("the cron restart happened", SOON, || {
+        !event_messages(&wr, "job", "restarting").is_empty()
+    });
+    let msgs = event_messages(&wr, "job", "restarting");
+    assert!(
+        msgs[0].contains("cron_restart") && !msgs[0].contains("user"),
+        "{msgs:?}"
+    );
+}

@@ -94,6 +94,7 @@ impl Daemon {
             builds: Default::default(),
             service_timers: HashMap::new(),
             touched: HashMap::new(),
+            restart_why: HashMap::new(),
             usage: Default::default(),
             keeper: None,
         };

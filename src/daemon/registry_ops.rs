@@ -210,6 +210,7 @@ impl Daemon {
     pub(super) fn forget(&mut self, id: u64) {
         self.cancel_build(id);
         self.clear_service_timers(id);
+        self.restart_why.remove(&id);
         self.fail_ready_waits(id, &format!("entry {id} was removed"));
         if let Some(mut l) = self.live.remove(&id) {
             if let Some(super::state::Adopted::Watched(Some((t, fd)))) = l.adopted.take() {
