@@ -464,3 +464,40 @@ fn a_cron_restart_says_so() {
         "{msgs:?}"
     );
 }
+
+#[test]
+fn typos_get_suggestions_and_a_bare_wrangle_gets_a_usage() {
+    let wr = Wr::new();
+    let o = wr.code(&["stpo", "web"], 2);
+    assert!(o.stderr.contains("did you mean stop?"), "{}", o.stderr);
+    let o = wr.code(&["restrat"], 2);
+    assert!(o.stderr.contains("did you mean restart?"), "{}", o.stderr);
+    let o = wr.code(&["frobnicate"], 2);
+    assert!(
+        o.stderr.contains("unknown command \"frobnicate\""),
+        "{}",
+        o.stderr
+    );
+    assert!(!o.stderr.contains("did you mean"), "{}", o.stderr);
+
+    let o = wr.code(&[], 2);
+    for cmd in ["run", "ls", "logs", "stop", "restart", "rm", "attach", "up"] {
+        assert!(
+            o.stderr.contains(&format!("  {cmd} ")) || o.stderr.contains(&format!("| {cmd} ")),
+            "{cmd}: {}",
+            o.stderr
+        );
+    }
+
+    wr.start(&["--name", "web", "--", "sleep", &unique_secs()]);
+    wr.start(&["--name", "webs", "--", "sleep", &unique_secs()]);
+    wr.start(&["--name", "db", "--", "sleep", &unique_secs()]);
+    let o = wr.code(&["stop", "webb"], 3);
+    assert!(
+        o.stderr.contains("did you mean web or webs?"),
+        "{}",
+        o.stderr
+    );
+    let o = wr.code(&["stop", "zzzzzz"], 3);
+    assert!(!o.stderr.contains("did you mean"), "{}", o.stderr);
+}

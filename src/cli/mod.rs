@@ -14,6 +14,7 @@ mod select;
 mod services;
 mod startup;
 mod term;
+mod typing;
 
 use crate::client::Client;
 use crate::error::{Code, Error, Result};
@@ -93,6 +94,9 @@ pub fn main() -> Exit {
         }
     }
     let strs: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    if let Some(code) = typing::check_command(&strs) {
+        return code;
+    }
     let top = match Top::from_args(&["wrangle"], &strs) {
         Ok(t) => t,
         Err(argh::EarlyExit { output, status }) => {
@@ -124,6 +128,7 @@ fn dispatch(top: Top) -> Result<Exit> {
         return Ok(0);
     }
     let Some(cmd) = top.cmd else {
+        eprint!("{}", typing::USAGE);
         return Err(Error::new(
             Code::Usage,
             "no command given (see wrangle --help)",

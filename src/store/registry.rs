@@ -683,7 +683,10 @@ impl Registry {
             Some(&id) => Ok(vec![id]),
             None => Err(Error::new(
                 Code::NoSuchEntry,
-                format!("no entry named {t:?} (see wrangle ls)"),
+                format!(
+                    "no entry named {t:?} (see wrangle ls){}",
+                    crate::util::suggest::did_you_mean(t, self.by_name.keys().map(String::as_str))
+                ),
             )),
         }
     }
