@@ -501,3 +501,26 @@ fn typos_get_suggestions_and_a_bare_wrangle_gets_a_usage() {
     let o = wr.code(&["stop", "zzzzzz"], 3);
     assert!(!o.stderr.contains("did you mean"), "{}", o.stderr);
 }
+
+#[test]
+fn several_names_act_without_all_but_filters_still_need_it() {
+    let wr = Wr::new();
+    for n in ["a", "b", "c"] {
+        wr.start(&["--name", n, "--tag", "t", "--", "sleep", &unique_secs()]);
+    }
+    let o = wr.ok(&["stop", "a", "b"]);
+    assert!(o.text().contains("a (id 1)") && o.text().contains("b (id 2)"));
+    assert_eq!(wr.state("c"), "running");
+    wr.ok(&["rm", "a", "2"]);
+    let names: Vec<String> = wr
+        .ls()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["c"]);
+    wr.start(&["--name", "d", "--tag", "t", "--", "sleep", &unique_secs()]);
+    // A filter matching several still needs --all.
+    let o = wr.code(&["stop", "--tag", "t"], 4);
+    assert!(o.stderr.contains("--all"), "{}", o.stderr);
+    wr.ok(&["stop", "--tag", "t", "--all"]);
+}

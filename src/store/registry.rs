@@ -789,7 +789,8 @@ impl Registry {
     }
 
     /// Selection for a command that changes things (`verb`): something must be named, at least
-    /// one entry must match, and several need `--all` (or the target `all`).
+    /// one entry must match, and several matched by filters alone need `--all` (or the target
+    /// `all`); names and ids given as targets are explicit enough (`rm a b`).
     pub fn select_for_change(&self, sel: &Selector, verb: &str) -> Result<Vec<u64>> {
         if sel.targets.is_empty() && !sel.has_filters() {
             bail!(
@@ -805,7 +806,7 @@ impl Registry {
             );
         }
         let said_all = sel.all || sel.targets.iter().any(|t| t == "all");
-        if ids.len() > 1 && !said_all {
+        if ids.len() > 1 && !said_all && sel.targets.is_empty() {
             let shown: Vec<String> = ids
                 .iter()
                 .take(10)
