@@ -101,8 +101,11 @@ _wrangle_flags() {
         tree)
             echo "--help $_wrangle_selector_flags"
             ;;
-        ping | save | resurrect)
+        ping | resurrect)
             echo "--json --help"
+            ;;
+        save)
+            echo "--force --json --help"
             ;;
         up | down)
             echo "-f --file --json --help"

@@ -524,3 +524,25 @@ fn several_names_act_without_all_but_filters_still_need_it() {
     assert!(o.stderr.contains("--all"), "{}", o.stderr);
     wr.ok(&["stop", "--tag", "t", "--all"]);
 }
+
+#[test]
+fn saving_nothing_over_a_saved_set_needs_force() {
+    let wr = Wr::new();
+    wr.start(&["--name", "keepme", "--", "sleep", &unique_secs()]);
+    wr.ok(&["save"]);
+    wr.ok(&["stop", "keepme"]);
+    let o = wr.code(&["save"], 1);
+    assert!(
+        o.stderr.contains("--force") && o.stderr.contains("keepme"),
+        "{}",
+        o.stderr
+    );
+    // The saved set is intact: resurrect starts it.
+    wr.ok(&["resurrect"]);
+    assert_eq!(wr.state("keepme"), "running");
+    wr.ok(&["stop", "keepme"]);
+    let o = wr.ok(&["save", "--force"]);
+    assert_eq!(o.text().trim(), "saved 0 entries");
+    // An empty saved set may be saved over with nothing.
+    wr.ok(&["save"]);
+}

@@ -59,6 +59,9 @@ pub struct SaveCmd {
     /// print the results as JSON
     #[argh(switch)]
     pub json: bool,
+    /// save even when nothing is running, emptying the saved set
+    #[argh(switch)]
+    pub force: bool,
 }
 
 /// start whatever was saved and is not running (never a duplicate)
@@ -71,7 +74,7 @@ pub struct ResurrectCmd {
 }
 
 pub fn save(paths: &Paths, c: SaveCmd) -> Result<Exit> {
-    let rs = super::client(paths)?.act(&crate::proto::Request::Save)?;
+    let rs = super::client(paths)?.act(&crate::proto::Request::Save { force: c.force })?;
     if c.json {
         print_json(&rs)?;
     } else {

@@ -58,8 +58,8 @@ impl Daemon {
             Request::Run { spec } => self.run_request(t, req_id, spec)?,
             Request::List { sel } => self.list(t, req_id, &sel)?,
             Request::Status { sel, show_env } => self.status(t, req_id, &sel, show_env)?,
-            Request::Save => {
-                let results = self.save_set()?;
+            Request::Save { force } => {
+                let results = self.save_set(force)?;
                 self.reply(t, req_id, &ActionReply { results });
             }
             Request::Resurrect => {

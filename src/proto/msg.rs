@@ -409,8 +409,12 @@ pub enum Request {
         show_env: bool,
     },
     /// Record what should be running (running entries and those waiting to restart) in the
-    /// saved set. Reply: [`ActionReply`] (outcome "saved").
-    Save,
+    /// saved set. Reply: [`ActionReply`] (outcome "saved"). With nothing to record, a saved
+    /// set that holds entries is kept (error "failed") unless `force`.
+    Save {
+        #[serde(default)]
+        force: bool,
+    },
     /// Start whatever the saved set holds that is not running (never a duplicate).
     /// Reply: [`ActionReply`] (outcomes "started", "already_running", "failed").
     Resurrect,
@@ -621,7 +625,7 @@ impl Request {
             Request::Run { .. } => "run",
             Request::List { .. } => "list",
             Request::Status { .. } => "status",
-            Request::Save => "save",
+            Request::Save { .. } => "save",
             Request::Resurrect => "resurrect",
             Request::Start { .. } => "start",
             Request::Stop { .. } => "stop",
@@ -895,7 +899,7 @@ mod tests {
         // Requests without fields name themselves; each is listed.
         for req in [
             Request::Ping,
-            Request::Save,
+            Request::Save { force: false },
             Request::Resurrect,
             Request::Shutdown,
             Request::LiveState,
