@@ -51,8 +51,11 @@ _wrangle_flags() {
         status)
             echo "--show-env --utc --json --help $_wrangle_selector_flags"
             ;;
-        start | rm | signal)
+        start | signal)
             echo "--json --help $_wrangle_selector_flags"
+            ;;
+        rm)
+            echo "--kill --json --help $_wrangle_selector_flags"
             ;;
         restart)
             echo "--profile --json --help $_wrangle_selector_flags"

@@ -297,6 +297,7 @@ complete -c wrangle -n '__wrangle_using down' -a '(__wrangle_entries noall)'
 # daemon
 complete -c wrangle -n '__wrangle_using daemon' -l replace -d 'Hand a running daemon over to this binary'
 complete -c wrangle -n '__wrangle_using daemon' -l detach -d 'Run in the background once it accepts connections'
+complete -c wrangle -n '__wrangle_using rm' -l kill -d 'Stop processes adopted with add too'
 complete -c wrangle -n '__wrangle_using save' -l force -d 'Save even when nothing runs, emptying the saved set'
 complete -c wrangle -n '__wrangle_using daemon' -l resurrect -d 'Start the saved set once up (at boot)'
 

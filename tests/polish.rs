@@ -546,3 +546,24 @@ fn saving_nothing_over_a_saved_set_needs_force() {
     // An empty saved set may be saved over with nothing.
     wr.ok(&["save"]);
 }
+
+#[test]
+fn rm_of_an_adopted_process_leaves_it_running_unless_kill() {
+    let wr = Wr::new();
+    let mut outside = Command::new("sleep")
+        .arg(unique_secs())
+        .spawn()
+        .expect("spawn sleep");
+    let pid = outside.id() as i32;
+    wr.ok(&["add", &pid.to_string(), "--name", "ext"]);
+    let o = wr.ok(&["rm", "ext"]);
+    assert!(o.text().contains("left running"), "{}", o.text());
+    assert!(wr.ls().is_empty());
+    assert!(alive(pid), "rm killed a process it only adopted");
+
+    wr.ok(&["add", &pid.to_string(), "--name", "ext"]);
+    wr.ok(&["rm", "--kill", "ext"]);
+    let _ = outside.wait();
+    assert!(!alive(pid));
+    assert!(wr.ls().is_empty());
+}

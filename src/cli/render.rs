@@ -253,6 +253,10 @@ pub fn results(verb_done: &str, rs: &[ActionResult]) -> i32 {
                 Some(p) => println!("{} {who}, pid {p}", r.outcome),
                 None => println!("{} {who}", r.outcome),
             },
+            Outcome::Removed if r.message.is_some() => println!(
+                "{verb_done} {who} ({})",
+                r.message.as_deref().unwrap_or_default()
+            ),
             _ => println!("{verb_done} {who}"),
         }
     }

@@ -26,7 +26,7 @@ impl Daemon {
             | Request::Start { sel }
             | Request::Stop { sel, .. }
             | Request::Restart { sel, .. }
-            | Request::Remove { sel }
+            | Request::Remove { sel, .. }
             | Request::Signal { sel, .. }
             | Request::Logs { sel, .. }
             | Request::ClearLogs { sel }
@@ -85,9 +85,10 @@ impl Daemon {
             }
             Request::Apply { service } => self.apply(t, req_id, service)?,
             Request::Down { file, names } => self.down(t, req_id, &file, &names)?,
-            Request::Remove { sel } => {
+            Request::Remove { sel, kill } => {
                 let ids = self.reg.select_for_change(&sel, "rm")?;
-                self.batch(Some(t), req_id, BatchOp::Remove, ids, None, Vec::new());
+                let (ids, results) = self.forget_adopted(ids, kill);
+                self.batch(Some(t), req_id, BatchOp::Remove, ids, None, results);
             }
             Request::Signal { sel, signal } => self.signal_request(t, req_id, &sel, signal)?,
             Request::Logs { sel, build } => self.logs_request(t, req_id, &sel, build)?,

@@ -435,8 +435,13 @@ pub enum Request {
         #[serde(default)]
         profile: Option<String>,
     },
-    /// Stop if needed, then forget the entries and their logs. Reply: [`ActionReply`].
-    Remove { sel: Selector },
+    /// Stop if needed, then forget the entries and their logs. A process adopted with `add`
+    /// is forgotten and left running unless `kill`. Reply: [`ActionReply`].
+    Remove {
+        sel: Selector,
+        #[serde(default)]
+        kill: bool,
+    },
     /// Send a signal to the entries' main processes. Reply: [`ActionReply`].
     Signal { sel: Selector, signal: i32 },
     /// Where the selected entries' logs are (with `build`, their build logs). Reply:
