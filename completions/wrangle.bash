@@ -78,7 +78,7 @@ _wrangle_flags() {
         logs)
             echo "-n --lines -f --follow --stdout --stderr --grep -C --context -A --after" \
                 "-B --before --head --run --timestamps --utc --since --build --clear --json" \
-                "--help" \
+                "--color --help" \
                 "$_wrangle_selector_flags"
             ;;
         events)
@@ -373,13 +373,13 @@ _wrangle() {
     done
 
     case $sub in
-        ls | status | start | stop | restart | rm | events | label | tree)
+        ls | status | start | stop | restart | rm | events | label | tree | logs)
             _wrangle_reply_words "$(_wrangle_entries "$socket")"
             ;;
         tag | group)
             ((npos == 0)) && _wrangle_reply_words "$(_wrangle_labels "$socket" "$sub")"
             ;;
-        logs | wait | attach | send | resize)
+        wait | attach | send | resize)
             # One entry: a name or an id (then, for send, text; for resize, ROWSxCOLS).
             ((npos == 0)) && _wrangle_reply_words "$(_wrangle_entries "$socket" noall)"
             ;;

@@ -220,13 +220,14 @@ complete -c wrangle -n '__wrangle_using ls' -l names -d 'Print names only (ids f
 complete -c wrangle -n '__wrangle_using ls' -l wide -d 'Add tags, groups, originator and cwd'
 complete -c wrangle -n '__wrangle_using ls' -l sort -x -a 'id name cpu mem uptime restarts' -d 'Order of the entries'
 complete -c wrangle -n '__wrangle_using ls' -l color -x -a 'auto always never' -d 'Colour states'
+complete -c wrangle -n '__wrangle_using logs' -l color -x -a 'auto always never' -d 'Colour the name prefixes of several entries'
 complete -c wrangle -n '__wrangle_using ls' -l width -x -d 'Cut lines to this many columns (0: never)'
 complete -c wrangle -n '__wrangle_using ls' -a '(__wrangle_entries)'
 
-# status, start, stop, restart, rm, events: any number of SEL; logs, wait, attach, send,
+# status, start, stop, restart, rm, events, logs: any number of SEL; wait, attach, send,
 # resize: one entry
-complete -c wrangle -n '__wrangle_using status start stop restart rm events' -a '(__wrangle_entries)'
-complete -c wrangle -n '__wrangle_at logs 0; or __wrangle_at wait 0' -a '(__wrangle_entries noall)'
+complete -c wrangle -n '__wrangle_using status start stop restart rm events logs' -a '(__wrangle_entries)'
+complete -c wrangle -n '__wrangle_at wait 0' -a '(__wrangle_entries noall)'
 complete -c wrangle -n '__wrangle_at attach 0; or __wrangle_at send 0; or __wrangle_at resize 0' -a '(__wrangle_entries noall)'
 complete -c wrangle -n '__wrangle_using status' -l show-env -d 'Show the values of secret-looking variables'
 complete -c wrangle -n '__wrangle_using status logs events' -l utc -d 'Show times in UTC rather than local time'

@@ -567,3 +567,69 @@ fn rm_of_an_adopted_process_leaves_it_running_unless_kill() {
     assert!(!alive(pid));
     assert!(wr.ls().is_empty());
 }
+
+#[test]
+fn logs_of_several_entries_merge_by_time_with_name_prefixes_then_follow() {
+    let wr = Wr::new();
+    let trig = wr.root.join("trig");
+    let script = |first: &str, later: &str| {
+        format!(
+            "echo {first}; while [ ! -e '{t}' ]; do sleep 0.02; done; echo {later}; exec sleep {}",
+            unique_secs(),
+            t = trig.display()
+        )
+    };
+    wr.start(&[
+        "--name",
+        "api",
+        "--tag",
+        "t",
+        "--shell",
+        "--",
+        &script("api-1", "api-3"),
+    ]);
+    wr.wait_log("api", "api-1");
+    wr.start(&[
+        "--name",
+        "worker",
+        "--tag",
+        "t",
+        "--shell",
+        "--",
+        &script("worker-2", "worker-4"),
+    ]);
+    wr.wait_log("worker", "worker-2");
+
+    let text = wr.ok(&["logs", "all"]).text();
+    assert_eq!(text, "[api]    api-1\n[worker] worker-2\n", "{text}");
+    // A selector matching several does the same; -n counts lines of them all.
+    let text = wr.ok(&["logs", "--tag", "t", "-n", "1"]).text();
+    assert_eq!(text, "[worker] worker-2\n");
+    let js: Vec<serde_json::Value> = wr
+        .ok(&["logs", "all", "--json"])
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(js[0]["name"], "api");
+    assert_eq!(js[1]["line"], "worker-2");
+    let coloured = wr.ok(&["logs", "all", "--color", "always"]).text();
+    assert!(coloured.contains("\x1b[36m[api]\x1b[0m"), "{coloured:?}");
+    assert!(coloured.contains("\x1b[33m[worker]\x1b[0m"), "{coloured:?}");
+    wr.code(&["logs", "all", "-C", "1"], 2);
+
+    // Then follow: the history once, then live lines of both.
+    let mut f = Bg::spawn(wr.cmd(&["logs", "all", "-f"]));
+    f.wait_for("[worker] worker-2\n");
+    std::fs::write(&trig, b"").unwrap();
+    f.wait_for("[api]    api-3\n");
+    f.wait_for("[worker] worker-4\n");
+    f.stop();
+    let out = f.output();
+    assert_eq!(out.matches("api-1").count(), 1, "{out}");
+    assert_eq!(out.matches("worker-2").count(), 1, "{out}");
+    assert!(
+        out.starts_with("[api]    api-1\n[worker] worker-2\n"),
+        "{out}"
+    );
+}

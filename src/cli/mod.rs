@@ -7,6 +7,7 @@ mod daemon;
 mod events;
 mod logs;
 mod ls;
+mod multilogs;
 mod registry;
 mod render;
 mod run;
