@@ -6,7 +6,8 @@
 # they are offered literally (see _wrangle_reply_words), never expanded.
 
 _wrangle_commands="run ls status start stop restart rm signal attach send resize logs events wait add
-label tag group prune reset tree ping shutdown upgrade up down save resurrect daemon startup unstartup"
+label tag group prune reset tree ping shutdown upgrade up down save resurrect daemon startup unstartup
+edit"
 
 _wrangle_signals="HUP INT QUIT ILL TRAP ABRT BUS FPE KILL USR1 SEGV USR2 PIPE ALRM TERM STKFLT
 CHLD CONT STOP TSTP TTIN TTOU URG XCPU XFSZ VTALRM PROF WINCH IO PWR SYS"
@@ -33,7 +34,7 @@ _wrangle_value_flags="--socket --name --tag --tag-all --group --group-all --pid 
 --add-tag --rm-tag --add-group --rm-group --rename --older-than --confirm --size --stdin
 --restart --max-restarts --backoff --min-uptime --leftovers --detach-key --profile --log --port
 --file
---sort --color --width"
+--sort --color --width --cmd --unset-env"
 
 # Prints the flags of one subcommand.
 _wrangle_flags() {
@@ -86,6 +87,11 @@ _wrangle_flags() {
             ;;
         add)
             echo "--name --tag --group --json --help"
+            ;;
+        edit)
+            echo "--cmd --shell --env --unset-env --cwd --restart --max-restarts --backoff" \
+                "--min-uptime --stop-signal --stop-timeout --restart-now --json --help" \
+                "$_wrangle_selector_flags"
             ;;
         label)
             # --name gives a new name here; the other selector filters apply.
@@ -373,7 +379,7 @@ _wrangle() {
     done
 
     case $sub in
-        ls | status | start | stop | restart | rm | events | label | tree | logs)
+        ls | status | start | stop | restart | rm | events | label | tree | logs | edit)
             _wrangle_reply_words "$(_wrangle_entries "$socket")"
             ;;
         tag | group)

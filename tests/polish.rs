@@ -633,3 +633,115 @@ fn logs_of_several_entries_merge_by_time_with_name_prefixes_then_follow() {
         "{out}"
     );
 }
+
+/// The environment of `pid` as KEY=VALUE strings.
+fn env_of(pid: i32) -> Vec<String> {
+    environ(pid)
+        .into_iter()
+        .map(|v| String::from_utf8_lossy(&v).into_owned())
+        .collect()
+}
+
+#[test]
+fn edit_changes_the_spec_for_the_next_start_or_at_once() {
+    let wr = Wr::new();
+    let (a, b) = (unique_secs(), unique_secs());
+    let e = wr.start(&[
+        "--name",
+        "web",
+        "--tag",
+        "front",
+        "--env",
+        "OLD=1",
+        "--",
+        "sh",
+        "-c",
+        &format!("echo first; exec sleep {a}"),
+    ]);
+    let id = e["id"].as_u64().unwrap();
+    wr.wait_log("web", "first");
+    let pid = wr.status("web")["pid"].as_i64().unwrap() as i32;
+
+    // Applies at the next start: the running process is untouched.
+    let sub = wr.root.join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let o = wr.ok(&[
+        "edit",
+        "web",
+        "--cmd",
+        &format!("sh -c 'echo second; exec sleep {b}'"),
+        "--env",
+        "NEW=2",
+        "--unset-env",
+        "OLD",
+        "--cwd",
+        "sub",
+        "--restart",
+        "on-failure",
+        "--stop-timeout",
+        "1m30s",
+    ]);
+    assert!(o.text().contains("edited web (id 1)"), "{}", o.text());
+    let s = wr.status("web");
+    assert_eq!(s["pid"].as_i64().unwrap() as i32, pid);
+    assert!(alive(pid));
+    assert_eq!(s["argv"][2], format!("echo second; exec sleep {b}"));
+    assert_eq!(s["stop_timeout_ms"], 90_000);
+    assert_eq!(s["spec"]["restart"], "on-failure");
+    let text = wr.ok(&["status", "web"]).text();
+    assert!(
+        text.contains("spec edited: command, environment (NEW, OLD)"),
+        "{text}"
+    );
+
+    // The next start runs the new spec, with the same id, labels and logs.
+    wr.ok(&["restart", "web"]);
+    wr.wait_log("web", "second");
+    let s = wr.status("web");
+    assert_eq!(s["id"], id);
+    assert_eq!(s["tags"][0], "front");
+    let pid2 = s["pid"].as_i64().unwrap() as i32;
+    let env = env_of(pid2);
+    assert!(env.contains(&"NEW=2".to_string()), "{env:?}");
+    assert!(!env.iter().any(|v| v.starts_with("OLD=")), "{env:?}");
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid2}/cwd")).unwrap(),
+        sub.canonicalize().unwrap()
+    );
+    let runs = wr.ok(&["logs", "web", "--run", "all"]).text();
+    assert!(runs.contains("first") && runs.contains("second"), "{runs}");
+
+    // --restart-now: at once.
+    let c = unique_secs();
+    wr.ok(&[
+        "edit",
+        "web",
+        "--shell",
+        &format!("echo third; exec sleep {c}"),
+        "--restart-now",
+    ]);
+    wr.wait_log("web", "third");
+    assert_ne!(wr.status("web")["pid"].as_i64().unwrap() as i32, pid2);
+
+    // The change persists across a daemon restart (the registry holds it).
+    wr.ok(&["shutdown"]);
+    let s = wr.status("web");
+    assert_eq!(s["argv"][0], format!("echo third; exec sleep {c}"));
+    assert!(s["shell"].as_bool().unwrap());
+
+    // Nothing to change, a bad value, a service: refused.
+    wr.code(&["edit", "web"], 2);
+    wr.code(&["edit", "web", "--restart", "sometimes"], 2);
+    wr.code(&["edit", "web", "--cmd", "a", "--shell", "b"], 2);
+    std::fs::write(
+        wr.root.join("wrangle.json"),
+        format!(
+            r#"{{"services": {{"svc": {{"cmd": ["sleep", "{}"]}}}}}}"#,
+            unique_secs()
+        ),
+    )
+    .unwrap();
+    wr.ok(&["up"]);
+    let o = wr.code(&["edit", "svc", "--env", "A=1"], 2);
+    assert!(o.stderr.contains("services file"), "{}", o.stderr);
+}

@@ -4,6 +4,7 @@
 mod attach;
 mod control;
 mod daemon;
+mod edit;
 mod events;
 mod logs;
 mod ls;
@@ -70,6 +71,7 @@ pub enum Cmd {
     Down(services::DownCmd),
     Startup(startup::StartupCmd),
     Unstartup(startup::UnstartupCmd),
+    Edit(edit::EditCmd),
 }
 
 /// What a command produced: an exit status.
@@ -172,6 +174,7 @@ fn dispatch(top: Top) -> Result<Exit> {
         Cmd::Daemon(c) => daemon::daemon(paths, c),
         Cmd::Up(c) => services::up(&paths, c),
         Cmd::Down(c) => services::down(&paths, c),
+        Cmd::Edit(c) => edit::edit(&paths, c),
         Cmd::Startup(_) | Cmd::Unstartup(_) => unreachable!("dispatched above"),
     }
 }

@@ -34,7 +34,8 @@ impl Daemon {
             | Request::Send { sel, .. }
             | Request::Attach { sel, .. }
             | Request::Resize { sel, .. }
-            | Request::Label { sel, .. } => self.touch(sel),
+            | Request::Label { sel, .. }
+            | Request::Edit { sel, .. } => self.touch(sel),
             _ => {}
         }
         match req {
@@ -171,6 +172,11 @@ impl Daemon {
                 let state = self.live_state();
                 self.reply(t, req_id, &state);
             }
+            Request::Edit {
+                sel,
+                change,
+                restart_now,
+            } => self.edit_request(t, req_id, &sel, &change, restart_now)?,
             Request::Shutdown => {
                 if self.shutting_down {
                     // Already on the way out: answer when it is done.

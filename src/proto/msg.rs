@@ -585,6 +585,47 @@ pub enum Request {
     /// deadlines left, descriptors by number), for diagnosis and upgrade tooling. Reply: the
     /// live state object (see wrangle-protocol(7)).
     LiveState,
+    /// Change entries' specs, keeping their ids, names, labels and logs: the change applies at
+    /// the next start, or at once with `restart_now` (a restart). Entries of a services file
+    /// and processes adopted with `add` are refused. Reply: [`ActionReply`] (outcome
+    /// "edited", or "restarted" with `restart_now` for an entry that was running).
+    Edit {
+        sel: Selector,
+        change: SpecChange,
+        #[serde(default)]
+        restart_now: bool,
+    },
+}
+
+/// What `edit` changes in a spec; a field left out stays as it is.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+pub struct SpecChange {
+    /// A new command; with `shell`, one string run by `sh -c`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argv: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shell: Option<bool>,
+    /// Variables set (added or replaced) in the environment.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Variables removed from the environment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unset_env: Vec<String>,
+    /// A new absolute working folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<Restart>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_restarts: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff: Option<Backoff>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_uptime_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_timeout_ms: Option<u64>,
 }
 
 impl Request {
@@ -622,6 +663,7 @@ impl Request {
         "shutdown",
         "upgrade",
         "live_state",
+        "edit",
     ];
 
     pub fn op(&self) -> &'static str {
@@ -657,6 +699,7 @@ impl Request {
             Request::Shutdown => "shutdown",
             Request::Upgrade { .. } => "upgrade",
             Request::LiveState => "live_state",
+            Request::Edit { .. } => "edit",
         }
     }
 }
