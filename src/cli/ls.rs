@@ -110,7 +110,7 @@ const SORTS: [&str; 6] = ["id", "name", "cpu", "mem", "uptime", "restarts"];
 /// Orders entries by `key` (one of [`SORTS`]): id and name ascending (unnamed entries after
 /// the named ones), the measures largest first; ties by id.
 fn sort_entries(entries: &mut [EntryInfo], key: &str) {
-    entries.sort_by(|a, b| {
+    entries.sort_unstable_by(|a, b| {
         let by = match key {
             "name" => match (&a.name, &b.name) {
                 (Some(x), Some(y)) => x.cmp(y),

@@ -10,7 +10,6 @@ use crate::logs::read::LogLine;
 use crate::logs::search::{self, Item, Query};
 use crate::paths::Paths;
 use crate::proto::{EventKind, LogInfo, Selector};
-use std::collections::HashMap;
 use std::io::Write;
 
 /// How the lines of several entries are shown.
@@ -30,38 +29,30 @@ const PALETTE: [&str; 6] = ["36", "33", "35", "32", "34", "31"];
 struct Prefixes {
     width: usize,
     colour: bool,
-    by_id: HashMap<u64, &'static str>,
+    /// The ids of the entries listed, in order (their colours follow it).
+    ids: Vec<u64>,
 }
 
 impl Prefixes {
     fn new(infos: &[LogInfo], colour: bool) -> Prefixes {
-        let by_id = infos
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (e.id, PALETTE[i % PALETTE.len()]))
-            .collect();
+        let ids = infos.iter().map(|e| e.id).collect();
         let width = infos
             .iter()
             .map(|e| term::text_width(&label(e.id, &e.name)))
             .max()
             .unwrap_or(0);
-        Prefixes {
-            width,
-            colour,
-            by_id,
-        }
+        Prefixes { width, colour, ids }
     }
 
     /// `[name]` padded to the widest name, coloured when asked.
     fn of(&self, id: u64, name: &Option<String>) -> String {
         let l = label(id, name);
         let pad = self.width.saturating_sub(term::text_width(&l));
-        let code = self.by_id.get(&id).copied().unwrap_or_else(|| {
-            let h = l
-                .bytes()
-                .fold(0usize, |h, b| h.wrapping_mul(31) + usize::from(b));
-            PALETTE[h % PALETTE.len()]
+        let n = self.ids.iter().position(|&i| i == id).unwrap_or_else(|| {
+            l.bytes()
+                .fold(0usize, |h, b| h.wrapping_mul(31) + usize::from(b))
         });
+        let code = PALETTE[n % PALETTE.len()];
         format!(
             "{}{} ",
             term::paint(&format!("[{l}]"), code, self.colour),
@@ -145,8 +136,18 @@ fn history(infos: &[LogInfo], show: &Show, q: &Query) -> Result<Vec<(usize, LogL
             }
         }
     }
-    // Stable: one entry's lines keep their order when their times are equal.
-    all.sort_by_key(|(_, l)| l.ts_us);
+    // One entry's lines keep their order when their times are equal (its index is unique).
+    let mut order: Vec<(u64, usize)> = all
+        .iter()
+        .enumerate()
+        .map(|(k, (_, l))| (l.ts_us, k))
+        .collect();
+    order.sort_unstable();
+    let mut slots: Vec<Option<(usize, LogLine)>> = all.into_iter().map(Some).collect();
+    let mut all: Vec<(usize, LogLine)> = order
+        .into_iter()
+        .filter_map(|(_, k)| slots[k].take())
+        .collect();
     if let Some(n) = q.head {
         all.truncate(n);
     } else if let Some(n) = q.tail {
@@ -179,8 +180,8 @@ pub(super) fn logs_many(
     let prefixes = Prefixes::new(&infos, show.colour);
     let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
     let lines = history(&infos, &show, q)?;
-    // Per entry: the time (ms) of its last line shown, and the texts shown at that time.
-    let mut last: HashMap<u64, (u64, Vec<Vec<u8>>)> = HashMap::new();
+    // Per entry (as listed): the time (ms) of its last line shown, and the texts shown then.
+    let mut last: Vec<(u64, Vec<Vec<u8>>)> = vec![(0, Vec::new()); infos.len()];
     for (i, l) in &lines {
         let info = &infos[*i];
         let stream = if l.stream == 2 { "stderr" } else { "stdout" };
@@ -198,7 +199,7 @@ pub(super) fn logs_many(
             body,
         )?;
         let ms = l.ts_us / 1000;
-        let slot = last.entry(info.id).or_insert((ms, Vec::new()));
+        let slot = &mut last[*i];
         if slot.0 != ms {
             *slot = (ms, Vec::new());
         }
@@ -233,7 +234,8 @@ pub(super) fn logs_many(
             }
             let text = ev.message.as_bytes();
             let text = text.strip_suffix(b"\r").unwrap_or(text);
-            if let Some((ms, shown)) = last.get_mut(&ev.id) {
+            let listed = infos.iter().position(|i| i.id == ev.id);
+            if let Some((ms, shown)) = listed.map(|k| &mut last[k]) {
                 if ev.ts_ms < *ms {
                     continue;
                 }

@@ -35,7 +35,7 @@ pub fn closest<'a>(typed: &str, known: impl IntoIterator<Item = &'a str>) -> Vec
         .map(|k| (distance(typed, k), k))
         .filter(|&(d, _)| d <= limit)
         .collect();
-    near.sort();
+    near.sort_unstable();
     near.dedup();
     near.into_iter().take(3).map(|(_, k)| k).collect()
 }
