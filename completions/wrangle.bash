@@ -6,7 +6,7 @@
 # they are offered literally (see _wrangle_reply_words), never expanded.
 
 _wrangle_commands="run ls status start stop restart rm signal attach send resize logs events wait add
-label tag group prune reset tree ping shutdown upgrade up down save resurrect daemon startup unstartup
+label tag group prune reset tree ping shutdown upgrade up down save resurrect daemon startup unstartup mcp
 edit"
 
 _wrangle_signals="HUP INT QUIT ILL TRAP ABRT BUS FPE KILL USR1 SEGV USR2 PIPE ALRM TERM STKFLT
@@ -126,13 +126,16 @@ _wrangle_flags() {
             echo "--binary --json --help"
             ;;
         daemon)
-            echo "--replace --detach --resurrect --help"
+            echo "--replace --detach --resurrect --passthrough --help"
             ;;
         startup)
             echo "--install --help"
             ;;
         unstartup)
             echo "--help"
+            ;;
+        mcp)
+            echo "--http --read-only --allow --deny --own-only --print-token --help"
             ;;
     esac
 }

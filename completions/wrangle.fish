@@ -7,7 +7,7 @@
 # never expanded again) and escaped by fish when inserted: a `$(...)` in a tag stays text.
 
 set -l __wrangle_commands run ls status start stop restart rm signal attach send resize logs events wait \
-    add label tag group prune reset tree ping shutdown upgrade up down save resurrect daemon startup unstartup \
+    add label tag group prune reset tree ping shutdown upgrade up down save resurrect daemon startup unstartup mcp \
     edit
 
 # Options that take a value: the word after them is not a positional argument. (`run --stdout`
@@ -167,6 +167,7 @@ complete -c wrangle -n __wrangle_needs_command -a resurrect -d 'Start what was s
 complete -c wrangle -n __wrangle_needs_command -a daemon -d 'Run the daemon in the foreground'
 complete -c wrangle -n __wrangle_needs_command -a startup -d 'Print or install the unit that starts the saved set at boot'
 complete -c wrangle -n __wrangle_needs_command -a unstartup -d 'Remove what startup --install installed'
+complete -c wrangle -n __wrangle_needs_command -a mcp -d 'Serve the Model Context Protocol to AI agents'
 
 # Selector filters: every command that takes SEL (label uses --name for a new name).
 set -l sel 'not __wrangle_after_dashdash; and __wrangle_using ls status start stop restart rm signal attach send resize logs events wait label tree edit'
@@ -316,7 +317,17 @@ complete -c wrangle -n '__wrangle_using daemon' -l detach -d 'Run in the backgro
 complete -c wrangle -n '__wrangle_using rm' -l kill -d 'Stop processes adopted with add too'
 complete -c wrangle -n '__wrangle_using save' -l force -d 'Save even when nothing runs, emptying the saved set'
 complete -c wrangle -n '__wrangle_using daemon' -l resurrect -d 'Start the saved set once up (at boot)'
+complete -c wrangle -n '__wrangle_using daemon' -l passthrough -d 'Also write every line of output to standard output'
 
 # startup [SYSTEM] [--install], unstartup [SYSTEM]
 complete -c wrangle -n '__wrangle_at startup 0; or __wrangle_at unstartup 0' -x -a "systemd\t'System unit' systemd-user\t'User unit' openrc sysvinit cron\t'@reboot line'"
 complete -c wrangle -n '__wrangle_using startup' -l install -d 'Install and enable it (systemd, openrc and sysvinit need root)'
+
+# mcp
+set -l __wrangle_mcp_tools 'list status run start stop restart remove signal send logs wait_for up down events'
+complete -c wrangle -n '__wrangle_using mcp' -l http -x -d 'Serve Streamable HTTP on this address (127.0.0.1:PORT)'
+complete -c wrangle -n '__wrangle_using mcp' -l read-only -d 'Expose only the tools that change nothing'
+complete -c wrangle -n '__wrangle_using mcp' -l allow -x -a "$__wrangle_mcp_tools" -d 'Expose only these tools'
+complete -c wrangle -n '__wrangle_using mcp' -l deny -x -a "$__wrangle_mcp_tools" -d 'Hide these tools'
+complete -c wrangle -n '__wrangle_using mcp' -l own-only -d 'Only the entries the agent started'
+complete -c wrangle -n '__wrangle_using mcp' -l print-token -d 'Print the HTTP bearer token and exit'

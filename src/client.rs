@@ -69,11 +69,11 @@ fn unreachable(paths: &Paths, e: impl std::fmt::Display) -> Error {
 impl Client {
     /// Connects to a running daemon; never starts one.
     pub fn connect(paths: &Paths) -> Result<Client> {
-        Client::dial(paths).map_err(|(e, _)| e)
+        Client::dial(paths, &cli_name()).map_err(|(e, _)| e)
     }
 
     /// Connects; an error says whether a daemon answered it (then none is to be started).
-    fn dial(paths: &Paths) -> std::result::Result<Client, (Error, bool)> {
+    fn dial(paths: &Paths, name: &str) -> std::result::Result<Client, (Error, bool)> {
         let lost = |e| (e, false);
         if !paths.check_socket_dir().map_err(lost)? {
             return Err(lost(unreachable(paths, "no daemon is running")));
@@ -97,7 +97,7 @@ impl Client {
             },
             lost: false,
         };
-        c.handshake().map_err(|(e, answered)| match e.code {
+        c.handshake(name).map_err(|(e, answered)| match e.code {
             Code::UnsupportedVersion => (e, answered),
             _ => (unreachable(paths, e), answered),
         })?;
@@ -107,7 +107,13 @@ impl Client {
     /// Connects, starting a daemon first if none answers (unless `WRANGLE_NO_AUTOSTART` is
     /// set). Many clients may do this at once: exactly one daemon results.
     pub fn connect_or_start(paths: &Paths) -> Result<Client> {
-        match Client::dial(paths) {
+        Client::connect_or_start_as(paths, &cli_name())
+    }
+
+    /// [`Client::connect_or_start`], introducing itself as `name` (what entries it starts
+    /// record as their originator, e.g. `mcp:claude-code`).
+    pub fn connect_or_start_as(paths: &Paths, name: &str) -> Result<Client> {
+        match Client::dial(paths, name) {
             Ok(c) => return Ok(c),
             // A daemon that refused us (e.g. at its connection cap) is running.
             Err((e, answered)) if answered || e.code != Code::Daemon => return Err(e),
@@ -124,7 +130,7 @@ impl Client {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             start_daemon(paths)?;
-            match Client::connect(paths) {
+            match Client::dial(paths, name).map_err(|(e, _)| e) {
                 Ok(c) => return Ok(c),
                 Err(e) if Instant::now() >= deadline => {
                     return Err(Error::new(
@@ -142,15 +148,17 @@ impl Client {
     }
 
     /// Sends HELLO, reads WELCOME. An error says whether the daemon answered it (an ERROR).
-    fn handshake(&mut self) -> std::result::Result<(), (Error, bool)> {
-        self.hello().map_err(|e| (e, false))?.map_err(|e| (e, true))
+    fn handshake(&mut self, name: &str) -> std::result::Result<(), (Error, bool)> {
+        self.hello(name)
+            .map_err(|e| (e, false))?
+            .map_err(|e| (e, true))
     }
 
     /// The handshake: Err if no answer came, Ok(Err) if the daemon answered with an ERROR.
-    fn hello(&mut self) -> Result<Result<()>> {
+    fn hello(&mut self, name: &str) -> Result<Result<()>> {
         let hello = Hello {
             versions: VERSIONS.to_vec(),
-            client: format!("wrangle-cli/{}", env!("CARGO_PKG_VERSION")),
+            client: name.to_string(),
         };
         let sent = self.send(
             FrameKind::Hello,
@@ -401,19 +409,41 @@ impl Client {
     }
 
     pub fn list(&mut self, sel: &Selector) -> Result<Vec<EntryInfo>> {
-        self.call_entries(&Request::List { sel: sel.clone() })
+        self.call_entries::<ListReply, _>(
+            &Request::List {
+                sel: sel.clone(),
+                brief: false,
+            },
+            |r| r.entries,
+        )
+    }
+
+    /// The ids and names of the selected entries: cheaper than [`Client::list`] (no state,
+    /// no CPU or memory sampling).
+    pub fn list_brief(&mut self, sel: &Selector) -> Result<Vec<crate::proto::BriefEntry>> {
+        self.call_entries::<crate::proto::BriefListReply, _>(
+            &Request::List {
+                sel: sel.clone(),
+                brief: true,
+            },
+            |r| r.entries,
+        )
     }
 
     /// A request answered with a list of entries, which a long list sends in parts (EVENT
     /// frames) before the final RESPONSE.
-    fn call_entries(&mut self, req: &Request) -> Result<Vec<EntryInfo>> {
+    fn call_entries<R: serde::de::DeserializeOwned, T>(
+        &mut self,
+        req: &Request,
+        items: impl Fn(R) -> Vec<T>,
+    ) -> Result<Vec<T>> {
         let id = self.send_request(req)?;
         let mut all = Vec::new();
         loop {
             let f = self.frame_for(id)?;
             let kind = f.kind();
             if matches!(kind, Some(FrameKind::Event | FrameKind::Response)) {
-                all.extend(decode::<ListReply>(&f.payload, req.op())?.entries);
+                all.extend(items(decode::<R>(&f.payload, req.op())?));
                 if kind == Some(FrameKind::Response) {
                     return Ok(all);
                 }
@@ -427,7 +457,7 @@ impl Client {
             sel: sel.clone(),
             show_env,
         };
-        self.call_entries(&req)
+        self.call_entries::<ListReply, _>(&req, |r| r.entries)
     }
 
     pub fn start(&mut self, sel: &Selector) -> Result<Vec<ActionResult>> {
@@ -505,6 +535,11 @@ impl Client {
             build,
         };
         self.call::<LogsReply>(&req).map(|r| r.entries)
+    }
+
+    /// Log content read and searched by the daemon (no access to the files needed).
+    pub fn read_log(&mut self, q: &ReadLogQuery) -> Result<ReadLogReply> {
+        self.call(&Request::ReadLog(q.clone()))
     }
 
     pub fn clear_logs(&mut self, sel: &Selector) -> Result<Vec<ActionResult>> {
@@ -634,6 +669,11 @@ impl Client {
     }
 }
 
+/// The name the CLI introduces itself with.
+fn cli_name() -> String {
+    format!("wrangle-cli/{}", env!("CARGO_PKG_VERSION"))
+}
+
 /// Decodes a JSON payload of a reply to `op`.
 fn decode<T: DeserializeOwned>(payload: &[u8], op: &str) -> Result<T> {
     serde_json::from_slice(payload)
@@ -659,25 +699,34 @@ fn start_daemon(paths: &Paths) -> Result<()> {
         // A program using the library: look for `wrangle` on PATH.
         std::path::PathBuf::from("wrangle")
     };
-    let status = Command::new(exe)
+    // Its stderr says why it failed (the daemon itself writes to daemon.log instead).
+    let out = Command::new(exe)
         .arg("--socket")
         .arg(&paths.socket)
         .arg("daemon")
         .arg("--detach")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .env("WRANGLE_AUTOSTART", "1")
         .process_group(0)
-        .status()
+        .output()
         .map_err(|e| Error::new(Code::Daemon, format!("cannot start the daemon: {e}")))?;
-    if !status.success() {
+    if !out.status.success() {
+        let said = String::from_utf8_lossy(&out.stderr);
+        let said = said.trim();
+        let said = said.strip_prefix("wrangle: ").unwrap_or(said);
         return Err(Error::new(
             Code::Daemon,
-            format!(
-                "the daemon failed to start ({status}); see {}",
-                paths.state.join("daemon.log").display()
-            ),
+            if said.is_empty() {
+                format!(
+                    "the daemon failed to start ({}); see {}",
+                    out.status,
+                    paths.state.join("daemon.log").display()
+                )
+            } else {
+                said.to_string()
+            },
         ));
     }
     Ok(())

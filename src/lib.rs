@@ -11,6 +11,7 @@ pub mod config;
 pub mod daemon;
 pub mod keeper;
 pub mod logs;
+pub mod mcp;
 pub mod paths;
 pub mod proc;
 pub mod proto;

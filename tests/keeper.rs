@@ -311,3 +311,52 @@ fn a_daemon_killed_during_its_upgrade_leaves_exactly_one_daemon() {
     assert_eq!(procs_with_arg(&secs).len(), 1);
     wr.ok(&["rm", "--all", "all"]);
 }
+
+/// A daemon that cannot start says why on the command line of the client that started it,
+/// whether the reason is found by the keeper (the socket or the state folder is taken) or by
+/// the daemon proper it runs (a bad config file), not just "see daemon.log".
+#[test]
+fn a_daemon_that_cannot_start_says_why_on_the_command_line() {
+    use std::os::unix::fs::DirBuilderExt;
+    let wr = Wr::new();
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(wr.home())
+        .unwrap();
+    // The config file's line and column, from the first worker, through the keeper.
+    let config = wr.home().join("config.json");
+    std::fs::write(&config, "{\n  \"logs\": {\"max_size\": }\n}\n").unwrap();
+    let o = wr.code(&["ls"], 5);
+    assert!(
+        o.stderr.contains(&format!("{}: ", config.display()))
+            && o.stderr.contains("line 2 column 24"),
+        "{}",
+        o.stderr
+    );
+    assert!(wr.daemon_pids().is_empty(), "no daemon stays");
+
+    // Already running on the socket: `daemon --detach` names it and its pid.
+    std::fs::remove_file(&config).unwrap();
+    wr.ok(&["ls"]);
+    let o = wr.code(&["daemon", "--detach"], 1);
+    let want = format!("already running on {} (pid ", wr.socket().display());
+    assert!(o.stderr.contains(&want), "{}", o.stderr);
+
+    // The state folder is taken by that daemon: a client on another socket is told so.
+    let mut c = wr.cmd(&["ls"]);
+    c.env("WRANGLE_SOCKET", wr.root.join("other.sock"));
+    let o = finish(
+        c.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+        CMD_DEADLINE,
+        "ls on another socket",
+    );
+    assert_eq!(o.code, 5, "{o:?}");
+    let want = format!(
+        "another wrangle daemon is using the state folder {}",
+        wr.home().display()
+    );
+    assert!(o.stderr.contains(&want), "{}", o.stderr);
+}

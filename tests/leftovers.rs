@@ -226,3 +226,61 @@ fn wrangle_json_leftovers_keep() {
     let o = wr.code(&["run", "--leftovers", "maybe", "--", "true"], 2);
     assert!(o.stderr.contains("--leftovers \"maybe\""), "{}", o.stderr);
 }
+
+/// A main process whose grandchild escapes everything that names it: a new session (`setsid`)
+/// and an empty environment (`env -i`, so no marker), its parent gone, so the daemon (a child
+/// subreaper) inherits it. Then the main process waits.
+fn escaping(secs: &str) -> String {
+    format!(
+        "( setsid env -i sh -c 'sleep {secs} </dev/null >/dev/null 2>&1 &' & ); exec sleep {secs}1"
+    )
+}
+
+/// Issue 12, item 7: a descendant that cleared its environment and left the session is still
+/// the entry's, and `stop` ends it (no other run was alive to have started it).
+#[test]
+fn a_descendant_with_a_cleared_environment_is_stopped_with_its_entry() {
+    let wr = Wr::new();
+    let secs = unique_secs();
+    wr.start(&["--name", "esc", "--", "sh", "-c", &escaping(&secs)]);
+    wait_until("the escaped sleep", SOON, || sleeps(&secs).len() == 1);
+    let escaped = sleeps(&secs)[0];
+    assert!(
+        !environ(escaped).iter().any(|v| v.starts_with(b"WRANGLE")),
+        "the escaped process should carry no marker"
+    );
+    wr.ok(&["stop", "esc"]);
+    wait_until("the escaped sleep ends with its entry", SOON, || {
+        !alive(escaped)
+    });
+}
+
+/// Where runs of two entries overlap, an unmarked orphan cannot be told apart when one of
+/// them stops; the run of ours alive when it started that ends last claims it, so `shutdown`
+/// (which stops every entry) leaves nothing behind.
+#[test]
+fn a_descendant_two_runs_could_own_is_ended_by_shutdown() {
+    let wr = Wr::new();
+    let secs = unique_secs();
+    // The other entry outlives esc's stop by two seconds (it ignores TERM), so the orphan is
+    // still unclaimable when esc's leftovers are looked for.
+    let other = format!("trap '' TERM; sleep {secs}2 & wait; wait");
+    wr.start(&[
+        "--name",
+        "other",
+        "--stop-timeout",
+        "2s",
+        "--",
+        "sh",
+        "-c",
+        &other,
+    ]);
+    wr.start(&["--name", "esc", "--", "sh", "-c", &escaping(&secs)]);
+    wait_until("the escaped sleep", SOON, || sleeps(&secs).len() == 1);
+    let escaped = sleeps(&secs)[0];
+    wr.ok(&["shutdown"]);
+    assert!(
+        !alive(escaped),
+        "shutdown left the escaped sleep {escaped} running"
+    );
+}

@@ -1715,3 +1715,69 @@ fn a_log_subscriber_on_a_flood_of_short_lines_slows_nobody() {
         assert_eq!(e["message"], "y", "{e}");
     }
 }
+
+#[test]
+fn rotation_cuts_at_a_line_boundary_and_head_starts_at_a_line() {
+    let wr = Wr::new();
+    // 3000 lines of 7 to 200 bytes, their lengths never lining up with the 4K limit.
+    let script = "awk 'BEGIN { for (i = 1; i <= 3000; i++) { s = \"L\" i \":\"; \
+                  n = (i * 37) % 193; for (j = 0; j < n; j++) s = s \"x\"; print s } }'";
+    let full: String = (1..=3000u32)
+        .map(|i| format!("L{i}:{}\n", "x".repeat((i * 37 % 193) as usize)))
+        .collect();
+    let e = wr.start(&[
+        "--log-max-size",
+        "4K",
+        "--log-keep",
+        "3",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    let id = id_of(&e);
+    let sel = id.to_string();
+    let st = wait_ended(&wr, &sel, 1, SOON);
+    assert_eq!(st["exit_code"], 0, "{st}");
+    let files = run_files(&log_dir(&wr, id), 1);
+    assert!(files.len() == 4, "three kept segments and 1.log: {files:?}");
+    for (seg, log) in &files {
+        let bytes = std::fs::read(log).unwrap();
+        assert!(
+            bytes.len() <= 4096,
+            "{} is {} bytes",
+            log.display(),
+            bytes.len()
+        );
+        assert_eq!(
+            index_total(&log.with_extension("idx")),
+            bytes.len() as u64,
+            "the index of {} does not cover exactly its bytes",
+            log.display()
+        );
+        if seg.is_some() {
+            assert!(
+                bytes.ends_with(b"\n") && bytes.len() > 3800,
+                "{} does not end at the last line that fit: {:?}",
+                log.display(),
+                String::from_utf8_lossy(&bytes[bytes.len().saturating_sub(40)..])
+            );
+        }
+    }
+    let kept = concat(&files);
+    assert!(
+        full.as_bytes().ends_with(&kept),
+        "the kept files are not the end of the output"
+    );
+    let start = full.len() - kept.len();
+    assert_eq!(
+        &full[start - 1..start],
+        "\n",
+        "the oldest kept segment starts inside a line"
+    );
+    let first = full[start..].lines().next().unwrap();
+    assert_eq!(
+        wr.ok(&["logs", &sel, "--head", "1"]).text(),
+        format!("{first}\n")
+    );
+}

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::Wr;
+use common::{kill, wait_until, Bg, Wr, SOON};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 
@@ -274,4 +274,44 @@ fn is_root() -> bool {
         .find(|l| l.starts_with("Uid:"))
         .and_then(|l| l.split_whitespace().nth(2).map(|e| e == "0"))
         .unwrap_or(false)
+}
+
+/// `daemon --passthrough` (for an init system's journal): every entry's output also comes out
+/// of the daemon's standard output, a line at a time, prefixed with the entry's name; an
+/// unfinished last line comes out when its run ends; and a daemon restarted by its keeper
+/// (kill -9) keeps doing it.
+#[test]
+fn passthrough_writes_every_line_to_the_daemons_standard_output() {
+    let wr = Wr::new();
+    let mut daemon = Bg::spawn(wr.cmd(&["daemon", "--passthrough"]));
+    wait_until("the daemon answers", SOON, || wr.daemon_pid().is_some());
+    wr.ok(&[
+        "run",
+        "--name",
+        "web",
+        "--",
+        "sh",
+        "-c",
+        "echo one; echo two >&2; printf 'three'",
+    ]);
+    daemon.wait_for("[web] one\n");
+    daemon.wait_for("[web] two\n");
+    daemon.wait_for("[web] three\n");
+    wr.ok(&["run", "--pty", "--", "sh", "-c", "echo on a terminal"]);
+    daemon.wait_for("[2] on a terminal\n");
+    assert!(
+        !daemon.output().contains('\r'),
+        "a terminal's carriage returns are left out: {:?}",
+        daemon.output()
+    );
+    // The daemon proper dies; the keeper starts another, which passes output through too.
+    let pid = wr.daemon_pid().expect("a daemon");
+    kill(pid, 9);
+    wait_until("a new daemon", SOON, || {
+        wr.daemon_pid().is_some_and(|p| p != pid)
+    });
+    wr.ok(&["run", "--name", "after", "--", "echo", "still here"]);
+    daemon.wait_for("[after] still here\n");
+    wr.ok(&["shutdown"]);
+    wait_until("the daemon exits", SOON, || !daemon.running());
 }

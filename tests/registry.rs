@@ -246,7 +246,10 @@ fn name_rules_hold_for_run_add_and_label() {
         "",
         long65.as_str(),
         "a b",
-        "a/b",
+        "a/b/c",
+        "/b",
+        "a/",
+        "a b/c",
         "a:b",
         "a@b",
         "a,b",
@@ -293,7 +296,7 @@ fn name_rules_hold_for_run_add_and_label() {
 
     // `label --name` too; and a valid rename to 64 characters works.
     let target = made[0].to_string();
-    for bad in [long65.as_str(), "a b", "a/b", "123", "all"] {
+    for bad in [long65.as_str(), "a b", "a/b/c", "123", "all"] {
         let o = wr.code(&["label", &target, "--name", bad], 2);
         assert!(o.stderr.contains("name"), "{:?}", o.stderr);
     }
@@ -1695,4 +1698,28 @@ fn ls_columns_wide_quiet_names_and_json() {
         k["cpu_percent"].is_null() && k["rss_bytes"].is_null(),
         "{k}"
     );
+}
+
+/// `list` with `brief` answers ids and names only (what `ls -q` and `ls --names` print, and
+/// the completions ask), and both commands print the same as before.
+#[test]
+fn a_brief_list_has_ids_and_names_only() {
+    let wr = Wr::new();
+    wr.start(&["--name", "named", "--", "sleep", &unique_secs()]);
+    wr.start(&["--", "sleep", &unique_secs()]);
+    let mut c = Raw::connect(&wr.socket());
+    c.hello();
+    let f = c.request(1, r#"{"op":"list","brief":true}"#);
+    assert_eq!(f.kind, RESPONSE, "{f:?}");
+    let v = f.json();
+    let items = v["entries"].as_array().expect("entries");
+    assert_eq!(items.len(), 2, "{v}");
+    for it in items {
+        let keys: Vec<&String> = it.as_object().expect("an object").keys().collect();
+        assert_eq!(keys, ["id", "name"], "{v}");
+    }
+    assert_eq!(items[0]["name"], "named");
+    assert!(items[1]["name"].is_null(), "{v}");
+    assert_eq!(wr.ok(&["ls", "-q"]).text(), "1\n2\n");
+    assert_eq!(wr.ok(&["ls", "--names"]).text(), "named\n2\n");
 }

@@ -47,7 +47,7 @@ fn up_twice_changes_nothing_and_a_changed_env_restarts_only_that_service() {
     let file = wr.root.join("wrangle.json");
     let doc = |v: &str| {
         format!(
-            r#"{{"services": {{
+            r#"{{"project": "app", "services": {{
   "a": {{"cmd": ["sleep", "{a}"]}},
   "b": {{"shell": "exec sleep {b}", "env": {{"MODE": "{v}", "PORT": 8080}}}}
 }}}}"#
@@ -55,11 +55,11 @@ fn up_twice_changes_nothing_and_a_changed_env_restarts_only_that_service() {
     };
     write(&file, &doc("one"));
     let out = wr.ok(&["up"]).text();
-    assert!(out.contains("created a"), "{out}");
-    assert!(out.contains("created b"), "{out}");
+    assert!(out.contains("created app/a"), "{out}");
+    assert!(out.contains("created app/b"), "{out}");
     let (pa, pb) = (pid(&wr.status("a")), pid(&wr.status("b")));
     let out = wr.ok(&["up"]).text();
-    assert!(out.contains("a (id 1) is unchanged"), "{out}");
+    assert!(out.contains("app/a (id 1) is unchanged"), "{out}");
     assert!(out.contains("b (id 2) is unchanged"), "{out}");
     assert_eq!(pid(&wr.status("a")), pa);
     assert_eq!(pid(&wr.status("b")), pb);
@@ -68,7 +68,7 @@ fn up_twice_changes_nothing_and_a_changed_env_restarts_only_that_service() {
     write(&file, &doc("two"));
     let out = wr.ok(&["up"]).text();
     assert!(out.contains("a (id 1) is unchanged"), "{out}");
-    assert!(out.contains("restarted b"), "{out}");
+    assert!(out.contains("restarted app/b"), "{out}");
     assert_eq!(pid(&wr.status("a")), pa, "a was not touched");
     let sb = wr.ok(&["status", "--json", "--show-env", "b"]).json()[0].clone();
     assert_ne!(pid(&sb), pb);
@@ -95,7 +95,7 @@ fn after_and_ready_start_services_in_order_with_a_real_port() {
     let api = format!(
         "perl -MIO::Socket::INET -e 'IO::Socket::INET->new(PeerAddr=>q(127.0.0.1),PeerPort=>{port}) or do {{ print qq(refused\\n); exit 1 }}; print qq(connected\\n); $|=1; sleep 1000'"
     );
-    let doc = serde_json::json!({"services": {
+    let doc = serde_json::json!({"project": "app", "services": {
         "api": {"shell": api, "after": ["db", "cache"], "restart": "never"},
         "db": {"shell": listener(port, "0.7"), "ready": {"port": port, "timeout": "20s"}},
         "cache": {"shell": "sleep 0.4; echo warming; sleep 0.4; echo cache is ready; exec sleep 1000",
@@ -105,8 +105,8 @@ fn after_and_ready_start_services_in_order_with_a_real_port() {
     let out = wr.ok(&["up"]).text();
     // db and cache come before api whatever the file's order.
     let pos = |s: &str| out.find(s).unwrap_or_else(|| panic!("{s:?} not in {out}"));
-    assert!(pos("created db") < pos("created api"), "{out}");
-    assert!(pos("created cache") < pos("created api"), "{out}");
+    assert!(pos("created app/db") < pos("created app/api"), "{out}");
+    assert!(pos("created app/cache") < pos("created app/api"), "{out}");
     wr.wait_log("api", "connected");
     assert_eq!(wr.state("api"), "running");
     // api started after cache's line and db's listener, read from the recorded times.
@@ -242,16 +242,16 @@ fn down_removes_the_files_services_and_up_drops_services_removed_from_the_file()
     let file = wr.root.join("wrangle.json");
     write(
         &file,
-        r#"{"services": {"a": {"shell": "exec sleep 1000"}, "b": {"shell": "exec sleep 1000"}}}"#,
+        r#"{"project": "app", "services": {"a": {"shell": "exec sleep 1000"}, "b": {"shell": "exec sleep 1000"}}}"#,
     );
     wr.ok(&["up"]);
     wr.start(&["--name", "plain", "--", "sleep", "1000"]);
     write(
         &file,
-        r#"{"services": {"a": {"shell": "exec sleep 1000"}}}"#,
+        r#"{"project": "app", "services": {"a": {"shell": "exec sleep 1000"}}}"#,
     );
     let out = wr.ok(&["up"]).text();
-    assert!(out.contains("removed b"), "{out}");
+    assert!(out.contains("removed app/b"), "{out}");
     assert_eq!(wr.run(&["status", "b"]).code, 3);
     assert_eq!(wr.code(&["down", "nope"], 3).code, 3);
     wr.ok(&["down"]);
@@ -471,4 +471,199 @@ fn a_terminal_service_stops_with_hup_unless_its_file_says_otherwise() {
     wr.ok(&["stop", "t"]);
     let s = wr.status("t");
     assert_eq!(s["exit_signal"], 1, "{s}");
+}
+
+#[test]
+fn env_files_read_like_docker_compose_and_python_dotenv() {
+    let wr = Wr::new();
+    // A byte-order mark on both files; the .env has a tab after export, keys with - and .,
+    // a value over two lines, ${VAR} from an earlier line and from the caller's environment,
+    // a default, a literal single-quoted ${...}, and a lone CR ending one line.
+    write(
+        &wr.root.join("Procfile"),
+        "\u{feff}web: printf '%s|' \"$TABBED\" \"$(tr '\\0' '\\n' </proc/$$/environ | grep '^my-key')\" \"$ML\" \"$URL\" \"$DEF\" \"$LIT\" \"$CR\"; sleep 1000\n",
+    );
+    write(
+        &wr.root.join(".env"),
+        "\u{feff}export\tTABBED=tab\nmy-key.x=dash.dot\nML=\"one\ntwo\"\nHOST=db\nURL=\"pg://${HOST}:${FROM_CALLER}/x\"\nDEF=${UNSET:-fallback}\nLIT='${HOST}'\rCR=cr\n",
+    );
+    let mut c = wr.cmd(&["up"]);
+    c.env("FROM_CALLER", "5432");
+    let o = finish(
+        c.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+        CMD_DEADLINE,
+        "up",
+    );
+    assert_eq!(o.code, 0, "{o:?}");
+    wr.wait_log("web", "cr|");
+    assert_eq!(
+        wr.logs_text("web"),
+        "tab|my-key.x=dash.dot|one\ntwo|pg://db:5432/x|fallback|${HOST}|cr|"
+    );
+    // What is truly ambiguous is refused with the line and column.
+    write(&wr.root.join(".env"), "A=1\nB=${C:?required}\n");
+    let o = wr.code(&["up"], 2);
+    assert!(
+        o.stderr
+            .contains(".env:2:3: expected ${C} or ${C:-default}"),
+        "{}",
+        o.stderr
+    );
+}
+
+#[test]
+fn up_checks_every_name_first_and_a_taken_one_applies_nothing() {
+    let wr = Wr::new();
+    let (a, b, c) = (unique_secs(), unique_secs(), unique_secs());
+    wr.start(&["--name", "app/b", "--", "sleep", &b]);
+    write(
+        &wr.root.join("wrangle.json"),
+        &format!(
+            r#"{{"project": "app", "services": {{
+  "a": {{"cmd": ["sleep", "{a}"]}},
+  "b": {{"cmd": ["sleep", "{b}"]}},
+  "c": {{"cmd": ["sleep", "{c}"]}}
+}}}}"#
+        ),
+    );
+    let o = wr.code(&["up"], 4);
+    assert!(
+        o.stderr.contains(
+            "nothing was applied: app/b is taken by app/b (id 1), which is not a service"
+        ),
+        "{}",
+        o.stderr
+    );
+    let names: Vec<String> = wr
+        .ls()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(names, ["app/b"], "a half-applied file");
+    assert!(procs_with_argv(&["sleep", &a]).is_empty());
+    // A service of another file of the same project holds the name just as well.
+    wr.ok(&["rm", "app/b"]);
+    std::fs::create_dir(wr.root.join("other")).unwrap();
+    write(
+        &wr.root.join("other/wrangle.json"),
+        &format!(r#"{{"project": "app", "services": {{"c": {{"cmd": ["sleep", "{c}"]}}}}}}"#),
+    );
+    wr.ok(&["up", "-f", "other/wrangle.json"]);
+    let o = wr.code(&["up"], 4);
+    assert!(o.stderr.contains("app/c is a service of "), "{}", o.stderr);
+    assert_eq!(wr.ls().len(), 1);
+}
+
+/// `wrangle CMD ARGS` run in `dir` (a folder under the instance's root).
+fn run_in(wr: &Wr, dir: &Path, args: &[&str]) -> Out {
+    let mut c = wr.cmd(args);
+    c.current_dir(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    finish(c.spawn().unwrap(), CMD_DEADLINE, &args.join(" "))
+}
+
+#[test]
+fn two_projects_can_both_have_an_api_and_a_plain_name_means_the_folders_one() {
+    let wr = Wr::new();
+    let (shop, blog) = (wr.root.join("shop"), wr.root.join("blog"));
+    std::fs::create_dir_all(shop.join("sub")).unwrap();
+    std::fs::create_dir(&blog).unwrap();
+    let (s_api, b_api, db) = (unique_secs(), unique_secs(), unique_secs());
+    // A Procfile's project is its folder's name; a wrangle.json may name its own.
+    write(
+        &shop.join("Procfile"),
+        &format!("api: exec sleep {s_api}\ndb: exec sleep {db}\n"),
+    );
+    write(
+        &blog.join("wrangle.json"),
+        &format!(
+            r#"{{"project": "journal", "services": {{"api": {{"cmd": ["sleep", "{b_api}"]}}}}}}"#
+        ),
+    );
+    let o = run_in(&wr, &shop, &["up"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(o.text().contains("created shop/api"), "{o:?}");
+    let o = run_in(&wr, &blog, &["up"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(o.text().contains("created journal/api"), "{o:?}");
+    let mut names: Vec<String> = wr
+        .ls()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap_or("").to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["journal/api", "shop/api", "shop/db"]);
+
+    // Outside both folders: the full name, or a plain one only where it is unambiguous.
+    let o = wr.code(&["status", "api"], 4);
+    assert!(o.stderr.contains("journal/api, shop/api"), "{}", o.stderr);
+    let pid_of = |v: &Value| v["pid"].as_i64().unwrap_or(0);
+    let shop_pid = pid_of(&wr.status("shop/api"));
+    let blog_pid = pid_of(&wr.status("journal/api"));
+    assert_ne!(shop_pid, blog_pid);
+    assert_eq!(wr.status("db")["name"], "shop/db");
+
+    // Inside a project's folder (or below it), a plain name means that project's.
+    let o = run_in(&wr, &shop.join("sub"), &["status", "api", "--json"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(pid_of(&o.json()[0]), shop_pid);
+    let o = run_in(&wr, &blog, &["stop", "api"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(wr.state("journal/api"), "stopped");
+    assert_eq!(wr.state("shop/api"), "running");
+    let o = run_in(&wr, &shop, &["down", "api"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(wr.run(&["status", "shop/api"]).code, 3);
+    assert_eq!(wr.state("journal/api"), "stopped");
+}
+
+/// An entry saved by a version before projects (plain name, no project) is renamed
+/// PROJECT/NAME when the daemon reads it, and `up` of the same file recognises it.
+#[test]
+fn services_saved_before_projects_are_migrated() {
+    let wr = Wr::new();
+    let app = wr.root.join("app");
+    std::fs::create_dir(&app).unwrap();
+    let (x, y) = (unique_secs(), unique_secs());
+    write(
+        &app.join("wrangle.json"),
+        &format!(
+            r#"{{"services": {{"db": {{"cmd": ["sleep", "{x}"]}}, "web": {{"cmd": ["sleep", "{y}"], "after": ["db"]}}}}}}"#
+        ),
+    );
+    assert_eq!(run_in(&wr, &app, &["up"]).code, 0);
+    wr.ok(&["shutdown"]);
+    // Rewrite the saved entries as an older version wrote them.
+    let dir = wr.home().join("entries");
+    for f in std::fs::read_dir(&dir).unwrap() {
+        let path = f.unwrap().path();
+        let mut e: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let plain = |v: &Value| Value::from(v.as_str().unwrap().rsplit('/').next().unwrap());
+        e["name"] = plain(&e["name"]);
+        let s = &mut e["service"];
+        s["name"] = plain(&s["name"]);
+        s.as_object_mut().unwrap().remove("project");
+        let after: Vec<Value> = s["after"].as_array().unwrap().iter().map(plain).collect();
+        s["after"] = Value::from(after);
+        s["base"]["spec"]["name"] = plain(&s["base"]["spec"]["name"]);
+        std::fs::write(&path, e.to_string()).unwrap();
+    }
+    let mut names: Vec<String> = wr
+        .ls()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap_or("").to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["app/db", "app/web"]);
+    let o = run_in(&wr, &app, &["up"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(
+        o.text().contains("started app/db") && o.text().contains("started app/web"),
+        "the same services, started again, not created or changed: {o:?}"
+    );
+    assert_eq!(wr.ls().len(), 2);
 }

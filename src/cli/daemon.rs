@@ -50,6 +50,10 @@ pub struct DaemonCmd {
     /// start the saved set (wrangle save) once listening, for boot
     #[argh(switch)]
     pub resurrect: bool,
+    /// also write every entry's output to standard output, each line prefixed [NAME] (for
+    /// an init system's journal)
+    #[argh(switch)]
+    pub passthrough: bool,
 }
 
 /// record what should be running (running entries and those waiting to restart)
@@ -124,6 +128,24 @@ pub fn shutdown(paths: &Paths, _c: ShutdownCmd) -> Result<Exit> {
     match Client::connect(paths) {
         Ok(mut c) => {
             c.shutdown()?;
+            drop(c);
+            // The answer comes before the daemon's last steps (its keeper lets go of the
+            // socket's lock last): return once it has, so that what runs next (a new daemon,
+            // a second shutdown) finds none.
+            let deadline = std::time::Instant::now() + EXIT_WAIT;
+            while !lock_free(paths) {
+                if std::time::Instant::now() >= deadline {
+                    return Err(Error::new(
+                        Code::Daemon,
+                        format!(
+                            "the daemon answered the shutdown but still holds {} after {}s",
+                            lock_path(paths).display(),
+                            EXIT_WAIT.as_secs()
+                        ),
+                    ));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
             println!("daemon stopped");
             Ok(0)
         }
@@ -155,17 +177,27 @@ enum Presence {
     Live,
 }
 
+/// How long `shutdown` waits for an answering daemon to be gone.
+const EXIT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The lock every daemon (its keeper) holds while it lives.
+fn lock_path(paths: &Paths) -> std::path::PathBuf {
+    paths.socket.with_extension("sock.lock")
+}
+
+/// Whether no daemon holds the socket's lock.
+fn lock_free(paths: &Paths) -> bool {
+    let Ok(f) = std::fs::File::open(lock_path(paths)) else {
+        // No lock file: no daemon ever ran on this socket.
+        return true;
+    };
+    rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockShared).is_ok()
+}
+
 /// Asks the socket's lock (which every daemon holds while it lives) and the socket itself,
 /// so that a daemon that cannot answer (out of descriptors, busy) is never taken for none.
 fn daemon_presence(paths: &Paths) -> Presence {
-    let lock_path = paths.socket.with_extension("sock.lock");
-    let lock_free = || -> bool {
-        let Ok(f) = std::fs::File::open(&lock_path) else {
-            // No lock file: no daemon ever ran on this socket.
-            return true;
-        };
-        rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockShared).is_ok()
-    };
+    let lock_free = || lock_free(paths);
     if lock_free() {
         return Presence::None;
     }
@@ -259,7 +291,9 @@ pub fn daemon(paths: Paths, c: DaemonCmd) -> Result<Exit> {
     if let Some(handoff) = crate::daemon::handoff() {
         // Started by a keeper: the daemon proper.
         init_logging();
-        crate::daemon::run_worker(paths, handoff?)?;
+        let report = crate::daemon::take_report_fd();
+        let handoff = handoff.inspect_err(|e| crate::daemon::report_failure(report.as_ref(), e))?;
+        crate::daemon::run_worker(paths, handoff, report, c.passthrough)?;
         return Ok(0);
     }
     let auto = std::env::var_os("WRANGLE_AUTOSTART").is_some();
@@ -269,6 +303,7 @@ pub fn daemon(paths: Paths, c: DaemonCmd) -> Result<Exit> {
         replace: c.replace,
         auto,
         resurrect: c.resurrect,
+        passthrough: c.passthrough,
     };
     if !c.detach {
         init_logging();
@@ -298,18 +333,16 @@ fn detach(paths: Paths, opts: Options) -> Result<Exit> {
     }
     if pid > 0 {
         drop(wr);
-        let mut f = std::fs::File::from(rd);
-        let mut b = [0u8; 1];
-        return match f.read(&mut b) {
-            Ok(1) => Ok(0),
-            _ => Err(Error::new(
-                Code::Daemon,
-                format!("the daemon failed to start; see {}", log_path.display()),
-            )),
-        };
+        return starter_verdict(std::fs::File::from(rd), &log_path);
     }
     drop(rd);
-    close_inherited_fds(&[wr.as_raw_fd(), log.as_raw_fd()]);
+    // A copy to say why, if the daemon fails before it is ready (the keeper closes the other).
+    let report = wr.try_clone().ok();
+    close_inherited_fds(&[
+        wr.as_raw_fd(),
+        log.as_raw_fd(),
+        report.as_ref().map_or(-1, |r| r.as_raw_fd()),
+    ]);
     let _ = rustix::process::setsid();
     let devnull = std::fs::File::open("/dev/null").ok();
     // SAFETY: dup2 onto the standard fds of this (child) process; the sources are open.
@@ -326,10 +359,53 @@ fn detach(paths: Paths, opts: Options) -> Result<Exit> {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("wrangle daemon: {e}");
+            crate::daemon::report_failure(report.as_ref(), &e);
             e.code.exit_status()
         }
     };
     std::process::exit(code);
+}
+
+/// What the `--detach` parent makes of the child's pipe: `R` or `L`, started (or another
+/// daemon won the race); a failure line (see `crate::daemon::report_failure`) is printed as
+/// the error with its exit status; nothing (the child died) points at the log.
+fn starter_verdict(mut f: std::fs::File, log_path: &std::path::Path) -> Result<Exit> {
+    let mut got = Vec::new();
+    let mut b = [0u8; 512];
+    loop {
+        match f.read(&mut b) {
+            Ok(0) => break,
+            Ok(n) => {
+                got.extend_from_slice(&b[..n]);
+                if matches!(got[0], b'R' | b'L') || got.contains(&b'\n') {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    if matches!(got.first(), Some(b'R' | b'L')) {
+        return Ok(0);
+    }
+    let line = String::from_utf8_lossy(&got);
+    let failure = line
+        .strip_prefix('E')
+        .and_then(|l| l.lines().next()?.split_once(' '))
+        .and_then(|(code, msg)| Some((code.parse::<Exit>().ok()?, msg)));
+    match failure {
+        Some((code, msg)) => {
+            eprintln!(
+                "wrangle: the daemon cannot start: {msg} (see {})",
+                log_path.display()
+            );
+            Ok(if code == 0 { 1 } else { code })
+        }
+        None => Err(Error::new(
+            Code::Daemon,
+            format!("the daemon failed to start; see {}", log_path.display()),
+        )),
+    }
 }
 
 /// Closes every descriptor above 2 but `keep`: a daemon must not hold on to pipes or files its

@@ -71,21 +71,30 @@ pub fn ls(paths: &Paths, c: LsCmd) -> Result<Exit> {
             SORTS.join(", ")
         );
     }
+    if (c.quiet || c.names) && !c.json {
+        // Ids or names only: the daemon answers without building the full listing.
+        let entries = client(paths)?.list_brief(&c.selector(&c.targets))?;
+        let mut out = String::with_capacity(entries.len() * 8);
+        for e in &entries {
+            match (&e.name, c.names) {
+                (Some(n), true) => out.push_str(n),
+                _ => out.push_str(&e.id.to_string()),
+            }
+            out.push('\n');
+        }
+        return match std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes()) {
+            Ok(()) => Ok(0),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+            Err(e) => Err(crate::error::Error::io(
+                "cannot write to standard output",
+                e,
+            )),
+        };
+    }
     let mut entries = client(paths)?.list(&c.selector(&c.targets))?;
     sort_entries(&mut entries, sort);
     if c.json {
         print_json(&entries)?;
-    } else if c.quiet {
-        for e in &entries {
-            println!("{}", e.id);
-        }
-    } else if c.names {
-        for e in &entries {
-            match &e.name {
-                Some(n) => println!("{n}"),
-                None => println!("{}", e.id),
-            }
-        }
     } else {
         let mut header = vec![
             "ID", "NAME", "PID", "STATE", "UPTIME", "RESTARTS", "CPU", "MEM",

@@ -8,6 +8,7 @@ mod edit;
 mod events;
 mod logs;
 mod ls;
+mod mcp;
 mod multilogs;
 mod registry;
 mod render;
@@ -72,6 +73,7 @@ pub enum Cmd {
     Startup(startup::StartupCmd),
     Unstartup(startup::UnstartupCmd),
     Edit(edit::EditCmd),
+    Mcp(mcp::McpCmd),
 }
 
 /// What a command produced: an exit status.
@@ -175,6 +177,7 @@ fn dispatch(top: Top) -> Result<Exit> {
         Cmd::Up(c) => services::up(&paths, c),
         Cmd::Down(c) => services::down(&paths, c),
         Cmd::Edit(c) => edit::edit(&paths, c),
+        Cmd::Mcp(c) => mcp::mcp(paths, c),
         Cmd::Startup(_) | Cmd::Unstartup(_) => unreachable!("dispatched above"),
     }
 }

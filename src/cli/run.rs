@@ -147,7 +147,8 @@ fn build_spec(c: &RunCmd) -> Result<RunSpec> {
     for f in &c.env_file {
         let text = std::fs::read_to_string(f)
             .map_err(|e| Error::new(Code::Usage, format!("--env-file {f}: {e}")))?;
-        env.extend(crate::config::envfile::parse(&text, f)?);
+        let pairs = crate::config::envfile::parse(&text, f, &|k| env.get(k).cloned())?;
+        env.extend(pairs);
     }
     for kv in &c.env {
         match kv.split_once('=') {

@@ -74,6 +74,7 @@ macro_rules! with_selector {
                     originator: self.originator.clone(),
                     alive: self.alive,
                     all: self.all,
+                    project: $crate::config::services::project::of_current_folder(),
                     ..$crate::proto::Selector::default()
                 }
             }

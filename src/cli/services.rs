@@ -60,8 +60,16 @@ fn narrow(all: Vec<ServiceSpec>, names: &[String], file: &Path) -> Result<Vec<Se
         return Ok(all);
     }
     let by_name: BTreeMap<&str, &ServiceSpec> = all.iter().map(|s| (s.name.as_str(), s)).collect();
+    let project = all.first().map(|s| s.project.as_str()).unwrap_or_default();
     let mut want: BTreeSet<String> = BTreeSet::new();
-    let mut todo: Vec<String> = names.to_vec();
+    // A name is the full PROJECT/NAME or the plain name within the file.
+    let mut todo: Vec<String> = names
+        .iter()
+        .map(|n| match n.contains('/') {
+            true => n.clone(),
+            false => format!("{project}/{n}"),
+        })
+        .collect();
     while let Some(n) = todo.pop() {
         let Some(s) = by_name.get(n.as_str()) else {
             bail!(
@@ -85,6 +93,7 @@ pub fn up(paths: &Paths, c: UpCmd) -> Result<Exit> {
     let declared: BTreeSet<String> = all.iter().map(|s| s.name.clone()).collect();
     let chosen = narrow(all, &c.names, &file)?;
     let mut client = client(paths)?;
+    check_names(&mut client, &chosen)?;
     let mut results: Vec<ActionResult> = Vec::new();
     let mut not_ready: BTreeMap<String, String> = BTreeMap::new();
     let mut status = 0;
@@ -175,6 +184,35 @@ pub fn up(paths: &Paths, c: UpCmd) -> Result<Exit> {
         print_json(&results)?;
     }
     Ok(status)
+}
+
+/// Refuses the whole file (exit status 4) if any of its services' names is taken by an entry
+/// that is not that service of the same file: nothing is applied, rather than half of it.
+fn check_names(client: &mut crate::client::Client, chosen: &[ServiceSpec]) -> Result<()> {
+    let mut taken: Vec<String> = Vec::new();
+    for e in client.list(&Selector::default())? {
+        let Some(n) = &e.name else { continue };
+        let Some(s) = chosen.iter().find(|s| &s.name == n) else {
+            continue;
+        };
+        match e.service_file.as_deref() {
+            Some(f) if f == s.file => {}
+            Some(f) => taken.push(format!("{n} is a service of {f}")),
+            None => taken.push(format!(
+                "{n} is taken by {}, which is not a service",
+                render::label(e.id, &e.name)
+            )),
+        }
+    }
+    if taken.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        Code::NameTaken,
+        "nothing was applied: {} (rename or remove {} first)",
+        taken.join("; "),
+        if taken.len() == 1 { "it" } else { "them" }
+    )
 }
 
 fn print_result(r: &ActionResult) {

@@ -57,7 +57,14 @@ impl Daemon {
         let mut scratch = std::mem::take(&mut self.scratch);
         let mut eof = false;
         let mut more = false;
-        for _ in 0..READS_PER_TURN {
+        // Output that is cut into lines for someone costs per line: one read a turn then,
+        // so that a chatty process cannot hold the loop for many (a turn stays one pipe-full).
+        let reads = if self.wants_log_lines(id) {
+            1
+        } else {
+            READS_PER_TURN
+        };
+        for _ in 0..reads {
             let Some(fd) = self
                 .live
                 .get(&id)
@@ -203,6 +210,7 @@ impl Daemon {
         if self.wants_log_lines(id) {
             self.publish_output(id, stream, data);
         }
+        self.pass_output(id, stream, data);
         self.wake_followers(id);
     }
 

@@ -89,6 +89,7 @@ impl Daemon {
             index_dirty: HashSet::new(),
             shutting_down: false,
             line_bufs: HashMap::new(),
+            passthrough: None,
             exit_now: false,
             my_pid: std::process::id() as i32,
             builds: Default::default(),
@@ -269,6 +270,7 @@ impl Daemon {
                 run,
                 found,
             } => self.log_scanned(conn, req, id, run, found),
+            super::jobs::Done::LogRead { conn, req, reply } => self.log_read(conn, req, reply),
         }
     }
 

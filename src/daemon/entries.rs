@@ -8,7 +8,8 @@ use crate::error::{Code, Result};
 use crate::proc::supervisor::Phase;
 use crate::proto::frame::FrameKind;
 use crate::proto::{
-    ActionReply, ActionResult, EntryInfo, EntryReply, EventKind, Outcome, RunSpec, Selector,
+    ActionReply, ActionResult, BriefEntry, EntryInfo, EntryReply, EventKind, Outcome, RunSpec,
+    Selector,
 };
 use mio::Token;
 use std::time::Duration;
@@ -33,11 +34,28 @@ impl Daemon {
         Ok(())
     }
 
-    pub(super) fn list(&mut self, t: Token, req_id: u32, sel: &Selector) -> Result<()> {
+    pub(super) fn list(
+        &mut self,
+        t: Token,
+        req_id: u32,
+        sel: &Selector,
+        brief: bool,
+    ) -> Result<()> {
         let ids = self.reg.select(sel)?;
+        if brief {
+            let entries: Vec<BriefEntry> = ids
+                .into_iter()
+                .map(|id| BriefEntry {
+                    id,
+                    name: self.reg.get(id).and_then(|e| e.name.clone()),
+                })
+                .collect();
+            self.reply_entries(t, req_id, &entries);
+            return Ok(());
+        }
         self.want_usage(&ids);
-        let entries = ids.into_iter().map(|id| self.info(id, false)).collect();
-        self.reply_entries(t, req_id, entries);
+        let entries: Vec<EntryInfo> = ids.into_iter().map(|id| self.info(id, false)).collect();
+        self.reply_entries(t, req_id, &entries);
         Ok(())
     }
 
@@ -56,7 +74,7 @@ impl Daemon {
             );
         }
         self.want_usage(&ids);
-        let entries = ids
+        let entries: Vec<EntryInfo> = ids
             .into_iter()
             .map(|id| {
                 let mut info = self.info(id, true);
@@ -80,7 +98,7 @@ impl Daemon {
                 info
             })
             .collect();
-        self.reply_entries(t, req_id, entries);
+        self.reply_entries(t, req_id, &entries);
         Ok(())
     }
 
@@ -129,14 +147,14 @@ impl Daemon {
     /// Replies with a list of entries. A long list goes out in parts of about 1 MiB (EVENT
     /// frames `{"entries":[...]}`, then the RESPONSE with the rest), never as one frame over the
     /// size limit.
-    fn reply_entries(&mut self, t: Token, req: u32, entries: Vec<EntryInfo>) {
+    fn reply_entries<T: serde::Serialize>(&mut self, t: Token, req: u32, entries: &[T]) {
         const PART: usize = 1 << 20;
         let Some(c) = self.rx.conns.get_mut(&t) else {
             return;
         };
         let mut part = Vec::from(&br#"{"entries":["#[..]);
         let mut first = true;
-        for e in &entries {
+        for e in entries {
             let Ok(json) = serde_json::to_vec(e) else {
                 continue;
             };

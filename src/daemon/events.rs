@@ -9,12 +9,19 @@ use crate::logs::bytes::memchr;
 use crate::proto::frame::FrameKind;
 use crate::proto::{LiveEvent, Selector};
 use crate::store::registry::{take_events, Registry};
+use memchr::memrchr;
 use mio::Token;
 
 /// The longest line published whole: a longer one (or an unfinished one that grows past it)
 /// is published in pieces of at most this many bytes, so a process that never prints a
 /// newline costs no more memory than this. Documented in wrangle(1) under `events`.
 const MAX_LINE: usize = 64 << 10;
+
+/// The backlog above which a connection gets no more log lines this turn (they are counted as
+/// missed): a quarter of [`HIGH_WATER`], so that a turn's lines for one connection cost a few
+/// thousand events at most, and a process printing lines as fast as it can (`yes`) cannot hold
+/// the loop for long (measured by bench/stress).
+const LINES_HIGH_WATER: usize = HIGH_WATER / 4;
 
 /// Splits `data`, the output that follows the unfinished line `partial`, into lines, calling
 /// `emit` with each line without its newline (a `\r` before it is kept: it is the process's
@@ -23,7 +30,12 @@ const MAX_LINE: usize = 64 << 10;
 /// emitted in pieces of at most `max` bytes (cut before a UTF-8 character rather than inside
 /// it when one starts within 3 bytes of the cut), and `partial` never holds more than `max`
 /// bytes. Where the chunks of output begin and end changes nothing in what is emitted.
-fn split_lines(partial: &mut Vec<u8>, mut data: &[u8], max: usize, emit: &mut impl FnMut(&[u8])) {
+pub(super) fn split_lines(
+    partial: &mut Vec<u8>,
+    mut data: &[u8],
+    max: usize,
+    emit: &mut impl FnMut(&[u8]),
+) {
     debug_assert!(max > 0 && partial.len() <= max);
     // Finish the unfinished line first, taking no more than one piece's worth at a time.
     while !partial.is_empty() && !data.is_empty() {
@@ -66,6 +78,47 @@ fn emit_pieces(mut line: &[u8], max: usize, emit: &mut impl FnMut(&[u8])) {
         line = &line[cut..];
     }
     emit(line);
+}
+
+/// How many lines [`split_lines`] would emit for `data` after `partial`, updating `partial`
+/// the same way (to the bytes after the last newline), without cutting them out: newlines
+/// are counted a word at a time. Exact for lines of at most `max` bytes; a longer line,
+/// which [`split_lines`] emits in pieces, may count as one.
+fn count_lines(partial: &mut Vec<u8>, data: &[u8], max: usize) -> u64 {
+    let mut n = 0;
+    let tail = match memrchr(b'\n', data) {
+        Some(last) => {
+            let first = memchr(b'\n', data).unwrap_or(last);
+            // The unfinished line, completed; then the lines in between, each of which may
+            // be long; then what follows the last newline.
+            n += ((partial.len() + first) / max.max(1)) as u64 + 1;
+            n += count_newlines(&data[first + 1..=last]);
+            partial.clear();
+            &data[last + 1..]
+        }
+        None => data,
+    };
+    partial.extend_from_slice(tail);
+    while partial.len() > max {
+        n += 1;
+        partial.drain(..max);
+    }
+    n
+}
+
+/// The number of `\n` bytes in `data`, eight at a time (SWAR: no per-line call).
+fn count_newlines(data: &[u8]) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = data.chunks_exact(8);
+    let mut n = 0u64;
+    for c in &mut chunks {
+        let w = u64::from_ne_bytes(c.try_into().expect("eight bytes")) ^ (ONES * u64::from(b'\n'));
+        // A zero byte of `w` is a newline: set its high bit, exactly (no false positives).
+        let zero = !(((w & !HIGHS) + !HIGHS) | w) & HIGHS;
+        n += u64::from(zero.count_ones());
+    }
+    n + chunks.remainder().iter().filter(|&&b| b == b'\n').count() as u64
 }
 
 /// Where to cut `line` (longer than `max`) into a first piece: at `max`, or up to 3 bytes
@@ -218,11 +271,36 @@ impl Daemon {
             || self.ready_wants_lines(id)
     }
 
+    /// Whether some subscriber to entry `id`'s lines can take one now (its connection is not
+    /// backed up).
+    fn line_room(&self, id: u64) -> bool {
+        self.rx.conns.values().any(|c| {
+            c.backlog() <= LINES_HIGH_WATER && c.subs.iter().any(|s| wants(&self.reg, s, id, 2))
+        })
+    }
+
     /// Cuts captured output into lines for log subscribers and log waits (a partial line
     /// waits for its end, up to [`MAX_LINE`] bytes). The cost is one pass over `data` plus the
     /// events actually queued, whatever the number of lines in it.
     pub(super) fn publish_output(&mut self, id: u64, stream: u8, data: &[u8]) {
         let mut partial = self.line_bufs.remove(&(id, stream)).unwrap_or_default();
+        if !self.ready_wants_lines(id) && !self.line_room(id) {
+            // Every subscriber is backed up: the lines are only counted as missed, which
+            // needs no split (a `yes` under a slow `events --type log` made the split and the
+            // copies of half a million lines a turn the daemon's whole work).
+            let n = count_lines(&mut partial, data, MAX_LINE);
+            if !partial.is_empty() {
+                self.line_bufs.insert((id, stream), partial);
+            }
+            for c in self.rx.conns.values_mut() {
+                for sub in c.subs.iter_mut() {
+                    if wants(&self.reg, sub, id, 2) {
+                        sub.missed += n;
+                    }
+                }
+            }
+            return;
+        }
         let mut lines = Lines::default();
         split_lines(&mut partial, data, MAX_LINE, &mut |l| lines.push(l));
         if !partial.is_empty() {
@@ -242,9 +320,16 @@ impl Daemon {
                 self.ready_line(id, &String::from_utf8_lossy(lines.get(k)));
             }
         }
-        let name = self.reg.get(id).and_then(|e| e.name.clone());
-        let ts_ms = crate::util::now_ms();
-        let stream_name = if stream == 2 { "stderr" } else { "stdout" };
+        // One event, its message replaced line by line: no allocation per line.
+        let mut ev = LiveEvent {
+            ts_ms: crate::util::now_ms(),
+            id,
+            name: self.reg.get(id).and_then(|e| e.name.clone()),
+            kind: crate::proto::EventKind::Log,
+            message: String::new(),
+            stream: Some(if stream == 2 { "stderr" } else { "stdout" }.into()),
+            count: None,
+        };
         for (t, c) in self.rx.conns.iter_mut() {
             let mut any = false;
             for i in 0..c.subs.len() {
@@ -253,19 +338,12 @@ impl Daemon {
                 }
                 any = true;
                 for k in 0..lines.ends.len() {
-                    if c.backlog() > HIGH_WATER {
+                    if c.backlog() > LINES_HIGH_WATER {
                         c.subs[i].missed += (lines.ends.len() - k) as u64;
                         break;
                     }
-                    let ev = LiveEvent {
-                        ts_ms,
-                        id,
-                        name: name.clone(),
-                        kind: crate::proto::EventKind::Log,
-                        message: String::from_utf8_lossy(lines.get(k)).into_owned(),
-                        stream: Some(stream_name.into()),
-                        count: None,
-                    };
+                    ev.message.clear();
+                    ev.message.push_str(&String::from_utf8_lossy(lines.get(k)));
                     deliver(c, i, &ev);
                 }
             }
@@ -413,6 +491,44 @@ mod tests {
                     let got = split(&[&data[..a], &data[a..b], &data[b..]], max);
                     assert_eq!(got, whole, "max {max}, cut at {a} and {b}");
                 }
+            }
+        }
+    }
+
+    /// Property: for lines no longer than the limit, counting gives what splitting emits, and
+    /// leaves the same unfinished line, whatever the chunks; the word-at-a-time newline count
+    /// agrees with a plain count at every length and alignment.
+    #[test]
+    fn property_counting_lines_agrees_with_splitting_them() {
+        use super::{count_lines, count_newlines};
+        use crate::util::prop::{cases, Rng};
+        for seed in 1..=cases(500) as u64 {
+            let mut rng = Rng::new(seed);
+            let max = 16;
+            let mut text = Vec::new();
+            for _ in 0..rng.below(60) {
+                let n = rng.below(max + 1);
+                text.extend((0..n).map(|_| *rng.pick(&[b'a', b'y', 0xc3, 0xa9, b'\r', 0, 0xff])));
+                if !rng.one_in(8) {
+                    text.push(b'\n');
+                }
+            }
+            let (mut split_partial, mut count_partial) = (Vec::new(), Vec::new());
+            let (mut emitted, mut counted) = (0u64, 0u64);
+            let mut at = 0;
+            while at < text.len() {
+                let n = (1 + rng.below(40)).min(text.len() - at);
+                let chunk = &text[at..at + n];
+                at += n;
+                // Lines only ever longer than `max` in the unfinished part are out of scope.
+                split_lines(&mut split_partial, chunk, 1 << 20, &mut |_| emitted += 1);
+                counted += count_lines(&mut count_partial, chunk, 1 << 20);
+                assert_eq!(count_partial, split_partial, "seed {seed}");
+            }
+            assert_eq!(counted, emitted, "seed {seed}");
+            for start in 0..8.min(text.len()) {
+                let plain = text[start..].iter().filter(|&&b| b == b'\n').count() as u64;
+                assert_eq!(count_newlines(&text[start..]), plain, "seed {seed}");
             }
         }
     }

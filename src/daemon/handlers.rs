@@ -36,6 +36,7 @@ impl Daemon {
             | Request::Resize { sel, .. }
             | Request::Label { sel, .. }
             | Request::Edit { sel, .. } => self.touch(sel),
+            Request::ReadLog(q) => self.touch(&q.sel),
             _ => {}
         }
         match req {
@@ -57,7 +58,7 @@ impl Daemon {
                 self.reply(t, req_id, &reply);
             }
             Request::Run { spec } => self.run_request(t, req_id, spec)?,
-            Request::List { sel } => self.list(t, req_id, &sel)?,
+            Request::List { sel, brief } => self.list(t, req_id, &sel, brief)?,
             Request::Status { sel, show_env } => self.status(t, req_id, &sel, show_env)?,
             Request::Save { force } => {
                 let results = self.save_set(force)?;
@@ -168,6 +169,7 @@ impl Daemon {
             Request::Reset { confirm } => self.reset(t, req_id, &confirm)?,
             Request::Cancel { target } => self.cancel(t, req_id, target),
             Request::Upgrade { binary } => self.upgrade(t, req_id, binary)?,
+            Request::ReadLog(q) => self.read_log_request(t, req_id, q)?,
             Request::LiveState => {
                 let state = self.live_state();
                 self.reply(t, req_id, &state);

@@ -19,6 +19,12 @@ pub(super) enum Done {
         run: u32,
         found: bool,
     },
+    /// The answer to `read_log` request `req` of connection `conn` (see `logread.rs`).
+    LogRead {
+        conn: Token,
+        req: u32,
+        reply: Result<crate::proto::ReadLogReply, String>,
+    },
 }
 
 pub(super) struct Jobs {

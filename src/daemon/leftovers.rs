@@ -62,10 +62,16 @@ impl Daemon {
             self.proc_table().tree(id, 0)
         } else {
             let instance = self.paths.state.display().to_string();
+            let starts = self.run_starts(id);
             let (mains, builds) = (&self.pids, &self.builds);
-            let found = leftovers::find(self.my_pid, id, leader, &instance, |p| {
-                p == leader || mains.contains_key(&p) || builds.is_build(p)
-            });
+            let found = leftovers::find(
+                self.my_pid,
+                id,
+                leader,
+                &instance,
+                |p| p == leader || mains.contains_key(&p) || builds.is_build(p),
+                &starts,
+            );
             let s = self.sups.entry(id).or_default();
             if found.unsure && s.relooks < RELOOKS && s.relook.is_none() {
                 let delay = RELOOK.saturating_mul(1 << s.relooks.min(8)).min(RELOOK_MAX);
@@ -80,6 +86,25 @@ impl Daemon {
             }
         }
         all
+    }
+
+    /// When entry `id`'s run started and when every other run of ours that lives did: what
+    /// tells whose an orphan without marker, group or session is. Processes adopted with
+    /// `wrangle add` are not ours and their orphans never come to us, so they do not count.
+    fn run_starts(&self, id: u64) -> leftovers::Starts {
+        let mine = match self.live.get(&id) {
+            Some(l) => l.start_time,
+            None => self.reg.get(id).and_then(|e| e.start_time).unwrap_or(0),
+        };
+        let others = self
+            .live
+            .iter()
+            .filter(|(other, l)| {
+                **other != id && !matches!(l.adopted, Some(super::state::Adopted::Watched(..)))
+            })
+            .map(|(_, l)| l.start_time)
+            .collect();
+        leftovers::Starts { mine, others }
     }
 
     /// Looks for leftovers again (an orphan was in the middle of an `exec`): what is found now

@@ -185,6 +185,7 @@ impl Daemon {
     pub(super) fn report_end(&mut self, id: u64, end: End) {
         self.close_input(id);
         self.flush_log_lines(id);
+        self.pass_end(id);
         if matches!(end, End::Stopped { .. }) {
             // A stop ends every process of the entry, kept leftovers included.
             if let Some(e) = self.reg.get_mut(id) {

@@ -17,8 +17,10 @@ mod kept;
 pub use kept::{handoff, Handoff, Mode};
 mod leftovers;
 mod lifecycle;
+mod logread;
 mod logretry;
 mod output;
+mod passthrough;
 mod reactor;
 mod ready;
 mod registry_ops;
@@ -50,6 +52,8 @@ pub struct Options {
     pub auto: bool,
     /// Start the saved set once listening (at boot).
     pub resurrect: bool,
+    /// Every entry's output also to standard output, a line at a time (`--passthrough`).
+    pub passthrough: bool,
 }
 
 /// Takes an exclusive, non-blocking flock on `path`. Ok(None) if someone else holds it.
@@ -153,6 +157,7 @@ pub fn run(paths: Paths, opts: Options, ready: Option<OwnedFd>) -> Result<()> {
         ready,
         socket: paths.socket.clone(),
         resurrect: opts.resurrect,
+        passthrough: opts.passthrough,
         nofile: rustix::process::getrlimit(rustix::process::Resource::Nofile).current,
     });
     if code != 0 {
@@ -163,15 +168,38 @@ pub fn run(paths: Paths, opts: Options, ready: Option<OwnedFd>) -> Result<()> {
 
 /// The daemon proper, started by the keeper (see `crate::keeper`): takes what the keeper
 /// holds, serves until shut down.
-pub fn run_worker(paths: Paths, handoff: kept::Handoff) -> Result<()> {
-    let held = handoff.receive()?;
+/// `report` (see [`take_report_fd`]) is told why, if it fails before it is ready.
+/// With `passthrough`, every entry's output also goes to standard output.
+pub fn run_worker(
+    paths: Paths,
+    handoff: kept::Handoff,
+    report: Option<OwnedFd>,
+    passthrough: bool,
+) -> Result<()> {
     let mode = handoff.mode;
-    let (link, listener, locks) = handoff.into_link();
-    let mut d = state::Daemon::new(paths, listener, Some(link), held, mode == Mode::Takeover)?;
+    let started = handoff.receive().and_then(|held| {
+        let (link, listener, locks) = handoff.into_link();
+        let d = state::Daemon::new(paths, listener, Some(link), held, mode == Mode::Takeover)?;
+        Ok((d, locks))
+    });
+    let (mut d, locks) = match started {
+        Ok(x) => x,
+        Err(e) => {
+            report_failure(report.as_ref(), &e);
+            return Err(e);
+        }
+    };
+    if passthrough {
+        match passthrough::Passthrough::start() {
+            Ok(p) => d.passthrough = Some(p),
+            Err(e) => log::error!("--passthrough: cannot start its writer thread: {e}"),
+        }
+    }
     if mode == Mode::Resurrect {
         d.resurrect_at_start();
     }
     d.keeper_ready();
+    drop(report);
     let result = d.run();
     drop(locks);
     result
@@ -214,6 +242,35 @@ fn remove_stale_socket(path: &Path) -> Result<()> {
             path.display()
         ),
         Err(_) => Ok(()),
+    }
+}
+
+/// The descriptor a keeper gave its first worker for [`report_failure`] (see
+/// `keeper::REPORT_ENV`), taken out of the environment and closed on exec.
+pub fn take_report_fd() -> Option<OwnedFd> {
+    let v = std::env::var(crate::keeper::REPORT_ENV).ok()?;
+    std::env::remove_var(crate::keeper::REPORT_ENV);
+    let fd: i32 = v.parse().ok().filter(|&n| n > 2)?;
+    // SAFETY: fcntl on a number is harmless; an fd that is not open fails with EBADF and is
+    // not taken.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
+        return None;
+    }
+    // SAFETY: the keeper handed this descriptor down to us alone, at this number, and
+    // nothing else in this process owns it.
+    Some(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+}
+
+/// Tells a `--detach` parent why the daemon cannot start: `E`, the exit status, a space, the
+/// message, a newline. The first such line it reads is the one it shows.
+pub fn report_failure(to: Option<&OwnedFd>, e: &Error) {
+    if let Some(fd) = to {
+        let line = format!(
+            "E{} {}\n",
+            e.code.exit_status(),
+            e.message.replace('\n', " ")
+        );
+        let _ = rustix::io::write(fd, line.as_bytes());
     }
 }
 

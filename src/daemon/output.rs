@@ -101,7 +101,7 @@ impl Daemon {
         }
     }
 
-    fn log_info(&self, id: u64) -> LogInfo {
+    pub(super) fn log_info(&self, id: u64) -> LogInfo {
         let e = self.reg.get(id);
         let dir = self.log_dir(id).display().to_string();
         let end = e.map_or(0, |e| e.seq);
@@ -137,7 +137,7 @@ impl Daemon {
     }
 
     /// Where an entry's build logs are: one "run" per build kept.
-    fn build_log_info(&self, id: u64) -> LogInfo {
+    pub(super) fn build_log_info(&self, id: u64) -> LogInfo {
         let e = self.reg.get(id);
         let dir = self.build_dir(id);
         let builds = e.map_or(0, |e| e.builds);

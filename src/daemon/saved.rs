@@ -160,7 +160,10 @@ impl Daemon {
             );
         }
         let mut results = Vec::new();
-        for saved in file.entries {
+        for mut saved in file.entries {
+            if let Some(s) = &mut saved.service {
+                crate::store::projects::migrate_saved(&mut saved.name, s);
+            }
             // The same entry: by name, else by id when its command is the same.
             let existing = match &saved.name {
                 Some(n) => self

@@ -97,18 +97,24 @@ impl Daemon {
         Ok(())
     }
 
-    /// `down`: stops and removes the services of `file` (those in `names`, if any).
+    /// `down`: stops and removes the services of `file` (those in `names`, if any: each the
+    /// full `PROJECT/NAME` or the plain name within the file).
     pub(super) fn down(&mut self, t: Token, req: u32, file: &str, names: &[String]) -> Result<()> {
+        let named = |e: &crate::store::registry::Entry, n: &String| {
+            e.name.as_ref().is_some_and(|full| {
+                full == n || full.split_once('/').is_some_and(|(_, plain)| plain == n)
+            })
+        };
         let ids: Vec<u64> = self
             .reg
             .iter()
             .filter(|e| e.service.as_ref().is_some_and(|s| s.file == file))
-            .filter(|e| names.is_empty() || e.name.as_ref().is_some_and(|n| names.contains(n)))
+            .filter(|e| names.is_empty() || names.iter().any(|n| named(e, n)))
             .map(|e| e.id)
             .collect();
         if let Some(missing) = names.iter().find(|n| {
             !ids.iter()
-                .any(|&id| self.reg.get(id).and_then(|e| e.name.as_ref()) == Some(n))
+                .any(|&id| self.reg.get(id).is_some_and(|e| named(e, n)))
         }) {
             bail!(
                 Code::NoSuchEntry,

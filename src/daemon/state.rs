@@ -120,6 +120,8 @@ pub(crate) struct Daemon {
     pub(super) shutting_down: bool,
     /// Partial log lines per (entry, stream), kept only while log subscribers exist.
     pub(super) line_bufs: HashMap<(u64, u8), Vec<u8>>,
+    /// `daemon --passthrough`: output also goes to standard output.
+    pub(super) passthrough: Option<super::passthrough::Passthrough>,
     pub(super) exit_now: bool,
     pub(super) my_pid: i32,
     /// Builds in progress.

@@ -45,6 +45,11 @@ pub const FD_LOCKS: i32 = 5;
 /// (an upgrade: the old worker waits for this one to be ready).
 pub const WORKER_ENV: &str = "WRANGLE_WORKER";
 
+/// Set for a worker started before any was ready when a `daemon --detach` waits: the number
+/// of the descriptor (after the locks) on which it writes why it could not start (see
+/// `crate::daemon::report_failure`).
+pub const REPORT_ENV: &str = "WRANGLE_WORKER_REPORT";
+
 /// How long a new binary has to say it is ready during an upgrade.
 pub const UPGRADE_WITHIN: Duration = Duration::from_secs(5);
 
@@ -62,6 +67,8 @@ pub struct Start {
     /// Removed when the keeper ends for good.
     pub socket: PathBuf,
     pub resurrect: bool,
+    /// Workers are started with `--passthrough`.
+    pub passthrough: bool,
     /// The open-file limit the keeper was started with (its workers get it back).
     pub nofile: Option<u64>,
 }
@@ -350,14 +357,27 @@ impl Keeper {
         let (mine, theirs) = wire::pair()?;
         let mut give: Vec<i32> = vec![theirs.as_raw_fd(), self.start.listener.as_raw_fd()];
         give.extend(self.start.locks.iter().map(|l| l.as_raw_fd()));
-        let nofile = self.start.nofile;
         let mut cmd = std::process::Command::new(exe);
-        cmd.arg("daemon")
-            .env(
-                WORKER_ENV,
-                format!("{} {} {mode}", wire::VERSION, self.start.locks.len()),
-            )
-            .env_remove("WRANGLE_AUTOSTART");
+        // The starter still waits for the first worker: that one says why it fails, there.
+        match &self.start.ready {
+            Some(fd) if !self.ever_ready => {
+                cmd.env(REPORT_ENV, (FD_CHANNEL + give.len() as i32).to_string());
+                give.push(fd.as_raw_fd());
+            }
+            _ => {
+                cmd.env_remove(REPORT_ENV);
+            }
+        }
+        let nofile = self.start.nofile;
+        cmd.arg("daemon");
+        if self.start.passthrough {
+            cmd.arg("--passthrough");
+        }
+        cmd.env(
+            WORKER_ENV,
+            format!("{} {} {mode}", wire::VERSION, self.start.locks.len()),
+        )
+        .env_remove("WRANGLE_AUTOSTART");
         // SAFETY: the closure runs in the forked child before exec and only makes system
         // calls (no allocation: `give` was built before the fork).
         unsafe {

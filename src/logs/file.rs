@@ -8,7 +8,12 @@
 //! `RUN.idx` are renamed to `RUN.SEG.log` / `RUN.SEG.idx` (SEG = 1, 2, … oldest first) and new
 //! files are opened, so nothing is copied, lost or written twice: the segments in order, then
 //! `RUN.log`, concatenate to exactly what the process wrote (minus segments past `keep`). A
-//! chunk longer than the limit is split across segments, so none ever grows past it.
+//! segment is filled to the limit, never past it, and then cut at a line boundary: the bytes
+//! after its last newline (if that newline is within its last [`CUT_WINDOW`] bytes) move to
+//! the new `RUN.log`, with their index records, so that every segment, and so what the oldest
+//! kept one starts with, is whole lines. Only that partial line is ever copied; a longer line is
+//! cut at the limit. The partial line is written to the new file before the segment is cut, so
+//! a daemon killed in between duplicates it rather than losing it.
 //!
 //! A failing disk never makes the two files disagree: every byte that reaches the log gets an
 //! index record (a write cut short is indexed as far as it went), records whose write fails
@@ -24,6 +29,9 @@ use std::path::{Path, PathBuf};
 
 /// Bytes in one index record.
 pub const RECORD_LEN: usize = 16;
+
+/// How far back from a full segment's end rotation looks for the newline to cut after.
+pub const CUT_WINDOW: u64 = 64 << 10;
 
 /// Index records kept pending before the log waits for them to be written.
 const PENDING_MAX: usize = 64 * RECORD_LEN;
@@ -180,9 +188,9 @@ impl RunWriter {
         self.pending.extend_from_slice(&[stream, 0, 0, 0]);
     }
 
-    /// Appends a chunk, rotating first if it would pass the size limit (a chunk longer than
-    /// the limit is split across segments). On error the bytes that did reach the log are indexed and the
-    /// rest is not written. Returns the bytes of segments deleted by rotation.
+    /// Appends a chunk, filling the segment to the size limit and rotating when it is full. On
+    /// error the bytes that did reach the log are indexed and the rest is not written. Returns
+    /// the bytes of segments deleted by rotation.
     pub fn write(&mut self, stream: u8, ts_us: u64, data: &[u8]) -> io::Result<u64> {
         if self.pending.len() >= PENDING_MAX {
             // The log must not run ahead of an index that cannot be written.
@@ -193,9 +201,7 @@ impl RunWriter {
             let mut take = rest.len().min(u32::MAX as usize);
             let max = self.rotation.max_size;
             if max > 0 {
-                // A chunk that fits in a segment of its own is not cut; a longer one fills
-                // segments to the limit.
-                if self.size > 0 && self.size + rest.len() as u64 > max {
+                if self.size >= max {
                     self.owed_dropped += self.rotate()?;
                 }
                 take = take.min(usize::try_from(max - self.size).unwrap_or(usize::MAX));
@@ -217,10 +223,12 @@ impl RunWriter {
         Ok(std::mem::take(&mut self.owed_dropped))
     }
 
-    /// Renames the current files to the next segment, reopens, deletes segments past `keep`.
-    /// If any step fails, the files are put back as they were.
+    /// Renames the current files to the next segment, reopens, moves the segment's last
+    /// partial line into the new files, deletes segments past `keep`. If any step before the
+    /// segment is cut fails, the files are put back as they were.
     fn rotate(&mut self) -> io::Result<u64> {
         self.flush_index()?;
+        let carry = self.partial_line()?;
         let seg = self.next_segment;
         let (log, idx) = run_paths(&self.dir, self.run);
         let (seg_log, seg_idx) = segment_paths(&self.dir, self.run, seg);
@@ -239,9 +247,50 @@ impl RunWriter {
                 return Err(e);
             }
         };
-        self.log = new_log;
-        self.idx = new_idx;
-        self.size = 0;
+        let old_log = std::mem::replace(&mut self.log, new_log);
+        let old_idx = std::mem::replace(&mut self.idx, new_idx);
+        let old_size = std::mem::replace(&mut self.size, 0);
+        if let Some(c) = carry {
+            // Into the new files first: a failure puts everything back, a death from here on
+            // duplicates the partial line instead of losing it.
+            let err = write_some(&mut self.log, &c.bytes).1.or_else(|| {
+                let mut recs = Vec::with_capacity(c.records.len() * RECORD_LEN);
+                for r in &c.records {
+                    recs.extend_from_slice(&r.ts_us.to_be_bytes());
+                    recs.extend_from_slice(&r.len.to_be_bytes());
+                    recs.extend_from_slice(&[r.stream, 0, 0, 0]);
+                }
+                write_some(&mut self.idx, &recs).1
+            });
+            if let Some(e) = err {
+                // Renaming over the new files replaces them.
+                self.log = old_log;
+                self.idx = old_idx;
+                self.size = old_size;
+                let _ = std::fs::rename(&seg_log, &log);
+                let _ = std::fs::rename(&seg_idx, &idx);
+                return Err(e);
+            }
+            self.size = c.bytes.len() as u64;
+            // Then the segment is cut after its newline (its index first, so that it never
+            // covers more than the log).
+            let cut_idx = OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(&seg_idx)
+                .and_then(|f| {
+                    f.set_len(c.keep_records * RECORD_LEN as u64)?;
+                    if let Some(len) = c.split_len {
+                        use std::os::unix::fs::FileExt;
+                        let at = (c.keep_records - 1) * RECORD_LEN as u64 + 8;
+                        f.write_all_at(&len.to_be_bytes(), at)?;
+                    }
+                    Ok(())
+                });
+            if cut_idx.is_ok() {
+                let _ = old_log.set_len(c.cut);
+            }
+        }
         self.next_segment += 1;
         let mut dropped = 0;
         if seg > self.rotation.keep {
@@ -251,6 +300,63 @@ impl RunWriter {
             let _ = std::fs::remove_file(old_idx);
         }
         Ok(dropped)
+    }
+
+    /// The current log's last partial line, if a newline within its last [`CUT_WINDOW`] bytes
+    /// ends the lines before it: its bytes and the index records that cover them (the first
+    /// one cut to what is past the newline). The index must be flushed.
+    fn partial_line(&self) -> io::Result<Option<Carry>> {
+        use std::os::unix::fs::FileExt;
+        let window = self.size.min(CUT_WINDOW);
+        if window == 0 {
+            return Ok(None);
+        }
+        let mut tail = vec![0u8; window as usize];
+        self.log.read_exact_at(&mut tail, self.size - window)?;
+        let Some(nl) = tail.iter().rposition(|&b| b == b'\n') else {
+            return Ok(None);
+        };
+        let bytes = tail.split_off(nl + 1);
+        if bytes.is_empty() {
+            return Ok(None);
+        }
+        let cut = self.size - bytes.len() as u64;
+        // The records covering the tail, read back from the index's end.
+        // (The writer's index descriptor is append-only.)
+        let idx = File::open(run_paths(&self.dir, self.run).1)?;
+        let n_records = idx.metadata()?.len() / RECORD_LEN as u64;
+        let mut records: Vec<Record> = Vec::new();
+        let mut covered = 0u64;
+        let mut first = n_records;
+        let mut rec = [0u8; RECORD_LEN];
+        while covered < bytes.len() as u64 {
+            if first == 0 {
+                // The index covers less than the log (it cannot, once flushed): no cut.
+                return Ok(None);
+            }
+            first -= 1;
+            idx.read_exact_at(&mut rec, first * RECORD_LEN as u64)?;
+            let r = Record {
+                ts_us: u64::from_be_bytes(rec[0..8].try_into().unwrap_or_default()),
+                len: u32::from_be_bytes(rec[8..12].try_into().unwrap_or_default()),
+                stream: rec[12],
+                offset: 0,
+            };
+            covered += u64::from(r.len);
+            records.push(r);
+        }
+        records.reverse();
+        // The first record's bytes before the cut stay in the segment.
+        let stays = (covered - bytes.len() as u64) as u32;
+        let split_len = (stays > 0).then_some(stays);
+        records[0].len -= stays;
+        Ok(Some(Carry {
+            bytes,
+            cut,
+            records,
+            keep_records: first + u64::from(stays > 0),
+            split_len,
+        }))
     }
 
     /// Writes buffered index records. What a failed write did not take stays pending (a
@@ -349,6 +455,19 @@ impl RunWriter {
         self.size = 0;
         Ok(())
     }
+}
+
+/// A full segment's last partial line, moving to the next segment.
+struct Carry {
+    bytes: Vec<u8>,
+    /// Where the segment is cut (after its last newline).
+    cut: u64,
+    /// The records of `bytes`, in order.
+    records: Vec<Record>,
+    /// Records the segment's index keeps.
+    keep_records: u64,
+    /// The new length of the last kept record, when the cut falls inside it.
+    split_len: Option<u32>,
 }
 
 /// The paths of rotated segment `seg` of a run.
@@ -488,19 +607,24 @@ mod tests {
         let mut all = Vec::new();
         let mut dropped = 0;
         for i in 0..12u8 {
-            let chunk = vec![b'a' + i; 4];
+            let mut chunk = vec![b'a' + i; 3];
+            chunk.push(b'\n');
             dropped += w.write(1, i as u64, &chunk).unwrap();
             all.extend_from_slice(&chunk);
         }
         w.flush_index().unwrap();
         let segs = run_segments(&dir, 1);
-        // 12 chunks of 4 bytes, 2 per file: 6 files, the 3 oldest segments deleted.
+        // 12 lines of 4 bytes, 2 per file (a third does not fit whole): 6 files, the 3 oldest
+        // segments deleted.
         assert_eq!(segs.len(), 3);
         assert_eq!(dropped, 24);
         let mut cat = Vec::new();
         for (log, idx) in &segs {
-            cat.extend(std::fs::read(log).unwrap());
-            assert_eq!(read_index(idx).unwrap().len(), 2);
+            let bytes = std::fs::read(log).unwrap();
+            assert_eq!(bytes.len(), 8, "{}", log.display());
+            let covered: u64 = read_index(idx).unwrap().iter().map(|r| r.len as u64).sum();
+            assert_eq!(covered, 8);
+            cat.extend(bytes);
         }
         assert_eq!(cat, all[24..]);
         remove_run(&dir, 1);
@@ -599,7 +723,54 @@ mod tests {
             cat.extend(bytes);
         }
         assert_eq!(cat, all);
-        assert_eq!(run_segments(&dir, 1).len(), 5);
+        // No newline to cut after: 10, 10, 10 and 7 bytes.
+        assert_eq!(run_segments(&dir, 1).len(), 4);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn rotation_cuts_after_the_last_newline_and_moves_its_records() {
+        let dir = fresh_dir("logcut");
+        let rot = Rotation {
+            max_size: 10,
+            keep: 100,
+        };
+        let mut w = RunWriter::create(&dir, 1, rot).unwrap();
+        w.write(1, 1, b"0123\n56789abc\n").unwrap();
+        w.write(2, 2, b"de").unwrap();
+        w.flush_index().unwrap();
+        let (seg, seg_idx) = segment_paths(&dir, 1, 1);
+        assert_eq!(std::fs::read(&seg).unwrap(), b"0123\n");
+        let recs = |p: &Path| {
+            read_index(p)
+                .unwrap()
+                .iter()
+                .map(|r| (r.ts_us, r.len, r.stream))
+                .collect::<Vec<_>>()
+        };
+        // The record cut in two keeps its time and stream on both sides.
+        assert_eq!(recs(&seg_idx), [(1, 5, 1)]);
+        // "de" filled the second segment to 10 bytes: "d" moved on, the cut fell between
+        // records.
+        let (seg2, seg2_idx) = segment_paths(&dir, 1, 2);
+        assert_eq!(std::fs::read(&seg2).unwrap(), b"56789abc\n");
+        assert_eq!(recs(&seg2_idx), [(1, 5, 1), (1, 4, 1)]);
+        let (log, idx) = run_paths(&dir, 1);
+        assert_eq!(std::fs::read(&log).unwrap(), b"de");
+        assert_eq!(recs(&idx), [(2, 1, 2), (2, 1, 2)]);
+        drop(w);
+        // A line longer than the window is cut at the limit.
+        let big = Rotation {
+            max_size: CUT_WINDOW + 100,
+            keep: 100,
+        };
+        let mut w = RunWriter::create(&dir, 2, big).unwrap();
+        let mut data = b"head\n".to_vec();
+        data.extend(std::iter::repeat_n(b'x', CUT_WINDOW as usize + 200));
+        w.write(1, 1, &data).unwrap();
+        w.flush_index().unwrap();
+        let (seg, _) = segment_paths(&dir, 2, 1);
+        assert_eq!(std::fs::metadata(&seg).unwrap().len(), CUT_WINDOW + 100);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

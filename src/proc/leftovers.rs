@@ -20,6 +20,10 @@ pub fn belongs(st: &Stat, marked: Option<u64>, id: u64, leader: i32) -> bool {
     marked == Some(id) || (leader > 0 && (st.pgrp == leader || st.session == leader))
 }
 
+fn live(st: &Stat) -> bool {
+    st.state != b'Z' && st.state != b'X'
+}
+
 /// What [`find`] saw.
 #[derive(Debug, Default)]
 pub struct Found {
@@ -30,15 +34,34 @@ pub struct Found {
     pub unsure: bool,
 }
 
+/// Which runs could have started an orphan that carries no marker (its environment was
+/// cleared, `env -i`) and left the leader's group and session (`setsid`): the subreaper knows
+/// it is ours, not whose. It is the entry's when the entry's run started before it and no
+/// other run of ours was alive then: `mine` is when the entry's run started, `others` when
+/// each other live run did (clock ticks after boot, as in /proc).
+pub struct Starts {
+    pub mine: u64,
+    pub others: Vec<u64>,
+}
+
+impl Starts {
+    /// Whether an orphan started at `start_time` can only be the entry's.
+    pub fn sole_owner(&self, start_time: u64) -> bool {
+        self.mine > 0 && start_time >= self.mine && !self.others.iter().any(|&s| s <= start_time)
+    }
+}
+
 /// The live leftovers of entry `id` whose main process `leader` (already reaped) ended, for
 /// the wrangle instance `instance` whose daemon is `daemon`. `is_main` tells which of the
-/// daemon's children are main processes of runs (never leftovers).
+/// daemon's children are main processes of runs (never leftovers); `starts` attributes the
+/// orphans no marker, group or session tells apart.
 pub fn find(
     daemon: i32,
     id: u64,
     leader: i32,
     instance: &str,
     is_main: impl Fn(i32) -> bool,
+    starts: &Starts,
 ) -> Found {
     let mut found = Found::default();
     let mut roots = Vec::new();
@@ -50,10 +73,12 @@ pub fn find(
         // The environment is read only for processes not already in the group.
         let ours = belongs(&st, None, id, leader)
             || match kill::read_marker(st.pid, instance.as_bytes()) {
-                Some(marked) => belongs(&st, marked, id, leader),
+                Some(Some(marked)) => belongs(&st, Some(marked), id, leader),
+                Some(None) => live(&st) && starts.sole_owner(st.start_time),
                 None => {
-                    found.unsure |= st.state != b'Z' && st.state != b'X';
-                    false
+                    // In the middle of an `exec`, or an environment cleared to nothing.
+                    found.unsure |= live(&st);
+                    live(&st) && starts.sole_owner(st.start_time)
                 }
             };
         if ours {
@@ -108,6 +133,28 @@ mod tests {
         assert!(!belongs(&st(50, b'S', 0, 0), None, 7, 0));
         // A zombie is nobody's leftover.
         assert!(!belongs(&st(50, b'Z', 40, 40), Some(7), 7, 40));
+    }
+
+    #[test]
+    fn an_unmarked_orphan_is_the_entrys_only_when_no_other_run_could_have_started_it() {
+        let starts = Starts {
+            mine: 100,
+            others: vec![150, 300],
+        };
+        // Started after the entry's run and before any other: the entry's.
+        assert!(starts.sole_owner(100));
+        assert!(starts.sole_owner(149));
+        // Another run was alive by then: could be either, so neither.
+        assert!(!starts.sole_owner(150));
+        assert!(!starts.sole_owner(400));
+        // Older than the entry's run: not from it.
+        assert!(!starts.sole_owner(99));
+        // The entry's start unknown: never.
+        let unknown = Starts {
+            mine: 0,
+            others: vec![],
+        };
+        assert!(!unknown.sole_owner(5));
     }
 
     #[test]

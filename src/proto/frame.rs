@@ -309,4 +309,88 @@ mod tests {
         let f = d.next_frame().unwrap().unwrap();
         assert_eq!((f.kind, f.kind(), f.id), (200, None, 5));
     }
+
+    /// Property: any sequence of frames, encoded and fed in arbitrary chunks (as the daemon
+    /// reads, never more than READ_CHUNK at once and only when no frame is complete), decodes
+    /// to the same frames, and the decoder never holds more than MAX_BUFFERED.
+    #[test]
+    fn property_any_frames_in_any_chunks_decode_to_themselves() {
+        use crate::util::prop::{cases, Rng};
+        for seed in 1..=cases(300) as u64 {
+            let mut rng = Rng::new(seed);
+            let mut sent = Vec::new();
+            let mut wire = Vec::new();
+            for _ in 0..rng.below(20) {
+                let len = match rng.below(10) {
+                    0 => 0,
+                    1 => READ_CHUNK + rng.below(3 * READ_CHUNK),
+                    2 if rng.one_in(20) => MAX_PAYLOAD - rng.below(2),
+                    _ => rng.below(300),
+                };
+                let f = Frame {
+                    kind: *rng.pick(&[1u8, 2, 3, 4, 5, 6, 7]),
+                    chan: rng.below(4) as u8,
+                    id: rng.word() as u32,
+                    payload: rng.bytes(len),
+                };
+                let kind = FrameKind::from_u8(f.kind).unwrap();
+                encode(&mut wire, kind, f.chan, f.id, &f.payload).unwrap();
+                sent.push(f);
+            }
+            let mut d = Decoder::new();
+            let mut got = Vec::new();
+            let mut at = 0;
+            loop {
+                match d.next_frame() {
+                    Ok(Some(f)) => got.push(f),
+                    Ok(None) if at == wire.len() => break,
+                    Ok(None) => {
+                        let n = (1 + rng.below(READ_CHUNK)).min(wire.len() - at);
+                        d.feed(&wire[at..at + n]);
+                        at += n;
+                        assert!(d.pending() <= MAX_BUFFERED, "seed {seed}");
+                    }
+                    Err(e) => panic!("seed {seed}: {e}"),
+                }
+            }
+            assert_eq!(got, sent, "seed {seed}");
+            assert_eq!(d.pending(), 0, "seed {seed}");
+        }
+    }
+
+    /// Property: arbitrary bytes never panic the decoder; it yields frames until it reports
+    /// an error or runs out of input, and never holds more than MAX_BUFFERED.
+    #[test]
+    fn property_arbitrary_bytes_decode_or_fail_cleanly() {
+        use crate::util::prop::{cases, Rng};
+        for seed in 1..=cases(2000) as u64 {
+            let mut rng = Rng::new(seed);
+            let n = rng.below(200);
+            let mut wire = rng.bytes(n);
+            if rng.one_in(2) {
+                // A plausible header first: a small length, zero reserved bytes.
+                let len = rng.below(64) as u32;
+                let mut h = len.to_be_bytes().to_vec();
+                h.extend([rng.word() as u8, rng.word() as u8, 0, 0]);
+                h.extend(rng.bytes(4));
+                h.extend(wire);
+                wire = h;
+            }
+            let mut d = Decoder::new();
+            let mut at = 0;
+            loop {
+                match d.next_frame() {
+                    Ok(Some(f)) => assert!(f.payload.len() <= MAX_PAYLOAD),
+                    Ok(None) if at == wire.len() => break,
+                    Ok(None) => {
+                        let n = (1 + rng.below(40)).min(wire.len() - at);
+                        d.feed(&wire[at..at + n]);
+                        at += n;
+                        assert!(d.pending() <= MAX_BUFFERED, "seed {seed}");
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+    }
 }

@@ -51,6 +51,10 @@ pub struct Selector {
     pub alive: bool,
     /// Allow a command that changes things to act on several entries.
     pub all: bool,
+    /// The project of the folder the command was typed in: a plain target `api` means
+    /// `PROJECT/api` first (wrangle(1), PROJECTS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
 }
 
 impl Selector {
@@ -305,7 +309,12 @@ fn default_stop_timeout_ms() -> u64 {
 /// environment complete, profiles merged over the base. The entry's name is `name`.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct ServiceSpec {
+    /// `PROJECT/NAME` (older versions saved the plain name and no project; see
+    /// `crate::store::projects`).
     pub name: String,
+    /// The project: the file's `"project"`, else its folder's name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub project: String,
     /// The services file it came from (absolute path).
     pub file: String,
     /// The spec without a profile.
@@ -400,6 +409,10 @@ pub enum Request {
     List {
         #[serde(default)]
         sel: Selector,
+        /// Only ids and names ([`BriefEntry`] items): no state and no CPU or memory, so no
+        /// sampling; for `ls -q`, `ls --names` and the completions.
+        #[serde(default)]
+        brief: bool,
     },
     /// Everything about the selected entries, with recent events and the environment (values
     /// of secret-looking names hidden unless `show_env`). Reply: [`ListReply`].
@@ -585,6 +598,12 @@ pub enum Request {
     /// deadlines left, descriptors by number), for diagnosis and upgrade tooling. Reply: the
     /// live state object (see wrangle-protocol(7)).
     LiveState,
+    /// Log content of one entry, read and searched by the daemon (off its loop) so that a
+    /// client needs no access to the log files: the last (or, with `head`, first) lines or
+    /// matches of `grep` with context, of one run or all, bounded by `max_lines` and
+    /// `max_bytes`; `skip` pages further (older lines for a tail, later ones for a head).
+    /// Reply: [`ReadLogReply`].
+    ReadLog(ReadLogQuery),
     /// Change entries' specs, keeping their ids, names, labels and logs: the change applies at
     /// the next start, or at once with `restart_now` (a restart). Entries of a services file
     /// and processes adopted with `add` are refused. Reply: [`ActionReply`] (outcome
@@ -628,6 +647,75 @@ pub struct SpecChange {
     pub stop_timeout_ms: Option<u64>,
 }
 
+/// What a `read_log` request asks for. Every field but `sel` is optional.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+#[serde(default)]
+pub struct ReadLogQuery {
+    /// Exactly one entry.
+    pub sel: Selector,
+    /// The entry's build logs instead.
+    pub build: bool,
+    /// Which run: -1 the latest (default), -2 the one before, N run number N, 0 every kept run.
+    pub run: Option<i64>,
+    /// 1 stdout, 2 stderr, 3 (or 0) both.
+    pub streams: u8,
+    /// Only lines matching this regular expression (and their context).
+    pub grep: Option<String>,
+    pub before: usize,
+    pub after: usize,
+    /// Only lines received at or after this time (ms since the epoch).
+    pub since_ms: Option<u64>,
+    /// The first lines (or matches) rather than the last.
+    pub head: bool,
+    /// Result lines to pass over first: from the end for a tail, from the start for a head.
+    pub skip: usize,
+    /// At most this many lines (default 100, at most 2000).
+    pub max_lines: Option<usize>,
+    /// At most about this many bytes of text (default 32 KiB, at most 1 MiB); a longer
+    /// line is cut.
+    pub max_bytes: Option<usize>,
+}
+
+/// One line of a [`ReadLogReply`].
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ReadLogLine {
+    pub run: u32,
+    /// Receive time of its first byte (µs since the epoch).
+    pub ts_us: u64,
+    /// "stdout" or "stderr".
+    pub stream: String,
+    /// The text (lossy UTF-8), without its newline.
+    pub text: String,
+    /// A match of `grep` (false: a context line).
+    pub matched: bool,
+    /// Lines were left out just before this one (between two context groups).
+    #[serde(default)]
+    pub gap_before: bool,
+    /// The line was longer and was cut to fit `max_bytes`.
+    #[serde(default)]
+    pub cut: bool,
+}
+
+/// The reply to `read_log`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ReadLogReply {
+    pub id: u64,
+    pub name: Option<String>,
+    /// The runs read, oldest first.
+    pub runs: Vec<u32>,
+    /// Oldest first.
+    pub lines: Vec<ReadLogLine>,
+    /// More lines are there beyond these: ask again with `skip` = `next_skip`.
+    pub more: bool,
+    pub next_skip: usize,
+    /// The entry's sequence number after its last captured byte.
+    pub end_seq: u64,
+    pub alive: bool,
+    /// A run's log is missing from disk (why, when known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing: Option<String>,
+}
+
 impl Request {
     /// The op name, for messages.
     /// Every operation's name, as `op` on the wire.
@@ -664,6 +752,7 @@ impl Request {
         "upgrade",
         "live_state",
         "edit",
+        "read_log",
     ];
 
     pub fn op(&self) -> &'static str {
@@ -700,6 +789,7 @@ impl Request {
             Request::Upgrade { .. } => "upgrade",
             Request::LiveState => "live_state",
             Request::Edit { .. } => "edit",
+            Request::ReadLog(_) => "read_log",
         }
     }
 }
@@ -806,6 +896,19 @@ pub struct EntryReply {
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct ListReply {
     pub entries: Vec<EntryInfo>,
+}
+
+/// An item of a brief `list`: what `ls -q` and `ls --names` print.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct BriefEntry {
+    pub id: u64,
+    pub name: Option<String>,
+}
+
+/// A brief `list`'s reply (or one part of it).
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct BriefListReply {
+    pub entries: Vec<BriefEntry>,
 }
 
 /// What a change did to one entry.
@@ -978,7 +1081,8 @@ mod tests {
         assert_eq!(
             l,
             Request::List {
-                sel: Selector::default()
+                sel: Selector::default(),
+                brief: false,
             }
         );
         let s: Request =

@@ -2,6 +2,7 @@
 //! atomic, versioned snapshot files it is saved in.
 
 pub mod persist;
+pub mod projects;
 pub mod registry;
 pub mod snapshot;
 pub mod syncer;

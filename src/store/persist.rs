@@ -93,10 +93,13 @@ pub fn load(state: &Path) -> Result<(Registry, Vec<String>)> {
         }
     }
     // Nothing is changed by loading, except that entries from a format-1 file move to their
-    // own files on the first save.
+    // own files on the first save, and services from before projects are renamed.
     reg.take_dirty();
     for id in from_v1 {
         reg.get_mut(id);
+    }
+    for (old, new) in super::projects::migrate_registry(&mut reg) {
+        log::info!("service {old} is now {new} (services are named PROJECT/NAME)");
     }
     Ok((reg, warnings))
 }

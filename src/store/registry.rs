@@ -244,8 +244,35 @@ pub fn shell_quote(a: &str) -> String {
     }
 }
 
-/// Checks a name against SPEC §1: 1–64 of `[A-Za-z0-9._-]`, not all digits, not `all`.
+/// Checks a name: a plain name, or `PROJECT/NAME` (a service's, see wrangle(1), PROJECTS) of a
+/// project (see [`validate_project`]) and a plain name.
 pub fn validate_name(name: &str) -> Result<()> {
+    match name.split_once('/') {
+        Some((project, plain)) => validate_project(project)
+            .and_then(|_| validate_plain_name(plain))
+            .map_err(|e| Error::new(Code::Usage, format!("invalid name {name:?}: {}", e.message))),
+        None => validate_plain_name(name),
+    }
+}
+
+/// Checks a project's name: 1–64 of `[A-Za-z0-9._-]`.
+pub fn validate_project(project: &str) -> Result<()> {
+    if project.is_empty()
+        || project.len() > 64
+        || !project
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        bail!(
+            Code::Usage,
+            "invalid project {project:?}: a project has 1 to 64 letters, digits, '.', '_' and '-'"
+        );
+    }
+    Ok(())
+}
+
+/// Checks a plain name against SPEC §1: 1–64 of `[A-Za-z0-9._-]`, not all digits, not `all`.
+pub fn validate_plain_name(name: &str) -> Result<()> {
     let bad = |why: &str| {
         Err(Error::new(
             Code::Usage,
@@ -663,7 +690,7 @@ impl Registry {
         Ok(ids)
     }
 
-    fn resolve_target(&self, t: &str) -> Result<Vec<u64>> {
+    fn resolve_target(&self, t: &str, project: Option<&str>) -> Result<Vec<u64>> {
         if t == "all" {
             return Ok(self.ids());
         }
@@ -679,13 +706,40 @@ impl Registry {
                 )),
             };
         }
-        match self.by_name.get(t) {
-            Some(&id) => Ok(vec![id]),
-            None => Err(Error::new(
+        // A plain name typed inside a project's folder means that project's service first.
+        if let Some(p) = project.filter(|_| !t.contains('/')) {
+            if let Some(&id) = self.by_name.get(&format!("{p}/{t}")) {
+                return Ok(vec![id]);
+            }
+        }
+        if let Some(&id) = self.by_name.get(t) {
+            return Ok(vec![id]);
+        }
+        // Else a plain name is the service of that name of whichever project has one.
+        let of_projects: BTreeSet<String> = if t.contains('/') {
+            BTreeSet::new()
+        } else {
+            self.by_name
+                .keys()
+                .filter(|n| n.split_once('/').is_some_and(|(_, plain)| plain == t))
+                .cloned()
+                .collect()
+        };
+        let mut it = of_projects.iter();
+        match (it.next(), it.next()) {
+            (None, _) => Err(Error::new(
                 Code::NoSuchEntry,
                 format!(
                     "no entry named {t:?} (see wrangle ls){}",
                     crate::util::suggest::did_you_mean(t, self.by_name.keys().map(String::as_str))
+                ),
+            )),
+            (Some(n), None) => Ok(self.by_name.get(n).copied().into_iter().collect()),
+            _ => Err(Error::new(
+                Code::Ambiguous,
+                format!(
+                    "{t:?} is a service of several projects: {} (use the full name, or run the command in the project's folder)",
+                    of_projects.iter().map(String::as_str).collect::<Vec<_>>().join(", ")
                 ),
             )),
         }
@@ -735,7 +789,7 @@ impl Registry {
         } else {
             let mut set = BTreeSet::new();
             for t in &sel.targets {
-                set.extend(self.resolve_target(t)?);
+                set.extend(self.resolve_target(t, sel.project.as_deref())?);
             }
             set
         };
@@ -870,7 +924,24 @@ mod tests {
     fn name_rules() {
         assert!(validate_name("web-1.prod_x").is_ok());
         assert!(validate_name(&"a".repeat(64)).is_ok());
-        for bad in ["", "123", "all", "a b", "a/b", "é", &"a".repeat(65)] {
+        assert!(
+            validate_name("shop/api").is_ok(),
+            "a service's PROJECT/NAME"
+        );
+        assert!(validate_name("2024/all.x").is_ok());
+        for bad in [
+            "",
+            "123",
+            "all",
+            "a b",
+            "a/b/c",
+            "/b",
+            "a/",
+            "a/123",
+            "a/all",
+            "é",
+            &"a".repeat(65),
+        ] {
             assert_eq!(validate_name(bad).unwrap_err().code, Code::Usage, "{bad}");
         }
         let mut r = table();

@@ -1,6 +1,8 @@
 //! Small parsers and helpers shared by the client and the daemon: durations, signals, time.
 
 pub mod duration;
+#[cfg(test)]
+pub mod prop;
 pub mod signal;
 pub mod size;
 pub mod suggest;
