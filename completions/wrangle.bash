@@ -7,7 +7,7 @@
 
 _wrangle_commands="run ls status start stop restart rm signal attach send resize logs events wait add
 label tag group prune reset tree ping shutdown upgrade up down save resurrect daemon startup unstartup
-mcp screen top"
+edit mcp screen top"
 
 _wrangle_signals="HUP INT QUIT ILL TRAP ABRT BUS FPE KILL USR1 SEGV USR2 PIPE ALRM TERM STKFLT
 CHLD CONT STOP TSTP TTIN TTOU URG XCPU XFSZ VTALRM PROF WINCH IO PWR SYS"
@@ -33,7 +33,8 @@ _wrangle_value_flags="--socket --name --tag --tag-all --group --group-all --pid 
 -n --lines --grep -C --context -A --after -B --before --head --run --since --type --originator
 --add-tag --rm-tag --add-group --rm-group --rename --older-than --confirm --size --stdin
 --restart --max-restarts --backoff --min-uptime --leftovers --detach-key --profile --log --port
---file --format --scrollback --screen"
+--file --format --scrollback --screen
+--sort --color --width --cmd --unset-env"
 
 # Prints the flags of one subcommand.
 _wrangle_flags() {
@@ -45,13 +46,17 @@ _wrangle_flags() {
                 "--leftovers --log-max-size --log-keep --scrollback --json --help"
             ;;
         ls)
-            echo "--json -q --quiet --names --wide --help $_wrangle_selector_flags"
+            echo "--json -q --quiet --names --wide --sort --color --width --help" \
+                "$_wrangle_selector_flags"
             ;;
         status)
-            echo "--show-env --json --help $_wrangle_selector_flags"
+            echo "--show-env --utc --json --help $_wrangle_selector_flags"
             ;;
-        start | rm | signal)
+        start | signal)
             echo "--json --help $_wrangle_selector_flags"
+            ;;
+        rm)
+            echo "--kill --json --help $_wrangle_selector_flags"
             ;;
         restart)
             echo "--profile --json --help $_wrangle_selector_flags"
@@ -76,14 +81,20 @@ _wrangle_flags() {
             ;;
         logs)
             echo "-n --lines -f --follow --stdout --stderr --grep -C --context -A --after" \
-                "-B --before --head --run --timestamps --since --build --clear --json --help" \
+                "-B --before --head --run --timestamps --utc --since --build --clear --json" \
+                "--color --help" \
                 "$_wrangle_selector_flags"
             ;;
         events)
-            echo "--type --json --help $_wrangle_selector_flags"
+            echo "--type --utc --json --help $_wrangle_selector_flags"
             ;;
         add)
             echo "--name --tag --group --json --help"
+            ;;
+        edit)
+            echo "--cmd --shell --env --unset-env --cwd --restart --max-restarts --backoff" \
+                "--min-uptime --stop-signal --stop-timeout --restart-now --json --help" \
+                "$_wrangle_selector_flags"
             ;;
         label)
             # --name gives a new name here; the other selector filters apply.
@@ -102,8 +113,11 @@ _wrangle_flags() {
         tree)
             echo "--help $_wrangle_selector_flags"
             ;;
-        ping | save | resurrect)
+        ping | resurrect)
             echo "--json --help"
+            ;;
+        save)
+            echo "--force --json --help"
             ;;
         up | down)
             echo "-f --file --json --help"
@@ -261,6 +275,14 @@ _wrangle() {
             _wrangle_reply "stop keep"
             return 0
             ;;
+        --sort)
+            _wrangle_reply "id name cpu mem uptime restarts"
+            return 0
+            ;;
+        --color)
+            _wrangle_reply "auto always never"
+            return 0
+            ;;
         --stdin)
             _wrangle_reply_or_files "null stream"
             return 0
@@ -371,13 +393,13 @@ _wrangle() {
     done
 
     case $sub in
-        ls | status | start | stop | restart | rm | events | label | tree)
+        ls | status | start | stop | restart | rm | events | label | tree | logs | edit)
             _wrangle_reply_words "$(_wrangle_entries "$socket")"
             ;;
         tag | group)
             ((npos == 0)) && _wrangle_reply_words "$(_wrangle_labels "$socket" "$sub")"
             ;;
-        logs | wait | attach | send | resize | screen)
+        wait | attach | send | resize | screen)
             # One entry: a name or an id (then, for send, text; for resize, ROWSxCOLS).
             ((npos == 0)) && _wrangle_reply_words "$(_wrangle_entries "$socket" noall)"
             ;;

@@ -8,7 +8,7 @@
 
 set -l __wrangle_commands run ls status start stop restart rm signal attach send resize logs events wait \
     add label tag group prune reset tree ping shutdown upgrade up down save resurrect daemon startup unstartup \
-    mcp screen top
+    edit mcp screen top
 
 # Options that take a value: the word after them is not a positional argument. (`run --stdout`
 # and `--stderr` take one too, but `logs --stdout` and `--stderr` do not; only `run --` matters
@@ -19,7 +19,7 @@ set -g __wrangle_value_flags --socket --name --tag --tag-all --group --group-all
     --timeout -n --lines --grep -C --context -A --after -B --before --head --run --since --type \
     --originator --add-tag --rm-tag --add-group --rm-group --rename --older-than --confirm \
     --size --stdin --restart --max-restarts --backoff --min-uptime --leftovers --detach-key \
-    --profile --log --port --file --format --scrollback --screen
+    --profile --log --port --file --format --scrollback --screen --cmd --unset-env
 
 # Prints the subcommand, then its positional arguments before the cursor, one per line.
 # The global `--socket PATH` before the subcommand is skipped.
@@ -150,6 +150,7 @@ complete -c wrangle -n __wrangle_needs_command -a events -d 'Print lifecycle eve
 complete -c wrangle -n __wrangle_needs_command -a wait -d 'Wait for an entry to end or to be ready'
 complete -c wrangle -n __wrangle_needs_command -a add -d 'Adopt a running process as an entry'
 complete -c wrangle -n __wrangle_needs_command -a label -d "Change entries' tags, groups or name"
+complete -c wrangle -n __wrangle_needs_command -a edit -d "Change entries' specs, keeping ids, labels and logs"
 complete -c wrangle -n __wrangle_needs_command -a tag -d 'List tags, or the entries carrying one; rename one'
 complete -c wrangle -n __wrangle_needs_command -a group -d 'List groups, or the entries in one; rename one'
 complete -c wrangle -n __wrangle_needs_command -a prune -d 'Forget ended entries and their logs'
@@ -171,7 +172,7 @@ complete -c wrangle -n __wrangle_needs_command -a unstartup -d 'Remove what star
 complete -c wrangle -n __wrangle_needs_command -a mcp -d 'Serve the Model Context Protocol to AI agents'
 
 # Selector filters: every command that takes SEL (label uses --name for a new name).
-set -l sel 'not __wrangle_after_dashdash; and __wrangle_using ls status start stop restart rm signal attach send resize logs events wait label tree screen'
+set -l sel 'not __wrangle_after_dashdash; and __wrangle_using ls status start stop restart rm signal attach send resize logs events wait label tree screen edit'
 complete -c wrangle -n $sel -l tag -x -a '(__wrangle_labels tag)' -d 'Entries carrying any of these tags'
 complete -c wrangle -n $sel -l tag-all -x -a '(__wrangle_labels tag)' -d 'Entries carrying all of these tags'
 complete -c wrangle -n $sel -l group -x -a '(__wrangle_labels group)' -d 'Entries in any of these groups'
@@ -186,7 +187,7 @@ complete -c wrangle -n $sel -l alive -d 'Entries whose process is alive'
 complete -c wrangle -n $sel -l all -d 'Allow acting on several entries'
 
 # --json, where a command prints data.
-complete -c wrangle -n 'not __wrangle_after_dashdash; and __wrangle_using run ls status start stop restart rm signal logs events wait add label tag group prune ping up down save resurrect screen' -l json -d 'Print JSON'
+complete -c wrangle -n 'not __wrangle_after_dashdash; and __wrangle_using run ls status start stop restart rm signal logs events wait add label tag group prune ping up down save resurrect screen edit' -l json -d 'Print JSON'
 
 # run
 set -l run 'not __wrangle_after_dashdash; and __wrangle_using run'
@@ -223,14 +224,19 @@ complete -c wrangle -n __wrangle_after_dashdash -x -a '(__wrangle_complete_comma
 complete -c wrangle -n '__wrangle_using ls' -s q -l quiet -d 'Print ids only'
 complete -c wrangle -n '__wrangle_using ls' -l names -d 'Print names only (ids for unnamed entries)'
 complete -c wrangle -n '__wrangle_using ls' -l wide -d 'Add tags, groups, originator, cwd and title'
+complete -c wrangle -n '__wrangle_using ls' -l sort -x -a 'id name cpu mem uptime restarts' -d 'Order of the entries'
+complete -c wrangle -n '__wrangle_using ls' -l color -x -a 'auto always never' -d 'Colour states'
+complete -c wrangle -n '__wrangle_using logs' -l color -x -a 'auto always never' -d 'Colour the name prefixes of several entries'
+complete -c wrangle -n '__wrangle_using ls' -l width -x -d 'Cut lines to this many columns (0: never)'
 complete -c wrangle -n '__wrangle_using ls' -a '(__wrangle_entries)'
 
-# status, start, stop, restart, rm, events: any number of SEL; logs, wait, attach, send,
+# status, start, stop, restart, rm, events, logs: any number of SEL; wait, attach, send,
 # resize: one entry
-complete -c wrangle -n '__wrangle_using status start stop restart rm events' -a '(__wrangle_entries)'
-complete -c wrangle -n '__wrangle_at logs 0; or __wrangle_at wait 0' -a '(__wrangle_entries noall)'
+complete -c wrangle -n '__wrangle_using status start stop restart rm events logs' -a '(__wrangle_entries)'
+complete -c wrangle -n '__wrangle_at wait 0' -a '(__wrangle_entries noall)'
 complete -c wrangle -n '__wrangle_at attach 0; or __wrangle_at send 0; or __wrangle_at resize 0' -a '(__wrangle_entries noall)'
 complete -c wrangle -n '__wrangle_using status' -l show-env -d 'Show the values of secret-looking variables'
+complete -c wrangle -n '__wrangle_using status logs events' -l utc -d 'Show times in UTC rather than local time'
 complete -c wrangle -n '__wrangle_using stop' -l timeout -x -d 'Send KILL after this long'
 complete -c wrangle -n '__wrangle_using wait' -l timeout -x -d 'Give up after this long (exit 124)'
 complete -c wrangle -n '__wrangle_using wait' -l log -x -d 'Wait for a line of the current run matching this regex'
@@ -287,6 +293,19 @@ complete -c wrangle -n '__wrangle_using label' -l add-group -x -d 'Add this grou
 complete -c wrangle -n '__wrangle_using label' -l rm-group -x -a '(__wrangle_labels group)' -d 'Remove this group'
 complete -c wrangle -n '__wrangle_using label' -l name -x -d 'Give the entry this name ("" removes it)'
 complete -c wrangle -n '__wrangle_using label tree' -a '(__wrangle_entries)'
+complete -c wrangle -n '__wrangle_using edit' -a '(__wrangle_entries)'
+complete -c wrangle -n '__wrangle_using edit' -l cmd -x -d 'The new command, split into words'
+complete -c wrangle -n '__wrangle_using edit' -l shell -x -d 'The new command, run by sh -c'
+complete -c wrangle -n '__wrangle_using edit' -l env -x -d 'Set an environment variable K=V'
+complete -c wrangle -n '__wrangle_using edit' -l unset-env -x -d 'Remove an environment variable'
+complete -c wrangle -n '__wrangle_using edit' -l cwd -x -a '(__fish_complete_directories)' -d 'The new working folder'
+complete -c wrangle -n '__wrangle_using edit' -l restart -x -a 'never on-failure always' -d 'Restart policy'
+complete -c wrangle -n '__wrangle_using edit' -l max-restarts -x -d 'Give up after this many restarts in a row'
+complete -c wrangle -n '__wrangle_using edit' -l backoff -x -d 'Restart delays: INITIAL[,FACTOR[,MAX]]'
+complete -c wrangle -n '__wrangle_using edit' -l min-uptime -x -d 'A run this long resets the restart count'
+complete -c wrangle -n '__wrangle_using edit' -l stop-signal -x -d 'The signal a stop sends first'
+complete -c wrangle -n '__wrangle_using edit' -l stop-timeout -x -d 'How long a stop waits before KILL'
+complete -c wrangle -n '__wrangle_using edit' -l restart-now -d 'Restart running entries now with the new spec'
 
 # tag [TAG], group [GROUP]
 complete -c wrangle -n '__wrangle_at tag 0' -a '(__wrangle_labels tag)'
@@ -305,6 +324,8 @@ complete -c wrangle -n '__wrangle_using down' -a '(__wrangle_entries noall)'
 # daemon
 complete -c wrangle -n '__wrangle_using daemon' -l replace -d 'Hand a running daemon over to this binary'
 complete -c wrangle -n '__wrangle_using daemon' -l detach -d 'Run in the background once it accepts connections'
+complete -c wrangle -n '__wrangle_using rm' -l kill -d 'Stop processes adopted with add too'
+complete -c wrangle -n '__wrangle_using save' -l force -d 'Save even when nothing runs, emptying the saved set'
 complete -c wrangle -n '__wrangle_using daemon' -l resurrect -d 'Start the saved set once up (at boot)'
 complete -c wrangle -n '__wrangle_using daemon' -l passthrough -d 'Also write every line of output to standard output'
 

@@ -508,8 +508,16 @@ impl Client {
     }
 
     pub fn remove(&mut self, sel: &Selector) -> Result<Vec<ActionResult>> {
-        self.call::<ActionReply>(&Request::Remove { sel: sel.clone() })
-            .map(|r| r.results)
+        self.remove_with(sel, false)
+    }
+
+    /// `remove`, with `kill`: a process adopted with `add` is stopped too, not left running.
+    pub fn remove_with(&mut self, sel: &Selector, kill: bool) -> Result<Vec<ActionResult>> {
+        self.call::<ActionReply>(&Request::Remove {
+            sel: sel.clone(),
+            kill,
+        })
+        .map(|r| r.results)
     }
 
     pub fn signal(&mut self, sel: &Selector, signal: i32) -> Result<Vec<ActionResult>> {

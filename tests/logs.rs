@@ -1074,7 +1074,7 @@ fn timestamps_are_utc_and_non_decreasing_and_since_cuts_by_receive_time() {
         ts[0]
     );
     let o = finish(
-        wr.cmd(&["logs", "t", "--timestamps", "-n", "100"])
+        wr.cmd(&["logs", "t", "--timestamps", "--utc", "-n", "100"])
             .env("TZ", "Asia/Kolkata")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -1113,9 +1113,10 @@ fn stop_and_signal_reach_an_adopted_process() {
 }
 
 #[test]
-fn rm_stops_an_adopted_process_and_shutdown_leaves_one_running() {
+fn rm_kill_stops_an_adopted_process_and_shutdown_leaves_one_running() {
     let wr = Wr::new();
-    // rm: stopped (TERM), then forgotten.
+    // rm --kill: stopped (TERM), then forgotten (a plain rm leaves it running: see
+    // tests/polish.rs).
     let file = wr.root.join("rm.txt");
     let mut gone = Own::trapper(&file);
     wr.ok(&["add", &gone.pid().to_string(), "--name", "gone"]);
@@ -1126,7 +1127,7 @@ fn rm_stops_an_adopted_process_and_shutdown_leaves_one_running() {
     let owned = unique_secs();
     wr.start(&["--name", "owned", "--", "sleep", &owned]);
 
-    wr.ok(&["rm", "gone"]);
+    wr.ok(&["rm", "--kill", "gone"]);
     wait_until("the removed adopted shell got TERM", SOON, || {
         read(&file).contains("term")
     });

@@ -61,6 +61,9 @@ with_selector! {
         /// print the results as JSON
         #[argh(switch)]
         pub json: bool,
+        /// stop processes adopted with add too (they are left running by default)
+        #[argh(switch)]
+        pub kill: bool,
         /// names, ids or all
         #[argh(positional)]
         pub targets: Vec<String>,
@@ -140,7 +143,7 @@ pub fn restart(paths: &Paths, c: RestartCmd) -> Result<Exit> {
 }
 
 pub fn rm(paths: &Paths, c: RmCmd) -> Result<Exit> {
-    let rs = client(paths)?.remove(&c.selector(&c.targets))?;
+    let rs = client(paths)?.remove_with(&c.selector(&c.targets), c.kill)?;
     report(c.json, "removed", rs)
 }
 

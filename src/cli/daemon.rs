@@ -63,6 +63,9 @@ pub struct SaveCmd {
     /// print the results as JSON
     #[argh(switch)]
     pub json: bool,
+    /// save even when nothing is running, emptying the saved set
+    #[argh(switch)]
+    pub force: bool,
 }
 
 /// start whatever was saved and is not running (never a duplicate)
@@ -75,11 +78,14 @@ pub struct ResurrectCmd {
 }
 
 pub fn save(paths: &Paths, c: SaveCmd) -> Result<Exit> {
-    let rs = super::client(paths)?.act(&crate::proto::Request::Save)?;
+    let rs = super::client(paths)?.act(&crate::proto::Request::Save { force: c.force })?;
     if c.json {
         print_json(&rs)?;
     } else {
-        println!("saved {} entries", rs.len());
+        println!(
+            "saved {}",
+            super::render::count(rs.len(), "entry", "entries")
+        );
     }
     Ok(0)
 }
@@ -103,11 +109,11 @@ pub fn ping(paths: &Paths, c: PingCmd) -> Result<Exit> {
         print_json(&p)?;
     } else {
         println!(
-            "wrangle {} daemon pid {} up {}: {} entries, {} running ({})",
+            "wrangle {} daemon pid {} up {}: {}, {} running ({})",
             p.version,
             p.pid,
             crate::util::duration::format(std::time::Duration::from_millis(p.uptime_ms)),
-            p.entries,
+            super::render::count(p.entries, "entry", "entries"),
             p.running,
             p.socket
         );
@@ -269,8 +275,13 @@ pub fn upgrade(paths: &Paths, c: UpgradeCmd) -> Result<Exit> {
         print_json(&serde_json::json!({ "before": before, "after": after }))?;
     } else {
         println!(
-            "upgraded: wrangle {} (pid {}) -> wrangle {} (pid {}); {} entries, {} running",
-            before.version, before.pid, after.version, after.pid, after.entries, after.running
+            "upgraded: wrangle {} (pid {}) -> wrangle {} (pid {}); {}, {} running",
+            before.version,
+            before.pid,
+            after.version,
+            after.pid,
+            super::render::count(after.entries, "entry", "entries"),
+            after.running
         );
     }
     Ok(0)

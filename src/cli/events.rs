@@ -19,6 +19,9 @@ with_selector! {
         /// print JSON lines
         #[argh(switch)]
         pub json: bool,
+        /// show times in UTC rather than local time
+        #[argh(switch)]
+        pub utc: bool,
         /// names, ids or all (default: every entry, including ones added later)
         #[argh(positional)]
         pub targets: Vec<String>,
@@ -26,6 +29,7 @@ with_selector! {
 }
 
 pub fn events(paths: &Paths, c: EventsCmd) -> Result<Exit> {
+    render::use_utc(c.utc);
     let types = match c.r#type.as_str() {
         "status" => 1,
         "log" => 2,

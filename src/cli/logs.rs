@@ -2,6 +2,7 @@
 //! the daemon): the tail, a regex search with context, a time window, any kept run; then, with
 //! `-f`, live output streamed by the daemon across rotations and restarts.
 
+use super::multilogs;
 use super::render;
 use super::select::with_selector;
 use super::{client, duration_flag, Exit};
@@ -54,6 +55,13 @@ with_selector! {
         /// prefix each line with the time wrangle received it
         #[argh(switch)]
         pub timestamps: bool,
+        /// show times in UTC rather than local time
+        #[argh(switch)]
+        pub utc: bool,
+        /// colour the [name] prefixes of several entries: auto (on a terminal, unless
+        /// NO_COLOR is set), always or never
+        #[argh(option)]
+        pub color: Option<String>,
         /// only lines received in this last span of time, e.g. 10m
         #[argh(option)]
         pub since: Option<String>,
@@ -66,7 +74,7 @@ with_selector! {
         /// print JSON lines: run, ts_us, stream, line
         #[argh(switch)]
         pub json: bool,
-        /// a name or id
+        /// names, ids or all (several: their lines merged by time, each prefixed [name])
         #[argh(positional)]
         pub targets: Vec<String>,
     }
@@ -106,6 +114,7 @@ impl Printer {
 }
 
 pub fn logs(paths: &Paths, c: LogsCmd) -> Result<Exit> {
+    render::use_utc(c.utc);
     let sel = c.selector(&c.targets);
     if sel.targets.is_empty() && !sel.has_filters() {
         bail!(Code::Usage, "logs: say which entry (a name or an id)");
@@ -133,24 +142,8 @@ pub fn logs(paths: &Paths, c: LogsCmd) -> Result<Exit> {
             "logs --build cannot follow; it shows the build logs kept (try --run all)"
         );
     }
+    let colour = super::term::color(c.color.as_deref())?;
     let infos = client.logs(&sel, c.build)?;
-    let info = match infos.as_slice() {
-        [one] => one,
-        many => bail!(
-            Code::Ambiguous,
-            "logs: {} entries match; name one (see wrangle ls)",
-            many.len()
-        ),
-    };
-    let all_runs = c.run.as_deref() == Some("all");
-    let views = open_runs(info, c.run.as_deref().unwrap_or("-1"))?;
-    let mut printer = Printer {
-        timestamps: c.timestamps || info.timestamps,
-        json: c.json,
-        last_run: None,
-        headers: all_runs && views.len() > 1,
-    };
-    let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
     let context = c.context.unwrap_or(0);
     let q = Query {
         before: c.before.unwrap_or(context),
@@ -165,6 +158,32 @@ pub fn logs(paths: &Paths, c: LogsCmd) -> Result<Exit> {
         },
         regex,
     };
+    let info = match infos.as_slice() {
+        [one] => one,
+        many if many.len() > 1 => {
+            let ctx = c.context.is_some() || c.after.is_some() || c.before.is_some();
+            multilogs::refuse_for_many(c.build, ctx)?;
+            let show = multilogs::Show {
+                streams,
+                timestamps: c.timestamps || many.iter().any(|i| i.timestamps),
+                json: c.json,
+                colour,
+                follow: c.follow,
+                run: c.run.clone().unwrap_or_else(|| "-1".into()),
+            };
+            return multilogs::logs_many(paths, &sel, infos, show, &q);
+        }
+        _ => bail!(Code::NoSuchEntry, "logs: no entry matches (see wrangle ls)"),
+    };
+    let all_runs = c.run.as_deref() == Some("all");
+    let views = open_runs(info, c.run.as_deref().unwrap_or("-1"))?;
+    let mut printer = Printer {
+        timestamps: c.timestamps || info.timestamps,
+        json: c.json,
+        last_run: None,
+        headers: all_runs && views.len() > 1,
+    };
+    let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
     let simple_tail = q.regex.is_none() && q.since_us.is_none() && q.head.is_none();
     if let (true, [view]) = (simple_tail, views.as_slice()) {
         let lines = read::tail(view, streams, q.tail.unwrap_or(20))
@@ -232,7 +251,7 @@ fn missing_logs(info: &LogInfo, views: &[RunView]) -> Option<String> {
 }
 
 /// The runs `spec` names (`-1`, `-2`, `7`, `all`), opened for reading.
-fn open_runs(info: &LogInfo, spec: &str) -> Result<Vec<RunView>> {
+pub(super) fn open_runs(info: &LogInfo, spec: &str) -> Result<Vec<RunView>> {
     let runs = &info.runs;
     let bad = || {
         let kept = match (runs.first(), runs.last()) {

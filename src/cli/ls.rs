@@ -2,10 +2,11 @@
 
 use super::render;
 use super::select::with_selector;
+use super::term;
 use super::{client, print_json, Exit};
 use crate::error::{Code, Result};
 use crate::paths::Paths;
-use crate::proto::EntryInfo;
+use crate::proto::{EntryInfo, ErrOutput, Input, Output, Restart, RunSpec};
 
 with_selector! {
     /// list entries: id, name, pid, state, uptime, restarts, CPU, memory, command
@@ -23,6 +24,17 @@ with_selector! {
         /// add tags, groups, originator, working folder and terminal title
         #[argh(switch)]
         pub wide: bool,
+        /// order by id (the default), name, cpu, mem, uptime or restarts (the last four
+        /// largest first)
+        #[argh(option)]
+        pub sort: Option<String>,
+        /// colour states: auto (on a terminal, unless NO_COLOR is set), always or never
+        #[argh(option)]
+        pub color: Option<String>,
+        /// cut lines to this many columns (0: never cut; default: COLUMNS, else the terminal's
+        /// width, else never)
+        #[argh(option)]
+        pub width: Option<usize>,
         /// names, ids or all
         #[argh(positional)]
         pub targets: Vec<String>,
@@ -40,6 +52,9 @@ with_selector! {
         /// TOKEN, PASSWORD)
         #[argh(switch)]
         pub show_env: bool,
+        /// show times in UTC rather than local time
+        #[argh(switch)]
+        pub utc: bool,
         /// names, ids or all
         #[argh(positional)]
         pub targets: Vec<String>,
@@ -47,6 +62,15 @@ with_selector! {
 }
 
 pub fn ls(paths: &Paths, c: LsCmd) -> Result<Exit> {
+    let colour = term::color(c.color.as_deref())?;
+    let sort = c.sort.as_deref().unwrap_or("id");
+    if !SORTS.contains(&sort) {
+        bail!(
+            Code::Usage,
+            "--sort: {sort:?} is not one of {}",
+            SORTS.join(", ")
+        );
+    }
     if (c.quiet || c.names) && !c.json {
         // Ids or names only: the daemon answers without building the full listing.
         let entries = client(paths)?.list_brief(&c.selector(&c.targets))?;
@@ -67,7 +91,8 @@ pub fn ls(paths: &Paths, c: LsCmd) -> Result<Exit> {
             )),
         };
     }
-    let entries = client(paths)?.list(&c.selector(&c.targets))?;
+    let mut entries = client(paths)?.list(&c.selector(&c.targets))?;
+    sort_entries(&mut entries, sort);
     if c.json {
         print_json(&entries)?;
     } else {
@@ -80,9 +105,52 @@ pub fn ls(paths: &Paths, c: LsCmd) -> Result<Exit> {
         }
         header.push("COMMAND");
         let rows: Vec<Vec<String>> = entries.iter().map(|e| row(e, c.wide)).collect();
-        render::table(&header, &rows);
+        let layout = render::Layout {
+            width: term::width(c.width),
+            paint: colour.then(|| (3, entries.iter().map(state_colour).collect())),
+        };
+        render::table(&header, &rows, &layout);
     }
     Ok(0)
+}
+
+/// What `--sort` takes.
+const SORTS: [&str; 6] = ["id", "name", "cpu", "mem", "uptime", "restarts"];
+
+/// Orders entries by `key` (one of [`SORTS`]): id and name ascending (unnamed entries after
+/// the named ones), the measures largest first; ties by id.
+fn sort_entries(entries: &mut [EntryInfo], key: &str) {
+    entries.sort_unstable_by(|a, b| {
+        let by = match key {
+            "name" => match (&a.name, &b.name) {
+                (Some(x), Some(y)) => x.cmp(y),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            },
+            "cpu" => b
+                .cpu_percent
+                .unwrap_or(-1.0)
+                .total_cmp(&a.cpu_percent.unwrap_or(-1.0)),
+            "mem" => b.rss_bytes.cmp(&a.rss_bytes),
+            "uptime" => b.uptime_ms.cmp(&a.uptime_ms),
+            "restarts" => b.restarts.cmp(&a.restarts),
+            _ => std::cmp::Ordering::Equal,
+        };
+        by.then(a.id.cmp(&b.id))
+    });
+}
+
+/// The colour of an entry's state: green running, yellow on the way (starting, stopping,
+/// backoff), red failed (errored, or exited other than with code 0), none at rest.
+fn state_colour(e: &EntryInfo) -> &'static str {
+    match e.state.as_str() {
+        "running" => "32",
+        "starting" | "stopping" | "backoff" => "33",
+        "errored" => "1;31",
+        "exited" if e.exit_code != Some(0) => "31",
+        _ => "",
+    }
 }
 
 fn dash<T: ToString>(v: Option<T>) -> String {
@@ -125,11 +193,12 @@ fn row(e: &EntryInfo, wide: bool) -> Vec<String> {
         // A terminal's window title (OSC 0/2).
         r.push(e.title.clone().unwrap_or_else(|| "-".into()));
     }
-    r.push(e.command.clone());
+    r.push(term::one_line(&e.command));
     r
 }
 
 pub fn status(paths: &Paths, c: StatusCmd) -> Result<Exit> {
+    render::use_utc(c.utc);
     let sel = c.selector(&c.targets);
     if sel.targets.is_empty() && !sel.has_filters() {
         bail!(
@@ -151,8 +220,84 @@ pub fn status(paths: &Paths, c: StatusCmd) -> Result<Exit> {
     Ok(0)
 }
 
+/// A duration in milliseconds, exactly, as flags take it.
+fn exact_ms(ms: u64) -> String {
+    crate::util::duration::exact(std::time::Duration::from_millis(ms))
+}
+
+/// The parts of the spec that `status` shows besides command, folder and stop.
+fn print_spec(s: &RunSpec, kv: &dyn Fn(&str, String)) {
+    kv("restart", s.restart.as_str().to_string());
+    if s.restart != Restart::Never {
+        kv(
+            "backoff",
+            format!(
+                "{}, x{}, at most {}",
+                exact_ms(s.backoff.initial_ms),
+                s.backoff.factor,
+                exact_ms(s.backoff.max_ms)
+            ),
+        );
+        kv(
+            "max restarts",
+            match s.max_restarts {
+                0 => "no limit".into(),
+                n => format!("{n} in a row"),
+            },
+        );
+        kv("min uptime", exact_ms(s.min_uptime_ms));
+    }
+    let file = |kind: &str, path: &str| format!("{kind} {path}");
+    if s.pty {
+        let [rows, cols] = s.size.unwrap_or([24, 80]);
+        kv("terminal", format!("yes, {rows}x{cols}"));
+    } else {
+        kv("terminal", "no".into());
+    }
+    kv(
+        "stdin",
+        match &s.stdin {
+            Input::Null => "null".into(),
+            Input::Stream => "stream (send, attach)".into(),
+            Input::File(p) => file("file", p),
+        },
+    );
+    if !s.pty {
+        kv(
+            "stdout",
+            match &s.stdout {
+                Output::Log => "log".into(),
+                Output::Null => "null".into(),
+                Output::File(p) => file("file", p),
+            },
+        );
+        kv(
+            "stderr",
+            match &s.stderr {
+                ErrOutput::Log => "log".into(),
+                ErrOutput::Null => "null".into(),
+                ErrOutput::Stdout => "stdout (merged)".into(),
+                ErrOutput::File(p) => file("file", p),
+            },
+        );
+    }
+    kv(
+        "logs",
+        match (s.log_max_size, s.log_keep) {
+            (Some(0), _) => "never rotated".into(),
+            (Some(m), Some(k)) => format!(
+                "rotated at {}, {} kept per run",
+                render::bytes(m),
+                render::count(k as usize, "segment", "segments")
+            ),
+            _ => "the daemon's defaults".into(),
+        },
+    );
+    kv("on leftovers", s.leftovers.as_str().to_string());
+}
+
 fn print_status(e: &EntryInfo) {
-    let kv = |k: &str, v: String| println!("{:<12}{v}", format!("{k}:"));
+    let kv = |k: &str, v: String| println!("{:<14}{v}", format!("{k}:"));
     kv("id", e.id.to_string());
     kv("name", e.name.clone().unwrap_or_else(|| "-".into()));
     let state = match (e.state.as_str(), e.pid) {
@@ -191,9 +336,12 @@ fn print_status(e: &EntryInfo) {
         format!(
             "{}, KILL after {}",
             crate::util::signal::name(e.stop_signal),
-            crate::util::duration::format(std::time::Duration::from_millis(e.stop_timeout_ms))
+            exact_ms(e.stop_timeout_ms)
         ),
     );
+    if let Some(s) = &e.spec {
+        print_spec(s, &kv);
+    }
     if !e.tags.is_empty() {
         kv("tags", e.tags.join(", "));
     }

@@ -4,10 +4,12 @@
 mod attach;
 mod control;
 mod daemon;
+mod edit;
 mod events;
 mod logs;
 mod ls;
 mod mcp;
+mod multilogs;
 mod registry;
 pub(crate) mod render;
 mod run;
@@ -15,7 +17,9 @@ mod screen;
 mod select;
 mod services;
 mod startup;
+mod term;
 mod top;
+mod typing;
 
 use crate::client::Client;
 use crate::error::{Code, Error, Result};
@@ -71,6 +75,7 @@ pub enum Cmd {
     Startup(startup::StartupCmd),
     Unstartup(startup::UnstartupCmd),
     Screen(screen::ScreenCmd),
+    Edit(edit::EditCmd),
     Mcp(mcp::McpCmd),
     Top(top::TopCmd),
 }
@@ -98,6 +103,9 @@ pub fn main() -> Exit {
         }
     }
     let strs: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    if let Some(code) = typing::check_command(&strs) {
+        return code;
+    }
     let top = match Top::from_args(&["wrangle"], &strs) {
         Ok(t) => t,
         Err(argh::EarlyExit { output, status }) => {
@@ -129,6 +137,7 @@ fn dispatch(top: Top) -> Result<Exit> {
         return Ok(0);
     }
     let Some(cmd) = top.cmd else {
+        eprint!("{}", typing::USAGE);
         return Err(Error::new(
             Code::Usage,
             "no command given (see wrangle --help)",
@@ -173,6 +182,7 @@ fn dispatch(top: Top) -> Result<Exit> {
         Cmd::Up(c) => services::up(&paths, c),
         Cmd::Down(c) => services::down(&paths, c),
         Cmd::Screen(c) => screen::screen(&paths, c),
+        Cmd::Edit(c) => edit::edit(&paths, c),
         Cmd::Mcp(c) => mcp::mcp(paths, c),
         Cmd::Startup(_) | Cmd::Unstartup(_) => unreachable!("dispatched above"),
     }

@@ -189,7 +189,10 @@ fn labels(
             if json {
                 print_json(&rs)?;
             } else {
-                println!("renamed {kind} {old:?} to {new:?} on {} entries", rs.len());
+                println!(
+                    "renamed {kind} {old:?} to {new:?} on {}",
+                    render::count(rs.len(), "entry", "entries")
+                );
             }
             Ok(0)
         }
@@ -228,7 +231,11 @@ fn labels(
                     if quiet {
                         println!("{}", l.name);
                     } else {
-                        println!("{}  {} entries", l.name, l.entries);
+                        println!(
+                            "{}  {}",
+                            l.name,
+                            render::count(l.entries, "entry", "entries")
+                        );
                     }
                 }
             }
@@ -270,7 +277,10 @@ pub fn reset(paths: &Paths, c: ResetCmd) -> Result<Exit> {
         );
     }
     let rs = client(paths)?.act(&Request::Reset { confirm })?;
-    println!("reset: forgot {} entries; ids start at 1 again", rs.len());
+    println!(
+        "reset: forgot {}; ids start at 1 again",
+        render::count(rs.len(), "entry", "entries")
+    );
     Ok(0)
 }
 

@@ -51,7 +51,7 @@ macro_rules! with_selector {
             /// select only entries whose process may be alive
             #[argh(switch)]
             pub alive: bool,
-            /// act on every matching entry (required when several match)
+            /// act on every matching entry (required when filters or all match several)
             #[argh(switch)]
             pub all: bool,
         }

@@ -99,6 +99,7 @@ impl Daemon {
             builds: Default::default(),
             service_timers: HashMap::new(),
             touched: HashMap::new(),
+            restart_why: HashMap::new(),
             usage: Default::default(),
             keeper: None,
         };

@@ -88,6 +88,13 @@ impl Daemon {
                         })
                         .collect()
                 });
+                info.spec = self.reg.get(id).map(|e| {
+                    let mut spec = e.spec.clone();
+                    spec.env = Default::default();
+                    spec.log_max_size = spec.log_max_size.or(Some(self.config.logs.max_size));
+                    spec.log_keep = spec.log_keep.or(Some(self.config.logs.keep));
+                    spec
+                });
                 info
             })
             .collect();
@@ -280,8 +287,11 @@ impl Daemon {
             }
             BatchOp::Restart => {
                 for id in ids {
+                    // A client's request, or a timer's (which said why when it began).
+                    let why = self.restart_why.remove(&id).filter(|_| conn.is_none());
+                    let why = why.unwrap_or_else(|| "restarting at the user's request".into());
                     if let Some(e) = self.reg.get_mut(id) {
-                        e.event(EventKind::Restarting, "restarting at the user's request");
+                        e.event(EventKind::Restarting, why);
                     }
                     let r = match self.start_again(id, true) {
                         Ok(()) => self.result(id, Outcome::Restarted, None),

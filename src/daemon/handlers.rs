@@ -26,7 +26,7 @@ impl Daemon {
             | Request::Start { sel }
             | Request::Stop { sel, .. }
             | Request::Restart { sel, .. }
-            | Request::Remove { sel }
+            | Request::Remove { sel, .. }
             | Request::Signal { sel, .. }
             | Request::Logs { sel, .. }
             | Request::ClearLogs { sel }
@@ -35,7 +35,8 @@ impl Daemon {
             | Request::Attach { sel, .. }
             | Request::Resize { sel, .. }
             | Request::Screen { sel, .. }
-            | Request::Label { sel, .. } => self.touch(sel),
+            | Request::Label { sel, .. }
+            | Request::Edit { sel, .. } => self.touch(sel),
             Request::ReadLog(q) => self.touch(&q.sel),
             _ => {}
         }
@@ -60,8 +61,8 @@ impl Daemon {
             Request::Run { spec } => self.run_request(t, req_id, spec)?,
             Request::List { sel, brief } => self.list(t, req_id, &sel, brief)?,
             Request::Status { sel, show_env } => self.status(t, req_id, &sel, show_env)?,
-            Request::Save => {
-                let results = self.save_set()?;
+            Request::Save { force } => {
+                let results = self.save_set(force)?;
                 self.reply(t, req_id, &ActionReply { results });
             }
             Request::Resurrect => {
@@ -87,9 +88,10 @@ impl Daemon {
             }
             Request::Apply { service } => self.apply(t, req_id, service)?,
             Request::Down { file, names } => self.down(t, req_id, &file, &names)?,
-            Request::Remove { sel } => {
+            Request::Remove { sel, kill } => {
                 let ids = self.reg.select_for_change(&sel, "rm")?;
-                self.batch(Some(t), req_id, BatchOp::Remove, ids, None, Vec::new());
+                let (ids, results) = self.forget_adopted(ids, kill);
+                self.batch(Some(t), req_id, BatchOp::Remove, ids, None, results);
             }
             Request::Signal { sel, signal } => self.signal_request(t, req_id, &sel, signal)?,
             Request::Logs { sel, build } => self.logs_request(t, req_id, &sel, build)?,
@@ -179,6 +181,11 @@ impl Daemon {
                 let state = self.live_state();
                 self.reply(t, req_id, &state);
             }
+            Request::Edit {
+                sel,
+                change,
+                restart_now,
+            } => self.edit_request(t, req_id, &sel, &change, restart_now)?,
             Request::Shutdown => {
                 if self.shutting_down {
                     // Already on the way out: answer when it is done.

@@ -5,6 +5,7 @@ mod build;
 mod capture;
 mod conn;
 mod dispatch;
+mod edit;
 mod entries;
 mod events;
 mod guard;

@@ -205,11 +205,38 @@ impl Daemon {
         ActionReply { results }
     }
 
+    /// `rm` of processes adopted with `add`: unless `kill`, they are forgotten at once and
+    /// left running (they were never ours to stop). Returns the other ids, to stop and forget,
+    /// and the results so far.
+    pub(super) fn forget_adopted(
+        &mut self,
+        ids: Vec<u64>,
+        kill: bool,
+    ) -> (Vec<u64>, Vec<ActionResult>) {
+        let mut rest = Vec::new();
+        let mut results = Vec::new();
+        for id in ids {
+            match self.reg.get(id) {
+                Some(e) if !kill && e.foreign && e.state.is_alive() => {
+                    let msg = match e.pid {
+                        Some(p) => format!("left running, pid {p}"),
+                        None => "left running".into(),
+                    };
+                    results.push(self.result(id, Outcome::Removed, Some(msg)));
+                    self.forget(id);
+                }
+                _ => rest.push(id),
+            }
+        }
+        (rest, results)
+    }
+
     /// Removes an entry, its logs, ring and streams (an adopted process is let go, not
     /// stopped).
     pub(super) fn forget(&mut self, id: u64) {
         self.cancel_build(id);
         self.clear_service_timers(id);
+        self.restart_why.remove(&id);
         self.fail_ready_waits(id, &format!("entry {id} was removed"));
         if let Some(mut l) = self.live.remove(&id) {
             if let Some(super::state::Adopted::Watched(Some((t, fd)))) = l.adopted.take() {

@@ -47,14 +47,35 @@ impl Daemon {
         self.paths.state.join("saved.json")
     }
 
-    /// Records every entry that should be running.
-    pub(super) fn save_set(&mut self) -> Result<Vec<ActionResult>> {
+    /// Records every entry that should be running; with none, keeps a saved set that holds
+    /// entries unless `force` (a save right after a crash or a `stop all` would lose it).
+    pub(super) fn save_set(&mut self, force: bool) -> Result<Vec<ActionResult>> {
         let chosen: Vec<u64> = self
             .reg
             .iter()
             .filter(|e| !e.foreign && (e.state.is_alive() || e.state == State::Backoff))
             .map(|e| e.id)
             .collect();
+        if chosen.is_empty() && !force {
+            if let Ok(Loaded::Parsed(f)) = snapshot::load_json::<SavedFile>(&self.saved_path()) {
+                if !f.entries.is_empty() {
+                    let names: Vec<String> = f
+                        .entries
+                        .iter()
+                        .take(5)
+                        .map(|e| e.name.clone().unwrap_or_else(|| format!("id {}", e.id)))
+                        .collect();
+                    let more = if f.entries.len() > 5 { ", ..." } else { "" };
+                    bail!(
+                        Code::Failed,
+                        "nothing is running, and saving would empty the saved set ({} saved: \
+                         {}{more}); add --force to save nothing",
+                        f.entries.len(),
+                        names.join(", ")
+                    );
+                }
+            }
+        }
         let entries: Vec<SavedEntry> = chosen
             .iter()
             .filter_map(|id| self.reg.get(*id))

@@ -225,6 +225,8 @@ impl Daemon {
                 EventKind::CronRestart,
                 "restarting at its cron_restart time",
             );
+            self.restart_why
+                .insert(id, "restarting at its cron_restart time".into());
             self.rebuild_then(None, 0, BatchOp::Restart, vec![id], HashMap::new());
         }
         self.rearm(id);
@@ -260,6 +262,14 @@ impl Daemon {
                     ),
                 );
             }
+            self.restart_why.insert(
+                id,
+                format!(
+                    "restarting with its idle profile ({}) after {} untouched",
+                    idle.profile.as_deref().unwrap_or("the base spec"),
+                    crate::util::duration::format(after)
+                ),
+            );
             let commit = Commit {
                 service: *s,
                 profile: idle.profile.clone(),

@@ -136,6 +136,9 @@ pub(crate) struct Daemon {
     pub(super) service_timers: HashMap<u64, [Option<TimerId>; 2]>,
     /// When a command last named each service that has an idle profile.
     pub(super) touched: HashMap<u64, Instant>,
+    /// Why a restart no client asked for is under way (a cron time, an idle profile), by
+    /// entry, for its `restarting` event.
+    pub(super) restart_why: HashMap<u64, String>,
     /// Work done on helper threads (scans that must not block the loop).
     pub(super) jobs: super::jobs::Jobs,
     /// CPU and memory samples, taken while someone looks.

@@ -220,7 +220,10 @@ impl Daemon {
             Effect::GaveUp { attempts } => {
                 if let Some(e) = self.reg.get_mut(id) {
                     e.consecutive = attempts;
-                    let msg = format!("gave up after {attempts} restarts in a row");
+                    let msg = format!(
+                        "gave up after {attempts} restart{} in a row",
+                        if attempts == 1 { "" } else { "s" }
+                    );
                     e.error = Some(msg.clone());
                     e.event(EventKind::Errored, msg);
                 }

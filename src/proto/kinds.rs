@@ -112,6 +112,8 @@ vocabulary! {
         Cleared = "cleared",
         Saved = "saved",
         Failed = "failed",
+        /// The spec changed (`edit`); it applies at the next start.
+        Edited = "edited",
     }
 }
 

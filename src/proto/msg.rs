@@ -426,8 +426,12 @@ pub enum Request {
         show_env: bool,
     },
     /// Record what should be running (running entries and those waiting to restart) in the
-    /// saved set. Reply: [`ActionReply`] (outcome "saved").
-    Save,
+    /// saved set. Reply: [`ActionReply`] (outcome "saved"). With nothing to record, a saved
+    /// set that holds entries is kept (error "failed") unless `force`.
+    Save {
+        #[serde(default)]
+        force: bool,
+    },
     /// Start whatever the saved set holds that is not running (never a duplicate).
     /// Reply: [`ActionReply`] (outcomes "started", "already_running", "failed").
     Resurrect,
@@ -448,8 +452,13 @@ pub enum Request {
         #[serde(default)]
         profile: Option<String>,
     },
-    /// Stop if needed, then forget the entries and their logs. Reply: [`ActionReply`].
-    Remove { sel: Selector },
+    /// Stop if needed, then forget the entries and their logs. A process adopted with `add`
+    /// is forgotten and left running unless `kill`. Reply: [`ActionReply`].
+    Remove {
+        sel: Selector,
+        #[serde(default)]
+        kill: bool,
+    },
     /// Send a signal to the entries' main processes. Reply: [`ActionReply`].
     Signal { sel: Selector, signal: i32 },
     /// Where the selected entries' logs are (with `build`, their build logs). Reply:
@@ -612,6 +621,47 @@ pub enum Request {
     /// `max_bytes`; `skip` pages further (older lines for a tail, later ones for a head).
     /// Reply: [`ReadLogReply`].
     ReadLog(ReadLogQuery),
+    /// Change entries' specs, keeping their ids, names, labels and logs: the change applies at
+    /// the next start, or at once with `restart_now` (a restart). Entries of a services file
+    /// and processes adopted with `add` are refused. Reply: [`ActionReply`] (outcome
+    /// "edited", or "restarted" with `restart_now` for an entry that was running).
+    Edit {
+        sel: Selector,
+        change: SpecChange,
+        #[serde(default)]
+        restart_now: bool,
+    },
+}
+
+/// What `edit` changes in a spec; a field left out stays as it is.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+pub struct SpecChange {
+    /// A new command; with `shell`, one string run by `sh -c`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argv: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shell: Option<bool>,
+    /// Variables set (added or replaced) in the environment.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Variables removed from the environment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unset_env: Vec<String>,
+    /// A new absolute working folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<Restart>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_restarts: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff: Option<Backoff>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_uptime_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_timeout_ms: Option<u64>,
 }
 
 /// What a `read_log` request asks for. Every field but `sel` is optional.
@@ -719,6 +769,7 @@ impl Request {
         "upgrade",
         "live_state",
         "screen",
+        "edit",
         "read_log",
     ];
 
@@ -728,7 +779,7 @@ impl Request {
             Request::Run { .. } => "run",
             Request::List { .. } => "list",
             Request::Status { .. } => "status",
-            Request::Save => "save",
+            Request::Save { .. } => "save",
             Request::Resurrect => "resurrect",
             Request::Start { .. } => "start",
             Request::Stop { .. } => "stop",
@@ -756,6 +807,7 @@ impl Request {
             Request::Shutdown => "shutdown",
             Request::Upgrade { .. } => "upgrade",
             Request::LiveState => "live_state",
+            Request::Edit { .. } => "edit",
             Request::ReadLog(_) => "read_log",
         }
     }
@@ -843,6 +895,10 @@ pub struct EntryInfo {
     /// SECRET, TOKEN, PASSWORD) read "(hidden)" unless asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<BTreeMap<String, String>>,
+    /// The whole spec the entry runs with (only filled by `status`; its `env` left empty, as
+    /// `env` above has it; log limits that the spec leaves to the daemon filled in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<RunSpec>,
 }
 
 /// A lifecycle event of one entry.
@@ -1032,7 +1088,7 @@ mod tests {
         // Requests without fields name themselves; each is listed.
         for req in [
             Request::Ping,
-            Request::Save,
+            Request::Save { force: false },
             Request::Resurrect,
             Request::Shutdown,
             Request::LiveState,

@@ -474,6 +474,18 @@ fn service_spec(s: &ServiceSpec) -> Result<()> {
     Ok(())
 }
 
+/// Checks a spec that `edit` made by changing an entry's (the fields named as on the wire,
+/// under `change.`).
+pub fn edited_spec(spec: &RunSpec) -> Result<()> {
+    run_spec(
+        spec,
+        &At {
+            prefix: "change".into(),
+            file_keys: false,
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -213,6 +213,7 @@ impl Entry {
             profile: self.profile.clone(),
             build: self.build_state.clone(),
             env: None,
+            spec: None,
             leftovers: self.leftovers.iter().map(|t| t.pid).collect(),
         }
     }
@@ -729,7 +730,10 @@ impl Registry {
         match (it.next(), it.next()) {
             (None, _) => Err(Error::new(
                 Code::NoSuchEntry,
-                format!("no entry named {t:?} (see wrangle ls)"),
+                format!(
+                    "no entry named {t:?} (see wrangle ls){}",
+                    crate::util::suggest::did_you_mean(t, self.by_name.keys().map(String::as_str))
+                ),
             )),
             (Some(n), None) => Ok(self.by_name.get(n).copied().into_iter().collect()),
             _ => Err(Error::new(
@@ -840,7 +844,8 @@ impl Registry {
     }
 
     /// Selection for a command that changes things (`verb`): something must be named, at least
-    /// one entry must match, and several need `--all` (or the target `all`).
+    /// one entry must match, and several matched by filters alone need `--all` (or the target
+    /// `all`); names and ids given as targets are explicit enough (`rm a b`).
     pub fn select_for_change(&self, sel: &Selector, verb: &str) -> Result<Vec<u64>> {
         if sel.targets.is_empty() && !sel.has_filters() {
             bail!(
@@ -856,7 +861,7 @@ impl Registry {
             );
         }
         let said_all = sel.all || sel.targets.iter().any(|t| t == "all");
-        if ids.len() > 1 && !said_all {
+        if ids.len() > 1 && !said_all && sel.targets.is_empty() {
             let shown: Vec<String> = ids
                 .iter()
                 .take(10)

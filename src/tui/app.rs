@@ -414,9 +414,13 @@ fn execute(c: &mut Conn, cmd: Command) -> Result<()> {
             },
             Pending::Act("restarted"),
         ),
-        Command::Remove(id) => {
-            c.request(&Request::Remove { sel: sel(id) }, Pending::Act("removed"))
-        }
+        Command::Remove(id) => c.request(
+            &Request::Remove {
+                sel: sel(id),
+                kill: false,
+            },
+            Pending::Act("removed"),
+        ),
         Command::Send(id, line) => {
             let req = c.client.send_request(&Request::Send {
                 sel: sel(id),

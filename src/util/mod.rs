@@ -5,6 +5,7 @@ pub mod duration;
 pub mod prop;
 pub mod signal;
 pub mod size;
+pub mod suggest;
 
 /// Milliseconds since the Unix epoch, by the wall clock.
 pub fn now_ms() -> u64 {
