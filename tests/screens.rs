@@ -575,3 +575,22 @@ fn the_screen_is_rebuilt_after_the_daemon_is_replaced() {
     wr.ok(&["upgrade"]);
     assert_eq!(screen(&wr, "dash", &[]), before);
 }
+
+/// A daemon that failed by itself (SIGABRT: the release build aborts on a panic) may have
+/// been killed by what its screen parser was fed: the next one starts that entry's screen blank
+/// instead of replaying the log into it, and shows what comes next. (A daemon killed from
+/// outside is rebuilt from the log: see the test above.)
+#[test]
+fn after_a_daemon_aborts_the_screen_starts_blank_and_goes_on() {
+    let wr = with_term("ab", "printf 'old text\\n'; read x; printf 'new text\\n'; exec sleep 1000000");
+    screen_shows(&wr, "ab", "old text");
+    let daemon = wr.daemon_pid().expect("a daemon answers");
+    kill(daemon, libc::SIGABRT);
+    wait_until("a new daemon answers", SOON, || {
+        wr.daemon_pid().is_some_and(|p| p != daemon)
+    });
+    let blank = screen(&wr, "ab", &[]);
+    assert!(!blank.contains("old text"), "replayed after an abort:\n{blank}");
+    wr.ok(&["send", "ab", "go\n"]);
+    screen_shows(&wr, "ab", "new text");
+}

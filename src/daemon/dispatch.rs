@@ -94,6 +94,7 @@ impl Daemon {
             shutting_down: false,
             line_bufs: HashMap::new(),
             passthrough: None,
+            replay_screens: std::env::var_os(crate::keeper::AFTER_CRASH_ENV).is_none(),
             exit_now: false,
             my_pid: std::process::id() as i32,
             builds: Default::default(),

@@ -3,6 +3,10 @@
 //! at most the entry it concerns (marked errored, saying why), never the daemon. Requests have
 //! their own catch in the loop, which answers ERROR `internal`.
 //!
+//! That is debug builds (the tests): the release build aborts on a panic (Cargo.toml says
+//! why), and there a bug costs the daemon its life, not the processes: the keeper starts a
+//! new daemon, which takes every run over.
+//!
 //! Debug builds have a fault hook for the black-box tests: with `WRANGLE_TEST_PANIC_IN=WHAT`
 //! in the daemon's environment, the work named WHAT (e.g. `running its restart timer`) panics.
 //! It does not exist in release builds.

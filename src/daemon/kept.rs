@@ -371,8 +371,13 @@ impl Daemon {
         if let Some(msg) = open_error {
             self.log_failed(id, msg);
         }
-        // Before the old buffer's bytes, which come after what the log holds.
-        self.screen_replayed(id);
+        // Before the old buffer's bytes, which come after what the log holds. After a crash
+        // the screen starts blank instead (see keeper::AFTER_CRASH_ENV).
+        if self.replay_screens {
+            self.screen_replayed(id);
+        } else {
+            self.screen_started(id);
+        }
         if let Some(old) = old_buf {
             self.drain_old_buffer(id, &old);
         }

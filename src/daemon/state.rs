@@ -128,6 +128,8 @@ pub(crate) struct Daemon {
     pub(super) line_bufs: HashMap<(u64, u8), Vec<u8>>,
     /// `daemon --passthrough`: output also goes to standard output.
     pub(super) passthrough: Option<super::passthrough::Passthrough>,
+    /// Rebuild terminal screens from their logs at a takeover (not after a crash).
+    pub(super) replay_screens: bool,
     pub(super) exit_now: bool,
     pub(super) my_pid: i32,
     /// Builds in progress.

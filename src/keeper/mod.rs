@@ -44,6 +44,12 @@ pub const FD_LOCKS: i32 = 5;
 /// MODE one of `fresh`, `resurrect` (the first worker of `daemon --resurrect`), `takeover`
 /// (an upgrade: the old worker waits for this one to be ready).
 pub const WORKER_ENV: &str = "WRANGLE_WORKER";
+/// Set for a worker started because the previous one failed by itself (aborted on a panic,
+/// or a fault; not killed from outside): it starts
+/// its terminal entries' screens blank rather than replaying their logs, so that output that
+/// crashed a daemon's screen parser (the release build aborts on a panic) cannot crash the
+/// next one the same way.
+pub const AFTER_CRASH_ENV: &str = "WRANGLE_WORKER_AFTER_CRASH";
 
 /// Set for a worker started before any was ready when a `daemon --detach` waits: the number
 /// of the descriptor (after the locks) on which it writes why it could not start (see
@@ -119,6 +125,8 @@ struct Keeper {
     leaving: Vec<i32>,
     respawn_at: Option<Instant>,
     backoff: Duration,
+    /// The last worker died without being asked to (see [`AFTER_CRASH_ENV`]).
+    crashed: bool,
     ever_ready: bool,
     /// A termination signal came: the worker is shutting down, then so do we.
     stopping: bool,
@@ -160,6 +168,7 @@ pub fn run(start: Start) -> i32 {
         leaving: Vec::new(),
         respawn_at: Some(Instant::now()),
         backoff: Duration::ZERO,
+        crashed: false,
         ever_ready: false,
         stopping: false,
         exit: None,
@@ -321,6 +330,13 @@ impl Keeper {
             kill(c.worker.pid);
             self.leaving.push(c.worker.pid);
         }
+        // A daemon that failed by itself (a panic aborts the release build; a fault), not
+        // one killed from outside (kill -9, the OOM killer) or one that exited.
+        self.crashed = libc::WIFSIGNALED(status)
+            && matches!(
+                libc::WTERMSIG(status),
+                libc::SIGABRT | libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGFPE
+            );
         let quick = w.started.elapsed() < Duration::from_secs(1);
         self.backoff = if quick {
             (self.backoff * 2).clamp(Duration::from_millis(100), MAX_BACKOFF)
@@ -372,6 +388,11 @@ impl Keeper {
         cmd.arg("daemon");
         if self.start.passthrough {
             cmd.arg("--passthrough");
+        }
+        if self.crashed {
+            cmd.env(AFTER_CRASH_ENV, "1");
+        } else {
+            cmd.env_remove(AFTER_CRASH_ENV);
         }
         cmd.env(
             WORKER_ENV,
@@ -494,6 +515,7 @@ impl Keeper {
 
     fn became_ready(&mut self) {
         self.ever_ready = true;
+        self.crashed = false;
         self.backoff = Duration::ZERO;
         if let Some(fd) = self.start.ready.take() {
             let _ = rustix::io::write(&fd, b"R");
