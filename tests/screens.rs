@@ -582,7 +582,10 @@ fn the_screen_is_rebuilt_after_the_daemon_is_replaced() {
 /// outside is rebuilt from the log: see the test above.)
 #[test]
 fn after_a_daemon_aborts_the_screen_starts_blank_and_goes_on() {
-    let wr = with_term("ab", "printf 'old text\\n'; read x; printf 'new text\\n'; exec sleep 1000000");
+    let wr = with_term(
+        "ab",
+        "printf 'old text\\n'; read x; printf 'new text\\n'; exec sleep 1000000",
+    );
     screen_shows(&wr, "ab", "old text");
     let daemon = wr.daemon_pid().expect("a daemon answers");
     kill(daemon, libc::SIGABRT);
@@ -590,7 +593,10 @@ fn after_a_daemon_aborts_the_screen_starts_blank_and_goes_on() {
         wr.daemon_pid().is_some_and(|p| p != daemon)
     });
     let blank = screen(&wr, "ab", &[]);
-    assert!(!blank.contains("old text"), "replayed after an abort:\n{blank}");
+    assert!(
+        !blank.contains("old text"),
+        "replayed after an abort:\n{blank}"
+    );
     wr.ok(&["send", "ab", "go\n"]);
     screen_shows(&wr, "ab", "new text");
 }
