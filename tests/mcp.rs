@@ -140,7 +140,7 @@ fn initialize_answers_the_clients_revision_or_the_latest() {
         assert_eq!(r["result"]["serverInfo"]["name"], "wrangle");
         let tools = m.request("tools/list", json!({}));
         let list = tools["result"]["tools"].as_array().unwrap();
-        assert_eq!(list.len(), 14, "{tools}");
+        assert_eq!(list.len(), 16, "{tools}");
         // Output schemas came in 2025-06-18, annotations in 2025-03-26.
         let first = &list[0];
         assert_eq!(first.get("outputSchema").is_some(), got >= "2025-06-18");
@@ -262,7 +262,10 @@ fn read_only_refuses_every_write_tool() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["list", "status", "logs", "wait_for", "events"]);
+    assert_eq!(
+        names,
+        ["list", "status", "screen", "logs", "wait_for", "events"]
+    );
     let dir = w.root.join("svc");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("Procfile"), "ro: sleep 60\n").unwrap();
@@ -275,6 +278,7 @@ fn read_only_refuses_every_write_tool() {
         ("remove", json!({"target": "keep"})),
         ("signal", json!({"target": "keep", "signal": "KILL"})),
         ("send", json!({"target": "keep", "text": "x"})),
+        ("send_keys", json!({"target": "keep", "keys": ["C-c"]})),
         ("up", json!({"file": procfile})),
         ("down", json!({"file": procfile})),
     ] {

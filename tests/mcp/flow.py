@@ -22,7 +22,7 @@ import mcp.client.session as session_mod
 from mcp import Client, StdioServerParameters
 
 TOOLS = {"list", "status", "run", "start", "stop", "restart", "remove", "signal", "send",
-         "logs", "wait_for", "up", "down", "events"}
+         "screen", "send_keys", "logs", "wait_for", "up", "down", "events"}
 
 
 def free_port():
@@ -129,6 +129,18 @@ async def main():
         await call("start", {"target": f"cat{port}"})
         await call("signal", {"target": f"cat{port}", "signal": "TERM"})
         await call("restart", {"target": f"cat{port}"})
+
+        # A terminal entry: keys typed into bash, and its screen showing the answer.
+        await call("run", {"command": "bash --norc --noprofile", "pty": True, "name": f"tty{port}"})
+        await call("send_keys", {"target": f"tty{port}", "keys": ["echo $((6*7))x", "Enter"]})
+        scr = None
+        for _ in range(200):
+            scr, _ = await call("screen", {"target": f"tty{port}"})
+            if "42x" in [l.strip() for l in scr["lines"]]:
+                break
+            await asyncio.sleep(0.05)
+        assert "42x" in [l.strip() for l in scr["lines"]], scr
+        await call("remove", {"target": f"tty{port}"})
 
         # A wait that times out is a tool error that says what to do.
         _, text = await call("wait_for", {"target": f"cat{port}", "log": "never-printed", "timeout_ms": 300}, ok=False)

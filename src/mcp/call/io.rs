@@ -1,8 +1,74 @@
-//! `send`: input for one entry's standard input (text, or bytes in base64), and its end.
+//! `send`: input for one entry's standard input (text, or bytes in base64), and its end;
+//! `screen` and `send_keys`: a terminal entry's screen, and keys for it.
 
-use super::{flag, one, opt_str, req_str, Args, Ctx, Done};
+use super::{flag, one, opt_str, opt_u64, req_str, Args, Ctx, Done};
 use crate::error::{Code, Result};
-use serde_json::json;
+use serde_json::{json, Value};
+
+/// The most scrollback lines one `screen` call returns.
+const MAX_SCROLLBACK: u64 = 200;
+
+pub fn screen(ctx: &mut Ctx, args: &Args) -> Result<Done> {
+    let target = req_str(args, "target")?;
+    let scrollback = opt_u64(args, "scrollback")?.unwrap_or(0);
+    if scrollback > MAX_SCROLLBACK {
+        bail!(
+            Code::Usage,
+            "screen: scrollback {scrollback} is more than one call returns ({MAX_SCROLLBACK})"
+        );
+    }
+    let sel = one(ctx, target);
+    let r = ctx
+        .client
+        .screen(&sel, crate::term::Format::Text, scrollback as u32)?;
+    let s = &r.screen;
+    let mut text = format!(
+        "{} ({}x{}, cursor at row {} column {}{}):\n",
+        r.name.clone().unwrap_or_else(|| r.id.to_string()),
+        s.rows,
+        s.cols,
+        s.cursor[0],
+        s.cursor[1],
+        if s.title.is_empty() {
+            String::new()
+        } else {
+            format!(", title {:?}", s.title)
+        }
+    );
+    text.push_str(&r.content);
+    Ok(Done {
+        data: json!({
+            "id": r.id, "name": r.name, "rows": s.rows, "cols": s.cols, "lines": s.lines,
+            "scrollback": s.scrollback, "cursor": s.cursor, "title": s.title,
+            "alternate_screen": s.alternate_screen,
+        }),
+        text,
+    })
+}
+
+pub fn send_keys(ctx: &mut Ctx, args: &Args) -> Result<Done> {
+    let target = req_str(args, "target")?;
+    let keys: Vec<String> = match args.get("keys") {
+        Some(Value::Array(items)) if !items.is_empty() && items.len() <= 1000 => items
+            .iter()
+            .map(|k| k.as_str().map(str::to_string))
+            .collect::<Option<_>>()
+            .ok_or_else(|| {
+                crate::error::Error::new(Code::Usage, "send_keys: every key must be a string")
+            })?,
+        _ => bail!(
+            Code::Usage,
+            "send_keys: `keys` must be a list of 1 to 1000 key names or texts"
+        ),
+    };
+    let bytes = crate::term::keys::encode(&keys, false);
+    let sel = one(ctx, target);
+    let n = ctx.client.send_input(&sel, &mut bytes.as_slice(), false)?;
+    Ok(Done {
+        data: json!({ "bytes": n }),
+        text: format!("sent {} key(s) ({n} bytes) to {target}\n", keys.len()),
+    })
+}
 
 /// The most one call may send.
 const MAX_SEND: usize = 1 << 20;

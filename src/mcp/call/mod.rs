@@ -49,6 +49,8 @@ pub fn call(ctx: &mut Ctx, t: &Tool, args: &Args) -> Result<Done> {
         "run" => entries::run(ctx, args),
         "start" | "stop" | "restart" | "remove" | "signal" => entries::act(ctx, &t.name, args),
         "send" => io::send(ctx, args),
+        "screen" => io::screen(ctx, args),
+        "send_keys" => io::send_keys(ctx, args),
         "logs" => logs::logs(ctx, args),
         "wait_for" => wait::wait_for(ctx, args),
         "up" => services::up(ctx, args),
