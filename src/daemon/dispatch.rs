@@ -197,6 +197,8 @@ impl Daemon {
             self.guarded("saving the registry", None, |d| d.save_changes());
             self.guarded("publishing events", None, |d| d.publish_events());
             self.guarded("sending to clients", None, |d| d.service_conns());
+            let later = std::mem::take(&mut self.rx.later);
+            self.rx.resume.extend(later);
             self.proc_table = None;
         }
         self.save_now();
@@ -231,9 +233,24 @@ impl Daemon {
     /// process it feeds is not reading).
     pub(super) fn conn_readable(&mut self, t: Token) {
         let mut buf = vec![0u8; crate::proto::frame::READ_CHUNK];
+        let before = self.rx.conns.get(&t).map_or(0, |c| c.backlog());
         loop {
             match self.rx.next_frame(t, &mut buf) {
-                Next::Frame(f) => self.on_frame(t, f),
+                Next::Frame(f) => {
+                    self.on_frame(t, f);
+                    let grown = self
+                        .rx
+                        .conns
+                        .get(&t)
+                        .is_some_and(|c| c.backlog() >= before + super::reactor::TURN_OUTPUT);
+                    if grown {
+                        // Its next request waits for the next turn (others go first).
+                        if !self.rx.later.contains(&t) {
+                            self.rx.later.push(t);
+                        }
+                        return;
+                    }
+                }
                 Next::Idle => return,
                 Next::Closed => return self.close_conn(t),
                 Next::Bad(e) => {

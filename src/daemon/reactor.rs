@@ -27,6 +27,10 @@ pub(super) const WAKER: Token = Token(usize::MAX);
 pub(super) const MAX_CONNS: usize = 1024;
 /// Reads per readiness event before yielding to other sources (fairness).
 pub(super) const READS_PER_TURN: usize = 16;
+/// The most answers one connection's requests may add to its output in one turn before its
+/// next request waits for the next turn: one client pipelining big requests (a `list` of
+/// thousands of entries each) cannot hold the loop for several of them.
+pub(super) const TURN_OUTPUT: usize = 256 << 10;
 /// The first retry of an accept that failed (descriptors exhausted); each failed retry
 /// doubles it, up to [`ACCEPT_RETRY_MAX`]. A connection closing retries at once.
 const ACCEPT_RETRY: Duration = Duration::from_millis(20);
@@ -80,6 +84,9 @@ pub(super) struct Reactor<K> {
     pub busy: Vec<Token>,
     /// Connections to read again (their input target drained).
     pub resume: Vec<Token>,
+    /// Connections whose further requests wait for the next turn: their answers this turn
+    /// reached [`TURN_OUTPUT`].
+    pub later: Vec<Token>,
     /// Connections with output or follows to service at the end of this turn.
     pub dirty: HashSet<Token>,
     listening: bool,
@@ -176,6 +183,7 @@ impl<K> Reactor<K> {
             timers: Timers::default(),
             busy: Vec::new(),
             resume: Vec::new(),
+            later: Vec::new(),
             dirty: HashSet::new(),
             at_cap: false,
             spare: std::fs::File::open("/dev/null").ok(),
