@@ -5,56 +5,20 @@
 
 mod common;
 
+use common::tmux::Tmux;
 use common::*;
 use std::process::Command;
 
-/// A tmux server of this test's own, removed at the end.
-struct Tmux {
-    sock: String,
-}
-
 impl Tmux {
-    fn new(wr: &Wr) -> Tmux {
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Tmux {
-            sock: wr.root.join(format!("tmux{n}")).display().to_string(),
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let o = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.sock)
-            .args(args)
-            .output()
-            .expect("run tmux (apt-get install tmux)");
-        assert!(o.status.success(), "tmux {args:?}: {o:?}");
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
     /// Runs `wrangle ARGS` (then a marker line) in a new pane of `cols` columns.
     fn wrangle(wr: &Wr, cols: u16, env: &str, args: &str) -> Tmux {
         let tmux = Tmux::new(wr);
         let script = format!(
-            "env -u COLUMNS -u NO_COLOR {env} WRANGLE_HOME='{home}' {marker}='{root}' '{bin}' \
-             {args}; echo wrangle-exit-$?; exec sleep 1000000",
-            home = wr.home().display(),
-            marker = MARKER,
-            root = wr.root.display(),
-            bin = BIN,
+            "env -u COLUMNS -u NO_COLOR {env} {ours} '{BIN}' {args}; echo wrangle-exit-$?; \
+             exec sleep 1000000",
+            ours = Tmux::env(wr),
         );
-        tmux.run(&[
-            "new-session",
-            "-d",
-            "-s",
-            "t",
-            "-x",
-            &cols.to_string(),
-            "-y",
-            "50",
-            &script,
-        ]);
+        tmux.session("t", 50, cols, &script);
         wait_until("the command ended in the pane", SOON, || {
             tmux.screen(false).contains("wrangle-exit-")
         });
@@ -69,16 +33,6 @@ impl Tmux {
             a.push("-e");
         }
         self.run(&a)
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.sock)
-            .arg("kill-server")
-            .output();
     }
 }
 

@@ -9,6 +9,7 @@
 
 mod common;
 
+use common::tmux::Tmux;
 use common::*;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -223,31 +224,9 @@ fn logs_follow_reconnects_and_prints_each_byte_once() {
     assert_eq!(f.out(), "line-1\nline-2\nline-3\n", "{:?}", f.err());
 }
 
-/// A tmux server of this test's own, removed at the end.
-struct Tmux {
-    sock: String,
-}
-
 impl Tmux {
-    fn new(wr: &Wr) -> Tmux {
-        Tmux {
-            sock: wr.root.join("tmux").display().to_string(),
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let o = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.sock)
-            .args(args)
-            .output()
-            .expect("run tmux (apt-get install tmux)");
-        assert!(o.status.success(), "tmux {args:?}: {o:?}");
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
     fn screen(&self) -> String {
-        self.run(&["capture-pane", "-p", "-t", "t"])
+        self.capture("t")
     }
 
     /// The modes of the pane's terminal, as `stty -a` shows them.
@@ -258,16 +237,6 @@ impl Tmux {
             .output()
             .expect("run stty");
         String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.sock)
-            .arg("kill-server")
-            .output();
     }
 }
 
@@ -296,24 +265,10 @@ fn attach_reconnects_keeping_the_terminal_raw() {
     wr.wait_log("term", "ready");
     let tmux = Tmux::new(&wr);
     let script = format!(
-        "env WRANGLE_HOME='{home}' {marker}='{root}' '{bin}' attach term; \
-         echo attach-exit-$?; stty -a; exec sleep 1000000",
-        home = wr.home().display(),
-        marker = MARKER,
-        root = wr.root.display(),
-        bin = BIN,
+        "env {} '{BIN}' attach term; echo attach-exit-$?; stty -a; exec sleep 1000000",
+        Tmux::env(&wr)
     );
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "100",
-        "-y",
-        "40",
-        &script,
-    ]);
+    tmux.session("t", 40, 100, &script);
     wait_until("attach shows the entry's output", SOON, || {
         tmux.screen().contains("ready")
     });

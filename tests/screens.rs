@@ -6,8 +6,8 @@
 
 mod common;
 
+use common::tmux::Tmux;
 use common::*;
-use std::process::Command;
 
 /// An instance with a terminal entry `name` of 24x80 running `script` under sh.
 fn with_term(name: &str, script: &str) -> Wr {
@@ -264,32 +264,10 @@ fn send_keys_ctrl_c_interrupts_sleep_under_bash() {
     wr.ok(&["wait", "sh", "--screen", "^status-130", "--timeout", "20s"]);
 }
 
-/// A tmux server of this test's own, removed at the end.
-struct Tmux {
-    sock: String,
-}
-
 impl Tmux {
-    fn new(wr: &Wr) -> Tmux {
-        Tmux {
-            sock: wr.root.join("tmux").display().to_string(),
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let o = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.sock)
-            .args(args)
-            .output()
-            .expect("run tmux (apt-get install tmux)");
-        assert!(o.status.success(), "tmux {args:?}: {o:?}");
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
     /// The pane's screen, trailing blanks of each line cut.
     fn screen(&self) -> String {
-        let s = self.run(&["capture-pane", "-p", "-t", "t"]);
+        let s = self.capture("t");
         s.lines().map(|l| l.trim_end().to_string() + "\n").collect()
     }
 
@@ -304,50 +282,20 @@ impl Tmux {
     }
 
     /// A session `t` of 24x80 running `script` under sh.
-    fn session(&self, script: &str) {
-        self.run(&[
-            "new-session",
-            "-d",
-            "-s",
-            "t",
-            "-x",
-            "80",
-            "-y",
-            "24",
-            script,
-        ]);
-    }
-
-    /// A session `name` of `rows` x `cols` running `script` under sh.
-    fn session_sized(&self, name: &str, rows: u16, cols: u16, script: &str) {
-        let (r, c) = (rows.to_string(), cols.to_string());
-        self.run(&["new-session", "-d", "-s", name, "-x", &c, "-y", &r, script]);
-    }
-
-    fn pane(&self, name: &str) -> String {
-        self.run(&["capture-pane", "-p", "-t", name])
+    fn session_24x80(&self, script: &str) {
+        self.session("t", 24, 80, script);
     }
 
     fn pane_shows(&self, name: &str, needle: &str) {
         let mut last = String::new();
         let ok = try_wait_until(SOON, || {
-            last = self.pane(name);
+            last = self.capture(name);
             last.contains(needle)
         });
         assert!(
             ok,
             "pane {name} never showed {needle:?}; it showed:\n{last}"
         );
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.sock)
-            .arg("kill-server")
-            .output();
     }
 }
 
@@ -382,7 +330,7 @@ fn reattach_redraws_the_same_screen() {
     let wr = with_term("dash", DASHBOARD);
     screen_shows(&wr, "dash", "done drawing");
     let tmux = Tmux::new(&wr);
-    tmux.session(&attach_twice(&wr, "dash", ""));
+    tmux.session_24x80(&attach_twice(&wr, "dash", ""));
     let first = tmux.shows("done drawing");
     assert!(first.starts_with(" HEADER of the dashboard\n"), "{first}");
     assert!(first.contains("    count 05999\n"), "{first}");
@@ -422,7 +370,7 @@ fn reattach_to_less_shows_the_same_screen() {
     wr.ok(&["send", "pager", "--keys", "k", "k"]);
     screen_shows(&wr, "pager", "line 114");
     let tmux = Tmux::new(&wr);
-    tmux.session(&attach_twice(&wr, "pager", ""));
+    tmux.session_24x80(&attach_twice(&wr, "pager", ""));
     let first = tmux.shows("line 114");
     detach_and_come_back(&wr, &tmux);
     let again = tmux.shows("line 114");
@@ -467,7 +415,7 @@ fn read_only_viewers_never_resize_and_detach_with_enter_tilde_dot() {
     let wr = with_term("term", "echo hello; exec sleep 1000000");
     screen_shows(&wr, "term", "hello");
     let tmux = Tmux::new(&wr);
-    tmux.session_sized("ro", 30, 100, &attach_script(&wr, "--read-only term", "ro"));
+    tmux.session("ro", 30, 100, &attach_script(&wr, "--read-only term", "ro"));
     tmux.pane_shows("ro", "hello");
     assert_eq!(
         term_size(&wr, "term"),
@@ -475,16 +423,16 @@ fn read_only_viewers_never_resize_and_detach_with_enter_tilde_dot() {
         "a read-only attach resized it"
     );
     // An interactive client sets the size; the viewer's window changing does not.
-    tmux.session_sized("rw", 40, 120, &attach_script(&wr, "term", "rw"));
+    tmux.session("rw", 40, 120, &attach_script(&wr, "term", "rw"));
     size_becomes(&wr, "term", (40, 120));
     tmux.run(&["resize-window", "-t", "ro", "-x", "90", "-y", "20"]);
     // Keys do not reach the process; Enter ~ . detaches.
     tmux.run(&["send-keys", "-t", "ro", "x", "Enter", "~", "."]);
     tmux.pane_shows("ro", "ro-exit-0");
     assert!(
-        tmux.pane("ro").contains("detached from term"),
+        tmux.capture("ro").contains("detached from term"),
         "{}",
-        tmux.pane("ro")
+        tmux.capture("ro")
     );
     assert_eq!(term_size(&wr, "term"), (40, 120));
     assert!(
@@ -499,9 +447,9 @@ fn the_terminal_takes_the_size_of_the_most_recent_interactive_client() {
     let wr = with_term("term", "echo hello; exec sleep 1000000");
     screen_shows(&wr, "term", "hello");
     let tmux = Tmux::new(&wr);
-    tmux.session_sized("a", 30, 100, &attach_script(&wr, "term", "a"));
+    tmux.session("a", 30, 100, &attach_script(&wr, "term", "a"));
     size_becomes(&wr, "term", (30, 100));
-    tmux.session_sized("b", 40, 120, &attach_script(&wr, "term", "b"));
+    tmux.session("b", 40, 120, &attach_script(&wr, "term", "b"));
     size_becomes(&wr, "term", (40, 120));
     // The most recent one leaves: the one before's size comes back.
     tmux.run(&["send-keys", "-t", "b", "C-\\"]);

@@ -4,56 +4,22 @@
 
 mod common;
 
+use common::tmux::Tmux;
 use common::*;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// A tmux server of this test's own, removed at the end.
-struct Tmux {
-    sock: String,
-}
 
 impl Tmux {
     /// A 100x30 session running `script` in sh, with the instance's environment.
     fn start(wr: &Wr, script: &str) -> Tmux {
-        let t = Tmux {
-            sock: wr.root.join("tmux").display().to_string(),
-        };
-        let script = format!(
-            "export WRANGLE_HOME='{home}' {marker}='{root}' W='{bin}'; {script}",
-            home = wr.home().display(),
-            marker = MARKER,
-            root = wr.root.display(),
-            bin = BIN,
-        );
-        t.run(&[
-            "new-session",
-            "-d",
-            "-s",
-            "t",
-            "-x",
-            "100",
-            "-y",
-            "30",
-            &script,
-        ]);
+        let t = Tmux::new(wr);
+        let env = Tmux::env(wr);
+        t.session("t", 30, 100, &format!("export {env} W='{BIN}'; {script}"));
         t
     }
 
-    fn run(&self, args: &[&str]) -> String {
-        let o = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.sock)
-            .args(args)
-            .output()
-            .expect("run tmux (apt-get install tmux)");
-        assert!(o.status.success(), "tmux {args:?}: {o:?}");
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
     fn screen(&self) -> String {
-        self.run(&["capture-pane", "-p", "-t", "t"])
+        self.capture("t")
     }
 
     fn keys(&self, keys: &[&str]) {
@@ -71,16 +37,6 @@ impl Tmux {
         });
         assert!(ok, "timed out waiting until {what}; the screen:\n{last}");
         last
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.sock)
-            .arg("kill-server")
-            .output();
     }
 }
 

@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod tmux;
+
 use serde_json::Value;
 use std::ffi::OsString;
 use std::io::{Read, Write};
