@@ -729,3 +729,29 @@ fn sdk_over_http() {
         flow(&w, &["http", mode, &url, &h.token]);
     }
 }
+
+/// `up` with a service's plain name picks it within the file's project (services are named
+/// PROJECT/NAME), as `wrangle up NAME` does: both go through the same code.
+#[test]
+fn up_with_a_plain_service_name_picks_it_in_its_project() {
+    let w = Wr::new();
+    let dir = w.root.join("shop");
+    std::fs::create_dir_all(&dir).unwrap();
+    let secs = unique_secs();
+    std::fs::write(
+        dir.join("Procfile"),
+        format!("api: sleep {secs}\nweb: sleep {secs}\n"),
+    )
+    .unwrap();
+    let procfile = dir.join("Procfile").display().to_string();
+    let mut m = Mcp::start(&w, &[]);
+    m.initialize("2025-11-25");
+    let r = m.call("up", json!({"file": procfile, "names": ["api"]}));
+    assert_eq!(r["isError"], false, "{r}");
+    let names: Vec<String> = w
+        .ls()
+        .iter()
+        .filter_map(|e| e["name"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(names, ["shop/api"]);
+}

@@ -10,7 +10,7 @@ use crate::proto::Outcome;
 use crate::proto::{ActionResult, Selector, ServiceSpec};
 use argh::FromArgs;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// create or update the services of wrangle.json (or a Procfile) and start them
@@ -54,44 +54,12 @@ fn locate(file: &Option<String>) -> Result<PathBuf> {
     Ok(std::fs::canonicalize(&path).unwrap_or(path))
 }
 
-/// The services to act on: `names` and, transitively, what they come after (in file order).
-fn narrow(all: Vec<ServiceSpec>, names: &[String], file: &Path) -> Result<Vec<ServiceSpec>> {
-    if names.is_empty() {
-        return Ok(all);
-    }
-    let by_name: BTreeMap<&str, &ServiceSpec> = all.iter().map(|s| (s.name.as_str(), s)).collect();
-    let project = all.first().map(|s| s.project.as_str()).unwrap_or_default();
-    let mut want: BTreeSet<String> = BTreeSet::new();
-    // A name is the full PROJECT/NAME or the plain name within the file.
-    let mut todo: Vec<String> = names
-        .iter()
-        .map(|n| match n.contains('/') {
-            true => n.clone(),
-            false => format!("{project}/{n}"),
-        })
-        .collect();
-    while let Some(n) = todo.pop() {
-        let Some(s) = by_name.get(n.as_str()) else {
-            bail!(
-                Code::NoSuchEntry,
-                "no service {n} in {} (it has: {})",
-                file.display(),
-                by_name.keys().copied().collect::<Vec<_>>().join(", ")
-            );
-        };
-        if want.insert(n.clone()) {
-            todo.extend(s.after.iter().cloned());
-        }
-    }
-    Ok(all.into_iter().filter(|s| want.contains(&s.name)).collect())
-}
-
 pub fn up(paths: &Paths, c: UpCmd) -> Result<Exit> {
     let file = locate(&c.file)?;
     let inherited: BTreeMap<String, String> = std::env::vars().collect();
     let all = services::load(&file, &inherited)?;
     let declared: BTreeSet<String> = all.iter().map(|s| s.name.clone()).collect();
-    let chosen = narrow(all, &c.names, &file)?;
+    let chosen = services::project::narrow(all, &c.names, &file)?;
     let mut client = client(paths)?;
     check_names(&mut client, &chosen)?;
     let mut results: Vec<ActionResult> = Vec::new();

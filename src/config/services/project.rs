@@ -4,9 +4,43 @@
 //! folder is in, for selectors: a plain `api` typed there means that project's.
 
 use super::{find, FILE_NAME};
+use crate::error::{Code, Result};
 use crate::proto::ServiceSpec;
 use crate::store::registry::validate_project;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+
+/// The services to act on: `names` and, transitively, what they come after (in file order).
+pub fn narrow(all: Vec<ServiceSpec>, names: &[String], file: &Path) -> Result<Vec<ServiceSpec>> {
+    if names.is_empty() {
+        return Ok(all);
+    }
+    let by_name: BTreeMap<&str, &ServiceSpec> = all.iter().map(|s| (s.name.as_str(), s)).collect();
+    let project = all.first().map(|s| s.project.as_str()).unwrap_or_default();
+    let mut want: BTreeSet<String> = BTreeSet::new();
+    // A name is the full PROJECT/NAME or the plain name within the file.
+    let mut todo: Vec<String> = names
+        .iter()
+        .map(|n| match n.contains('/') {
+            true => n.clone(),
+            false => format!("{project}/{n}"),
+        })
+        .collect();
+    while let Some(n) = todo.pop() {
+        let Some(s) = by_name.get(n.as_str()) else {
+            bail!(
+                Code::NoSuchEntry,
+                "no service {n} in {} (it has: {})",
+                file.display(),
+                by_name.keys().copied().collect::<Vec<_>>().join(", ")
+            );
+        };
+        if want.insert(n.clone()) {
+            todo.extend(s.after.iter().cloned());
+        }
+    }
+    Ok(all.into_iter().filter(|s| want.contains(&s.name)).collect())
+}
 
 /// The default project of a services file in `dir`: the folder's name, with every character a
 /// name may not have made `-` and cut to 64 characters (`project` for `/`).

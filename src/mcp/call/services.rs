@@ -4,7 +4,7 @@
 use super::{one, opt_str, results, strings, Args, Ctx, Done};
 use crate::config::services;
 use crate::error::{Code, Error, Result};
-use crate::proto::{ActionResult, Outcome, Selector, ServiceSpec};
+use crate::proto::{ActionResult, Outcome, Selector};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -24,7 +24,7 @@ pub fn up(ctx: &mut Ctx, args: &Args) -> Result<Done> {
     let inherited: BTreeMap<String, String> = std::env::vars().collect();
     let all = services::load(&file, &inherited)?;
     let names = strings(args, "names")?;
-    let chosen = with_needs(all, &names, &file)?;
+    let chosen = crate::config::services::project::narrow(all, &names, &file)?;
     let mut rs: Vec<ActionResult> = Vec::new();
     let mut not_ready: BTreeSet<String> = BTreeSet::new();
     for s in &chosen {
@@ -94,32 +94,4 @@ pub fn down(ctx: &mut Ctx, args: &Args) -> Result<Done> {
     }
     let rs = ctx.client.down(&file, &names)?;
     Ok(results("down", &rs))
-}
-
-/// The services `names` picks and those they need (all without names), in file order.
-fn with_needs(
-    all: Vec<ServiceSpec>,
-    names: &[String],
-    file: &std::path::Path,
-) -> Result<Vec<ServiceSpec>> {
-    if names.is_empty() {
-        return Ok(all);
-    }
-    let known: BTreeMap<&str, &ServiceSpec> = all.iter().map(|s| (s.name.as_str(), s)).collect();
-    let mut want = BTreeSet::new();
-    let mut todo = names.to_vec();
-    while let Some(n) = todo.pop() {
-        let Some(s) = known.get(n.as_str()) else {
-            bail!(
-                Code::NoSuchEntry,
-                "no service {n} in {} (it has: {})",
-                file.display(),
-                known.keys().copied().collect::<Vec<_>>().join(", ")
-            );
-        };
-        if want.insert(n.clone()) {
-            todo.extend(s.after.iter().cloned());
-        }
-    }
-    Ok(all.into_iter().filter(|s| want.contains(&s.name)).collect())
 }
