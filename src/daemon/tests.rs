@@ -239,9 +239,12 @@ fn a_crash_is_restarted_by_policy_and_a_stop_in_backoff_is_final() {
 #[test]
 fn the_live_state_is_written_out_and_reads_back_the_same() {
     let mut h = Harness::new("live");
-    // One entry stopping under a long timeout (a deadline in flight), one running.
-    let mut stubborn = run_spec(&["sh", "-c", "trap '' TERM; while :; do sleep 1; done"]);
+    // One entry stopping under a long timeout (a deadline in flight), one running. Its stop
+    // signal is WINCH, which a `sleep` ignores from its first instruction (a shell's `trap`
+    // could come after a TERM sent right after the start).
+    let mut stubborn = run_spec(&["sleep", "3600"]);
     stubborn["name"] = json!("stubborn");
+    stubborn["stop_signal"] = json!(libc::SIGWINCH);
     let (kind, v) = h.call(json!({"op": "run", "spec": stubborn}));
     assert_eq!(kind, FrameKind::Response, "{v}");
     let mut calm = run_spec(&["sleep", "3600"]);
