@@ -28,6 +28,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod reconnect;
+pub mod up;
 
 /// How long a client waits for an auto-started daemon to answer.
 const START_TIMEOUT: Duration = Duration::from_secs(10);

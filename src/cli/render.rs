@@ -156,13 +156,7 @@ pub fn ending(e: &EntryInfo) -> String {
     }
 }
 
-/// "web (id 3)" or "id 3".
-pub fn label(id: u64, name: &Option<String>) -> String {
-    match name {
-        Some(n) => format!("{n} (id {id})"),
-        None => format!("id {id}"),
-    }
-}
+pub use crate::util::label;
 
 /// How [`table`] lays out its lines.
 #[derive(Default)]

@@ -7,6 +7,14 @@ pub mod signal;
 pub mod size;
 pub mod suggest;
 
+/// How messages name an entry: `web (id 3)`, or `id 3` for one without a name.
+pub fn label(id: u64, name: &Option<String>) -> String {
+    match name {
+        Some(n) => format!("{n} (id {id})"),
+        None => format!("id {id}"),
+    }
+}
+
 /// Milliseconds since the Unix epoch, by the wall clock.
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()

@@ -69,6 +69,18 @@ const IDLE_KEYS: &[&str] = &["after", "profile"];
 /// Durations written as numbers of seconds may not exceed this (about 31,000 years).
 const MAX_SECONDS: f64 = 1e12;
 
+/// The services file's absolute path: `file` (relative to the current folder), or the one
+/// [`find`] finds in the current folder.
+pub fn locate(file: Option<&str>) -> Result<PathBuf> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| crate::error::Error::io("cannot read the current folder", e))?;
+    let path = match file {
+        Some(f) => cwd.join(f),
+        None => find(&cwd)?,
+    };
+    Ok(std::fs::canonicalize(&path).unwrap_or(path))
+}
+
 /// Finds the services file in `dir`: `wrangle.json`, else `Procfile`; an error naming both if
 /// neither exists.
 pub fn find(dir: &Path) -> Result<PathBuf> {

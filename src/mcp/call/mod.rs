@@ -176,13 +176,7 @@ pub fn entry_json(e: &EntryInfo) -> Value {
     })
 }
 
-/// How an entry is named in text.
-pub fn label(id: u64, name: &Option<String>) -> String {
-    match name {
-        Some(n) => format!("{n} (id {id})"),
-        None => format!("id {id}"),
-    }
-}
+pub use crate::util::label;
 
 /// Results of a change, as structured content and text.
 pub fn results(verb: &str, rs: &[ActionResult]) -> Done {
