@@ -11,11 +11,15 @@
 pub mod frame;
 pub mod kinds;
 pub mod msg;
+pub mod reply;
+pub mod spec;
 pub mod validate;
 
 pub use frame::{Decoder, Frame, FrameKind, HEADER_LEN, MAX_PAYLOAD};
 pub use kinds::{EventKind, Outcome};
 pub use msg::*;
+pub use reply::*;
+pub use spec::*;
 
 /// Protocol versions this build speaks, oldest first.
 pub const VERSIONS: &[u32] = &[1];

@@ -11,7 +11,7 @@
 //! exceptions are the size bounds ([`MAX_ARGV_BYTES`], [`MAX_ENV_BYTES`], [`MAX_PATH`],
 //! [`MAX_REGEX`]), which keep every reply showing an entry small enough to send.
 
-use super::msg::{
+use super::{
     BuildSpec, ErrOutput, IdleProfile, Input, Output, Ready, Request, RunSpec, ServiceSpec, Variant,
 };
 use crate::error::{Code, Error, Result};

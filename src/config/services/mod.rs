@@ -12,7 +12,7 @@ use super::cron::Cron;
 use super::envfile;
 use super::json::{self, Key, Value};
 use crate::error::{Code, Error, Result};
-use crate::proto::msg::{
+use crate::proto::{
     Backoff, BuildSpec, IdleProfile, Leftovers, Ready, Restart, RunSpec, ServiceSpec, Variant,
 };
 use crate::store::registry::{

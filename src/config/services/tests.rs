@@ -199,8 +199,8 @@ fn the_spec_example() {
     assert!(db.base.declared_env.is_empty());
     assert!(db.profiles.is_empty() && db.after.is_empty());
     assert_eq!(db.cron_restart, None);
-    assert_eq!(db.base.spec.stdin, crate::proto::msg::Input::Null);
-    assert_eq!(db.base.spec.stdout, crate::proto::msg::Output::Log);
+    assert_eq!(db.base.spec.stdin, crate::proto::Input::Null);
+    assert_eq!(db.base.spec.stdout, crate::proto::Output::Log);
 }
 
 #[test]
