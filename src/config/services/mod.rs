@@ -223,25 +223,18 @@ fn suggest<'k>(name: &str, allowed: &[&'k str]) -> Option<&'k str> {
         .map(|a| {
             // A prefix of a key ("prof" for "profile") counts as close.
             let prefix = lower.len() >= 3 && a.starts_with(lower.as_str());
-            (if prefix { 1 } else { edit_distance(&lower, a) }, *a)
+            (
+                if prefix {
+                    1
+                } else {
+                    crate::util::suggest::distance(&lower, a)
+                },
+                *a,
+            )
         })
         .filter(|(d, a)| *d <= 2 && *d < a.len())
         .min_by_key(|(d, _)| *d)
         .map(|(_, a)| a)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 /// One key of a service as it applies to a variant: from the base or from a profile (whose
