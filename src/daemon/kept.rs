@@ -249,7 +249,12 @@ impl Daemon {
 
     /// We serve: the keeper may tell whoever started it.
     pub(super) fn keeper_ready(&mut self) {
-        self.tell_keeper(&Msg::Ready, &[]);
+        self.tell_keeper(
+            &Msg::Ready {
+                keeper_state: Some(crate::keeper::reexec::VERSION),
+            },
+            &[],
+        );
     }
 
     /// The keeper's channel is readable: exits of runs it reaped.

@@ -18,10 +18,14 @@
 //! when that one says it is ready does it tell the old one to exit (else the old one carries
 //! on, and the upgrade fails with the reason).
 //!
+//! After an upgrade, the keeper replaces itself too: it execs the new binary in its own place
+//! (same pid, every descriptor kept; see `reexec.rs`), when the new daemon says it can.
+//!
 //! The keeper does nothing else: no parsing beyond `wire.rs`'s fixed messages, no allocation
 //! per event beyond the messages' small buffers, no files. It costs, per running entry, the
 //! few descriptors it holds and about a hundred bytes.
 
+pub mod reexec;
 pub mod wire;
 
 use rustix::event::{poll, PollFd, PollFlags};
@@ -136,48 +140,152 @@ struct Keeper {
 
 /// Runs the keeper until its worker shuts down for good; returns the exit status.
 pub fn run(start: Start) -> i32 {
-    let signals = match crate::sys::signalfd::SignalFd::new(&[
-        libc::SIGCHLD,
-        libc::SIGTERM,
-        libc::SIGINT,
-        libc::SIGHUP,
-    ]) {
+    match Keeper::new(start) {
+        Some(mut k) => k.run(),
+        None => 1,
+    }
+}
+
+/// In a keeper exec'd by the previous one (see `reexec.rs`): takes over what it held and runs
+/// on. None when this process is not such a keeper.
+pub fn resume() -> Option<i32> {
+    let named = std::env::var_os(reexec::STATE_ENV)?;
+    std::env::remove_var(reexec::STATE_ENV);
+    let state = match reexec::read(&named) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("wrangle daemon: cannot set up signal handling: {e}");
-            return 1;
+            // Nothing to carry on with: the runs go on without a keeper (their output is
+            // no longer captured), as when a keeper is killed.
+            log::error!("keeper: cannot take over from the previous keeper: {e}");
+            return Some(1);
         }
     };
-    // SAFETY: setting a signal to ignored is process-wide and has no memory effects.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-    }
-    if let Err(e) = rustix::process::set_child_subreaper(Some(rustix::process::getpid())) {
-        log::warn!("keeper: cannot become a child subreaper: {e}");
-    }
-    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
-    unsafe {
-        libc::prctl(libc::PR_SET_NAME, c"wrangle-keeper".as_ptr());
-    }
-    raise_nofile();
-    let mut k = Keeper {
-        start,
-        runs: BTreeMap::new(),
-        worker: None,
-        candidate: None,
-        leaving: Vec::new(),
-        respawn_at: Some(Instant::now()),
-        backoff: Duration::ZERO,
-        crashed: false,
-        ever_ready: false,
-        stopping: false,
-        exit: None,
-        signals,
+    // SAFETY: `reexec::read` checked that every descriptor the state names is open, and the
+    // state names each once; the previous keeper owned them and this process is that keeper.
+    let own = |fd: i32| unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let start = Start {
+        exe: state.exe,
+        listener: own(state.listener),
+        locks: state.locks.into_iter().map(own).collect(),
+        ready: None,
+        socket: state.socket,
+        resurrect: false,
+        passthrough: state.passthrough,
+        nofile: state.nofile,
     };
-    k.run()
+    let mut k = Keeper::new(start)?;
+    k.ever_ready = true;
+    k.respawn_at = None;
+    k.leaving = state.leaving;
+    k.worker = Some(Worker {
+        pid: state.worker_pid,
+        chan: own(state.worker_chan),
+        ready: true,
+        started: Instant::now(),
+        bye: false,
+        muted: None,
+    });
+    for r in state.runs {
+        k.runs.insert(
+            r.id,
+            Held {
+                pid: r.pid,
+                start_time: r.start_time,
+                status: r.status,
+                fds: r.fds.into_iter().map(|(tag, fd)| (tag, own(fd))).collect(),
+            },
+        );
+    }
+    log::info!(
+        "keeper: now running {} ({} runs held)",
+        k.start.exe.display(),
+        k.runs.len()
+    );
+    // Children that ended during the exec: their SIGCHLD may have come before the signalfd.
+    k.reap();
+    Some(k.run())
 }
 
 impl Keeper {
+    /// A keeper with nothing held yet, its first worker due at once; None if signals cannot
+    /// be set up.
+    fn new(start: Start) -> Option<Keeper> {
+        let signals = match crate::sys::signalfd::SignalFd::new(&[
+            libc::SIGCHLD,
+            libc::SIGTERM,
+            libc::SIGINT,
+            libc::SIGHUP,
+        ]) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("wrangle daemon: cannot set up signal handling: {e}");
+                return None;
+            }
+        };
+        // SAFETY: setting a signal to ignored is process-wide and has no memory effects.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        }
+        if let Err(e) = rustix::process::set_child_subreaper(Some(rustix::process::getpid())) {
+            log::warn!("keeper: cannot become a child subreaper: {e}");
+        }
+        // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+        unsafe {
+            libc::prctl(libc::PR_SET_NAME, c"wrangle-keeper".as_ptr());
+        }
+        raise_nofile();
+        Some(Keeper {
+            start,
+            runs: BTreeMap::new(),
+            worker: None,
+            candidate: None,
+            leaving: Vec::new(),
+            respawn_at: Some(Instant::now()),
+            backoff: Duration::ZERO,
+            crashed: false,
+            ever_ready: false,
+            stopping: false,
+            exit: None,
+            signals,
+        })
+    }
+
+    /// Execs the current binary in this keeper's place, handing it everything held; on
+    /// failure, says why and carries on as before.
+    fn replace_self(&mut self) {
+        let Some(w) = &self.worker else { return };
+        if self.stopping || w.muted.is_some() || self.start.ready.is_some() {
+            return;
+        }
+        let state = reexec::State {
+            exe: self.start.exe.clone(),
+            socket: self.start.socket.clone(),
+            listener: self.start.listener.as_raw_fd(),
+            locks: self.start.locks.iter().map(|l| l.as_raw_fd()).collect(),
+            nofile: self.start.nofile,
+            passthrough: self.start.passthrough,
+            worker_pid: w.pid,
+            worker_chan: w.chan.as_raw_fd(),
+            leaving: self.leaving.clone(),
+            runs: self
+                .runs
+                .iter()
+                .map(|(&id, h)| reexec::Run {
+                    id,
+                    pid: h.pid,
+                    start_time: h.start_time,
+                    status: h.status,
+                    fds: h.fds.iter().map(|(t, fd)| (*t, fd.as_raw_fd())).collect(),
+                })
+                .collect(),
+        };
+        let e = reexec::exec(&state);
+        log::error!(
+            "keeper: cannot replace itself with {}: {e}; the old keeper carries on",
+            self.start.exe.display()
+        );
+    }
+
     fn run(&mut self) -> i32 {
         loop {
             if let Some(code) = self.exit {
@@ -398,7 +506,8 @@ impl Keeper {
             WORKER_ENV,
             format!("{} {} {mode}", wire::VERSION, self.start.locks.len()),
         )
-        .env_remove("WRANGLE_AUTOSTART");
+        .env_remove("WRANGLE_AUTOSTART")
+        .env_remove(reexec::STATE_ENV);
         // SAFETY: the closure runs in the forked child before exec and only makes system
         // calls (no allocation: `give` was built before the fork).
         unsafe {
@@ -497,7 +606,7 @@ impl Keeper {
             Msg::End { id } => {
                 self.runs.remove(&id);
             }
-            Msg::Ready => {
+            Msg::Ready { .. } => {
                 if let Some(w) = &mut self.worker {
                     w.ready = true;
                 }
@@ -558,7 +667,14 @@ impl Keeper {
         for _ in 0..64 {
             let Some(c) = &self.candidate else { return };
             match wire::recv(c.worker.chan.as_fd(), false) {
-                Ok(Recv::Msg(Msg::Ready, _)) => return self.commit(),
+                Ok(Recv::Msg(Msg::Ready { keeper_state }, _)) => {
+                    self.commit();
+                    // The new binary can keep, too: it replaces this keeper.
+                    if keeper_state.is_some_and(|v| v >= reexec::VERSION) {
+                        self.replace_self();
+                    }
+                    return;
+                }
                 Ok(Recv::Msg(
                     m @ (Msg::Hold { .. } | Msg::Close { .. } | Msg::End { .. }),
                     fds,

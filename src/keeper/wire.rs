@@ -13,7 +13,7 @@
 //! | `E` end | worker | id u64 | |
 //! | `X` exit | keeper | id u64, pid i32, status i32 | |
 //! | `S` synced | keeper | (none) | |
-//! | `R` ready | worker | (none) | |
+//! | `R` ready | worker | (none), or u32: the keeper-state format its binary reads | |
 //! | `B` bye | worker | (none) | |
 //! | `U` upgrade | worker | the new binary's path (empty: the keeper's own) | |
 //! | `V` verdict | keeper | ok u8, reason (UTF-8) | |
@@ -72,7 +72,12 @@ pub enum Msg {
         status: i32,
     },
     Synced,
-    Ready,
+    /// The worker serves. `keeper_state`: the newest keeper-state format (see `reexec.rs`)
+    /// its binary reads, so that the keeper may exec it in its own place after an upgrade;
+    /// absent from workers that cannot (a keeper ignores the body it does not know).
+    Ready {
+        keeper_state: Option<u32>,
+    },
     Bye,
     Upgrade {
         binary: Vec<u8>,
@@ -145,7 +150,12 @@ impl Msg {
                 b.extend_from_slice(&status.to_le_bytes());
             }
             Msg::Synced => b.push(b'S'),
-            Msg::Ready => b.push(b'R'),
+            Msg::Ready { keeper_state } => {
+                b.push(b'R');
+                if let Some(v) = keeper_state {
+                    b.extend_from_slice(&v.to_le_bytes());
+                }
+            }
             Msg::Bye => b.push(b'B'),
             Msg::Upgrade { binary } => {
                 b.push(b'U');
@@ -194,7 +204,11 @@ impl Msg {
                 _ => return Err(short),
             },
             b'S' => Msg::Synced,
-            b'R' => Msg::Ready,
+            // The body is optional (older daemons send none), and longer ones may come.
+            b'R' if body.is_empty() => Msg::Ready { keeper_state: None },
+            b'R' => Msg::Ready {
+                keeper_state: Some(r.take().map(u32::from_le_bytes).ok_or(short)?),
+            },
             b'B' => Msg::Bye,
             b'U' => Msg::Upgrade {
                 binary: body.to_vec(),
@@ -327,7 +341,10 @@ mod tests {
                 status: 9,
             },
             Msg::Synced,
-            Msg::Ready,
+            Msg::Ready { keeper_state: None },
+            Msg::Ready {
+                keeper_state: Some(1),
+            },
             Msg::Bye,
             Msg::Upgrade {
                 binary: b"/usr/bin/wrangle".to_vec(),
@@ -352,9 +369,11 @@ mod tests {
             let b = m.encode();
             for cut in 1..b.len() {
                 if let Ok(short) = Msg::decode(&b[..cut]) {
-                    // Only messages whose tail is free-form may be cut and still read.
+                    // Only messages whose tail is free-form or optional may be cut and
+                    // still read.
                     assert!(
-                        matches!(short, Msg::Upgrade { .. } | Msg::Verdict { .. }),
+                        matches!(short, Msg::Upgrade { .. } | Msg::Verdict { .. })
+                            || (cut == 1 && short == Msg::Ready { keeper_state: None }),
                         "{m:?} cut at {cut} read as {short:?}"
                     );
                 }
