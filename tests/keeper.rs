@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::tmux::Tmux;
 use common::*;
 use std::time::Duration;
 
@@ -64,8 +65,9 @@ fn upgrade(wr: &Wr, _pid: i32) {
     wr.ok(&["upgrade"]);
 }
 
-/// A pipe entry writing a long stream and a terminal entry: the daemon is replaced five
-/// times; the same pids run on, and each log holds exactly what was written.
+/// A pipe entry writing a long stream and a terminal entry with a client attached: the daemon
+/// is replaced five times; the same pids run on, each log holds exactly what was written, and
+/// the client is still attached at the end.
 fn stream_survives(how: &dyn Fn(&Wr, i32)) {
     let wr = Wr::new();
     // About 170 MB through a pipe.
@@ -92,6 +94,17 @@ fn stream_survives(how: &dyn Fn(&Wr, i32)) {
         "seq 1 1000000; exec sleep 60",
     ]);
     let (pipe_pid, tty_pid) = (pipe["pid"].clone(), tty["pid"].clone());
+    // A client attached to the terminal entry throughout, in a real terminal.
+    let tmux = Tmux::new(&wr);
+    tmux.session(
+        "t",
+        30,
+        100,
+        &format!(
+            "env {} '{BIN}' attach tty; echo attach-exit-$?; exec sleep 1000000",
+            Tmux::env(&wr)
+        ),
+    );
     let done = replace_while_running(&wr, "pipe", 5, how);
     assert!(
         done >= 1,
@@ -143,6 +156,23 @@ fn stream_survives(how: &dyn Fn(&Wr, i32)) {
         got.len(),
         want.len(),
         got.iter().zip(&want).position(|(a, b)| a != b)
+    );
+    // The attach client is still attached, its terminal still raw, and it got to the end.
+    wait_until("the attach client shows the last line", SOON, || {
+        tmux.capture("t").contains("1000000")
+    });
+    let screen = tmux.capture("t");
+    assert!(!screen.contains("attach-exit-"), "attach ended: {screen}");
+    let pane_tty = tmux.run(&["display", "-p", "-t", "t", "#{pane_tty}"]);
+    let modes = std::process::Command::new("stty")
+        .args(["-a", "-F", pane_tty.trim()])
+        .output()
+        .expect("run stty");
+    let modes = String::from_utf8_lossy(&modes.stdout).into_owned();
+    let words: Vec<&str> = modes.split_whitespace().collect();
+    assert!(
+        words.contains(&"-icanon") && words.contains(&"-echo"),
+        "the attached terminal left raw mode: {modes}"
     );
     wr.ok(&["stop", "tty"]);
 }
