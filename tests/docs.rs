@@ -1307,35 +1307,3 @@ fn man_page_explains_every_variable_wrangle_sets_for_a_process() {
         "{MAN}: ENVIRONMENT does not explain {missing:?}, which wrangle sets for the processes it starts"
     );
 }
-
-/// Every member of the entry objects `ls --json` and `status --json` print (those of
-/// `list` and `status` in the protocol) is described in wrangle-protocol(7), whose Entry objects
-/// section wrangle(1) points to for `--json`.
-#[test]
-fn protocol_page_describes_every_member_of_an_entry_object() {
-    let wr = common::Wr::new();
-    wr.ok(&[
-        "run", "--name", "doc", "--tag", "t", "--pty", "--", "sleep", "1000",
-    ]);
-    let page = read("man/wrangle-protocol.7");
-    let mut missing = Vec::new();
-    for args in [&["ls", "--json"][..], &["status", "doc", "--json"][..]] {
-        let v = wr.ok(args).json();
-        let entries = match &v {
-            serde_json::Value::Array(a) => a.clone(),
-            other => other["entries"].as_array().cloned().unwrap_or_default(),
-        };
-        let first = entries
-            .first()
-            .unwrap_or_else(|| panic!("{args:?}: no entry in {v}"));
-        for key in first.as_object().expect("an entry object").keys() {
-            if !page.contains(&format!("\\fB{key}\\fR")) && !missing.contains(key) {
-                missing.push(key.clone());
-            }
-        }
-    }
-    assert!(
-        missing.is_empty(),
-        "not in wrangle-protocol(7): {missing:?}"
-    );
-}
