@@ -949,6 +949,46 @@ fn every_member_of_every_json_output_is_documented() {
             }
         }
     }
+    // The other way round, for the outputs wrangle(1) describes itself: what their --json
+    // item sets in bold, in the form of a member name, is a member of the output, a value of
+    // one (an event kind, a stream) or an operation whose reply it is.
+    let mut names: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for (command, shape, v) in &out.0 {
+        let described_here = places(*shape, &[])
+            .unwrap_or_default()
+            .iter()
+            .any(|p| matches!(p, Place::Command(_)));
+        if !described_here {
+            continue;
+        }
+        let known = names.entry(command.as_str()).or_default();
+        known.extend(all_member_names(v));
+        match shape {
+            Shape::Event => known.extend(all_member_names(&json(&full_event()))),
+            Shape::Screen => known.extend(all_member_names(&json(&full_screen()))),
+            _ => {}
+        }
+    }
+    let values: BTreeSet<String> = EventKind::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .chain(["stdout", "stderr", "ping", "wait", "screen", "labels"])
+        .map(String::from)
+        .collect();
+    for (command, known) in &names {
+        let item = json_item(&man.command(command)).unwrap_or_default();
+        let bold = bold_macro_words(&item)
+            .into_iter()
+            .chain(listed_members(&format!(".TP\n{item}")))
+            .filter(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+        for w in bold {
+            if !known.contains(&w) && !values.contains(&w) {
+                wrong.push(format!(
+                    "{MAN}: the --json item of `.SS {command}` names `{w}`, which its output does not have"
+                ));
+            }
+        }
+    }
     // The members of a line of `logs --json` that wrangle(1)'s example shows are printed.
     let logs_item = json_item(&man.command("logs")).expect("logs has a --json item");
     let example = format!("Reply: {logs_item}");
