@@ -7,7 +7,9 @@
 //! an operation's reply under Operations, SUBSCRIPTIONS). The same check runs on the code's
 //! reply structures with every optional member filled in, for the members no live scenario
 //! here brings out. The other way round, every member a protocol section lists must be one the
-//! code's structures have, so a renamed or removed member cannot linger in the page.
+//! code's structures have, so a renamed or removed member cannot linger in the page; the same
+//! two-way check covers the rest of the wire that wrangle-protocol(7) describes (handshake,
+//! errors, selectors, the replies no `--json` prints, the events of follow and attach).
 
 mod common;
 
@@ -220,27 +222,26 @@ fn listed_members(text: &str) -> BTreeSet<String> {
     found
 }
 
-/// The member names of the first JSON example after `Reply:` in an operation's item (its
-/// braces matched), such as `{"version":S,"protocol":N,...}`.
-fn reply_example_members(item: &str) -> BTreeSet<String> {
-    let after = &item[item.find("Reply:").expect("the item has a Reply:")..];
-    let open = after.find('{').expect("a reply example");
+/// The JSON example that opens at byte `open` of `text` (a `{`), its braces matched.
+fn example_at(text: &str, open: usize) -> &str {
     let mut depth = 0;
-    let mut end = after.len();
-    for (i, c) in after[open..].char_indices() {
+    for (i, c) in text[open..].char_indices() {
         match c {
             '{' => depth += 1,
             '}' => {
                 depth -= 1;
                 if depth == 0 {
-                    end = open + i + 1;
-                    break;
+                    return &text[open..open + i + 1];
                 }
             }
             _ => {}
         }
     }
-    let example = &after[open..end];
+    &text[open..]
+}
+
+/// The member names (`"name":`) of a JSON example.
+fn example_members(example: &str) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     for piece in example.split('"').collect::<Vec<_>>().windows(2) {
         if piece[1].starts_with(':')
@@ -251,6 +252,21 @@ fn reply_example_members(item: &str) -> BTreeSet<String> {
         }
     }
     found
+}
+
+/// The member names of the first JSON example after `anchor` in `text`.
+fn members_after(text: &str, anchor: &str) -> BTreeSet<String> {
+    let at = text
+        .find(anchor)
+        .unwrap_or_else(|| panic!("{anchor:?} not found in:\n{text}"));
+    let open = at + text[at..].find('{').expect("a JSON example");
+    example_members(example_at(text, open))
+}
+
+/// The member names of the reply example of an operation's item (the first after `Reply:`),
+/// such as `{"version":S,"protocol":N,...}`.
+fn reply_example_members(item: &str) -> BTreeSet<String> {
+    members_after(item, "Reply:")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1038,4 +1054,170 @@ fn the_helpers_read_roff() {
         Some(vec![Place::Op("ping")])
     );
     assert_eq!(places(Shape::Entry, &["spec".into(), "env".into()]), None);
+}
+
+/// The other objects of the wire that wrangle-protocol(7) describes have exactly the members
+/// the code's structures have: HELLO, WELCOME, ERROR, selectors, the replies of operations no
+/// `--json` prints as they are, and the events of follow and attach streams.
+#[test]
+fn protocol_wire_objects_match_the_code() {
+    use wrangle::proto::{
+        BriefEntry, BriefListReply, EntryReply, ErrorBody, Hello, ReadLogLine, ReadLogReply,
+        Selector, SendReply, StreamEvent, UpgradeReply, Welcome,
+    };
+    let proto = Page::load(PROTO);
+    let names = |v: Value| top_member_names(&v);
+    let mut handshake = names(json(&Hello {
+        versions: vec![1],
+        client: "c".into(),
+    }));
+    handshake.extend(names(json(&Welcome {
+        version: 1,
+        daemon: "d".into(),
+        pid: 1,
+    })));
+    let selector = Selector {
+        project: Some("p".into()),
+        ..Selector::default()
+    };
+    let read_log = ReadLogReply {
+        id: 1,
+        name: None,
+        runs: vec![1],
+        lines: vec![ReadLogLine {
+            run: 1,
+            ts_us: 1,
+            stream: "stdout".into(),
+            text: "t".into(),
+            matched: true,
+            gap_before: false,
+            cut: false,
+        }],
+        more: false,
+        next_skip: 0,
+        end_seq: 0,
+        alive: true,
+        missing: Some("m".into()),
+    };
+    let lists: Vec<(&str, BTreeSet<String>, BTreeSet<String>)> = vec![
+        (
+            "HANDSHAKE",
+            listed_members(&proto.sh("HANDSHAKE")),
+            handshake,
+        ),
+        (
+            "Selectors",
+            listed_members(&proto.ss("Selectors")),
+            names(json(&selector)),
+        ),
+        (
+            "ERRORS",
+            members_after(&proto.sh("ERRORS"), "payload is"),
+            names(json(&ErrorBody {
+                code: "c".into(),
+                message: "m".into(),
+            })),
+        ),
+        (
+            "the reply of run",
+            reply_example_members(&proto.op("run")),
+            names(json(&EntryReply {
+                entry: full_entry(),
+            })),
+        ),
+        (
+            "the reply of list",
+            reply_example_members(&proto.op("list")),
+            names(json(&BriefListReply { entries: vec![] })),
+        ),
+        (
+            "a brief item of list",
+            members_after(&proto.op("list"), "each item is only"),
+            names(json(&BriefEntry { id: 1, name: None })),
+        ),
+        (
+            "the reply of send",
+            members_after(&proto.op("send"), "Reply,"),
+            names(json(&SendReply { bytes: 1 })),
+        ),
+        (
+            "the reply of upgrade",
+            members_after(&proto.op("upgrade"), "the reply,"),
+            names(json(&UpgradeReply {
+                binary: "/b".into(),
+            })),
+        ),
+        (
+            "the reply of read_log",
+            reply_example_members(&proto.op("read_log")),
+            all_member_names(&json(&read_log)),
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (place, documented, code) in &lists {
+        for k in code.difference(documented) {
+            wrong.push(format!(
+                "{PROTO}: {place} does not describe the member `{k}`"
+            ));
+        }
+        for k in documented.difference(code) {
+            wrong.push(format!(
+                "{PROTO}: {place} describes a member `{k}` that the code does not have"
+            ));
+        }
+    }
+
+    // Stream events: every `{"event":"NAME",...}` shown under STREAMS and ATTACH, against
+    // every variant of the code's.
+    let text = proto.sh("STREAMS") + &proto.sh("ATTACH");
+    let mut documented: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (open, _) in text.match_indices("{\"event\":\"") {
+        let example = example_at(&text, open);
+        let name = example["{\"event\":\"".len()..]
+            .split('"')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        documented
+            .entry(name)
+            .or_default()
+            .extend(example_members(example));
+    }
+    let variants = [
+        StreamEvent::Missed { bytes: 1 },
+        StreamEvent::Run { run: 1 },
+        StreamEvent::Attached {
+            id: 1,
+            name: None,
+            state: "running".into(),
+            input: true,
+            pty: true,
+            seq: Some(1),
+        },
+        StreamEvent::Exited {
+            exit_code: None,
+            exit_signal: None,
+        },
+        StreamEvent::Removed,
+        StreamEvent::Screen {
+            seq: 1,
+            draw: "d".into(),
+        },
+    ];
+    let code: BTreeMap<String, BTreeSet<String>> = variants
+        .iter()
+        .map(|v| {
+            let v = json(v);
+            (
+                v["event"].as_str().unwrap_or_default().to_string(),
+                top_member_names(&v),
+            )
+        })
+        .collect();
+    if documented != code {
+        wrong.push(format!(
+            "{PROTO}: the stream events shown under STREAMS and ATTACH\n  {documented:?}\ndiffer from the code's\n  {code:?}"
+        ));
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
