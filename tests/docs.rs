@@ -1203,6 +1203,30 @@ fn tokens_need_boundaries() {
     );
 }
 
+/// The bold words (`\fBword\fR`) of `text`.
+fn bold_words(text: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("\\fB") {
+        rest = &rest[i + 3..];
+        let end = rest.find("\\f").unwrap_or(rest.len());
+        found.insert(rest[..end].to_string());
+    }
+    found
+}
+
+/// The text of `page` from `from` to the next `to` after it.
+fn between<'a>(page: &'a str, from: &str, to: &str, what: &str) -> &'a str {
+    let start = page
+        .find(from)
+        .unwrap_or_else(|| panic!("{what}: {from:?} not found"));
+    let rest = &page[start + from.len()..];
+    let end = rest
+        .find(to)
+        .unwrap_or_else(|| panic!("{what}: {to:?} not found after {from:?}"));
+    &rest[..end]
+}
+
 #[test]
 fn protocol_page_lists_every_event_kind_and_outcome() {
     // wrangle(1) says what each event kind means.
@@ -1222,17 +1246,43 @@ fn protocol_page_lists_every_event_kind_and_outcome() {
             "wrangle-protocol(7) does not name the event kind {k}"
         );
     }
-    for o in wrangle::proto::Outcome::ALL {
-        let word = format!("\\fB{}\\fR", o.as_str());
-        assert!(
-            page.contains(&word),
-            "wrangle-protocol(7) does not name the outcome {o}"
-        );
-    }
+    // The list of lifecycle kinds under Entry objects is exactly the code's (the event
+    // stream's own kinds, log and missed, named after it).
+    let listed = bold_words(between(
+        &page,
+        "where \\fBkind\\fR is\none of",
+        "(the event\nstream adds",
+        "wrangle-protocol(7), Entry objects, events",
+    ));
+    let code: BTreeSet<String> = wrangle::proto::EventKind::ALL
+        .iter()
+        .map(|k| k.as_str().to_string())
+        .filter(|k| k != "log" && k != "missed")
+        .collect();
+    assert_eq!(
+        listed, code,
+        "wrangle-protocol(7): the event kinds listed under Entry objects (left) differ from the code's lifecycle kinds (right)"
+    );
+    // The list of outcomes under Action results is exactly the code's.
+    let listed = bold_words(between(
+        &page,
+        "what happened to it:",
+        "; a client should treat",
+        "wrangle-protocol(7), Action results, outcome",
+    ));
+    let code: BTreeSet<String> = wrangle::proto::Outcome::ALL
+        .iter()
+        .map(|o| o.as_str().to_string())
+        .collect();
+    assert_eq!(
+        listed, code,
+        "wrangle-protocol(7): the outcomes listed under Action results (left) differ from the code's (right)"
+    );
 }
 
 /// Every exit status an error can end a command with is explained under EXIT STATUS in
-/// wrangle(1), and so are 124 (a wait timed out) and 128+N (ended by signal N).
+/// wrangle(1), and so are 124 (a wait timed out) and 128+N (ended by signal N); and every
+/// status explained there is 0 or one an error ends with.
 #[test]
 fn man_page_lists_every_exit_status() {
     let man = Man::parse(&read(MAN));
@@ -1252,7 +1302,56 @@ fn man_page_lists_every_exit_status() {
     if !section.contains("128+") {
         missing.push("128+N (ended by signal N) is not explained".to_string());
     }
+    let statuses: BTreeSet<i32> = wrangle::error::Code::ALL
+        .iter()
+        .map(|c| c.exit_status())
+        .chain([0])
+        .collect();
+    let mut lines = section.lines();
+    while let Some(line) = lines.next() {
+        if line != ".TP" {
+            continue;
+        }
+        let tag = lines.next().unwrap_or_default();
+        if let Some(n) = tag.strip_prefix(".B ").and_then(|n| n.parse::<i32>().ok()) {
+            if !statuses.contains(&n) {
+                missing.push(format!(
+                    "exit status {n} is explained, but no error code ends with it"
+                ));
+            }
+        }
+    }
     assert!(missing.is_empty(), "{MAN}: {}", missing.join("\n"));
+}
+
+/// The table of error codes under ERRORS in wrangle-protocol(7) has exactly the code's
+/// codes, each with the exit status the code gives it.
+#[test]
+fn protocol_page_lists_every_error_code_with_its_exit_status() {
+    let page = read("man/wrangle-protocol.7");
+    let table = between(
+        &page,
+        "code                 exit  meaning\n",
+        ".EE",
+        "wrangle-protocol(7), ERRORS",
+    );
+    let listed: BTreeSet<(String, i32)> = table
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            let code = words.next()?.to_string();
+            let exit = words.next()?.parse().ok()?;
+            Some((code, exit))
+        })
+        .collect();
+    let code: BTreeSet<(String, i32)> = wrangle::error::Code::ALL
+        .iter()
+        .map(|c| (c.as_str().to_string(), c.exit_status()))
+        .collect();
+    assert_eq!(
+        listed, code,
+        "wrangle-protocol(7): the ERRORS table (left) differs from the code's codes and exit statuses (right)"
+    );
 }
 
 /// Every `WRANGLE_*` variable a process started by wrangle finds in its environment is
@@ -1305,37 +1404,5 @@ fn man_page_explains_every_variable_wrangle_sets_for_a_process() {
     assert!(
         missing.is_empty(),
         "{MAN}: ENVIRONMENT does not explain {missing:?}, which wrangle sets for the processes it starts"
-    );
-}
-
-/// Every member of the entry objects `ls --json` and `status --json` print (those of
-/// `list` and `status` in the protocol) is described in wrangle-protocol(7), whose Entry objects
-/// section wrangle(1) points to for `--json`.
-#[test]
-fn protocol_page_describes_every_member_of_an_entry_object() {
-    let wr = common::Wr::new();
-    wr.ok(&[
-        "run", "--name", "doc", "--tag", "t", "--pty", "--", "sleep", "1000",
-    ]);
-    let page = read("man/wrangle-protocol.7");
-    let mut missing = Vec::new();
-    for args in [&["ls", "--json"][..], &["status", "doc", "--json"][..]] {
-        let v = wr.ok(args).json();
-        let entries = match &v {
-            serde_json::Value::Array(a) => a.clone(),
-            other => other["entries"].as_array().cloned().unwrap_or_default(),
-        };
-        let first = entries
-            .first()
-            .unwrap_or_else(|| panic!("{args:?}: no entry in {v}"));
-        for key in first.as_object().expect("an entry object").keys() {
-            if !page.contains(&format!("\\fB{key}\\fR")) && !missing.contains(key) {
-                missing.push(key.clone());
-            }
-        }
-    }
-    assert!(
-        missing.is_empty(),
-        "not in wrangle-protocol(7): {missing:?}"
     );
 }
