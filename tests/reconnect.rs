@@ -281,8 +281,10 @@ fn attach_reconnects_keeping_the_terminal_raw() {
     assert!(raw(&tmux.modes()), "raw mode lost: {}", tmux.screen());
     // Stopped by the new daemon: the attach hears it there, says so, and ends.
     wr.ok(&["stop", "--timeout", "100ms", "term"]);
-    wait_until("attach ended", SOON, || {
-        tmux.screen().contains("attach-exit-")
+    // Its shell then prints the terminal's modes.
+    wait_until("attach ended and stty printed the modes", SOON, || {
+        let s = tmux.screen();
+        s.contains("attach-exit-") && s.contains("icanon")
     });
     let screen = tmux.screen();
     assert!(!screen.contains("attach-exit-5"), "{screen}");
@@ -331,9 +333,11 @@ fn streams_end_at_once_when_the_daemon_shuts_down() {
     });
     let t0 = Instant::now();
     wr.ok(&["shutdown"]);
-    // They stop with the daemon: no reconnecting for a daemon that is gone for good.
-    assert_eq!(ev.exit_within(Duration::from_secs(5)), 0, "{:?}", ev.err());
-    assert_eq!(lf.exit_within(Duration::from_secs(5)), 0, "{:?}", lf.err());
-    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    // They stop with the daemon: no reconnecting for a daemon that is gone for good (a
+    // client that tried would give up only after 10 s, with status 5). The bound leaves room
+    // for a loaded machine.
+    assert_eq!(ev.exit_within(Duration::from_secs(9)), 0, "{:?}", ev.err());
+    assert_eq!(lf.exit_within(Duration::from_secs(9)), 0, "{:?}", lf.err());
+    assert!(t0.elapsed() < Duration::from_secs(9), "{:?}", t0.elapsed());
     assert!(!ev.err().contains("reconnect"), "{:?}", ev.err());
 }

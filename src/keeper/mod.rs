@@ -23,7 +23,7 @@
 //!
 //! The keeper does nothing else: no parsing beyond `wire.rs`'s fixed messages, no allocation
 //! per event beyond the messages' small buffers, no files. It costs, per running entry, the
-//! few descriptors it holds and about a hundred bytes.
+//! few descriptors it holds and about 200 bytes.
 
 pub mod reexec;
 pub mod wire;
