@@ -2,6 +2,7 @@
 //! with restart always, in the Procfile's folder, with the `.env` beside it (wrangle.json(5),
 //! PROCFILE).
 
+use super::variant::wrap_direnv;
 use super::*;
 
 impl Loader<'_> {
