@@ -122,6 +122,24 @@ fn startup_prints_a_unit_running_this_binary_with_resurrect() {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+        // The system unit's hardening stays where it is: systemd's own exposure score (0 to
+        // 10, lower is safer) is 7.4 with every setting supervision allows; losing any of
+        // them raises it past the threshold (7.5, given as 75).
+        if system == "systemd" {
+            let unit = dir.join("wrangle@.service");
+            let out = Command::new("systemd-analyze")
+                .args(["security", "--offline=true", "--threshold=75"])
+                .arg(&unit)
+                .current_dir(&dir)
+                .output()
+                .expect("run systemd-analyze security");
+            assert!(
+                out.status.success(),
+                "the system unit is less hardened than it was:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
     }
     let out = wr.code(&["startup", "upstart"], 2);
     assert!(
