@@ -24,6 +24,9 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 const MIN_JOURNAL: u64 = 4 << 20;
 const GROWTH: u64 = 2;
 
+/// How a compaction went: its generation and the snapshot's size.
+type Done = (u64, io::Result<u64>);
+
 /// The registry's files, as the daemon writes them.
 pub struct Store {
     state: PathBuf,
@@ -35,12 +38,11 @@ pub struct Store {
     snap_len: u64,
     /// Bytes written to journals since that snapshot.
     journaled: u64,
+    /// The journal size below which it is never compacted ([`MIN_JOURNAL`]).
+    min_journal: u64,
     /// The compaction in flight: its generation and `journaled` when it began.
     compacting: Option<(u64, u64)>,
-    done: (
-        Sender<(u64, io::Result<u64>)>,
-        Receiver<(u64, io::Result<u64>)>,
-    ),
+    done: (Sender<Done>, Receiver<Done>),
     /// After a failed compaction, the next waits until `journaled` passes this.
     retry_after: u64,
     /// Compact at the next save whatever the sizes.
@@ -83,6 +85,7 @@ impl Store {
             gen: opened.gen,
             snap_len: opened.snap_len,
             journaled: opened.journaled,
+            min_journal: MIN_JOURNAL,
             compacting: None,
             done: channel(),
             retry_after: 0,
@@ -250,7 +253,7 @@ impl Store {
 
     /// Whether the journals have grown enough to be compacted.
     fn due(&self) -> bool {
-        self.journaled > MIN_JOURNAL.max(self.snap_len.saturating_mul(GROWTH))
+        self.journaled > self.min_journal.max(self.snap_len.saturating_mul(GROWTH))
             && self.journaled > self.retry_after
     }
 
@@ -288,6 +291,11 @@ impl Store {
     #[cfg(test)]
     pub fn journal_gen(&self) -> Option<u64> {
         self.journal.as_ref().map(|j| j.gen())
+    }
+
+    #[cfg(test)]
+    pub fn set_min_journal(&mut self, bytes: u64) {
+        self.min_journal = bytes;
     }
 }
 

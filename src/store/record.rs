@@ -205,3 +205,92 @@ fn check(line: &[u8]) -> Option<&[u8]> {
     let body = &line[9..];
     (crc32(body) == want).then_some(body)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(body: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        frame(&mut out, |b| {
+            b.extend_from_slice(body.as_bytes());
+            Ok(())
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn crc32_matches_the_standard_check_value() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        assert_eq!(crc32(b""), 0);
+        assert_eq!(
+            line("N 7"),
+            format!("{:08x} N 7\n", crc32(b"N 7")).into_bytes()
+        );
+    }
+
+    #[test]
+    fn records_parse_back() {
+        let mut out = Vec::new();
+        header(&mut out, JOURNAL_MAGIC, 9);
+        next_id(&mut out, 12);
+        removed(&mut out, 4);
+        out.extend(line("E 5 {\"a\": 1}"));
+        let s = scan(&out);
+        assert_eq!((s.bad, s.good_len), (0, out.len()));
+        let recs: Vec<Record> = s.bodies.iter().map(|b| parse(b).unwrap()).collect();
+        assert_eq!(
+            recs,
+            [
+                Record::Header {
+                    magic: JOURNAL_MAGIC,
+                    format: FORMAT,
+                    gen: 9
+                },
+                Record::NextId(12),
+                Record::Removed(4),
+                Record::Entry {
+                    id: 5,
+                    json: b"{\"a\": 1}"
+                },
+            ]
+        );
+        for bad in ["X 1", "N", "N x", "E 5", "H a 1", "R  1", "N1"] {
+            assert_eq!(parse(bad.as_bytes()), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_torn_tail_is_told_from_corruption_in_the_middle() {
+        let (a, b, c) = (line("N 1"), line("N 2"), line("N 3"));
+        let whole = [a.clone(), b.clone(), c.clone()].concat();
+        // Cut short at every byte of the last line: a torn tail, the rest is good.
+        for cut in 0..c.len() {
+            let data = &whole[..a.len() + b.len() + cut];
+            let s = scan(data);
+            assert_eq!((s.bodies.len(), s.bad), (2, 0), "cut {cut}");
+            assert_eq!(s.good_len, a.len() + b.len());
+            assert_eq!(s.torn(data.len()), cut > 0);
+        }
+        // A flipped byte in the last line: also a tail (it cannot be told from a torn write).
+        let mut last = whole.clone();
+        let n = last.len() - 2;
+        last[n] ^= 1;
+        let s = scan(&last);
+        assert_eq!((s.bodies.len(), s.bad), (2, 0));
+        assert!(s.torn(last.len()));
+        // The same in the middle line: corruption, and the lines around it still count.
+        let mut mid = whole.clone();
+        mid[a.len() + 3] ^= 0x20;
+        let s = scan(&mid);
+        assert_eq!((s.bodies.len(), s.bad, s.first_bad), (2, 1, Some(2)));
+        assert_eq!(s.bodies, [&a[9..a.len() - 1], &c[9..c.len() - 1]]);
+        assert!(!s.torn(mid.len()));
+        // Zeros where a crash left the end of the file unwritten.
+        let mut zeros = whole.clone();
+        zeros.extend([0u8; 100]);
+        let s = scan(&zeros);
+        assert_eq!((s.bodies.len(), s.bad, s.good_len), (3, 0, whole.len()));
+    }
+}
