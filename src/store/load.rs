@@ -221,6 +221,11 @@ fn replay(
     let mut problems: Vec<(usize, String)> = Vec::new();
     for (i, f) in files.iter().enumerate() {
         let is_snapshot = has_snapshot && i == 0;
+        if !is_snapshot && f.bytes.is_empty() {
+            // Created, and its header lost with the power: nothing was written to it.
+            let _ = fs::remove_file(&f.path);
+            continue;
+        }
         let scan = record::scan(&f.bytes);
         let magic = match is_snapshot {
             true => record::SNAPSHOT_MAGIC,

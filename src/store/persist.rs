@@ -43,7 +43,7 @@ pub struct Store {
     /// The compaction in flight: its generation and `journaled` when it began.
     compacting: Option<(u64, u64)>,
     done: (Sender<Done>, Receiver<Done>),
-    /// After a failed compaction, the next waits until `journaled` passes this.
+    /// After a failed compaction, the next waits until `journaled` reaches this.
     retry_after: u64,
     /// Compact at the next save whatever the sizes.
     force: bool,
@@ -150,7 +150,7 @@ impl Store {
         dirty.append(&mut self.retry);
         let meta = meta || std::mem::take(&mut self.retry_meta);
         let mut job = None;
-        if self.force && self.compacting.is_none() {
+        if self.force && self.compacting.is_none() && self.journaled >= self.retry_after {
             job = self.compact(reg);
         }
         if dirty.is_empty() && !meta {
@@ -244,8 +244,7 @@ impl Store {
                         "cannot write {}: {e} (the journal goes on; will retry)",
                         journal::snapshot_path(&self.state).display()
                     );
-                    self.retry_after = self.journaled.saturating_mul(2);
-                    self.force = false;
+                    self.retry_after = self.journaled.saturating_add(self.min_journal);
                 }
             }
         }
@@ -269,7 +268,7 @@ impl Store {
         let gen = self.next_gen();
         if let Err(e) = self.start_journal(gen) {
             log::error!("cannot start a new registry journal: {e} (will retry)");
-            self.retry_after = self.journaled.saturating_mul(2);
+            self.retry_after = self.journaled.saturating_add(self.min_journal);
             return None;
         }
         self.force = false;
