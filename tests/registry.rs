@@ -1544,6 +1544,54 @@ fn a_damaged_journal_is_moved_aside_and_reported_and_its_good_records_kept() {
     assert!(!ping.contains("warning:"), "{ping:?}");
 }
 
+#[test]
+fn a_growing_journal_is_compacted_into_a_snapshot_and_loads_back() {
+    let wr = Wr::new();
+    // Every run of a crash loop saves its entry again (about 4 KB with its events): three
+    // loops of 700 runs write twice the 4 MiB past which a journal is compacted.
+    let names = ["c1", "c2", "c3"];
+    for name in names {
+        wr.start(&[
+            "--name",
+            name,
+            "--restart",
+            "on-failure",
+            "--backoff",
+            "0",
+            "--max-restarts",
+            "700",
+            "--",
+            "false",
+        ]);
+    }
+    wait_until(
+        "the crash loops give up",
+        std::time::Duration::from_secs(240),
+        || names.iter().all(|n| wr.state(n) == "errored"),
+    );
+    let before: Vec<Value> = names.iter().map(|n| wr.status(n)).collect();
+    wr.ok(&["shutdown"]);
+    let home = wr.home();
+    assert!(
+        home.join("registry.snapshot").exists(),
+        "no snapshot was written: {:?}",
+        files_starting(home, "registry.")
+    );
+    assert!(
+        !home.join("registry.journal.1").exists(),
+        "the journal the snapshot replaces is deleted: {:?}",
+        files_starting(home, "registry.")
+    );
+    for (name, before) in names.iter().zip(before) {
+        let after = wr.status(name);
+        for k in ["state", "restarts", "exit_code", "run"] {
+            assert_eq!(after[k], before[k], "{k}: {after}");
+        }
+    }
+    let ping = wr.ok(&["ping"]).text();
+    assert!(!ping.contains("warning:"), "{ping:?}");
+}
+
 // 10. prune --------------------------------------------------------------------------------------
 
 #[test]
