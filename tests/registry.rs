@@ -937,7 +937,7 @@ fn reset_stops_owned_processes_forgets_everything_and_restarts_ids() {
     assert_eq!(wr.ok(&["tag", "-q"]).text(), "");
     wr.code(&["status", "a"], 3);
     assert!(log_dirs(&wr).is_empty(), "{:?}", log_dirs(&wr));
-    assert!(files_starting(&wr.home().join("entries"), "").is_empty());
+    assert!(saved_entries(wr.home()).0.is_empty());
 
     // Ids start at 1 again, names are free, and this holds across a daemon restart.
     let e = wr.start(&["--name", "a", "--", "true"]);

@@ -22,12 +22,12 @@ impl Saving {
 impl Daemon {
     /// Writes the entries changed this turn; a debounced background fsync makes them durable.
     pub(crate) fn save_changes(&mut self) {
-        match self.saving.store.save_changes(&mut self.reg) {
-            Ok(job) => {
-                if let Some(job) = job {
-                    self.saving.syncer.submit_job(job);
-                }
-            }
+        let saved = self.saving.store.save_changes(&mut self.reg);
+        if let Some(job) = self.saving.store.take_job() {
+            self.saving.syncer.submit_job(job);
+        }
+        match saved {
+            Ok(()) => {}
             Err(e) => {
                 if !self.saving.failing {
                     log::error!(

@@ -66,7 +66,8 @@ fn open(d: &Dir) -> (Registry, Store, Vec<String>) {
 }
 
 fn save(reg: &mut Registry, store: &mut Store) -> Option<Job> {
-    store.save_changes(reg).unwrap()
+    store.save_changes(reg).unwrap();
+    store.take_job()
 }
 
 fn entry_line(reg: &Registry, id: u64) -> Vec<u8> {
@@ -230,11 +231,29 @@ fn a_compaction_cut_short_at_any_step_loses_nothing() {
 
     // Done: the store goes on in journal 2.
     reg.remove(a);
-    save(&mut reg, &mut store);
+    store.set_min_journal(u64::MAX);
+    assert!(save(&mut reg, &mut store).is_none());
+    assert_eq!(store.journal_gen(), Some(2));
+
+    // After a failed upgrade, a compaction is forced whatever the sizes.
+    store.compact_soon();
+    set_restarts(&mut reg, b, 9);
+    let Some(job) = save(&mut reg, &mut store) else {
+        panic!("a forced compaction")
+    };
+    assert_eq!(store.journal_gen(), Some(3));
+    syncer.submit_job(job);
+    syncer.flush();
+    store.settle();
+    assert_eq!(
+        d.names(),
+        ["next-id", "registry.journal.3", "registry.snapshot"]
+    );
     drop(store);
     let (r, _, w) = open(&d);
     assert!(w.is_empty(), "{w:?}");
     assert_eq!(summary(&r), summary(&reg));
+    assert_eq!(r.get(b).map(|e| e.restarts), Some(9));
     assert_eq!(r.next_id(), 4);
 }
 

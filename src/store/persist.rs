@@ -47,6 +47,8 @@ pub struct Store {
     retry_after: u64,
     /// Compact at the next save whatever the sizes.
     force: bool,
+    /// A compaction started, for the daemon to hand to the helper thread ([`Store::take_job`]).
+    job: Option<Job>,
     /// Changes whose write failed, to write again with the next save.
     retry: BTreeSet<u64>,
     retry_meta: bool,
@@ -90,6 +92,7 @@ impl Store {
             done: channel(),
             retry_after: 0,
             force: false,
+            job: None,
             retry: BTreeSet::new(),
             retry_meta: false,
             spare,
@@ -142,19 +145,18 @@ impl Store {
         Ok(())
     }
 
-    /// Appends what changed since the last save to the journal, in one write. Returns a
-    /// compaction for the helper thread when the journal has grown enough.
-    pub fn save_changes(&mut self, reg: &mut Registry) -> io::Result<Option<Job>> {
+    /// Appends what changed since the last save to the journal, in one write. When the
+    /// journal has grown enough, a compaction starts: see [`Store::take_job`].
+    pub fn save_changes(&mut self, reg: &mut Registry) -> io::Result<()> {
         self.poll();
         let (mut dirty, meta) = reg.take_dirty();
         dirty.append(&mut self.retry);
         let meta = meta || std::mem::take(&mut self.retry_meta);
-        let mut job = None;
         if self.force && self.compacting.is_none() && self.journaled >= self.retry_after {
-            job = self.compact(reg);
+            self.compact(reg);
         }
         if dirty.is_empty() && !meta {
-            return Ok(job);
+            return Ok(());
         }
         let mut buf = Vec::new();
         let mut result = Ok(());
@@ -184,10 +186,16 @@ impl Store {
         if meta {
             self.write_spare(reg.next_id());
         }
-        if job.is_none() {
-            job = self.maybe_compact(reg);
+        if self.compacting.is_none() && self.due() {
+            self.compact(reg);
         }
-        Ok(job)
+        Ok(())
+    }
+
+    /// The snapshot to write on the helper thread, if a compaction has started (its new
+    /// journal is already in use: the job must run, or the next load pays for it).
+    pub fn take_job(&mut self) -> Option<Job> {
+        self.job.take()
     }
 
     fn append(&mut self, buf: &[u8]) -> io::Result<()> {
@@ -256,30 +264,23 @@ impl Store {
             && self.journaled > self.retry_after
     }
 
-    fn maybe_compact(&mut self, reg: &Registry) -> Option<Job> {
-        if self.compacting.is_some() || !self.due() {
-            return None;
-        }
-        self.compact(reg)
-    }
-
-    /// Starts a new journal and returns the job that writes the snapshot it follows.
-    fn compact(&mut self, reg: &Registry) -> Option<Job> {
+    /// Starts a new journal and makes the job that writes the snapshot it follows.
+    fn compact(&mut self, reg: &Registry) {
         let gen = self.next_gen();
         if let Err(e) = self.start_journal(gen) {
             log::error!("cannot start a new registry journal: {e} (will retry)");
             self.retry_after = self.journaled.saturating_add(self.min_journal);
-            return None;
+            return;
         }
         self.force = false;
         self.compacting = Some((gen, self.journaled));
-        Some(Job::Compact(Box::new(Compaction {
+        self.job = Some(Job::Compact(Box::new(Compaction {
             state: self.state.clone(),
             gen,
             next_id: reg.next_id(),
             entries: reg.iter().cloned().collect(),
             done: self.done.0.clone(),
-        })))
+        })));
     }
 
     /// Call after the helper thread has finished every job (it was flushed).
