@@ -171,21 +171,3 @@ pub fn write_snapshot(state: &Path, gen: u64, bytes: &[u8]) -> io::Result<u64> {
     }
     Ok(bytes.len() as u64)
 }
-
-/// A compaction for the helper thread: the entries as they were when journal `gen` began.
-pub struct Compaction {
-    pub state: PathBuf,
-    pub gen: u64,
-    pub next_id: u64,
-    pub entries: Vec<Entry>,
-    pub done: std::sync::mpsc::Sender<(u64, io::Result<u64>)>,
-}
-
-impl Compaction {
-    /// Writes the snapshot and reports how it went.
-    pub fn run(self) {
-        let result = snapshot_bytes(self.gen, self.next_id, self.entries.iter())
-            .and_then(|b| write_snapshot(&self.state, self.gen, &b));
-        let _ = self.done.send((self.gen, result));
-    }
-}

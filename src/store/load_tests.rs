@@ -374,3 +374,55 @@ fn the_old_layout_is_converted_and_removed_once_the_snapshot_is_durable() {
     assert_eq!(r1.next_id(), 5);
     assert!(!d1.0.join("registry.json").exists());
 }
+
+#[test]
+fn a_compaction_from_damaged_files_fails_and_the_next_copies_the_entries() {
+    let d = Dir::new("merge");
+    let (mut reg, mut store, _) = open(&d);
+    store.set_min_journal(1);
+    let a = add(&mut reg, "a");
+    let b = add(&mut reg, "b");
+    set_restarts(&mut reg, a, 1);
+    let Some(job) = save(&mut reg, &mut store) else {
+        panic!("a journal past its size is compacted")
+    };
+    // The snapshot merged from the files is the one the entries make.
+    assert_eq!(
+        super::super::compact::merge(&d.0, 2, reg.next_id()).unwrap(),
+        journal::snapshot_bytes(2, reg.next_id(), reg.iter()).unwrap()
+    );
+    // A bad line in journal 1: the merge refuses it, and nothing is deleted.
+    let j1 = journal::journal_path(&d.0, 1);
+    let mut bytes = fs::read(&j1).unwrap();
+    let line = entry_line(&reg, a);
+    let at = bytes
+        .windows(line.len())
+        .position(|w| w == line.as_slice())
+        .unwrap();
+    bytes[at + 40] ^= 0x01;
+    fs::write(&j1, &bytes).unwrap();
+    let mut syncer = Syncer::default();
+    syncer.submit_job(job);
+    syncer.flush();
+    store.settle();
+    assert_eq!(
+        d.names(),
+        ["next-id", "registry.journal.1", "registry.journal.2"]
+    );
+    // The next compaction writes the entries the loop holds.
+    set_restarts(&mut reg, b, 3);
+    let Some(job) = save(&mut reg, &mut store) else {
+        panic!("compaction is tried again")
+    };
+    syncer.submit_job(job);
+    syncer.flush();
+    store.settle();
+    assert_eq!(
+        d.names(),
+        ["next-id", "registry.journal.3", "registry.snapshot"]
+    );
+    drop(store);
+    let (r, _, w) = open(&d);
+    assert!(w.is_empty(), "{w:?}");
+    assert_eq!(summary(&r), [(1, "a".into(), 1), (2, "b".into(), 3)]);
+}

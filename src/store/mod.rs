@@ -1,6 +1,7 @@
 //! What the daemon remembers: the registry of entries (with its selection rules), the
 //! snapshot and journal it is saved in, and atomic, versioned state files.
 
+pub mod compact;
 pub mod journal;
 pub mod legacy;
 pub mod load;

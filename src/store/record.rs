@@ -83,6 +83,14 @@ pub fn entry(out: &mut Vec<u8>, e: &Entry) -> io::Result<()> {
     })
 }
 
+/// Appends a record whose body was read from another file.
+pub fn raw(out: &mut Vec<u8>, body: &[u8]) {
+    let _ = frame(out, |b| {
+        b.extend_from_slice(body);
+        Ok(())
+    });
+}
+
 pub fn removed(out: &mut Vec<u8>, id: u64) {
     let _ = frame(out, |b| {
         b.extend_from_slice(format!("R {id}").as_bytes());

@@ -3,7 +3,7 @@
 //! delays nobody's request. The thread starts on the first job, after the daemon has blocked
 //! its signals, so it inherits that mask. Jobs run in the order they were handed over.
 
-use super::journal::Compaction;
+use super::compact::Compaction;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::mpsc::{channel, Sender};
