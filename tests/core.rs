@@ -140,7 +140,7 @@ fn socket_is_0600_and_home_is_private() {
     assert_eq!(mode(wr.home()), 0o700, "WRANGLE_HOME created private");
     assert_eq!(md.uid(), unsafe { libc::getuid() });
     assert_eq!(
-        mode(&wr.home().join("registry.json")),
+        mode(&wr.home().join("registry.journal.1")),
         0o600,
         "registry mode"
     );

@@ -1035,20 +1035,27 @@ fn completions_offer_hostile_words_as_text_and_never_run_them() {
         out.stdout,
         out.stderr
     );
-    let file = home.path().join("entries/1.json");
-    let mut saved =
-        fs::read_to_string(&file).unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()));
-    for (placeholder, word) in [
+    // Written back in the layout an older wrangle left (one file per entry), words and all.
+    let words = [
         ("name-1", &name),
         ("tag-1", &tag),
         ("tag-2", &quoted_tag),
         ("group-1", &group),
-    ] {
+    ];
+    let (saved, _) = common::saved_entries(home.path());
+    let saved = saved
+        .get(&1)
+        .unwrap_or_else(|| panic!("entry 1 is not saved in {}", home.path().display()));
+    for (placeholder, _) in words {
         let placeholder = format!("\"{placeholder}\"");
         assert!(saved.contains(&placeholder), "{placeholder} not in {saved}");
-        saved = saved.replace(&placeholder, &format!("\"{word}\""));
     }
-    fs::write(&file, saved).unwrap_or_else(|e| panic!("cannot write {}: {e}", file.display()));
+    common::downgrade(home.path(), |mut json| {
+        for (placeholder, word) in words {
+            json = json.replace(&format!("\"{placeholder}\""), &format!("\"{word}\""));
+        }
+        json
+    });
     // `ls` starts the daemon again; it reads the entry back.
     let mut daemon = Daemon {
         home: home.path(),

@@ -937,7 +937,7 @@ fn reset_stops_owned_processes_forgets_everything_and_restarts_ids() {
     assert_eq!(wr.ok(&["tag", "-q"]).text(), "");
     wr.code(&["status", "a"], 3);
     assert!(log_dirs(&wr).is_empty(), "{:?}", log_dirs(&wr));
-    assert!(files_starting(&wr.home().join("entries"), "").is_empty());
+    assert!(saved_entries(wr.home()).0.is_empty());
 
     // Ids start at 1 again, names are free, and this holds across a daemon restart.
     let e = wr.start(&["--name", "a", "--", "true"]);
@@ -1281,7 +1281,7 @@ fn ids_only_go_up_across_restarts_and_are_never_reused() {
     wr.code(&["wait", "3"], 0);
     wr.ok(&["rm", "3"]);
     assert!(!log_dirs(&wr).contains(&3));
-    assert!(!wr.home().join("entries/3.json").exists());
+    assert!(!saved_entries(wr.home()).0.contains_key(&3));
     // A removed id is not reused, by this daemon or the next.
     assert_eq!(id_of(&wr.start(&["--", "true"])), 4);
     wr.code(&["wait", "4"], 0);
@@ -1321,6 +1321,8 @@ fn a_corrupt_entry_file_is_moved_aside_and_reported() {
     wr.code(&["wait", "1"], 0);
     wr.code(&["wait", "keep"], 0);
     wr.ok(&["shutdown"]);
+    // As an older wrangle left it: one file per entry.
+    downgrade(wr.home(), |j| j);
     let entries = wr.home().join("entries");
     let garbage = b"{\"id\": 1, this is not JSON \x01\xff\n".to_vec();
     std::fs::write(entries.join("1.json"), &garbage).expect("write garbage");
@@ -1373,6 +1375,8 @@ fn a_corrupt_registry_file_is_moved_aside_and_ids_do_not_go_back() {
     wr.code(&["wait", "1"], 0);
     wr.ok(&["rm", "1"]);
     wr.ok(&["shutdown"]);
+    // As an older wrangle left it: registry.json holds the next id.
+    downgrade(wr.home(), |j| j);
     let garbage = b"not json at all".to_vec();
     std::fs::write(wr.home().join("registry.json"), &garbage).expect("write garbage");
 
@@ -1400,6 +1404,192 @@ fn a_corrupt_registry_file_is_moved_aside_and_ids_do_not_go_back() {
         "a later start has nothing to warn about: {:?}",
         o.text()
     );
+}
+
+/// The newest journal in a state folder.
+fn newest_journal(home: &Path) -> PathBuf {
+    let mut js = files_starting(home, "registry.journal.");
+    js.retain(|p| !p.to_string_lossy().contains(".corrupt-"));
+    js.sort_by_key(|p| {
+        p.extension()
+            .and_then(|x| x.to_str())
+            .and_then(|x| x.parse::<u64>().ok())
+    });
+    js.pop().expect("a journal")
+}
+
+fn names_and_tags(wr: &Wr) -> Vec<(String, Vec<String>)> {
+    wr.ls()
+        .iter()
+        .map(|e| {
+            let tags = e["tags"]
+                .as_array()
+                .map(|t| t.iter().map(|t| t.as_str().unwrap().to_string()).collect())
+                .unwrap_or_default();
+            (e["name"].as_str().unwrap_or("").to_string(), tags)
+        })
+        .collect()
+}
+
+#[test]
+fn every_confirmed_change_survives_a_kill_of_the_daemon_and_its_keeper() {
+    let wr = Wr::new();
+    let n = 40;
+    for i in 1..=n {
+        wr.start(&["--name", &format!("j{i}"), "--tag", "t", "--", "true"]);
+    }
+    wr.code(&["wait", "j1"], 0);
+    wr.ok(&["rm", "j1"]);
+    wr.ok(&["label", "j2", "--add-tag", "late"]);
+    // Killed right after the last reply, keeper too: nothing is saved at shutdown.
+    let ping = wr.ok(&["ping", "--json"]).json();
+    let (daemon, keeper) = (
+        ping["pid"].as_i64().expect("a daemon pid") as i32,
+        ping["keeper"].as_i64().expect("a keeper pid") as i32,
+    );
+    assert!(is_keeper(keeper), "{ping}");
+    kill(keeper, libc::SIGKILL);
+    kill(daemon, libc::SIGKILL);
+    wait_until("the daemon and keeper are gone", SOON, || {
+        !alive(daemon) && !alive(keeper)
+    });
+    let mut want: Vec<(String, Vec<String>)> = (2..=n)
+        .map(|i| (format!("j{i}"), vec!["t".to_string()]))
+        .collect();
+    want[0].1.insert(0, "late".into());
+    assert_eq!(names_and_tags(&wr), want);
+    assert_eq!(id_of(&wr.start(&["--", "true"])), n + 1);
+    let ping = wr.ok(&["ping"]).text();
+    assert!(!ping.contains("warning:"), "{ping:?}");
+}
+
+#[test]
+fn a_journal_cut_short_by_a_crash_loads_with_the_rest() {
+    let wr = Wr::new();
+    for name in ["a", "b", "c"] {
+        wr.start(&["--name", name, "--", "true"]);
+        wr.code(&["wait", name], 0);
+    }
+    wr.ok(&["shutdown"]);
+    // Half of the last record, as a crash in the middle of a write leaves it.
+    let journal = newest_journal(wr.home());
+    let len = std::fs::metadata(&journal).unwrap().len();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&journal)
+        .unwrap();
+    f.set_len(len - 20).unwrap();
+    drop(f);
+    let names =
+        |wr: &Wr| -> Vec<String> { names_and_tags(wr).into_iter().map(|(n, _)| n).collect() };
+    assert_eq!(names(&wr), ["a", "b", "c"]);
+    let ping = wr.ok(&["ping"]).text();
+    assert!(
+        !ping.contains("warning:"),
+        "a torn tail is no corruption: {ping:?}"
+    );
+    // The cut line is gone before anything is appended: what follows loads without a word.
+    wr.start(&["--name", "d", "--", "true"]);
+    wr.code(&["wait", "d"], 0);
+    wr.ok(&["shutdown"]);
+    assert_eq!(names(&wr), ["a", "b", "c", "d"]);
+    let ping = wr.ok(&["ping"]).text();
+    assert!(!ping.contains("warning:"), "{ping:?}");
+}
+
+#[test]
+fn a_damaged_journal_is_moved_aside_and_reported_and_its_good_records_kept() {
+    let wr = Wr::new();
+    wr.start(&["--name", "one", "--", "true"]);
+    wr.start(&["--name", "keep", "--tag", "k", "--", "true"]);
+    wr.code(&["wait", "one"], 0);
+    wr.code(&["wait", "keep"], 0);
+    wr.ok(&["shutdown"]);
+    // One byte changed in the first record of entry 1 (later records of it follow).
+    let journal = newest_journal(wr.home());
+    let mut bytes = std::fs::read(&journal).unwrap();
+    let at = bytes
+        .windows(5)
+        .position(|w| w == b" E 1 ")
+        .expect("entry 1 is in the journal");
+    bytes[at + 30] ^= 0x01;
+    std::fs::write(&journal, &bytes).unwrap();
+
+    assert_eq!(q(&wr, &[]), [1, 2], "every entry is still there");
+    let name = format!(
+        "{}.corrupt-",
+        journal.file_name().unwrap().to_string_lossy()
+    );
+    let moved = files_starting(wr.home(), &name);
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    assert_eq!(
+        std::fs::read(&moved[0]).unwrap(),
+        bytes,
+        "kept byte for byte"
+    );
+    let j = wr.ok(&["ping", "--json"]).json();
+    let moved_name = moved[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        j["warnings"].as_array().is_some_and(|w| w
+            .iter()
+            .any(|w| w.as_str().unwrap_or("").contains(&moved_name))),
+        "{j}"
+    );
+    assert_eq!(wr.status("keep")["tags"], serde_json::json!(["k"]));
+    assert_eq!(id_of(&wr.start(&["--", "true"])), 3);
+    // What loaded was written out whole: the next daemon has nothing to say.
+    wr.ok(&["shutdown"]);
+    assert_eq!(q(&wr, &[]), [1, 2, 3]);
+    let ping = wr.ok(&["ping"]).text();
+    assert!(!ping.contains("warning:"), "{ping:?}");
+}
+
+#[test]
+fn a_growing_journal_is_compacted_into_a_snapshot_and_loads_back() {
+    let wr = Wr::new();
+    // Every run of a crash loop saves its entry again (about 4 KB with its events): three
+    // loops of 700 runs write twice the 4 MiB past which a journal is compacted.
+    let names = ["c1", "c2", "c3"];
+    for name in names {
+        wr.start(&[
+            "--name",
+            name,
+            "--restart",
+            "on-failure",
+            "--backoff",
+            "0",
+            "--max-restarts",
+            "700",
+            "--",
+            "false",
+        ]);
+    }
+    wait_until(
+        "the crash loops give up",
+        std::time::Duration::from_secs(240),
+        || names.iter().all(|n| wr.state(n) == "errored"),
+    );
+    let before: Vec<Value> = names.iter().map(|n| wr.status(n)).collect();
+    wr.ok(&["shutdown"]);
+    let home = wr.home();
+    assert!(
+        home.join("registry.snapshot").exists(),
+        "no snapshot was written: {:?}",
+        files_starting(home, "registry.")
+    );
+    assert!(
+        !home.join("registry.journal.1").exists(),
+        "the journal the snapshot replaces is deleted: {:?}",
+        files_starting(home, "registry.")
+    );
+    for (name, before) in names.iter().zip(before) {
+        let after = wr.status(name);
+        for k in ["state", "restarts", "exit_code", "run"] {
+            assert_eq!(after[k], before[k], "{k}: {after}");
+        }
+    }
+    let ping = wr.ok(&["ping"]).text();
+    assert!(!ping.contains("warning:"), "{ping:?}");
 }
 
 // 10. prune --------------------------------------------------------------------------------------
@@ -1436,7 +1626,7 @@ fn prune_forgets_ended_entries_and_their_logs() {
         BTreeSet::from([1]),
         "logs of pruned entries stay"
     );
-    assert!(!wr.home().join("entries/2.json").exists());
+    assert!(!saved_entries(wr.home()).0.contains_key(&2));
     assert_eq!(
         procs_with_arg(&run),
         [pid_of(&r)],

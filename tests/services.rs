@@ -638,10 +638,8 @@ fn services_saved_before_projects_are_migrated() {
     assert_eq!(run_in(&wr, &app, &["up"]).code, 0);
     wr.ok(&["shutdown"]);
     // Rewrite the saved entries as an older version wrote them.
-    let dir = wr.home().join("entries");
-    for f in std::fs::read_dir(&dir).unwrap() {
-        let path = f.unwrap().path();
-        let mut e: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    downgrade(wr.home(), |json| {
+        let mut e: Value = serde_json::from_str(&json).unwrap();
         let plain = |v: &Value| Value::from(v.as_str().unwrap().rsplit('/').next().unwrap());
         e["name"] = plain(&e["name"]);
         let s = &mut e["service"];
@@ -650,8 +648,8 @@ fn services_saved_before_projects_are_migrated() {
         let after: Vec<Value> = s["after"].as_array().unwrap().iter().map(plain).collect();
         s["after"] = Value::from(after);
         s["base"]["spec"]["name"] = plain(&s["base"]["spec"]["name"]);
-        std::fs::write(&path, e.to_string()).unwrap();
-    }
+        e.to_string()
+    });
     let mut names: Vec<String> = wr
         .ls()
         .iter()

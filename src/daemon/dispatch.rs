@@ -64,7 +64,7 @@ impl Daemon {
         held: std::collections::BTreeMap<u64, super::kept::HeldRun>,
     ) -> Result<Daemon> {
         let config = crate::config::daemon::load(&paths.config)?;
-        let (reg, warnings) = crate::store::persist::load(&paths.state)?;
+        let (reg, store, warnings) = crate::store::load::load(&paths.state)?;
         crate::store::persist::report(&warnings);
         let startup_warnings = warnings;
         let jobs = super::jobs::Jobs::new(rx.waker());
@@ -83,7 +83,7 @@ impl Daemon {
             paths,
             config,
             started: Instant::now(),
-            saving: Default::default(),
+            saving: super::state::Saving::new(store),
             startup_warnings,
             proc_table: None,
             sups: HashMap::new(),

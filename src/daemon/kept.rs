@@ -475,6 +475,9 @@ impl Daemon {
                 std::process::exit(0);
             }
             Err(reason) => {
+                // The new daemon may have written the registry's files meanwhile: ours are
+                // rewritten whole from memory.
+                self.saving.store.compact_soon();
                 bail!(
                     Code::Failed,
                     "upgrade failed: {reason}; the running daemon carries on"

@@ -1,20 +1,32 @@
-//! Saving the registry: the entries changed in a turn are written before any reply about the
-//! change leaves; a debounced fsync on a helper thread makes them durable.
+//! Saving the registry: the entries changed in a turn are appended to the journal before any
+//! reply about the change leaves; a debounced fsync and the journal's compactions run on a
+//! helper thread.
 
-use super::state::{Daemon, TimerKind};
+use super::state::{Daemon, Saving, TimerKind};
 use std::time::Duration;
 
 /// How long after a save its files are fsynced (saves in between share one sync).
 const SYNC_DELAY: Duration = Duration::from_millis(500);
 
+impl Saving {
+    pub(super) fn new(store: crate::store::persist::Store) -> Saving {
+        Saving {
+            sync_timer: None,
+            failing: false,
+            store,
+            syncer: Default::default(),
+        }
+    }
+}
+
 impl Daemon {
     /// Writes the entries changed this turn; a debounced background fsync makes them durable.
     pub(crate) fn save_changes(&mut self) {
-        match crate::store::persist::save_changes(
-            &self.paths.state,
-            &mut self.reg,
-            &mut self.saving.unsynced,
-        ) {
+        let saved = self.saving.store.save_changes(&mut self.reg);
+        if let Some(job) = self.saving.store.take_job() {
+            self.saving.syncer.submit_job(job);
+        }
+        match saved {
             Ok(()) => {}
             Err(e) => {
                 if !self.saving.failing {
@@ -28,7 +40,7 @@ impl Daemon {
             }
         }
         self.saving.failing = false;
-        if self.saving.sync_timer.is_none() {
+        if self.saving.sync_timer.is_none() && !self.saving.store.unsynced.is_empty() {
             self.saving.sync_timer = Some(self.rx.timers.add(SYNC_DELAY, TimerKind::Sync));
         }
     }
@@ -40,7 +52,8 @@ impl Daemon {
             self.rx.timers.cancel(t);
         }
         self.saving.syncer.flush();
-        if let Err(e) = crate::store::persist::sync(&mut self.saving.unsynced) {
+        self.saving.store.settle();
+        if let Err(e) = crate::store::persist::sync(&mut self.saving.store.unsynced) {
             log::warn!("cannot fsync {}: {e}", self.paths.state.display());
         }
     }
@@ -50,6 +63,6 @@ impl Daemon {
         self.saving.sync_timer = None;
         self.saving
             .syncer
-            .submit(std::mem::take(&mut self.saving.unsynced));
+            .submit(std::mem::take(&mut self.saving.store.unsynced));
     }
 }

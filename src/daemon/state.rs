@@ -19,9 +19,8 @@ use crate::proc::usage::Sampler;
 use crate::proto::ServiceSpec;
 use crate::store::registry::{Registry, State};
 use mio::Token;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
 use std::time::Instant;
 
 /// Things that happen at a deadline.
@@ -358,13 +357,12 @@ impl InputSink {
 }
 
 /// Where saving stands.
-#[derive(Default)]
 pub(super) struct Saving {
     pub(super) sync_timer: Option<TimerId>,
     pub(super) failing: bool,
-    /// Files written but not yet fsynced.
-    pub(super) unsynced: BTreeSet<PathBuf>,
-    /// Makes them durable on a helper thread.
+    /// The registry's files (and those written but not yet fsynced).
+    pub(super) store: crate::store::persist::Store,
+    /// Makes them durable on a helper thread, and compacts the journal.
     pub(super) syncer: crate::store::syncer::Syncer,
 }
 

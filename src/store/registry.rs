@@ -329,9 +329,9 @@ pub fn validate_label(kind: &str, label: &str) -> Result<()> {
     Ok(())
 }
 
-/// The saved form of the registry: `registry.json` holds the format version and the next id;
-/// each entry lives in `entries/ID.json` (format 1 kept every entry in `registry.json`, and is
-/// still read).
+/// `registry.json` of formats 1 and 2, read to convert it (see `store::legacy`): the format
+/// version and the next id (format 1 also held every entry; format 2 kept each entry in
+/// `entries/ID.json`). Format 3 is the snapshot and journal of `store::journal`.
 #[derive(Serialize, Deserialize, Debug)]
 pub struct RegistryFile {
     pub version: u32,

@@ -57,7 +57,7 @@ pub enum Loaded<T> {
 
 /// Moves a corrupt file to `NAME.corrupt-<unix time>` (`.2`, `.3`, … after it when that name
 /// is taken: an earlier corrupt copy is never overwritten). Returns the new path.
-fn move_aside(path: &Path) -> std::io::Result<PathBuf> {
+pub fn move_aside(path: &Path) -> std::io::Result<PathBuf> {
     let base = format!(
         "{}.corrupt-{}",
         path.display(),

@@ -1,53 +1,74 @@
 //! Durability off the event loop: a helper thread fsyncs the files the loop saved (and the
-//! folders that name them), so a slow disk delays nobody's request. The thread starts on the
-//! first batch, after the daemon has blocked its signals, so it inherits that mask.
+//! folders that name them) and writes the registry's compacted snapshots, so a slow disk
+//! delays nobody's request. The thread starts on the first job, after the daemon has blocked
+//! its signals, so it inherits that mask. Jobs run in the order they were handed over.
 
+use super::compact::Compaction;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::mpsc::{channel, Sender};
 use std::thread::JoinHandle;
 
+/// Work for the helper thread.
+pub enum Job {
+    /// fsync these files and folders.
+    Sync(BTreeSet<PathBuf>),
+    /// Write a snapshot of the registry.
+    Compact(Box<Compaction>),
+}
+
+impl Job {
+    fn run(self) {
+        match self {
+            Job::Sync(mut paths) => {
+                if let Err(e) = super::persist::sync(&mut paths) {
+                    log::warn!("cannot fsync the saved state: {e}");
+                }
+            }
+            Job::Compact(c) => c.run(),
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Syncer {
-    worker: Option<(Sender<BTreeSet<PathBuf>>, JoinHandle<()>)>,
+    worker: Option<(Sender<Job>, JoinHandle<()>)>,
 }
 
 impl Syncer {
-    /// Hands `paths` to the helper thread (starting it if needed); returns at once.
+    /// Hands `paths` to the helper thread to fsync (starting it if needed); returns at once.
     pub fn submit(&mut self, paths: BTreeSet<PathBuf>) {
-        if paths.is_empty() {
-            return;
+        if !paths.is_empty() {
+            self.submit_job(Job::Sync(paths));
         }
+    }
+
+    /// Hands a job to the helper thread (starting it if needed); returns at once.
+    pub fn submit_job(&mut self, job: Job) {
         if self.worker.is_none() {
-            let (tx, rx) = channel::<BTreeSet<PathBuf>>();
+            let (tx, rx) = channel::<Job>();
             let spawned = std::thread::Builder::new()
                 .name("wrangle-fsync".into())
                 .spawn(move || {
-                    for mut batch in rx {
-                        if let Err(e) = super::persist::sync(&mut batch) {
-                            log::warn!("cannot fsync the saved state: {e}");
-                        }
+                    for job in rx {
+                        job.run();
                     }
                 });
             match spawned {
                 Ok(handle) => self.worker = Some((tx, handle)),
                 Err(e) => {
-                    // No thread to be had (resource limits): sync here rather than not at all.
+                    // No thread to be had (resource limits): do it here rather than not at all.
                     log::warn!("cannot start the fsync thread ({e}); syncing on the loop");
-                    let mut paths = paths;
-                    if let Err(e) = super::persist::sync(&mut paths) {
-                        log::warn!("cannot fsync the saved state: {e}");
-                    }
+                    job.run();
                     return;
                 }
             }
         }
         if let Some((tx, _)) = &self.worker {
-            if let Err(back) = tx.send(paths) {
-                // The thread is gone: sync here.
-                let mut paths = back.0;
-                let _ = super::persist::sync(&mut paths);
+            if let Err(back) = tx.send(job) {
+                // The thread is gone: do it here.
                 self.worker = None;
+                back.0.run();
             }
         }
     }

@@ -699,3 +699,72 @@ impl Raw {
         f
     }
 }
+
+/// The entries a stopped daemon saved in `home` (its snapshot, then its journals in order),
+/// as (id, JSON), and the next id. Lines are `CRC BODY`; bodies `E ID JSON`, `R ID`, `N ID`.
+pub fn saved_entries(home: &Path) -> (std::collections::BTreeMap<u64, String>, u64) {
+    let mut files = vec![home.join("registry.snapshot")];
+    let mut journals: Vec<(u64, PathBuf)> = std::fs::read_dir(home)
+        .map(|d| {
+            d.filter_map(|e| {
+                let e = e.ok()?;
+                let gen = e
+                    .file_name()
+                    .to_str()?
+                    .strip_prefix("registry.journal.")?
+                    .parse()
+                    .ok()?;
+                Some((gen, e.path()))
+            })
+            .collect()
+        })
+        .unwrap_or_default();
+    journals.sort();
+    files.extend(journals.into_iter().map(|(_, p)| p));
+    let mut entries = std::collections::BTreeMap::new();
+    let mut next_id = 1;
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        for line in text.lines() {
+            let body = line.split_once(' ').map(|(_, b)| b).unwrap_or("");
+            let (kind, rest) = body.split_once(' ').unwrap_or(("", ""));
+            match kind {
+                "E" => {
+                    let (id, json) = rest.split_once(' ').expect("E ID JSON");
+                    entries.insert(id.parse().expect("an id"), json.to_string());
+                }
+                "R" => {
+                    entries.remove(&rest.parse::<u64>().expect("an id"));
+                }
+                "N" => next_id = rest.parse().expect("a next id"),
+                _ => {}
+            }
+        }
+    }
+    (entries, next_id)
+}
+
+/// Rewrites what a stopped daemon saved in `home` as an older wrangle would have left it:
+/// `registry.json` and one `entries/ID.json` per entry; `edit` may change each entry's JSON.
+pub fn downgrade(home: &Path, edit: impl Fn(String) -> String) {
+    let (entries, next_id) = saved_entries(home);
+    let dir = home.join("entries");
+    std::fs::create_dir_all(&dir).expect("create entries/");
+    for (id, json) in entries {
+        std::fs::write(dir.join(format!("{id}.json")), edit(json)).expect("write an entry");
+    }
+    std::fs::write(
+        home.join("registry.json"),
+        format!("{{\"version\":2,\"next_id\":{next_id}}}"),
+    )
+    .expect("write registry.json");
+    for e in std::fs::read_dir(home)
+        .expect("read the state folder")
+        .flatten()
+    {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name == "registry.snapshot" || name.starts_with("registry.journal.") {
+            std::fs::remove_file(e.path()).expect("remove a new-layout file");
+        }
+    }
+}
