@@ -775,6 +775,8 @@ fn every_member_of_every_json_output_is_documented() {
     // A state file that does not parse: ping then reports warnings.
     wr.ok(&["run", "--name", "gone", "--", "true"]);
     wr.ok(&["shutdown"]);
+    // (An older wrangle's layout, which a daemon still reads, with its entry file damaged.)
+    downgrade(wr.home(), |j| j);
     std::fs::write(wr.home().join("entries/1.json"), b"{ not JSON").expect("write");
 
     let input = wr.root.join("input.txt");
