@@ -11,7 +11,7 @@ use crate::keeper::wire::{
     self, Msg, Recv, TAG_PTY, TAG_PTY_BUF, TAG_STDERR, TAG_STDIN, TAG_STDOUT,
 };
 use crate::keeper::{FD_CHANNEL, FD_LISTENER, FD_LOCKS, UPGRADE_WITHIN, WORKER_ENV};
-use crate::proc::supervisor::{Input, Phase};
+use crate::proc::supervisor::Input;
 use crate::proto::EventKind;
 use mio::Token;
 use std::collections::BTreeMap;
@@ -424,26 +424,19 @@ impl Daemon {
         if let Some(b) = &binary {
             check_binary(b)?;
         }
-        // A new daemon takes runs over as running or waiting to restart; what is under way
-        // between those (a start, a stop, a build, an ending run's drain) is not handed over
-        // yet, so it has to finish first.
-        let busy: Vec<String> = self
+        // A build's process is not handed over (the keeper holds only runs): it has to end
+        // first. Everything else under way is carried in the live state (see handover.rs).
+        let building: Vec<String> = self
             .sups
             .iter()
-            .filter(|(_, s)| {
-                s.m.building
-                    || matches!(
-                        s.m.phase,
-                        Phase::Starting | Phase::Ending { .. } | Phase::Stopping { .. }
-                    )
-            })
+            .filter(|(id, s)| s.m.building || self.builds.running(**id))
             .filter_map(|(id, _)| self.reg.get(*id).map(|e| e.label()))
             .collect();
-        if !busy.is_empty() {
+        if !building.is_empty() {
             bail!(
                 Code::Failed,
-                "cannot upgrade while {} is starting, stopping or building; try again in a moment",
-                busy.join(", ")
+                "cannot upgrade while {} is building (a build is not handed over); try again once it is done",
+                building.join(", ")
             );
         }
         // Everything read so far on disk.
@@ -454,11 +447,16 @@ impl Daemon {
             }
         }
         self.save_now();
+        // Nothing changes from here until the keeper's verdict: the loop is paused.
+        self.write_live_state()?;
+        self.die_at("saved");
         let path = binary.clone().unwrap_or_default().into_bytes();
         self.tell_keeper(&Msg::Upgrade { binary: path }, &[]);
+        self.die_at("asked");
         let verdict = self.await_verdict();
         match verdict {
             Ok(()) => {
+                self.die_at("verdict");
                 let reply = crate::proto::UpgradeReply {
                     binary: binary.unwrap_or_default(),
                 };
@@ -470,6 +468,8 @@ impl Daemon {
                 std::process::exit(0);
             }
             Err(reason) => {
+                // The new daemon may not have read it; this one carries on instead.
+                self.drop_live_state();
                 bail!(
                     Code::Failed,
                     "upgrade failed: {reason}; the running daemon carries on"
@@ -507,6 +507,29 @@ impl Daemon {
             self.kept_exit(id, pid, status);
         }
         outcome
+    }
+}
+
+impl Daemon {
+    /// Debug builds, for the tests: the daemon kills itself (SIGKILL, as from outside) at
+    /// `step` of a hand-over if the file `STATE/test-die-at` names it (read once, deleted).
+    /// Steps: `saved` (live state written), `asked` (the keeper told to upgrade), `verdict`
+    /// (the new daemon serves, this one has not exited), `taken` (in the new daemon: every
+    /// run taken over and resumed, not yet ready).
+    pub(super) fn die_at(&self, step: &str) {
+        if !cfg!(debug_assertions) {
+            return;
+        }
+        let path = self.paths.state.join("test-die-at");
+        let named = std::fs::read_to_string(&path).is_ok_and(|s| s.trim() == step);
+        if named {
+            let _ = std::fs::remove_file(&path);
+            log::warn!("dying at step {step} of a hand-over ({})", path.display());
+            let _ = rustix::process::kill_process(
+                rustix::process::getpid(),
+                rustix::process::Signal::KILL,
+            );
+        }
     }
 }
 

@@ -198,6 +198,9 @@ pub fn run_worker(
             Err(e) => log::error!("--passthrough: cannot start its writer thread: {e}"),
         }
     }
+    if mode == Mode::Takeover {
+        d.die_at("taken");
+    }
     if mode == Mode::Resurrect {
         d.resurrect_at_start();
     }
