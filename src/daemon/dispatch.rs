@@ -109,6 +109,8 @@ impl Daemon {
         if let Some(link) = link {
             d.attach_keeper(link);
         }
+        // Read before the take-over changes them.
+        let records = d.phase_records();
         let ended = d.readopt_all(held);
         let services: Vec<u64> = d
             .reg
@@ -119,7 +121,7 @@ impl Daemon {
         for id in services {
             d.arm_service_timers(id);
         }
-        let ended = d.resume_phases(ended, takeover);
+        let ended = d.resume_phases(ended, takeover, records);
         for id in ended {
             // Ended while no daemon ran: its end is told now, and its restart policy applies.
             let _ = d.feed(id, crate::proc::supervisor::Input::Reaped);

@@ -10,7 +10,7 @@
 use super::state::{Daemon, TimerKind};
 use crate::proc::kill::Target;
 use crate::proc::supervisor::{Gone, Machine, Ms, Phase, Slot};
-use crate::store::registry::{Awaited, State};
+use crate::store::registry::{Awaited, Deadline, State};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::os::fd::AsRawFd;
@@ -207,7 +207,12 @@ impl Daemon {
     /// end is still to be told): every entry carries on where its previous daemon left it —
     /// exactly, from the live state of an upgrade, or from its saved deadline after a crash.
     /// Returns the runs whose end is still to be told.
-    pub(super) fn resume_phases(&mut self, mut ended: Vec<u64>, takeover: bool) -> Vec<u64> {
+    pub(super) fn resume_phases(
+        &mut self,
+        mut ended: Vec<u64>,
+        takeover: bool,
+        mut records: BTreeMap<u64, (State, Deadline)>,
+    ) -> Vec<u64> {
         let live = self.take_live_state(takeover);
         let (mut entries, passed) = match live {
             Some(s) => {
@@ -220,7 +225,11 @@ impl Daemon {
         for id in self.reg.ids() {
             match entries.remove(&id) {
                 Some(le) => self.resume_exactly(id, le, passed, &mut ended),
-                None => self.resume_from_record(id),
+                None => {
+                    if let Some(r) = records.remove(&id) {
+                        self.resume_from_record(id, r);
+                    }
+                }
             }
         }
         ended
@@ -314,18 +323,24 @@ impl Daemon {
         log::debug!("entry {id}: resumed as {:?}", self.phase(id));
     }
 
-    /// Entry `id` from the deadline its record keeps (its daemon died): a backoff restarts
-    /// at its time; a stop someone asked for goes on (KILL at its time, then stopped).
-    fn resume_from_record(&mut self, id: u64) {
+    /// Each entry's state and phase deadline as saved, before the take-over changes them.
+    pub(super) fn phase_records(&self) -> BTreeMap<u64, (State, Deadline)> {
+        self.reg
+            .iter()
+            .filter_map(|e| Some((e.id, (e.state, e.deadline?))))
+            .collect()
+    }
+
+    /// Entry `id` from the deadline its record kept (`state`, `d`; its daemon died): a backoff
+    /// restarts at its time; a stop someone asked for goes on (KILL at its time, then
+    /// stopped).
+    fn resume_from_record(&mut self, id: u64, (state, d): (State, Deadline)) {
         let Some(e) = self.reg.get(id) else {
-            return;
-        };
-        let Some(d) = e.deadline else {
             return;
         };
         let left = d.at_ms.saturating_sub(crate::util::now_ms());
         let now = self.now_ms();
-        match (d.what, e.state, self.phase(id)) {
+        match (d.what, state, self.phase(id)) {
             (Awaited::Restart, State::Backoff, Some(Phase::Backoff { .. })) => {
                 // Never later than its longest delay (a clock set back).
                 let left = left.min(e.spec.backoff.max_ms.max(e.spec.backoff.initial_ms));
