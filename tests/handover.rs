@@ -232,3 +232,50 @@ fn a_daemon_killed_at_any_step_of_a_hand_over_leaves_one_daemon_and_every_proces
     assert_eq!(procs_with_arg(&secs).len(), 2);
     wr.ok(&["rm", "--all", "all"]);
 }
+
+/// A run that ends by itself leaving a process that ignores the stop signal: the daemon is
+/// upgraded 0.7 s into the leftovers' stop; KILL still comes 2 s after it began, and the run
+/// is reported exited (its own exit status, not stopped).
+#[test]
+fn an_ending_runs_leftovers_stop_goes_on_across_an_upgrade() {
+    let wr = Wr::new();
+    let secs = unique_secs();
+    let script = format!("sleep {secs} >/dev/null 2>&1 & exit 7");
+    wr.start(&[
+        "--name",
+        "parent",
+        "--stop-signal",
+        "WINCH",
+        "--stop-timeout",
+        "2s",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    for round in 1..=3usize {
+        wait_until("its leftovers are being stopped", SOON, || {
+            events(&wr, "parent", "leftovers").len() >= round
+        });
+        let (began, msg) = events(&wr, "parent", "leftovers")[round - 1].clone();
+        assert!(msg.contains("stopping 1 leftover"), "{msg}");
+        until(began + 700);
+        upgrade(&wr);
+        wait_until("the run is over", SOON, || wr.state("parent") == "exited");
+        let st = wr.status("parent");
+        assert_eq!(st["exit_code"], 7, "{st}");
+        let (killed, _) = *events(&wr, "parent", "killing")
+            .last()
+            .expect("a KILL was announced");
+        let took = killed.saturating_sub(began);
+        assert!(
+            (1900..3000).contains(&took),
+            "round {round}: KILL {took} ms after the leftovers' stop began: {st}"
+        );
+        wait_until("the leftover is gone", SOON, || {
+            procs_with_arg(&secs).is_empty()
+        });
+        wr.ok(&["start", "parent"]);
+    }
+    wr.ok(&["rm", "--all", "all"]);
+}
