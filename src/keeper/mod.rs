@@ -691,3 +691,6 @@ fn hand_down(give: &[i32], nofile: Option<u64>) -> io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
