@@ -197,9 +197,16 @@ fn a_daemon_killed_at_any_step_of_a_hand_over_leaves_one_daemon_and_every_proces
     let b = wr.start(&["--name", "b", "--pty", "--", "sleep", &secs]);
     let pids: Vec<Value> = [&a, &b].iter().map(|e| e["pid"].clone()).collect();
     let hook = wr.home().join("test-die-at");
-    for step in ["saved", "asked", "verdict", "taken"] {
+    let steps = ["saved", "asked", "verdict", "taken", "ready"];
+    for step in steps.iter().cycle().take(3 * steps.len()).copied() {
         let before = wr.daemon_pid().expect("a daemon answers");
-        std::fs::write(&hook, step).unwrap();
+        // At `ready` the new daemon kills the old one as it says it is ready: the keeper
+        // keeps the new one if it heard it first, else starts another; one daemon either way.
+        let order = match step {
+            "ready" => format!("ready {before}"),
+            _ => step.to_string(),
+        };
+        std::fs::write(&hook, order).unwrap();
         let o = wr.run_within(&["upgrade"], Duration::from_secs(30));
         assert!(!hook.exists(), "step {step} was reached: {}", o.stderr);
         wait_until("a daemon answers", SOON, || wr.daemon_pid().is_some());

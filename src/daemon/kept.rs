@@ -512,24 +512,35 @@ impl Daemon {
 
 impl Daemon {
     /// Debug builds, for the tests: the daemon kills itself (SIGKILL, as from outside) at
-    /// `step` of a hand-over if the file `STATE/test-die-at` names it (read once, deleted).
-    /// Steps: `saved` (live state written), `asked` (the keeper told to upgrade), `verdict`
-    /// (the new daemon serves, this one has not exited), `taken` (in the new daemon: every
-    /// run taken over and resumed, not yet ready).
+    /// `step` of a hand-over if the file `STATE/test-die-at` names it (read once, deleted);
+    /// `STEP PID` kills process PID instead. Steps: `saved` (live state written), `asked` (the
+    /// keeper told to upgrade), `verdict` (the new daemon serves, this one has not exited),
+    /// and in the new daemon `taken` (every run taken over and resumed, not yet ready) and
+    /// `ready` (the same moment, meant with a PID: the old daemon dies as the new one says it
+    /// is ready).
     pub(super) fn die_at(&self, step: &str) {
         if !cfg!(debug_assertions) {
             return;
         }
         let path = self.paths.state.join("test-die-at");
-        let named = std::fs::read_to_string(&path).is_ok_and(|s| s.trim() == step);
-        if named {
-            let _ = std::fs::remove_file(&path);
-            log::warn!("dying at step {step} of a hand-over ({})", path.display());
-            let _ = rustix::process::kill_process(
-                rustix::process::getpid(),
-                rustix::process::Signal::KILL,
-            );
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return;
+        };
+        let mut words = text.split_whitespace();
+        if words.next() != Some(step) {
+            return;
         }
+        let _ = std::fs::remove_file(&path);
+        let pid = words
+            .next()
+            .and_then(|p| p.parse().ok())
+            .and_then(rustix::process::Pid::from_raw)
+            .unwrap_or_else(rustix::process::getpid);
+        log::warn!(
+            "killing pid {pid:?} at step {step} of a hand-over ({})",
+            path.display()
+        );
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
     }
 }
 

@@ -198,11 +198,12 @@ pub fn run_worker(
             Err(e) => log::error!("--passthrough: cannot start its writer thread: {e}"),
         }
     }
-    if mode == Mode::Takeover {
-        d.die_at("taken");
-    }
     if mode == Mode::Resurrect {
         d.resurrect_at_start();
+    }
+    if mode == Mode::Takeover {
+        d.die_at("taken");
+        d.die_at("ready");
     }
     d.keeper_ready();
     drop(report);
