@@ -223,6 +223,7 @@ impl Daemon {
             None => (BTreeMap::new(), 0),
         };
         for id in self.reg.ids() {
+            self.forget_stale_deadline(id);
             match entries.remove(&id) {
                 Some(le) => self.resume_exactly(id, le, passed, &mut ended),
                 None => {
@@ -321,6 +322,20 @@ impl Daemon {
             self.check_tree(id);
         }
         log::debug!("entry {id}: resumed as {:?}", self.phase(id));
+    }
+
+    /// A deadline saved for a phase the entry is no longer in (the take-over found its run
+    /// ended, say) is dropped from its record.
+    fn forget_stale_deadline(&mut self, id: u64) {
+        let waits = self
+            .sups
+            .get(&id)
+            .is_some_and(|s| super::supervise::deadline_of(&s.m).is_some());
+        if !waits && self.reg.get(id).is_some_and(|e| e.deadline.is_some()) {
+            if let Some(e) = self.reg.get_mut(id) {
+                e.deadline = None;
+            }
+        }
     }
 
     /// Each entry's state and phase deadline as saved, before the take-over changes them.
