@@ -24,6 +24,7 @@ mod passthrough;
 mod reactor;
 mod ready;
 mod registry_ops;
+mod resume;
 mod saved;
 mod saving;
 mod screenfeed;
