@@ -7,59 +7,155 @@
 use super::handover::{monotonic_ms, VERSION};
 use super::state::{Daemon, TimerKind};
 use crate::proc::kill::Target;
-use crate::proc::supervisor::{Gone, Machine, Ms, Phase, Slot};
+use crate::proc::supervisor::{Gone, Machine, Ms, Phase, Rest, Slot};
 use crate::store::registry::{Awaited, Deadline, State};
-use serde::Deserialize;
-use std::collections::BTreeMap;
+use serde_json::Value;
 use std::time::{Duration, Instant};
 
 /// Each entry's saved state and phase deadline, by id.
 pub(super) type Records = Vec<(u64, (State, Deadline))>;
 
 /// The part of a written-out live state (`handover::LiveState`) a new daemon resumes from.
-#[derive(Deserialize)]
+/// Read by hand from a JSON value: a derived reader of the supervisor's types costs the
+/// static binary some 15 KB; this is a few hundred bytes. `reads_back_what_is_written` below
+/// keeps it in step with what `handover.rs` writes.
 struct Handed {
-    version: u32,
-    #[serde(default)]
     written_at: Ms,
-    entries: BTreeMap<u64, Resumed>,
+    /// By entry id, in id order.
+    entries: Vec<(u64, Resumed)>,
 }
 
-#[derive(Deserialize)]
 struct Resumed {
     machine: Machine,
-    #[serde(default)]
-    timers: BTreeMap<Slot, Ms>,
-    #[serde(default)]
+    timers: Vec<(Slot, Ms)>,
     members: Vec<Target>,
-    #[serde(default)]
-    run: Option<RunEnd>,
-    #[serde(default)]
+    /// The raw wait status of a run its previous daemon reaped.
+    wait_status: Option<u32>,
     idle_in: Option<Ms>,
-    #[serde(default)]
     touched_ago: Option<Ms>,
 }
 
-#[derive(Deserialize)]
-struct RunEnd {
-    #[serde(default)]
-    wait_status: Option<u32>,
+impl Handed {
+    fn parse(text: &[u8]) -> crate::error::Result<Handed> {
+        use crate::error::{Code, Error};
+        let bad = |why: String| Error::new(Code::Failed, format!("the live state {why}"));
+        let v: Value =
+            serde_json::from_slice(text).map_err(|e| bad(format!("does not parse: {e}")))?;
+        let version = v.get("version").and_then(Value::as_u64).unwrap_or(u64::MAX);
+        if version > u64::from(VERSION) {
+            return Err(bad(format!(
+                "was written by a newer wrangle (format {version}); this one reads {VERSION}"
+            )));
+        }
+        let written_at = v.get("written_at").and_then(Value::as_u64).unwrap_or(0);
+        let mut entries = Vec::new();
+        for (id, e) in v
+            .get("entries")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            let (Ok(id), Some(r)) = (id.parse::<u64>(), Resumed::read(e)) else {
+                return Err(bad(format!("has a bad entry {id:?}")));
+            };
+            entries.push((id, r));
+        }
+        entries.sort_unstable_by_key(|e| e.0);
+        Ok(Handed {
+            written_at,
+            entries,
+        })
+    }
 }
 
-impl Handed {
-    fn parse(text: &str) -> crate::error::Result<Handed> {
-        use crate::error::{Code, Error};
-        let state: Handed = serde_json::from_str(text)
-            .map_err(|e| Error::new(Code::Failed, format!("the live state does not parse: {e}")))?;
-        if state.version > VERSION {
-            crate::bail!(
-                Code::Failed,
-                "the live state was written by a newer wrangle (format {}); this one reads {VERSION}",
-                state.version
-            );
+impl Resumed {
+    fn read(e: &Value) -> Option<Resumed> {
+        let m = e.get("machine")?;
+        let machine = Machine {
+            phase: read_phase(m.get("phase")?)?,
+            building: m.get("building")?.as_bool()?,
+        };
+        let mut timers = Vec::new();
+        for (slot, left) in e
+            .get("timers")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            let slot = match slot.as_str() {
+                "Kill" => Slot::Kill,
+                "Drain" => Slot::Drain,
+                "Restart" => Slot::Restart,
+                _ => return None,
+            };
+            timers.push((slot, left.as_u64()?));
         }
-        Ok(state)
+        let mut members = Vec::new();
+        for t in e
+            .get("members")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            members.push(Target {
+                pid: i32::try_from(t.get("pid")?.as_i64()?).ok()?,
+                start_time: t.get("start_time")?.as_u64()?,
+            });
+        }
+        let number = |k: &str| e.get(k).and_then(Value::as_u64);
+        Some(Resumed {
+            machine,
+            timers,
+            members,
+            wait_status: e
+                .get("run")
+                .and_then(|r| r.get("wait_status"))
+                .and_then(Value::as_u64)
+                .and_then(|s| u32::try_from(s).ok()),
+            idle_in: number("idle_in"),
+            touched_ago: number("touched_ago"),
+        })
     }
+}
+
+/// A phase as `Phase`'s serialization writes it.
+fn read_phase(p: &Value) -> Option<Phase> {
+    let ms = |k: &str| p.get(k)?.as_u64();
+    let flag = |k: &str| p.get(k)?.as_bool();
+    let gone = || {
+        let g = p.get("gone")?;
+        let part = |k: &str| g.get(k)?.as_bool();
+        Some(Gone {
+            main: part("main")?,
+            output: part("output")?,
+            rest: part("rest")?,
+        })
+    };
+    Some(match p.get("phase")?.as_str()? {
+        "down" => Phase::Down {
+            rest: match p.get("rest")?.as_str()? {
+                "new" => Rest::New,
+                "stopped" => Rest::Stopped,
+                "exited" => Rest::Exited,
+                "errored" => Rest::Errored,
+                _ => return None,
+            },
+        },
+        "starting" => Phase::Starting,
+        "running" => Phase::Running { gone: gone()? },
+        "ending" => Phase::Ending {
+            gone: gone()?,
+            kill_at: ms("kill_at")?,
+            killed: flag("killed")?,
+        },
+        "stopping" => Phase::Stopping {
+            gone: gone()?,
+            kill_at: ms("kill_at")?,
+            killed: flag("killed")?,
+        },
+        "backoff" => Phase::Backoff { at: ms("at")? },
+        _ => return None,
+    })
 }
 
 impl Daemon {
@@ -67,7 +163,7 @@ impl Daemon {
     /// start only deletes a stale one (its daemon died: the records are newer).
     fn take_live_state(&self, takeover: bool) -> Option<Handed> {
         let path = self.live_file();
-        let text = std::fs::read_to_string(&path).ok();
+        let text = std::fs::read(&path).ok();
         let _ = std::fs::remove_file(&path);
         if !takeover {
             if text.is_some() {
@@ -100,12 +196,12 @@ impl Daemon {
                 let passed = monotonic_ms().saturating_sub(s.written_at);
                 (s.entries, passed)
             }
-            None => (BTreeMap::new(), 0),
+            None => (Vec::new(), 0),
         };
         for id in self.reg.ids() {
             self.forget_stale_deadline(id);
         }
-        let handed: Vec<u64> = entries.keys().copied().collect();
+        let handed: Vec<u64> = entries.iter().map(|e| e.0).collect();
         for (id, r) in entries {
             if self.reg.get(id).is_some() {
                 self.resume_exactly(id, r, passed, &mut ended);
@@ -142,7 +238,7 @@ impl Daemon {
                 // Reaped by the previous daemon: its status is known, and its end is not to
                 // be told twice.
                 ended.retain(|&e| e != id);
-                let status = le.run.and_then(|r| r.wait_status);
+                let status = le.wait_status;
                 if let Some(l) = self.live.get_mut(&id) {
                     l.status = status.map(|s| crate::proc::wait::WaitStatus(s as i32));
                 }
@@ -320,5 +416,98 @@ fn with_output(phase: Phase, output_gone: bool) -> Phase {
             killed,
         },
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proc::supervisor::{Gone, Rest};
+
+    #[test]
+    fn reads_back_what_is_written() {
+        let gone = Gone {
+            main: true,
+            output: false,
+            rest: true,
+        };
+        let phases = [
+            Phase::Down { rest: Rest::New },
+            Phase::Down {
+                rest: Rest::Stopped,
+            },
+            Phase::Down { rest: Rest::Exited },
+            Phase::Down {
+                rest: Rest::Errored,
+            },
+            Phase::Starting,
+            Phase::Running { gone },
+            Phase::Ending {
+                gone,
+                kill_at: 7,
+                killed: true,
+            },
+            Phase::Stopping {
+                gone,
+                kill_at: 9,
+                killed: false,
+            },
+            Phase::Backoff { at: 11 },
+        ];
+        for (i, phase) in phases.into_iter().enumerate() {
+            let entry = super::super::handover::LiveEntry {
+                machine: Machine {
+                    phase,
+                    building: i % 2 == 0,
+                },
+                timers: [(Slot::Kill, 1), (Slot::Drain, 2), (Slot::Restart, 3)].into(),
+                members: vec![Target {
+                    pid: 42,
+                    start_time: 43,
+                }],
+                run: Some(super::super::handover::LiveRun {
+                    pid: 42,
+                    start_time: 43,
+                    wait_status: Some(256),
+                    pipes: vec![(1, 10)],
+                    input: None,
+                    pty: None,
+                    adopted: false,
+                    pidfd: None,
+                    log_run: 1,
+                    input_buffered: 0,
+                }),
+                cron_in: None,
+                idle_in: Some(5),
+                touched_ago: Some(6),
+            };
+            let state = super::super::handover::LiveState {
+                version: VERSION,
+                written_at: 99,
+                entries: [(3, entry)].into(),
+            };
+            let text = serde_json::to_vec(&state).unwrap();
+            let back = Handed::parse(&text).unwrap();
+            assert_eq!(back.written_at, 99);
+            let (id, r) = &back.entries[0];
+            assert_eq!(*id, 3);
+            assert_eq!(r.machine, state.entries[&3].machine);
+            let mut timers = r.timers.clone();
+            timers.sort_unstable();
+            assert_eq!(
+                timers,
+                [(Slot::Kill, 1), (Slot::Drain, 2), (Slot::Restart, 3)]
+            );
+            assert_eq!(r.members, state.entries[&3].members);
+            assert_eq!(
+                (r.wait_status, r.idle_in, r.touched_ago),
+                (Some(256), Some(5), Some(6))
+            );
+        }
+        // A newer format, or a broken one, is refused rather than misread.
+        let newer = format!(r#"{{"version":{},"entries":{{}}}}"#, VERSION + 1);
+        assert!(Handed::parse(newer.as_bytes()).is_err());
+        assert!(Handed::parse(br#"{"version":1,"entries":{"1":{"machine":{}}}}"#).is_err());
+        assert!(Handed::parse(b"{").is_err());
     }
 }
