@@ -9,7 +9,7 @@
 //!
 //! Deadlines are kept as absolute milliseconds of the daemon's monotonic clock, so the whole
 //! state can be written out (as remaining durations) and handed to another daemon (which
-//! reads it back by hand, `daemon/resume.rs`: a derived reader costs the binary 15 KB).
+//! reads it back by hand, `daemon/resume.rs`: derived readers cost the static binary 45 KB).
 //!
 //! Its tests (`supervisor/tests.rs`) hold the golden table of every phase × input
 //! (`supervisor/table.txt`) and the properties that must hold across it.
