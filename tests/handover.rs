@@ -286,3 +286,42 @@ fn an_ending_runs_leftovers_stop_goes_on_across_an_upgrade() {
     }
     wr.ok(&["rm", "--all", "all"]);
 }
+
+/// A service that switches to its idle profile after 3 s untouched: upgraded 1.2 s after it
+/// was last named, it switches 3 s after that still, not 3 s after the upgrade.
+#[test]
+fn an_idle_timer_keeps_its_time_across_an_upgrade() {
+    for _ in 0..2 {
+        let wr = Wr::new();
+        std::fs::write(
+            wr.root.join("wrangle.json"),
+            format!(
+                r#"{{"services": {{"idler": {{"cmd": ["sleep", "{}"],
+                    "profiles": {{"quiet": {{"env": {{"QUIET": "1"}}}}}},
+                    "idle_profile": {{"after": "3s", "profile": "quiet"}}}}}}}}"#,
+                unique_secs()
+            ),
+        )
+        .unwrap();
+        let before = now_ms();
+        wr.ok(&["up"]);
+        let touched = now_ms();
+        until(touched + 1200);
+        upgrade(&wr);
+        // Polled with a bare `ls`: a command naming the service touches it.
+        wait_until("the idle switch restarted it", SOON, || {
+            wr.ls()
+                .iter()
+                .any(|e| e["profile"] == "quiet" && e["state"] == "running")
+        });
+        let (switched, _) = events(&wr, "idler", "idle")[0].clone();
+        assert!(
+            switched >= before + 2900 && switched < touched + 4000,
+            "switched {} ms after `up` began, {} ms after it returned (3 s idle, upgraded \
+             at 1.2 s)",
+            switched.saturating_sub(before),
+            switched.saturating_sub(touched)
+        );
+        wr.ok(&["down"]);
+    }
+}
