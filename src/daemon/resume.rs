@@ -234,6 +234,8 @@ impl Daemon {
             // A run the keeper did not hand over (it ended and was forgotten): what the
             // take-over decided stands.
             Some(false) if !has_run => return,
+            // A run where the live state knew none: the take-over's view (running) stands.
+            None if has_run => return,
             Some(true) if has_run => {
                 // Reaped by the previous daemon: its status is known, and its end is not to
                 // be told twice.
@@ -345,8 +347,8 @@ impl Daemon {
             (Awaited::StopKill, State::Stopping, Some(Phase::Running { gone }))
                 if self.live.contains_key(&id) =>
             {
-                let left = left.min(e.spec.stop_timeout_ms);
-                // The stop signal went; the KILL is still to come.
+                // The stop signal went; the KILL is still to come (a stop's own timeout may
+                // be longer than the entry's, so the time left is taken as saved).
                 self.set_phase(
                     id,
                     Phase::Stopping {
