@@ -331,3 +331,48 @@ fn an_idle_timer_keeps_its_time_across_an_upgrade() {
         wr.ok(&["down"]);
     }
 }
+
+/// A restart under way is not handed over (its second half, the start, lives in the old
+/// daemon's memory): the upgrade is refused, naming the entry, and works once it is done.
+#[test]
+fn an_upgrade_waits_for_a_restart_under_way() {
+    let wr = Wr::new();
+    let secs = unique_secs();
+    wr.start(&[
+        "--name",
+        "slow",
+        "--stop-signal",
+        "WINCH",
+        "--stop-timeout",
+        "2s",
+        "--",
+        "sleep",
+        &secs,
+    ]);
+    let first = wr.status("slow")["pid"].clone();
+    let mut restart = wr
+        .cmd(&["restart", "slow"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run wrangle restart");
+    wait_until("the restart is stopping it", SOON, || {
+        wr.state("slow") == "stopping"
+    });
+    let daemon = wr.daemon_pid().unwrap();
+    let o = wr.code(&["upgrade"], 1);
+    assert!(
+        o.stderr.contains("restart") && o.stderr.contains("slow"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(wr.daemon_pid(), Some(daemon));
+    let status = restart.wait().expect("wrangle restart ends");
+    assert!(status.success());
+    let st = wr.status("slow");
+    assert_eq!(st["state"], "running", "{st}");
+    assert_ne!(st["pid"], first, "{st}");
+    wr.ok(&["upgrade"]);
+    assert_eq!(wr.status("slow")["pid"], st["pid"]);
+    wr.ok(&["rm", "--all", "all"]);
+}

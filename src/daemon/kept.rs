@@ -5,7 +5,7 @@
 //! `wrangle upgrade`, which hands everything to a new binary.
 
 use super::reactor::Source;
-use super::state::{Adopted, Daemon, InputSink, Live};
+use super::state::{Adopted, BatchOp, Daemon, InputSink, Live, PendingKind};
 use crate::error::{Code, Error, Result};
 use crate::keeper::wire::{
     self, Msg, Recv, TAG_PTY, TAG_PTY_BUF, TAG_STDERR, TAG_STDIN, TAG_STDOUT,
@@ -437,6 +437,43 @@ impl Daemon {
                 Code::Failed,
                 "cannot upgrade while {} is building (a build is not handed over); try again once it is done",
                 building.join(", ")
+            );
+        }
+        // A restart, rm, up or reset under way does its second half (start, remove) once its
+        // stop is over, in this daemon's memory only: that has to finish first. A plain stop's
+        // end is the same without it, so stops go over.
+        if self.shutting_down {
+            bail!(Code::Failed, "cannot upgrade: the daemon is shutting down");
+        }
+        let mut waiting: Vec<String> = Vec::new();
+        for p in &self.pending {
+            let ids = match &p.kind {
+                PendingKind::Batch { op, ids, .. } if *op != BatchOp::Stop => ids.as_slice(),
+                PendingKind::Rebuild {
+                    building, ready, ..
+                } => {
+                    waiting.extend(
+                        building
+                            .iter()
+                            .chain(ready)
+                            .filter_map(|id| self.reg.get(*id).map(|e| e.label())),
+                    );
+                    continue;
+                }
+                _ => continue,
+            };
+            waiting.extend(
+                ids.iter()
+                    .filter_map(|id| self.reg.get(*id).map(|e| e.label())),
+            );
+        }
+        if !waiting.is_empty() {
+            waiting.sort();
+            waiting.dedup();
+            bail!(
+                Code::Failed,
+                "cannot upgrade while a restart or removal of {} is under way; try again once it is done",
+                waiting.join(", ")
             );
         }
         // Everything read so far on disk.
