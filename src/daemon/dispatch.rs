@@ -42,7 +42,7 @@ impl Daemon {
             log::warn!("cannot become a child subreaper: {e}");
         }
         raise_nofile();
-        let d = Daemon::assemble(paths, rx, link, held)?;
+        let d = Daemon::assemble(paths, rx, link, held, takeover)?;
         if takeover {
             log::info!("taking over from the previous daemon (upgrade)");
         }
@@ -56,12 +56,14 @@ impl Daemon {
 
     /// The daemon's state loaded from `paths`, around reactor `rx`: the runs the keeper
     /// `held` taken over, other entries re-adopted or marked ended, service timers armed, the
-    /// registry saved.
+    /// registry saved; every entry resumed where its previous daemon left it (`takeover`: from
+    /// the live state that daemon wrote, see `handover.rs`).
     pub(super) fn assemble(
         paths: Paths,
         rx: Reactor<TimerKind>,
         link: Option<super::kept::Link>,
         held: std::collections::BTreeMap<u64, super::kept::HeldRun>,
+        takeover: bool,
     ) -> Result<Daemon> {
         let config = crate::config::daemon::load(&paths.config)?;
         let (reg, store, warnings) = crate::store::load::load(&paths.state)?;
@@ -107,6 +109,8 @@ impl Daemon {
         if let Some(link) = link {
             d.attach_keeper(link);
         }
+        // Read before the take-over changes them.
+        let records = d.phase_records();
         let ended = d.readopt_all(held);
         let services: Vec<u64> = d
             .reg
@@ -117,6 +121,7 @@ impl Daemon {
         for id in services {
             d.arm_service_timers(id);
         }
+        let ended = d.resume_phases(ended, takeover, records);
         for id in ended {
             // Ended while no daemon ran: its end is told now, and its restart policy applies.
             let _ = d.feed(id, crate::proc::supervisor::Input::Reaped);

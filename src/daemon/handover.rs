@@ -1,28 +1,38 @@
-//! The live state written out as one structure: everything the daemon knows about running
-//! processes that the registry on disk does not hold — each entry's supervisor (phase, every
-//! deadline as the time it has left), the processes a stop is waiting for, the run's pid,
-//! wait status and the descriptors it owns (by number), service timers, builds in progress.
-//! It reads back as the same value. Handing it, with those descriptors, to a new daemon
-//! (`wrangle upgrade`) is the next step; this is what that step carries.
+//! The live state handed from one daemon to the next, written out: everything the daemon
+//! knows about running processes that the registry on disk does not hold — each entry's
+//! supervisor (phase, every deadline as the time it has left), the processes a stop is
+//! waiting for, the run's pid, wait status and the descriptors it owns (by number), idle
+//! timers. `wrangle upgrade` writes it to `STATE/live.json` just before the keeper starts the
+//! new daemon, which resumes from it (`resume.rs`); the `live_state` request shows it. The
+//! format is in wrangle-protocol(7), KEEPER.
 
 use super::state::Daemon;
 use crate::proc::kill::Target;
 use crate::proc::supervisor::{Machine, Ms, Slot};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+
+/// The file in the state folder that carries the live state across an upgrade.
+pub(super) const FILE: &str = "live.json";
 
 /// The format's version; a reader refuses a newer one.
 pub(super) const VERSION: u32 = 1;
 
-#[derive(Serialize, Deserialize, Debug, PartialEq)]
+#[derive(Serialize, Debug, PartialEq)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 pub(super) struct LiveState {
     pub version: u32,
+    /// When it was written, in milliseconds of the system's monotonic clock (the reader takes
+    /// off the time that passed since).
+    pub written_at: Ms,
     /// By entry id.
     pub entries: BTreeMap<u64, LiveEntry>,
 }
 
-#[derive(Serialize, Deserialize, Debug, PartialEq)]
+#[derive(Serialize, Debug, PartialEq)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 pub(super) struct LiveEntry {
     /// Its supervisor, with every deadline as the milliseconds it had left.
     pub machine: Machine,
@@ -38,7 +48,8 @@ pub(super) struct LiveEntry {
     pub touched_ago: Option<Ms>,
 }
 
-#[derive(Serialize, Deserialize, Debug, PartialEq)]
+#[derive(Serialize, Debug, PartialEq)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 pub(super) struct LiveRun {
     pub pid: i32,
     pub start_time: u64,
@@ -59,8 +70,8 @@ pub(super) struct LiveRun {
 }
 
 impl LiveState {
-    /// Reads a written-out state back (the upgrade that will use it in production is the
-    /// next step; until then the tests read it).
+    /// Reads a written-out state back (the tests; a new daemon reads only what it resumes
+    /// from, see `resume.rs`).
     #[cfg(test)]
     pub fn parse(text: &str) -> crate::error::Result<LiveState> {
         use crate::error::{Code, Error};
@@ -144,7 +155,47 @@ impl Daemon {
         }
         LiveState {
             version: VERSION,
+            written_at: monotonic_ms(),
             entries,
         }
     }
+
+    pub(super) fn live_file(&self) -> PathBuf {
+        self.paths.state.join(FILE)
+    }
+
+    /// Writes the live state for the daemon an upgrade starts (atomically: it reads all of it
+    /// or nothing).
+    pub(super) fn write_live_state(&self) -> crate::error::Result<()> {
+        let text = serde_json::to_vec(&self.live_state()).map_err(|e| {
+            crate::error::Error::new(
+                crate::error::Code::Failed,
+                format!("cannot write the live state: {e}"),
+            )
+        })?;
+        let path = self.live_file();
+        crate::store::snapshot::write_atomic(&path, &text, false)
+            .map_err(|e| crate::error::Error::io(format!("cannot write {}", path.display()), e))
+    }
+
+    /// The upgrade did not happen: nobody is to read the live state.
+    pub(super) fn drop_live_state(&self) {
+        let _ = std::fs::remove_file(self.live_file());
+    }
+}
+
+/// Milliseconds of the system's monotonic clock (the same for every process, unlike the
+/// daemon's own clock, which starts with it).
+pub(super) fn monotonic_ms() -> Ms {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec to the pointer it is given, a valid local.
+    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) } != 0 {
+        return 0;
+    }
+    (ts.tv_sec as Ms)
+        .saturating_mul(1000)
+        .saturating_add(ts.tv_nsec as Ms / 1_000_000)
 }

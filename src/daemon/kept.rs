@@ -5,13 +5,13 @@
 //! `wrangle upgrade`, which hands everything to a new binary.
 
 use super::reactor::Source;
-use super::state::{Adopted, Daemon, InputSink, Live};
+use super::state::{Adopted, BatchOp, Daemon, InputSink, Live, PendingKind};
 use crate::error::{Code, Error, Result};
 use crate::keeper::wire::{
     self, Msg, Recv, TAG_PTY, TAG_PTY_BUF, TAG_STDERR, TAG_STDIN, TAG_STDOUT,
 };
 use crate::keeper::{FD_CHANNEL, FD_LISTENER, FD_LOCKS, UPGRADE_WITHIN, WORKER_ENV};
-use crate::proc::supervisor::{Input, Phase};
+use crate::proc::supervisor::Input;
 use crate::proto::EventKind;
 use mio::Token;
 use std::collections::BTreeMap;
@@ -429,26 +429,56 @@ impl Daemon {
         if let Some(b) = &binary {
             check_binary(b)?;
         }
-        // A new daemon takes runs over as running or waiting to restart; what is under way
-        // between those (a start, a stop, a build, an ending run's drain) is not handed over
-        // yet, so it has to finish first.
-        let busy: Vec<String> = self
+        // A build's process is not handed over (the keeper holds only runs): it has to end
+        // first. Everything else under way is carried in the live state (see handover.rs).
+        let building: Vec<String> = self
             .sups
             .iter()
-            .filter(|(_, s)| {
-                s.m.building
-                    || matches!(
-                        s.m.phase,
-                        Phase::Starting | Phase::Ending { .. } | Phase::Stopping { .. }
-                    )
-            })
+            .filter(|(id, s)| s.m.building || self.builds.running(**id))
             .filter_map(|(id, _)| self.reg.get(*id).map(|e| e.label()))
             .collect();
-        if !busy.is_empty() {
+        if !building.is_empty() {
             bail!(
                 Code::Failed,
-                "cannot upgrade while {} is starting, stopping or building; try again in a moment",
-                busy.join(", ")
+                "cannot upgrade while {} is building (a build is not handed over); try again once it is done",
+                building.join(", ")
+            );
+        }
+        // A restart, rm, up or reset under way does its second half (start, remove) once its
+        // stop is over, in this daemon's memory only: that has to finish first. A plain stop's
+        // end is the same without it, so stops go over.
+        if self.shutting_down {
+            bail!(Code::Failed, "cannot upgrade: the daemon is shutting down");
+        }
+        let mut waiting: Vec<String> = Vec::new();
+        for p in &self.pending {
+            let ids = match &p.kind {
+                PendingKind::Batch { op, ids, .. } if *op != BatchOp::Stop => ids.as_slice(),
+                PendingKind::Rebuild {
+                    building, ready, ..
+                } => {
+                    waiting.extend(
+                        building
+                            .iter()
+                            .chain(ready)
+                            .filter_map(|id| self.reg.get(*id).map(|e| e.label())),
+                    );
+                    continue;
+                }
+                _ => continue,
+            };
+            waiting.extend(
+                ids.iter()
+                    .filter_map(|id| self.reg.get(*id).map(|e| e.label())),
+            );
+        }
+        if !waiting.is_empty() {
+            waiting.sort();
+            waiting.dedup();
+            bail!(
+                Code::Failed,
+                "cannot upgrade while a restart or removal of {} is under way; try again once it is done",
+                waiting.join(", ")
             );
         }
         // Everything read so far on disk.
@@ -459,11 +489,16 @@ impl Daemon {
             }
         }
         self.save_now();
+        // Nothing changes from here until the keeper's verdict: the loop is paused.
+        self.write_live_state()?;
+        self.die_at("saved");
         let path = binary.clone().unwrap_or_default().into_bytes();
         self.tell_keeper(&Msg::Upgrade { binary: path }, &[]);
+        self.die_at("asked");
         let verdict = self.await_verdict();
         match verdict {
             Ok(()) => {
+                self.die_at("verdict");
                 let reply = crate::proto::UpgradeReply {
                     binary: binary.unwrap_or_default(),
                 };
@@ -478,6 +513,8 @@ impl Daemon {
                 // The new daemon may have written the registry's files meanwhile: ours are
                 // rewritten whole from memory.
                 self.saving.store.compact_soon();
+                // The new daemon may not have read it; this one carries on instead.
+                self.drop_live_state();
                 bail!(
                     Code::Failed,
                     "upgrade failed: {reason}; the running daemon carries on"
@@ -515,6 +552,40 @@ impl Daemon {
             self.kept_exit(id, pid, status);
         }
         outcome
+    }
+}
+
+impl Daemon {
+    /// Debug builds, for the tests: the daemon kills itself (SIGKILL, as from outside) at
+    /// `step` of a hand-over if the file `STATE/test-die-at` names it (read once, deleted);
+    /// `STEP PID` kills process PID instead. Steps: `saved` (live state written), `asked` (the
+    /// keeper told to upgrade), `verdict` (the new daemon serves, this one has not exited),
+    /// and in the new daemon `taken` (every run taken over and resumed, not yet ready) and
+    /// `ready` (the same moment, meant with a PID: the old daemon dies as the new one says it
+    /// is ready).
+    pub(super) fn die_at(&self, step: &str) {
+        if !cfg!(debug_assertions) {
+            return;
+        }
+        let path = self.paths.state.join("test-die-at");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return;
+        };
+        let mut words = text.split_whitespace();
+        if words.next() != Some(step) {
+            return;
+        }
+        let _ = std::fs::remove_file(&path);
+        let pid = words
+            .next()
+            .and_then(|p| p.parse().ok())
+            .and_then(rustix::process::Pid::from_raw)
+            .unwrap_or_else(rustix::process::getpid);
+        log::warn!(
+            "killing pid {pid:?} at step {step} of a hand-over ({})",
+            path.display()
+        );
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
     }
 }
 

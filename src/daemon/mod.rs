@@ -24,6 +24,7 @@ mod passthrough;
 mod reactor;
 mod ready;
 mod registry_ops;
+mod resume;
 mod saved;
 mod saving;
 mod screenfeed;
@@ -200,6 +201,10 @@ pub fn run_worker(
     }
     if mode == Mode::Resurrect {
         d.resurrect_at_start();
+    }
+    if mode == Mode::Takeover {
+        d.die_at("taken");
+        d.die_at("ready");
     }
     d.keeper_ready();
     drop(report);

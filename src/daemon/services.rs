@@ -299,7 +299,7 @@ impl Daemon {
     }
 
     /// Sets a service's cron or idle timer, replacing the one of that kind.
-    fn set_timer(&mut self, id: u64, kind: TimerKind, after: Duration) {
+    pub(super) fn set_timer(&mut self, id: u64, kind: TimerKind, after: Duration) {
         let slot = usize::from(matches!(kind, TimerKind::Idle(_)));
         let t = self.rx.timers.add(after, kind);
         let slots = self.service_timers.entry(id).or_default();

@@ -214,6 +214,8 @@ pub(super) struct Sup {
     /// build's log tail) when there is more to say.
     pub(super) failure: Option<Box<Error>>,
     pub(super) failure_detail: Option<Box<str>>,
+    /// The phase's deadline as last written to the entry's record (see `Entry::deadline`).
+    pub(super) recorded: Option<(crate::store::registry::Awaited, crate::proc::supervisor::Ms)>,
 }
 
 impl Sup {

@@ -10,7 +10,7 @@ use crate::proc::supervisor::{
 };
 use crate::proto::EventKind;
 use crate::proto::Leftovers;
-use crate::store::registry::State;
+use crate::store::registry::{Awaited, Deadline, State};
 use std::time::Duration;
 
 /// How long to wait for output pipes to reach EOF after the main process was reaped (a
@@ -38,6 +38,18 @@ pub(super) fn state_of(m: &Machine) -> State {
         Phase::Ending { .. } => State::Running,
         Phase::Stopping { .. } => State::Stopping,
         Phase::Backoff { .. } => State::Backoff,
+    }
+}
+
+/// The deadline a phase waits for, if any (see `Entry::deadline`).
+pub(super) fn deadline_of(m: &Machine) -> Option<(Awaited, Ms)> {
+    match m.phase {
+        Phase::Backoff { at } => Some((Awaited::Restart, at)),
+        Phase::Stopping { kill_at, .. } => Some((Awaited::StopKill, kill_at)),
+        Phase::Ending { gone, kill_at, .. } if !gone.rest => {
+            Some((Awaited::LeftoversKill, kill_at))
+        }
+        _ => None,
     }
 }
 
@@ -104,10 +116,24 @@ impl Daemon {
             return;
         };
         let state = state_of(&s.m);
+        let deadline = deadline_of(&s.m);
+        let record = s.recorded != deadline;
         if let Some(e) = self.reg.get(id) {
-            if e.state != state {
+            if e.state != state || record {
+                let now = self.now_ms();
                 if let Some(e) = self.reg.get_mut(id) {
                     e.state = state;
+                    if record {
+                        // Saved with the state at the end of the turn: what a daemon started
+                        // after this one dies resumes from.
+                        e.deadline = deadline.map(|(what, at)| Deadline {
+                            what,
+                            at_ms: crate::util::now_ms().saturating_add(at.saturating_sub(now)),
+                        });
+                    }
+                }
+                if let Some(s) = self.sups.get_mut(&id) {
+                    s.recorded = deadline;
                 }
             }
         }

@@ -48,6 +48,7 @@ impl Harness {
             Reactor::detached(),
             None,
             Default::default(),
+            false,
         )
         .unwrap();
         let (ours, peer) = mio::net::UnixStream::pair().unwrap();

@@ -341,7 +341,7 @@ impl Keeper {
                 self.read_worker(Some(64));
             }
             if has_c && ready[1 + usize::from(has_w)] {
-                self.read_candidate();
+                self.read_candidate(64);
             }
         }
     }
@@ -425,6 +425,19 @@ impl Keeper {
             // that fails to start, rather than trying for ever.
             self.exit = Some(if code == 0 { 1 } else { code });
             return;
+        }
+        if self.candidate.is_some() {
+            // The new daemon of an upgrade may have said it is ready just as the old one died:
+            // then it serves already (and may have started runs), so it is the daemon now.
+            self.read_candidate(usize::MAX);
+            if self.worker.is_some() {
+                log::error!(
+                    "keeper: the old daemon (pid {}) {} once the new one was ready",
+                    w.pid,
+                    describe(status)
+                );
+                return;
+            }
         }
         log::error!(
             "keeper: the daemon (pid {}) {}; starting a new one",
@@ -663,8 +676,9 @@ impl Keeper {
         }
     }
 
-    fn read_candidate(&mut self) {
-        for _ in 0..64 {
+    /// Reads at most `limit` messages of the new daemon of an upgrade.
+    fn read_candidate(&mut self, limit: usize) {
+        for _ in 0..limit {
             let Some(c) = &self.candidate else { return };
             match wire::recv(c.worker.chan.as_fd(), false) {
                 Ok(Recv::Msg(Msg::Ready { keeper_state }, _)) => {
@@ -807,3 +821,6 @@ fn hand_down(give: &[i32], nofile: Option<u64>) -> io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -286,11 +286,34 @@ pub fn recv(sock: BorrowedFd<'_>, wait: bool) -> io::Result<Recv> {
         }
     }
     if got.bytes == 0 {
-        return Ok(Recv::Closed);
+        // The end of the channel, or an empty datagram (which is no message): only a hang-up
+        // tells them apart.
+        return Ok(if hung_up(sock) {
+            Recv::Closed
+        } else {
+            Recv::Bad(Bad::Empty)
+        });
     }
     match Msg::decode(&buf[..got.bytes.min(buf.len())]) {
         Ok(m) => Ok(Recv::Msg(m, fds)),
         Err(b) => Ok(Recv::Bad(b)),
+    }
+}
+
+/// Whether the other end of `sock` is gone.
+fn hung_up(sock: BorrowedFd<'_>) -> bool {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let mut fds = [PollFd::new(&sock, PollFlags::RDHUP)];
+    let zero = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    match poll(&mut fds, Some(&zero)) {
+        Ok(_) => fds[0]
+            .revents()
+            .intersects(PollFlags::HUP | PollFlags::RDHUP | PollFlags::ERR),
+        // Cannot tell: take it as gone, as before.
+        Err(_) => true,
     }
 }
 

@@ -8,18 +8,22 @@
 //! input pair is either a transition or an explicit refusal; the tests below list them all.
 //!
 //! Deadlines are kept as absolute milliseconds of the daemon's monotonic clock, so the whole
-//! state can be written out (as remaining durations) and handed to another daemon.
+//! state can be written out (as remaining durations) and handed to another daemon (which
+//! reads it back by hand, `daemon/resume.rs`: derived readers cost the static binary 45 KB).
 //!
 //! Its tests (`supervisor/tests.rs`) hold the golden table of every phase × input
 //! (`supervisor/table.txt`) and the properties that must hold across it.
 
-use serde::{Deserialize, Serialize};
+#[cfg(test)]
+use serde::Deserialize;
+use serde::Serialize;
 
 /// Milliseconds on the caller's monotonic clock.
 pub type Ms = u64;
 
 /// How an entry with no process came to rest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(Deserialize))]
 #[serde(rename_all = "snake_case")]
 pub enum Rest {
     /// Never started.
@@ -34,7 +38,8 @@ pub enum Rest {
 
 /// What still has to happen before a run's end may be reported: the main process reaped, its
 /// output drained to EOF, and no other process of the run left.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[cfg_attr(test, derive(Deserialize))]
 pub struct Gone {
     pub main: bool,
     pub output: bool,
@@ -48,7 +53,8 @@ impl Gone {
 }
 
 /// Where the life of an entry is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(Deserialize))]
 #[serde(rename_all = "snake_case", tag = "phase")]
 pub enum Phase {
     /// No process.
@@ -113,7 +119,8 @@ impl Phase {
 
 /// One entry's machine: its phase, and whether a build runs beside it (a build runs while the
 /// old process keeps serving, so it is a second region of the same machine).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(Deserialize))]
 pub struct Machine {
     pub phase: Phase,
     pub building: bool,
@@ -182,7 +189,8 @@ pub enum Input {
 }
 
 /// The entry's timers: at most one of each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[cfg_attr(test, derive(Deserialize))]
 pub enum Slot {
     /// KILL what is left.
     Kill,

@@ -125,6 +125,29 @@ pub struct Entry {
     /// entry's until a stop, restart, rm or shutdown ends them. Dead ones are dropped lazily.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub leftovers: Vec<crate::proc::kill::Target>,
+    /// The deadline of a phase under way (a restart after a backoff, the KILL of a stop), as
+    /// wall-clock time: what a daemon started after this one died resumes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<Deadline>,
+}
+
+/// What an entry waits for, and until when (Unix milliseconds).
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline {
+    pub what: Awaited,
+    pub at_ms: u64,
+}
+
+/// What comes at an entry's [`Deadline`].
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Awaited {
+    /// The restart after a backoff.
+    Restart,
+    /// KILL, for a stop someone asked for.
+    StopKill,
+    /// KILL, for what an ended run left behind.
+    LeftoversKill,
 }
 
 impl Entry {
@@ -524,6 +547,7 @@ impl Registry {
             build_state: None,
             cron_fired: None,
             leftovers: Vec::new(),
+            deadline: None,
         };
         self.index(&entry);
         self.entries.insert(id, entry);
