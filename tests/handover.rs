@@ -133,10 +133,10 @@ fn a_stop_goes_on(replace: &dyn Fn(&Wr), exact: bool) {
     for round in 1..=3usize {
         wait_until("it runs", SOON, || wr.state("stubborn") == "running");
         let pid = wr.status("stubborn")["pid"].as_i64().unwrap() as i32;
-        let mut stop = wr
+        let stop = wr
             .cmd(&["stop", "stubborn"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("run wrangle stop");
         // The stops asked for (a daemon that resumes one says "still stopping").
@@ -151,8 +151,10 @@ fn a_stop_goes_on(replace: &dyn Fn(&Wr), exact: bool) {
         until(began + 700);
         replace(&wr);
         wait_until("it is stopped", SOON, || wr.state("stubborn") == "stopped");
-        let _ = stop.kill();
-        let _ = stop.wait();
+        // The waiting `stop` asked the new daemon again and reports the stop.
+        let o = finish(stop, SOON, "wrangle stop");
+        assert_eq!(o.code, 0, "round {round}: stop: {}", o.stderr);
+        assert!(o.text().contains("stopped"), "round {round}: {}", o.text());
         let st = wr.status("stubborn");
         assert_eq!(st["exit_signal"], 9, "KILLed: {st}");
         let killing = events(&wr, "stubborn", "killing");

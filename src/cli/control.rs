@@ -133,7 +133,20 @@ pub fn start(paths: &Paths, c: StartCmd) -> Result<Exit> {
 
 pub fn stop(paths: &Paths, c: StopCmd) -> Result<Exit> {
     let timeout = duration_flag("--timeout", &c.timeout)?;
-    let rs = client(paths)?.stop(&c.selector(&c.targets), timeout)?;
+    let sel = c.selector(&c.targets);
+    let mut client = client(paths)?;
+    // A stop outlives the daemon being replaced while it waits (an upgrade, a kill -9): the
+    // new daemon goes on with the stop, and is asked again. An entry it finds no longer
+    // running was stopped by the first ask.
+    let rs = reconnect::resilient(paths, &mut client, Notice::Quiet, |client, resumed| {
+        let mut rs = client.stop(&sel, timeout)?;
+        if resumed {
+            for r in rs.iter_mut().filter(|r| r.outcome == Outcome::NotRunning) {
+                r.outcome = Outcome::Stopped;
+            }
+        }
+        Ok(rs)
+    })?;
     report(c.json, "stopped", rs)
 }
 
