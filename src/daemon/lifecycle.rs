@@ -345,13 +345,18 @@ impl Daemon {
                 log::warn!("cannot signal the group of entry {id}: {err}");
             }
         }
-        let leader_for_scan = if our_child || identity::is_same_live(pid, start_time) {
-            pid
+        let adopted = self.live.get(&id).is_some_and(|l| l.adopted.is_some());
+        let (mut members, more) = if adopted {
+            // Its orphans did not come to us: the whole machine is searched for its markers.
+            (self.run_tree(id), self.kept_leftovers(id))
         } else {
-            0
+            // From the main process down, then the orphans it left the daemon (a subreaper)
+            // and the leftovers kept from earlier runs; an orphan caught in the middle of an
+            // `exec` gets a second look soon. No pass over every process.
+            let leader = Target { pid, start_time };
+            (kill::survivors(&[leader]), self.find_leftovers(id))
         };
-        let mut members = self.proc_table().tree(id, leader_for_scan);
-        for t in self.kept_leftovers(id) {
+        for t in more {
             if !members.contains(&t) {
                 members.push(t);
             }
