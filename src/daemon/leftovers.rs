@@ -80,18 +80,33 @@ impl Daemon {
 
     /// The orphans the daemon (a subreaper) holds that belong to entry `id` whose main process
     /// is or was `leader`, with their descendants: what left the leader's tree.
-    fn orphans_of(&self, id: u64, leader: i32) -> leftovers::Found {
+    fn orphans_of(&mut self, id: u64, leader: i32) -> leftovers::Found {
+        let orphans = self.orphan_pids();
         let instance = self.paths.state.display().to_string();
         let starts = self.run_starts(id);
-        let (mains, builds) = (&self.pids, &self.builds);
         leftovers::find(
-            self.my_pid,
+            orphans.iter().copied().filter(|&p| p != leader),
             id,
             leader,
             &instance,
-            |p| p == leader || mains.contains_key(&p) || builds.is_build(p),
             &starts,
         )
+    }
+
+    /// The daemon's children that are neither a run's main process nor a build: the orphans
+    /// it holds. Read once per turn (stopping a thousand entries reads the list once, not a
+    /// thousand times), and again after a reap.
+    fn orphan_pids(&mut self) -> std::rc::Rc<[i32]> {
+        if let Some(o) = &self.orphans {
+            return o.clone();
+        }
+        let (mains, builds) = (&self.pids, &self.builds);
+        let o: std::rc::Rc<[i32]> = kill::children(self.my_pid)
+            .into_iter()
+            .filter(|p| !mains.contains_key(p) && !builds.is_build(*p))
+            .collect();
+        self.orphans = Some(o.clone());
+        o
     }
 
     /// Every live process of entry `id`'s run (none without a run): the main process and its

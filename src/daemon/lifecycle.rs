@@ -156,6 +156,9 @@ impl Daemon {
             match rustix::process::wait(rustix::process::WaitOptions::NOHANG) {
                 Ok(Some((pid, status))) => {
                     let pid = pid.as_raw_nonzero().get();
+                    // What the daemon's children are has changed (the orphans of the ended
+                    // process came to it before it could be reaped).
+                    self.orphans = None;
                     if let Some(id) = self.builds.entry_of(pid) {
                         self.guarded("recording how its build ended", Some(id), |d| {
                             d.build_reaped(id, pid, status)
