@@ -82,6 +82,10 @@ impl Daemon {
     /// is or was `leader`, with their descendants: what left the leader's tree.
     fn orphans_of(&mut self, id: u64, leader: i32) -> leftovers::Found {
         let orphans = self.orphan_pids();
+        if orphans.iter().all(|&p| p == leader) {
+            // The usual case: the daemon holds no orphan at all.
+            return leftovers::Found::default();
+        }
         let instance = self.paths.state.display().to_string();
         let starts = self.run_starts(id);
         leftovers::find(

@@ -150,36 +150,48 @@ impl Daemon {
         Ok(sp.pid)
     }
 
-    /// Collects every exited child (the loop is the only reaper).
+    /// Collects every exited child (the loop is the only reaper): all of them first, each
+    /// told apart by its pid at once, then what ended is recorded (so that the daemon's
+    /// children are listed once for all of them, not once per child).
     pub(super) fn reap(&mut self) {
+        let mut ended = Vec::new();
+        let mut any = false;
         loop {
             match rustix::process::wait(rustix::process::WaitOptions::NOHANG) {
                 Ok(Some((pid, status))) => {
                     let pid = pid.as_raw_nonzero().get();
-                    // What the daemon's children are has changed (the orphans of the ended
-                    // process came to it before it could be reaped).
-                    self.orphans = None;
+                    any = true;
                     if let Some(id) = self.builds.entry_of(pid) {
-                        self.guarded("recording how its build ended", Some(id), |d| {
-                            d.build_reaped(id, pid, status)
-                        });
-                        continue;
+                        ended.push((id, Some((pid, status))));
+                    } else if let Some(id) = self.pids.remove(&pid) {
+                        if let Some(l) = self.live.get_mut(&id) {
+                            l.status = Some(status.into());
+                        }
+                        ended.push((id, None));
                     }
-                    let Some(id) = self.pids.remove(&pid) else {
-                        // An orphan re-parented to us (we are a subreaper): nothing to record.
-                        continue;
-                    };
-                    if let Some(l) = self.live.get_mut(&id) {
-                        l.status = Some(status.into());
-                    }
-                    self.guarded("recording how it ended", Some(id), |d| {
-                        let _ = d.feed(id, Input::Reaped);
-                        d.check_tree(id);
-                    });
+                    // Else an orphan re-parented to us (we are a subreaper): nothing to record.
                 }
                 Ok(None) => break,
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(_) => break,
+            }
+        }
+        if any {
+            // What the daemon's children are has changed (the orphans of an ended process
+            // came to it before it could be reaped).
+            self.orphans = None;
+        }
+        for (id, build) in ended {
+            match build {
+                Some((pid, status)) => {
+                    self.guarded("recording how its build ended", Some(id), |d| {
+                        d.build_reaped(id, pid, status)
+                    });
+                }
+                None => self.guarded("recording how it ended", Some(id), |d| {
+                    let _ = d.feed(id, Input::Reaped);
+                    d.check_tree(id);
+                }),
             }
         }
     }
