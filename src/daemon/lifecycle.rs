@@ -297,8 +297,11 @@ impl Daemon {
         while i < self.pending.len() {
             let finished = match &self.pending[i].kind {
                 PendingKind::Wait { id: w, .. } => *w == id,
+                // From the last: a batch's entries tend to end in the order they were
+                // stopped, so a busy one is found at once rather than after every ended one
+                // (stopping a thousand entries made a million checks).
                 PendingKind::Batch { ids, .. } => {
-                    ids.contains(&id) && ids.iter().all(|x| !self.busy(*x))
+                    ids.contains(&id) && ids.iter().rev().all(|x| !self.busy(*x))
                 }
                 PendingKind::Rebuild { .. } | PendingKind::Ready(_) => false,
             };
