@@ -88,9 +88,14 @@ pub fn set_size(fd: impl AsFd, size: [u16; 2]) -> io::Result<()> {
     rustix::termios::tcsetwinsize(fd, ws).map_err(io::Error::from)
 }
 
-/// Opens /dev/null for one of the child's streams.
+/// Opens /dev/null for one of the child's streams (read and write: it may be any of them).
 fn null() -> io::Result<OwnedFd> {
-    Ok(open_for("/dev/null", false, "/dev/null")?.into())
+    Ok(OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open("/dev/null")?
+        .into())
 }
 
 /// Starts `spec` as entry `id` of the wrangle instance `instance` (its state folder), which
@@ -210,5 +215,28 @@ mod tests {
                 Ok(sp) => panic!("{argv:?} started pid {}", sp.pid),
             }
         }
+    }
+
+    #[test]
+    fn null_streams_take_reads_and_writes() {
+        let mut spec = RunSpec::new(
+            vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "echo out && echo err >&2 && read x; [ $? = 1 ]".into(),
+            ],
+            "/".into(),
+        );
+        spec.stdin = Input::Null;
+        spec.stdout = Output::Null;
+        spec.stderr = ErrOutput::Null;
+        let sp = spawn(&spec, 1, None, "/nonexistent").unwrap();
+        let (_, st) = rustix::process::waitpid(
+            rustix::process::Pid::from_raw(sp.pid),
+            rustix::process::WaitOptions::empty(),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(st.exit_status(), Some(0), "a write to /dev/null failed");
     }
 }
