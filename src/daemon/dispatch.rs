@@ -88,6 +88,8 @@ impl Daemon {
             saving: super::state::Saving::new(store),
             startup_warnings,
             proc_table: None,
+            orphans: None,
+            read_buf: Vec::new(),
             sups: HashMap::new(),
             feeding: 0,
             ended: Vec::new(),
@@ -205,6 +207,7 @@ impl Daemon {
             let later = std::mem::take(&mut self.rx.later);
             self.rx.resume.extend(later);
             self.proc_table = None;
+            self.orphans = None;
         }
         self.save_now();
         // Last words to clients (e.g. the shutdown reply).
@@ -237,10 +240,18 @@ impl Daemon {
     /// Handles a connection's frames one at a time (a frame may pause the connection when the
     /// process it feeds is not reading).
     pub(super) fn conn_readable(&mut self, t: Token) {
-        let mut buf = vec![0u8; crate::proto::frame::READ_CHUNK];
+        // The daemon's one read buffer (empty while a read is under way: a nested read, if
+        // any, gets one of its own).
+        let mut buf = std::mem::take(&mut self.read_buf);
+        buf.resize(crate::proto::frame::READ_CHUNK, 0);
+        self.conn_frames(t, &mut buf);
+        self.read_buf = buf;
+    }
+
+    fn conn_frames(&mut self, t: Token, buf: &mut [u8]) {
         let before = self.rx.conns.get(&t).map_or(0, |c| c.backlog());
         loop {
-            match self.rx.next_frame(t, &mut buf) {
+            match self.rx.next_frame(t, buf) {
                 Next::Frame(f) => {
                     self.on_frame(t, f);
                     let grown = self

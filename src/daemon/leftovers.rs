@@ -61,17 +61,7 @@ impl Daemon {
             self.proc_table = None;
             self.proc_table().tree(id, 0)
         } else {
-            let instance = self.paths.state.display().to_string();
-            let starts = self.run_starts(id);
-            let (mains, builds) = (&self.pids, &self.builds);
-            let found = leftovers::find(
-                self.my_pid,
-                id,
-                leader,
-                &instance,
-                |p| p == leader || mains.contains_key(&p) || builds.is_build(p),
-                &starts,
-            );
+            let found = self.orphans_of(id, leader);
             let s = self.sups.entry(id).or_default();
             if found.unsure && s.relooks < RELOOKS && s.relook.is_none() {
                 let delay = RELOOK.saturating_mul(1 << s.relooks.min(8)).min(RELOOK_MAX);
@@ -86,6 +76,72 @@ impl Daemon {
             }
         }
         all
+    }
+
+    /// The orphans the daemon (a subreaper) holds that belong to entry `id` whose main process
+    /// is or was `leader`, with their descendants: what left the leader's tree.
+    fn orphans_of(&mut self, id: u64, leader: i32) -> leftovers::Found {
+        let orphans = self.orphan_pids();
+        if orphans.iter().all(|&p| p == leader) {
+            // The usual case: the daemon holds no orphan at all.
+            return leftovers::Found::default();
+        }
+        let instance = self.paths.state.display().to_string();
+        let starts = self.run_starts(id);
+        leftovers::find(
+            orphans.iter().copied().filter(|&p| p != leader),
+            id,
+            leader,
+            &instance,
+            &starts,
+        )
+    }
+
+    /// The daemon's children that are neither a run's main process nor a build: the orphans
+    /// it holds. Read once per turn (stopping a thousand entries reads the list once, not a
+    /// thousand times), and again after a reap.
+    fn orphan_pids(&mut self) -> std::rc::Rc<[i32]> {
+        if let Some(o) = &self.orphans {
+            return o.clone();
+        }
+        let (mains, builds) = (&self.pids, &self.builds);
+        let o: std::rc::Rc<[i32]> = kill::children(self.my_pid)
+            .into_iter()
+            .filter(|p| !mains.contains_key(p) && !builds.is_build(*p))
+            .collect();
+        self.orphans = Some(o.clone());
+        o
+    }
+
+    /// Every live process of entry `id`'s run (none without a run): the main process and its
+    /// descendants, found from it down, and the orphans of the run the daemon holds. Only a
+    /// run adopted from elsewhere (whose orphans did not come to us) costs a pass over every
+    /// process, for the entry's markers.
+    pub(super) fn run_tree(&mut self, id: u64) -> Vec<Target> {
+        let Some(l) = self.live.get(&id) else {
+            return Vec::new();
+        };
+        let leader = Target {
+            pid: l.pid,
+            start_time: l.start_time,
+        };
+        if l.adopted.is_some() {
+            let scan = if crate::proc::identity::is_same_live(leader.pid, leader.start_time) {
+                leader.pid
+            } else {
+                0
+            };
+            return self.proc_table().tree(id, scan);
+        }
+        let mut tree = kill::survivors(&[leader]);
+        if self.reg.get(id).is_some_and(|e| !e.foreign) {
+            for t in self.orphans_of(id, leader.pid).leftovers {
+                if !tree.contains(&t) {
+                    tree.push(t);
+                }
+            }
+        }
+        tree
     }
 
     /// When entry `id`'s run started and when every other run of ours that lives did: what

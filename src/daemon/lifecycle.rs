@@ -150,33 +150,48 @@ impl Daemon {
         Ok(sp.pid)
     }
 
-    /// Collects every exited child (the loop is the only reaper).
+    /// Collects every exited child (the loop is the only reaper): all of them first, each
+    /// told apart by its pid at once, then what ended is recorded (so that the daemon's
+    /// children are listed once for all of them, not once per child).
     pub(super) fn reap(&mut self) {
+        let mut ended = Vec::new();
+        let mut any = false;
         loop {
             match rustix::process::wait(rustix::process::WaitOptions::NOHANG) {
                 Ok(Some((pid, status))) => {
                     let pid = pid.as_raw_nonzero().get();
+                    any = true;
                     if let Some(id) = self.builds.entry_of(pid) {
-                        self.guarded("recording how its build ended", Some(id), |d| {
-                            d.build_reaped(id, pid, status)
-                        });
-                        continue;
+                        ended.push((id, Some((pid, status))));
+                    } else if let Some(id) = self.pids.remove(&pid) {
+                        if let Some(l) = self.live.get_mut(&id) {
+                            l.status = Some(status.into());
+                        }
+                        ended.push((id, None));
                     }
-                    let Some(id) = self.pids.remove(&pid) else {
-                        // An orphan re-parented to us (we are a subreaper): nothing to record.
-                        continue;
-                    };
-                    if let Some(l) = self.live.get_mut(&id) {
-                        l.status = Some(status.into());
-                    }
-                    self.guarded("recording how it ended", Some(id), |d| {
-                        let _ = d.feed(id, Input::Reaped);
-                        d.check_tree(id);
-                    });
+                    // Else an orphan re-parented to us (we are a subreaper): nothing to record.
                 }
                 Ok(None) => break,
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(_) => break,
+            }
+        }
+        if any {
+            // What the daemon's children are has changed (the orphans of an ended process
+            // came to it before it could be reaped).
+            self.orphans = None;
+        }
+        for (id, build) in ended {
+            match build {
+                Some((pid, status)) => {
+                    self.guarded("recording how its build ended", Some(id), |d| {
+                        d.build_reaped(id, pid, status)
+                    });
+                }
+                None => self.guarded("recording how it ended", Some(id), |d| {
+                    let _ = d.feed(id, Input::Reaped);
+                    d.check_tree(id);
+                }),
             }
         }
     }
@@ -282,8 +297,11 @@ impl Daemon {
         while i < self.pending.len() {
             let finished = match &self.pending[i].kind {
                 PendingKind::Wait { id: w, .. } => *w == id,
+                // From the last: a batch's entries tend to end in the order they were
+                // stopped, so a busy one is found at once rather than after every ended one
+                // (stopping a thousand entries made a million checks).
                 PendingKind::Batch { ids, .. } => {
-                    ids.contains(&id) && ids.iter().all(|x| !self.busy(*x))
+                    ids.contains(&id) && ids.iter().rev().all(|x| !self.busy(*x))
                 }
                 PendingKind::Rebuild { .. } | PendingKind::Ready(_) => false,
             };
@@ -345,13 +363,18 @@ impl Daemon {
                 log::warn!("cannot signal the group of entry {id}: {err}");
             }
         }
-        let leader_for_scan = if our_child || identity::is_same_live(pid, start_time) {
-            pid
+        let adopted = self.live.get(&id).is_some_and(|l| l.adopted.is_some());
+        let (mut members, more) = if adopted {
+            // Its orphans did not come to us: the whole machine is searched for its markers.
+            (self.run_tree(id), self.kept_leftovers(id))
         } else {
-            0
+            // From the main process down, then the orphans it left the daemon (a subreaper)
+            // and the leftovers kept from earlier runs; an orphan caught in the middle of an
+            // `exec` gets a second look soon. No pass over every process.
+            let leader = Target { pid, start_time };
+            (kill::survivors(&[leader]), self.find_leftovers(id))
         };
-        let mut members = self.proc_table().tree(id, leader_for_scan);
-        for t in self.kept_leftovers(id) {
+        for t in more {
             if !members.contains(&t) {
                 members.push(t);
             }

@@ -217,7 +217,7 @@ impl Daemon {
         let Some(leader) = self.live.get(&id).map(|l| l.pid) else {
             return false;
         };
-        let tree = self.proc_table().tree(id, leader);
+        let tree = self.run_tree(id);
         std::iter::once(leader)
             .chain(tree.iter().map(|t| t.pid))
             .any(|pid| crate::proc::net::holds_socket(pid, &inodes))

@@ -114,6 +114,13 @@ pub(crate) struct Daemon {
     pub(super) startup_warnings: Vec<String>,
     /// Processes as seen this turn (see `proc_table`); dropped at the end of every turn.
     pub(super) proc_table: Option<crate::proc::kill::ProcTable>,
+    /// The daemon's children that are no run's main process nor a build (orphans it holds as
+    /// a subreaper), as read this turn (see `orphan_pids`); dropped at the end of every turn
+    /// and whenever a child is reaped.
+    pub(super) orphans: Option<std::rc::Rc<[i32]>>,
+    /// What connections are read into (kept: a fresh 64 KiB buffer per read cost an mmap and
+    /// an munmap each).
+    pub(super) read_buf: Vec<u8>,
     /// Each entry's supervisor, made on first use.
     pub(super) sups: HashMap<u64, Sup>,
     /// How deep in supervisor steps we are, and the runs they ended (told about at depth 0).

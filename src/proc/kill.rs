@@ -229,14 +229,22 @@ pub fn children(pid: i32) -> Vec<i32> {
         return Vec::new();
     };
     let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
     for t in tasks.filter_map(|t| t.ok()) {
-        let path = t.path().join("children");
-        if let Ok(text) = std::fs::read_to_string(path) {
-            out.extend(
-                text.split_ascii_whitespace()
-                    .filter_map(|p| p.parse::<i32>().ok()),
-            );
-        }
+        let path = format!(
+            "/proc/{pid}/task/{}/children",
+            t.file_name().to_string_lossy()
+        );
+        let text = match identity::read_proc(&path, &mut buf) {
+            Ok(Some(n)) => String::from_utf8_lossy(&buf[..n]).into_owned(),
+            // Hundreds of children: read it the slow way.
+            Ok(None) => std::fs::read_to_string(&path).unwrap_or_default(),
+            Err(_) => continue,
+        };
+        out.extend(
+            text.split_ascii_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok()),
+        );
     }
     out
 }

@@ -51,25 +51,20 @@ impl Starts {
     }
 }
 
-/// The live leftovers of entry `id` whose main process `leader` (already reaped) ended, for
-/// the wrangle instance `instance` whose daemon is `daemon`. `is_main` tells which of the
-/// daemon's children are main processes of runs (never leftovers); `starts` attributes the
-/// orphans no marker, group or session tells apart.
+/// The live leftovers of entry `id` whose main process `leader` (already reaped, or still
+/// running) ended, for the wrangle instance `instance`, among `orphans`: the daemon's children
+/// that are no run's main process (see [`kill::children`]). `starts` attributes the orphans no
+/// marker, group or session tells apart.
 pub fn find(
-    daemon: i32,
+    orphans: impl IntoIterator<Item = i32>,
     id: u64,
     leader: i32,
     instance: &str,
-    is_main: impl Fn(i32) -> bool,
     starts: &Starts,
 ) -> Found {
     let mut found = Found::default();
     let mut roots = Vec::new();
-    for st in kill::children(daemon)
-        .into_iter()
-        .filter(|&p| !is_main(p))
-        .filter_map(|p| identity::stat(p).ok())
-    {
+    for st in orphans.into_iter().filter_map(|p| identity::stat(p).ok()) {
         // The environment is read only for processes not already in the group.
         let ours = belongs(&st, None, id, leader)
             || match kill::read_marker(st.pid, instance.as_bytes()) {

@@ -5,15 +5,15 @@
 //! the only reaper.
 
 use super::identity;
+use super::launch::Launch;
 use crate::proto::{ErrOutput, Input, Output, RunSpec};
 use rustix::pipe::{pipe_with, PipeFlags};
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
 
 /// A started process and our ends of its streams.
 pub struct Spawned {
@@ -88,13 +88,23 @@ pub fn set_size(fd: impl AsFd, size: [u16; 2]) -> io::Result<()> {
     rustix::termios::tcsetwinsize(fd, ws).map_err(io::Error::from)
 }
 
+/// Opens /dev/null for one of the child's streams (read and write: it may be any of them).
+fn null() -> io::Result<OwnedFd> {
+    Ok(OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open("/dev/null")?
+        .into())
+}
+
 /// Starts `spec` as entry `id` of the wrangle instance `instance` (its state folder), which
 /// with the id marks the process and its descendants (see [`super::kill::markers`]).
 pub fn spawn(spec: &RunSpec, id: u64, name: Option<&str>, instance: &str) -> io::Result<Spawned> {
-    let mut cmd = if spec.shell {
-        let mut c = Command::new("/bin/sh");
-        c.arg("-c").arg(spec.argv.join(" "));
-        c
+    let joined;
+    let (program, args): (&str, Vec<&str>) = if spec.shell {
+        joined = spec.argv.join(" ");
+        ("/bin/sh", vec!["-c", &joined])
     } else {
         // Requests are validated before they get here; an empty argv is still an error, not
         // a panic.
@@ -104,130 +114,84 @@ pub fn spawn(spec: &RunSpec, id: u64, name: Option<&str>, instance: &str) -> io:
                 "empty command (no program to run)",
             ));
         };
-        let mut c = Command::new(program);
-        c.args(args);
-        c
+        (program, args.iter().map(String::as_str).collect())
     };
-    cmd.env_clear().envs(spec.env.iter()).current_dir(&spec.cwd);
-    for (k, v) in super::kill::markers(id, instance) {
-        cmd.env(k, v);
+    // The environment, in name order (as std's Command gave it).
+    let mut env: BTreeMap<&str, &str> = spec
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let markers = super::kill::markers(id, instance);
+    for (k, v) in &markers {
+        env.insert(k, v);
     }
     match name {
-        Some(n) => cmd.env("WRANGLE_NAME", n),
-        None => cmd.env_remove("WRANGLE_NAME"),
+        Some(n) => env.insert("WRANGLE_NAME", n),
+        None => env.remove("WRANGLE_NAME"),
     };
     let mut outputs = Vec::new();
     let mut input = None;
     let mut pty = None;
-    if spec.pty {
+    let stdio: [OwnedFd; 3] = if spec.pty {
         let (master, slave) = open_pty(spec.size.unwrap_or(DEFAULT_SIZE))?;
-        cmd.stdin(Stdio::from(slave.try_clone()?))
-            .stdout(Stdio::from(slave.try_clone()?))
-            .stderr(Stdio::from(slave));
-        if !spec.env.contains_key("TERM") {
-            cmd.env("TERM", "xterm-256color");
-        }
+        env.entry("TERM").or_insert("xterm-256color");
         input = Some(master.try_clone()?);
         outputs.push((master.try_clone()?, crate::logs::STDOUT));
         pty = Some(master);
+        [slave.try_clone()?, slave.try_clone()?, slave]
     } else {
-        match &spec.stdin {
-            Input::Null => {
-                cmd.stdin(Stdio::null());
-            }
+        let stdin = match &spec.stdin {
+            Input::Null => null()?,
             Input::Stream => {
                 let (r, w) = pipe(false)?;
-                cmd.stdin(Stdio::from(r));
                 input = Some(w);
+                r
             }
-            Input::File(p) => {
-                cmd.stdin(Stdio::from(open_for(p, false, "--stdin")?));
-            }
-        }
+            Input::File(p) => open_for(p, false, "--stdin")?.into(),
+        };
         // A copy of stdout's write end, only when stderr is merged into it.
         let merge = spec.stderr == ErrOutput::Stdout;
         let mut out_w = None;
-        match &spec.stdout {
+        let stdout: OwnedFd = match &spec.stdout {
             Output::Log => {
                 let (r, w) = pipe(true)?;
                 outputs.push((r, crate::logs::STDOUT));
                 if merge {
                     out_w = Some(w.try_clone()?);
                 }
-                cmd.stdout(Stdio::from(w));
+                w
             }
-            Output::Null => {
-                cmd.stdout(Stdio::null());
-            }
+            Output::Null => null()?,
             Output::File(p) => {
-                let f = open_for(p, true, "--stdout")?;
+                let f: OwnedFd = open_for(p, true, "--stdout")?.into();
                 if merge {
-                    out_w = Some(OwnedFd::from(f.try_clone()?));
+                    out_w = Some(f.try_clone()?);
                 }
-                cmd.stdout(Stdio::from(f));
+                f
             }
-        }
-        match &spec.stderr {
+        };
+        let stderr = match &spec.stderr {
             ErrOutput::Log => {
                 let (r, w) = pipe(true)?;
                 outputs.push((r, crate::logs::STDERR));
-                cmd.stderr(Stdio::from(w));
+                w
             }
-            ErrOutput::Null => {
-                cmd.stderr(Stdio::null());
-            }
-            ErrOutput::File(p) => {
-                cmd.stderr(Stdio::from(open_for(p, true, "--stderr")?));
-            }
+            ErrOutput::Null => null()?,
+            ErrOutput::File(p) => open_for(p, true, "--stderr")?.into(),
             ErrOutput::Stdout => match out_w.take() {
-                Some(w) => {
-                    cmd.stderr(Stdio::from(w));
-                }
-                None => {
-                    cmd.stderr(Stdio::null());
-                }
+                Some(w) => w,
+                None => null()?,
             },
-        }
-    }
-    let nofile = CHILD_NOFILE.load(std::sync::atomic::Ordering::Relaxed);
-    let controlling = spec.pty;
-    // SAFETY: the closure runs in the forked child before exec; it only makes async-signal-safe
-    // system calls (sigprocmask, signal, setsid, ioctl, setrlimit) and allocates nothing.
-    unsafe {
-        cmd.pre_exec(move || {
-            // The daemon blocks the signals it reads from its signalfd; the child must not
-            // inherit that mask (a blocked TERM would make every stop wait for KILL).
-            let mut empty: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut empty);
-            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-            libc::signal(libc::SIGXFSZ, libc::SIG_DFL);
-            rustix::process::setsid()?;
-            if controlling && libc::ioctl(0, libc::TIOCSCTTY, 0) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            if nofile > 0 {
-                let mut cur = libc::rlimit {
-                    rlim_cur: 0,
-                    rlim_max: 0,
-                };
-                if libc::getrlimit(libc::RLIMIT_NOFILE, &mut cur) == 0 {
-                    let lim = libc::rlimit {
-                        rlim_cur: (nofile as libc::rlim_t).min(cur.rlim_max),
-                        rlim_max: cur.rlim_max,
-                    };
-                    libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-                }
-            }
-            Ok(())
-        });
-    }
-    let child = cmd.spawn()?;
-    let pid = child.id() as i32;
-    // Dropping a Child neither waits nor kills: the event loop reaps it. Dropping `cmd` closes
-    // the child's ends of pipes and the terminal's slave in this process.
-    drop(child);
-    drop(cmd);
+        };
+        [stdin, stdout, stderr]
+    };
+    let mut launch = Launch::new(program, args, env, &spec.cwd, stdio)?;
+    launch.controlling_tty = spec.pty;
+    launch.nofile = CHILD_NOFILE.load(std::sync::atomic::Ordering::Relaxed);
+    // Dropping the launch (inside start) closes the child's ends of pipes and the terminal's
+    // slave in this process. The child is never waited for here: the event loop reaps it.
+    let pid = launch.start()?;
     let start_time = identity::start_time(pid).unwrap_or(0);
     Ok(Spawned {
         pid,
@@ -251,5 +215,28 @@ mod tests {
                 Ok(sp) => panic!("{argv:?} started pid {}", sp.pid),
             }
         }
+    }
+
+    #[test]
+    fn null_streams_take_reads_and_writes() {
+        let mut spec = RunSpec::new(
+            vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "echo out && echo err >&2 && read x; [ $? = 1 ]".into(),
+            ],
+            "/".into(),
+        );
+        spec.stdin = Input::Null;
+        spec.stdout = Output::Null;
+        spec.stderr = ErrOutput::Null;
+        let sp = spawn(&spec, 1, None, "/nonexistent").unwrap();
+        let (_, st) = rustix::process::waitpid(
+            rustix::process::Pid::from_raw(sp.pid),
+            rustix::process::WaitOptions::empty(),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(st.exit_status(), Some(0), "a write to /dev/null failed");
     }
 }
