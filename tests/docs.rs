@@ -401,25 +401,9 @@ struct Man {
 
 impl Man {
     fn parse(text: &str) -> Man {
-        let mut parts = vec![(String::new(), String::new(), String::new())];
-        for line in text.lines() {
-            let heading = |m: &str| {
-                line.strip_prefix(m)
-                    .filter(|rest| rest.starts_with([' ', '\t']))
-                    .map(|rest| rest.trim().trim_matches('"').to_string())
-            };
-            if let Some(sh) = heading(".SH") {
-                parts.push((sh, String::new(), String::new()));
-            } else if let Some(ss) = heading(".SS") {
-                let sh = parts.last().map(|p| p.0.clone()).unwrap_or_default();
-                parts.push((sh, ss, String::new()));
-            } else {
-                let last = parts.last_mut().unwrap();
-                last.2.push_str(line);
-                last.2.push('\n');
-            }
+        Man {
+            parts: common::man::parts(text),
         }
-        Man { parts }
     }
 
     /// The whole text of section `sh` (with its subsections).

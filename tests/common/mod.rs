@@ -8,6 +8,7 @@
 
 #![allow(dead_code)]
 
+pub mod man;
 pub mod tmux;
 
 use serde_json::Value;
