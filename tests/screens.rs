@@ -264,6 +264,44 @@ fn send_keys_ctrl_c_interrupts_sleep_under_bash() {
     wr.ok(&["wait", "sh", "--screen", "^status-130", "--timeout", "20s"]);
 }
 
+/// A terminal program that reads raw bytes: it turns application cursor keys on (DECCKM),
+/// prints `app`, dumps the next 3 bytes it reads in hex after `got`; then turns them off,
+/// prints `normal` and dumps 3 more.
+const CURSOR_KEYS_DUMP: &str = "stty raw -echo; \
+    printf '\\033[?1happ\\r\\n'; \
+    printf 'got%s\\r\\n' \"$(dd bs=1 count=3 2>/dev/null | od -An -tx1)\"; \
+    printf '\\033[?1lnormal\\r\\n'; \
+    printf 'got%s\\r\\n' \"$(dd bs=1 count=3 2>/dev/null | od -An -tx1)\"; \
+    sleep 1000";
+
+#[test]
+fn send_keys_follows_the_application_cursor_mode() {
+    let wr = with_term("keys", CURSOR_KEYS_DUMP);
+    screen_shows(&wr, "keys", "app");
+    wr.ok(&["send", "keys", "--keys", "Up"]);
+    screen_shows(&wr, "keys", "got 1b 4f 41");
+    screen_shows(&wr, "keys", "normal");
+    wr.ok(&["send", "keys", "--keys", "Up"]);
+    let s = screen_shows(&wr, "keys", "got 1b 5b 41");
+    assert!(s.contains("got 1b 4f 41"), "{s}");
+    // A plain (not --pty) entry has no screen: arrows in normal mode.
+    wr.ok(&[
+        "run",
+        "--name",
+        "pipe",
+        "--stdin",
+        "stream",
+        "--",
+        "sh",
+        "-c",
+        "printf 'got%s\\n' \"$(dd bs=1 count=3 2>/dev/null | od -An -tx1)\"",
+    ]);
+    wr.ok(&["send", "pipe", "--keys", "Up"]);
+    wr.ok(&["wait", "pipe", "--timeout", "20s"]);
+    let log = wr.ok(&["logs", "pipe"]).text();
+    assert!(log.contains("got 1b 5b 41"), "{log}");
+}
+
 impl Tmux {
     /// The pane's screen, trailing blanks of each line cut.
     fn screen(&self) -> String {
