@@ -236,6 +236,29 @@ fn wait_screen_returns_when_the_text_appears() {
     wr.code(&["wait", "plain", "--screen", "x"], 2);
 }
 
+/// LOADING stays on row 1 through a burst that redraws row 5 without scrolling (megabytes for
+/// the parser, which may be far behind the log when DONE is logged), then is cleared.
+const BURST: &str = "printf 'LOADING\\r\\n'; yes \"$(printf '\\033[5;1Hfill')\" | head -n 200000; \
+    printf '\\033[H\\033[2JDONE\\r\\n'; sleep 1000";
+
+#[test]
+fn screen_and_wait_screen_see_everything_written_before_them() {
+    let wr = with_term("burst", BURST);
+    wr.ok(&["wait", "burst", "--log", "DONE", "--timeout", "60s"]);
+    let s = screen(&wr, "burst", &[]);
+    assert!(s.starts_with("DONE\n") && !s.contains("fill"), "{s}");
+    // The screen as it was when the wait began, not an older one the parser had not left.
+    wr.ok(&[
+        "run", "--name", "burst2", "--pty", "--size", "24x80", "--", "sh", "-c", BURST,
+    ]);
+    wr.ok(&["wait", "burst2", "--log", "DONE", "--timeout", "60s"]);
+    wr.code(
+        &["wait", "burst2", "--screen", "LOADING", "--timeout", "1s"],
+        124,
+    );
+    wr.ok(&["wait", "burst2", "--screen", "^DONE", "--timeout", "20s"]);
+}
+
 #[test]
 fn send_keys_ctrl_c_interrupts_sleep_under_bash() {
     let wr = Wr::new();

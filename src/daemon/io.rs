@@ -326,18 +326,15 @@ impl Daemon {
             _ => None,
         };
         // Never before what the ring holds, nor past the end (which the stream would not
-        // reach, and so never tell how the run ended).
-        let start = self
-            .rings
-            .get(&id)
-            .filter(|_| redraw.is_none())
-            .map_or(e.seq, |r| {
-                let want = match from {
-                    AttachFrom::Replay(n) => r.end().saturating_sub(n),
-                    AttachFrom::Seq(seq) => seq,
-                };
-                want.max(r.start()).min(e.seq)
-            });
+        // reach, and so never tell how the run ended). After a redraw, where its screen is.
+        let start = self.rings.get(&id).map_or(e.seq, |r| {
+            let want = match (&redraw, from) {
+                (Some((_, seq)), _) => *seq,
+                (None, AttachFrom::Replay(n)) => r.end().saturating_sub(n),
+                (None, AttachFrom::Seq(seq)) => seq,
+            };
+            want.max(r.start()).min(e.seq)
+        });
         let exit_at = if live.is_none() {
             Some((e.seq, e.exit_code, e.exit_signal))
         } else {
@@ -360,8 +357,7 @@ impl Daemon {
             return Ok(());
         };
         c.json(FrameKind::Event, req, &hello);
-        // The screen has taken every byte captured so far (`screen_redraw` waited): it is
-        // at `start`.
+        // The screen is at `start`: the stream from there draws what it has not parsed yet.
         if let Some((draw, _)) = redraw {
             c.json(
                 FrameKind::Event,
