@@ -22,6 +22,9 @@ pub(super) enum Done {
     /// The screens thread fed a chunk to the screen of entry `id`, which a `wait --screen`
     /// watches.
     ScreenFed { id: u64 },
+    /// The screens thread caught up with the terminal of entry `id`, which the loop had
+    /// stopped reading: read it again.
+    ScreenRoom { id: u64 },
     /// The answer to `screen` request `req` of connection `conn`, read by the screens thread
     /// once it had parsed everything before the request.
     Screen {

@@ -1,8 +1,10 @@
 //! Terminal output parsed off the loop: the VT parser is the costliest step between a
 //! terminal and an attached client, so a helper thread feeds each terminal's screen while the
 //! loop goes on capturing and forwarding. Bytes (and resizes) reach it in order through a
-//! queue, bounded by a count per terminal: when one falls 64 chunks behind, the loop waits
-//! for it, so memory stays bounded and the cost is what parsing on the loop would have been.
+//! queue, bounded by a count per terminal: when one falls 64 chunks behind, the loop stops
+//! reading that terminal (its program waits, as behind a slow terminal) until the thread
+//! reports it is half way through them; so memory stays bounded and the loop never waits.
+//! (Past twice that, which reading alone never reaches, the loop waits.)
 //! Whoever needs a screen as of the latest output (`screen`, the first look of a
 //! `wait --screen`) queues a reader behind that output ([`Feeder::read`]): the thread runs it
 //! once it has parsed everything before it and reports what it found as a job does, so the
@@ -45,6 +47,8 @@ pub(crate) struct Term {
     queued: AtomicUsize,
     /// Readers sent to the thread and not yet run.
     readers: AtomicUsize,
+    /// The loop stopped reading the terminal until the thread catches up.
+    stalled: AtomicBool,
     /// A `wait --screen` watches it: the loop is told after each chunk.
     pub(crate) watched: AtomicBool,
 }
@@ -58,6 +62,7 @@ impl Term {
             parsed: AtomicU64::new(seq),
             queued: AtomicUsize::new(0),
             readers: AtomicUsize::new(0),
+            stalled: AtomicBool::new(false),
             watched: AtomicBool::new(false),
         })
     }
@@ -74,6 +79,28 @@ impl Term {
             std::thread::sleep(Duration::from_micros(100));
         }
         self.parsed.load(Ordering::Acquire)
+    }
+
+    /// Whether the parser is so far behind that the terminal should not be read for now; if
+    /// so, the thread reports [`Done::ScreenRoom`] when it has caught up half way.
+    pub(crate) fn backlogged(&self) -> bool {
+        if self.queued.load(Ordering::SeqCst) < QUEUE {
+            return false;
+        }
+        self.stalled.store(true, Ordering::SeqCst);
+        // The thread may have caught up before it could see the flag: then read on (if it
+        // did see it, its report is one more turn of reading, which is harmless).
+        if self.queued.load(Ordering::SeqCst) < QUEUE {
+            self.stalled.store(false, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
+    /// After the thread applied a chunk: whether the loop waits to hear it has room again.
+    fn room(&self) -> bool {
+        self.queued.load(Ordering::SeqCst) <= QUEUE / 2
+            && self.stalled.swap(false, Ordering::SeqCst)
     }
 
     /// What redraws the screen on a blank terminal, as far as it is parsed, and the sequence
@@ -123,7 +150,7 @@ impl Term {
         if done.is_err() {
             log::error!("the screen of entry {} failed to take output", self.id);
         }
-        self.queued.fetch_sub(1, Ordering::AcqRel);
+        self.queued.fetch_sub(1, Ordering::SeqCst);
         None
     }
 }
@@ -227,13 +254,14 @@ impl Feeder {
     }
 
     fn send(&mut self, t: &Arc<Term>, m: Msg) {
-        t.queued.fetch_add(1, Ordering::AcqRel);
+        t.queued.fetch_add(1, Ordering::SeqCst);
         let Some(tx) = self.inbox() else {
             t.run(m);
             return;
         };
-        // Bounded: a terminal whose parsing is this far behind makes the loop wait for it.
-        while t.queued.load(Ordering::Acquire) > QUEUE {
+        // Bounded: a terminal whose parsing is this far behind makes the loop wait for it
+        // (reading stops at half this, see `backlogged`).
+        while t.queued.load(Ordering::Acquire) > 2 * QUEUE {
             std::thread::sleep(Duration::from_micros(100));
         }
         tx.push((Arc::clone(t), m));
@@ -248,15 +276,20 @@ impl Feeder {
             .spawn(move || loop {
                 let (t, m) = rx.pop();
                 let fed = !matches!(m, Msg::Read(..));
-                let report = t.run(m).or_else(|| {
-                    (fed && t.watched.load(Ordering::Acquire))
-                        .then_some(Done::ScreenFed { id: t.id })
-                });
-                if let Some(d) = report {
+                let mut report = Vec::new();
+                report.extend(t.run(m));
+                if fed && t.watched.load(Ordering::Acquire) {
+                    report.push(Done::ScreenFed { id: t.id });
+                }
+                if fed && t.room() {
+                    report.push(Done::ScreenRoom { id: t.id });
+                }
+                let any = !report.is_empty();
+                for d in report {
                     let _ = done.send(d);
-                    if let Some(w) = &waker {
-                        let _ = w.wake();
-                    }
+                }
+                if let (true, Some(w)) = (any, &waker) {
+                    let _ = w.wake();
                 }
             });
         match spawned {

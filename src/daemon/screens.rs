@@ -78,6 +78,24 @@ impl Daemon {
         }
     }
 
+    /// Whether the screen of `id` is so far behind its output that its terminal should not
+    /// be read for now (it is read again at [`Self::screen_room`]).
+    pub(super) fn screen_backlogged(&self, id: u64) -> bool {
+        self.screens.get(&id).is_some_and(|t| t.backlogged())
+    }
+
+    /// The screen of `id` caught up: read its terminal again.
+    pub(super) fn screen_room(&mut self, id: u64) {
+        let Some(l) = self.live.get(&id) else {
+            return;
+        };
+        for (t, _) in &l.pipes {
+            if !self.rx.busy.contains(t) {
+                self.rx.busy.push(*t);
+            }
+        }
+    }
+
     /// The terminal of `id` was resized.
     pub(super) fn screen_resized(&mut self, id: u64, size: [u16; 2]) {
         if let Some(t) = self.screens.get(&id) {
