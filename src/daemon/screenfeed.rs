@@ -1,10 +1,12 @@
 //! Terminal output parsed off the loop: the VT parser is the costliest step between a
 //! terminal and an attached client, so a helper thread feeds each terminal's screen while the
 //! loop goes on capturing and forwarding. Bytes (and resizes) reach it in order through a
-//! queue, bounded by a count per terminal: when one falls 64 chunks behind, the loop stops
+//! queue, bounded per terminal: when one falls 128 KiB (or 64 chunks) behind, the loop stops
 //! reading that terminal (its program waits, as behind a slow terminal) until the thread
-//! reports it is half way through them; so memory stays bounded and the loop never waits.
-//! (Past twice that, which reading alone never reaches, the loop waits.)
+//! reports it is half way through them; so memory stays bounded, the loop never waits, and
+//! a screen is never more than that behind its output (a reader waits for no more; the ring
+//! of recent output still holds where a redraw's stream goes on from). Past 128 chunks,
+//! which reading alone never reaches, the loop waits.
 //! Whoever needs a screen as of the latest output (`screen`, the first look of a
 //! `wait --screen`) queues a reader behind that output ([`Feeder::read`]): the thread runs it
 //! once it has parsed everything before it and reports what it found as a job does, so the
@@ -21,8 +23,11 @@ use std::sync::mpsc::Sender;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-/// Chunks queued for one terminal before the loop waits for the parser.
+/// Chunks queued for one terminal before the loop stops reading it (twice that: before the
+/// loop waits for the parser).
 const QUEUE: usize = 64;
+/// Bytes queued for one terminal before the loop stops reading it.
+const QUEUE_BYTES: usize = 128 << 10;
 /// Readers queued for one terminal before the next is run on the loop (after waiting for the
 /// parser, as every reader did before they were queued).
 const READERS: usize = 64;
@@ -45,6 +50,8 @@ pub(crate) struct Term {
     parsed: AtomicU64,
     /// Chunks and resizes sent to the thread and not yet applied.
     queued: AtomicUsize,
+    /// The bytes of those chunks.
+    queued_bytes: AtomicUsize,
     /// Readers sent to the thread and not yet run.
     readers: AtomicUsize,
     /// The loop stopped reading the terminal until the thread catches up.
@@ -61,6 +68,7 @@ impl Term {
             screen: Mutex::new(screen),
             parsed: AtomicU64::new(seq),
             queued: AtomicUsize::new(0),
+            queued_bytes: AtomicUsize::new(0),
             readers: AtomicUsize::new(0),
             stalled: AtomicBool::new(false),
             watched: AtomicBool::new(false),
@@ -84,23 +92,28 @@ impl Term {
     /// Whether the parser is so far behind that the terminal should not be read for now; if
     /// so, the thread reports [`Done::ScreenRoom`] when it has caught up half way.
     pub(crate) fn backlogged(&self) -> bool {
-        if self.queued.load(Ordering::SeqCst) < QUEUE {
+        if !self.behind(1) {
             return false;
         }
         self.stalled.store(true, Ordering::SeqCst);
         // The thread may have caught up before it could see the flag: then read on (if it
         // did see it, its report is one more turn of reading, which is harmless).
-        if self.queued.load(Ordering::SeqCst) < QUEUE {
+        if !self.behind(1) {
             self.stalled.store(false, Ordering::SeqCst);
             return false;
         }
         true
     }
 
+    /// Whether the queue holds at least 1/`part` of its bounds.
+    fn behind(&self, part: usize) -> bool {
+        self.queued.load(Ordering::SeqCst) >= QUEUE / part
+            || self.queued_bytes.load(Ordering::SeqCst) >= QUEUE_BYTES / part
+    }
+
     /// After the thread applied a chunk: whether the loop waits to hear it has room again.
     fn room(&self) -> bool {
-        self.queued.load(Ordering::SeqCst) <= QUEUE / 2
-            && self.stalled.swap(false, Ordering::SeqCst)
+        !self.behind(2) && self.stalled.swap(false, Ordering::SeqCst)
     }
 
     /// What redraws the screen on a blank terminal, as far as it is parsed, and the sequence
@@ -145,7 +158,12 @@ impl Term {
                     failed
                 }));
             }
-            m => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.apply(m))),
+            m => {
+                let n = m.len();
+                let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.apply(m)));
+                self.queued_bytes.fetch_sub(n, Ordering::SeqCst);
+                done
+            }
         };
         if done.is_err() {
             log::error!("the screen of entry {} failed to take output", self.id);
@@ -161,6 +179,16 @@ enum Msg {
     Resize(u16, u16),
     /// A reader, and what to report if it fails.
     Read(Reader, Done),
+}
+
+impl Msg {
+    /// The output bytes it carries.
+    fn len(&self) -> usize {
+        match self {
+            Msg::Feed(data, _) => data.len(),
+            _ => 0,
+        }
+    }
 }
 
 /// What the parser thread has to do, in order (a queue and a condition variable rather than
@@ -255,6 +283,7 @@ impl Feeder {
 
     fn send(&mut self, t: &Arc<Term>, m: Msg) {
         t.queued.fetch_add(1, Ordering::SeqCst);
+        t.queued_bytes.fetch_add(m.len(), Ordering::SeqCst);
         let Some(tx) = self.inbox() else {
             t.run(m);
             return;
