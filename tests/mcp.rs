@@ -340,6 +340,36 @@ fn allow_deny_and_own_only_bound_the_agent() {
 }
 
 #[test]
+fn send_keys_follows_the_application_cursor_mode() {
+    // Turns application cursor keys on, then dumps the next 3 bytes it reads in hex.
+    let w = Wr::new();
+    w.ok(&[
+        "run",
+        "--name",
+        "keys",
+        "--pty",
+        "--",
+        "sh",
+        "-c",
+        "stty raw -echo; printf '\\033[?1happ\\r\\n'; \
+         printf 'got%s\\r\\n' \"$(dd bs=1 count=3 2>/dev/null | od -An -tx1)\"; sleep 1000",
+    ]);
+    w.ok(&["wait", "keys", "--screen", "app", "--timeout", "20s"]);
+    let mut m = Mcp::start(&w, &[]);
+    m.initialize("2025-11-25");
+    let r = m.call("send_keys", json!({"target": "keys", "keys": ["Up"]}));
+    assert_eq!(r["structuredContent"]["bytes"], 3, "{r}");
+    w.ok(&[
+        "wait",
+        "keys",
+        "--screen",
+        "got 1b 4f 41",
+        "--timeout",
+        "20s",
+    ]);
+}
+
+#[test]
 fn logs_are_bounded_and_page_on() {
     let w = Wr::new();
     w.ok(&[

@@ -236,6 +236,29 @@ fn wait_screen_returns_when_the_text_appears() {
     wr.code(&["wait", "plain", "--screen", "x"], 2);
 }
 
+/// LOADING stays on row 1 through a burst that redraws row 5 without scrolling (megabytes for
+/// the parser, which may be far behind the log when DONE is logged), then is cleared.
+const BURST: &str = "printf 'LOADING\\r\\n'; yes \"$(printf '\\033[5;1Hfill')\" | head -n 200000; \
+    printf '\\033[H\\033[2JDONE\\r\\n'; sleep 1000";
+
+#[test]
+fn screen_and_wait_screen_see_everything_written_before_them() {
+    let wr = with_term("burst", BURST);
+    wr.ok(&["wait", "burst", "--log", "DONE", "--timeout", "60s"]);
+    let s = screen(&wr, "burst", &[]);
+    assert!(s.starts_with("DONE\n") && !s.contains("fill"), "{s}");
+    // The screen as it was when the wait began, not an older one the parser had not left.
+    wr.ok(&[
+        "run", "--name", "burst2", "--pty", "--size", "24x80", "--", "sh", "-c", BURST,
+    ]);
+    wr.ok(&["wait", "burst2", "--log", "DONE", "--timeout", "60s"]);
+    wr.code(
+        &["wait", "burst2", "--screen", "LOADING", "--timeout", "1s"],
+        124,
+    );
+    wr.ok(&["wait", "burst2", "--screen", "^DONE", "--timeout", "20s"]);
+}
+
 #[test]
 fn send_keys_ctrl_c_interrupts_sleep_under_bash() {
     let wr = Wr::new();
@@ -262,6 +285,44 @@ fn send_keys_ctrl_c_interrupts_sleep_under_bash() {
     });
     wr.ok(&["send", "sh", "--keys", "echo status-$?", "Enter"]);
     wr.ok(&["wait", "sh", "--screen", "^status-130", "--timeout", "20s"]);
+}
+
+/// A terminal program that reads raw bytes: it turns application cursor keys on (DECCKM),
+/// prints `app`, dumps the next 3 bytes it reads in hex after `got`; then turns them off,
+/// prints `normal` and dumps 3 more.
+const CURSOR_KEYS_DUMP: &str = "stty raw -echo; \
+    printf '\\033[?1happ\\r\\n'; \
+    printf 'got%s\\r\\n' \"$(dd bs=1 count=3 2>/dev/null | od -An -tx1)\"; \
+    printf '\\033[?1lnormal\\r\\n'; \
+    printf 'got%s\\r\\n' \"$(dd bs=1 count=3 2>/dev/null | od -An -tx1)\"; \
+    sleep 1000";
+
+#[test]
+fn send_keys_follows_the_application_cursor_mode() {
+    let wr = with_term("keys", CURSOR_KEYS_DUMP);
+    screen_shows(&wr, "keys", "app");
+    wr.ok(&["send", "keys", "--keys", "Up"]);
+    screen_shows(&wr, "keys", "got 1b 4f 41");
+    screen_shows(&wr, "keys", "normal");
+    wr.ok(&["send", "keys", "--keys", "Up"]);
+    let s = screen_shows(&wr, "keys", "got 1b 5b 41");
+    assert!(s.contains("got 1b 4f 41"), "{s}");
+    // A plain (not --pty) entry has no screen: arrows in normal mode.
+    wr.ok(&[
+        "run",
+        "--name",
+        "pipe",
+        "--stdin",
+        "stream",
+        "--",
+        "sh",
+        "-c",
+        "printf 'got%s\\n' \"$(dd bs=1 count=3 2>/dev/null | od -An -tx1)\"",
+    ]);
+    wr.ok(&["send", "pipe", "--keys", "Up"]);
+    wr.ok(&["wait", "pipe", "--timeout", "20s"]);
+    let log = wr.ok(&["logs", "pipe"]).text();
+    assert!(log.contains("got 1b 5b 41"), "{log}");
 }
 
 impl Tmux {

@@ -599,8 +599,7 @@ pub fn send(paths: &Paths, c: SendCmd) -> Result<Exit> {
             client.send_input(&sel, &mut lock, c.eof)?
         }
     } else if c.keys {
-        let data = crate::term::keys::encode(text, false);
-        client.send_input(&sel, &mut data.as_slice(), c.eof)?
+        client.send_keys(&sel, text, c.eof)?
     } else {
         let mut data = text.join(" ").into_bytes();
         if !c.no_newline {

@@ -196,6 +196,24 @@ impl Client {
         self.call(&req)
     }
 
+    /// Sends `keys` (tmux key names, or texts) to entry `sel`'s input, encoded by the daemon
+    /// for the mode its terminal is in; then closes the input if `eof`. A daemon older than
+    /// `send_keys` gets them encoded here, arrows in normal cursor mode. The bytes written.
+    pub fn send_keys(&mut self, sel: &Selector, keys: &[String], eof: bool) -> Result<u64> {
+        let req = Request::SendKeys {
+            sel: sel.clone(),
+            keys: keys.to_vec(),
+            eof,
+        };
+        match self.call::<SendReply>(&req) {
+            Err(e) if e.code == Code::UnknownOp => {
+                let data = crate::term::keys::encode(keys, false);
+                self.send_input(sel, &mut data.as_slice(), eof)
+            }
+            r => r.map(|r| r.bytes),
+        }
+    }
+
     /// The current screen of terminal entry `sel`, with `scrollback` lines of scrollback
     /// before it, rendered in `format` (the reply's `content`).
     pub fn screen(

@@ -65,6 +65,12 @@ impl Daemon {
             READS_PER_TURN
         };
         for _ in 0..reads {
+            if self.screen_backlogged(id) {
+                // Its screen is far behind: its output waits in the terminal until the
+                // screens thread catches up (`screen_room`).
+                more = false;
+                break;
+            }
             let Some(fd) = self
                 .live
                 .get(&id)

@@ -309,6 +309,15 @@ impl Daemon {
                 found,
             } => self.log_scanned(conn, req, id, run, found),
             super::jobs::Done::ScreenFed { id } => self.check_screen_waits(id),
+            super::jobs::Done::ScreenRoom { id } => self.screen_room(id),
+            super::jobs::Done::Screen { conn, req, reply } => self.screen_read(conn, req, reply),
+            super::jobs::Done::ScreenChecked {
+                conn,
+                req,
+                id,
+                generation,
+                matched,
+            } => self.screen_checked(conn, req, id, generation, matched),
             super::jobs::Done::LogRead { conn, req, reply } => self.log_read(conn, req, reply),
         }
     }

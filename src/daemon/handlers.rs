@@ -32,6 +32,7 @@ impl Daemon {
             | Request::ClearLogs { sel }
             | Request::Wait { sel, .. }
             | Request::Send { sel, .. }
+            | Request::SendKeys { sel, .. }
             | Request::Attach { sel, .. }
             | Request::Resize { sel, .. }
             | Request::Screen { sel, .. }
@@ -115,6 +116,7 @@ impl Daemon {
                 since_ms,
             } => self.subscribe(t, req_id, sel, types, since_ms)?,
             Request::Send { sel, eof } => self.begin_send(t, req_id, &sel, eof)?,
+            Request::SendKeys { sel, keys, eof } => self.send_keys(t, req_id, &sel, &keys, eof)?,
             Request::Attach {
                 sel,
                 read_only,

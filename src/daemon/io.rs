@@ -134,6 +134,43 @@ impl Daemon {
         Ok(())
     }
 
+    /// `send_keys`: `keys` named in tmux's notation, encoded for entry `id`'s terminal as its
+    /// screen stands (arrows in application cursor mode if the program asked for it), then
+    /// written like the bytes of a `send`.
+    pub(super) fn send_keys(
+        &mut self,
+        t: Token,
+        req: u32,
+        sel: &Selector,
+        keys: &[String],
+        eof: bool,
+    ) -> Result<()> {
+        let id = self.one(sel, "send")?;
+        if let Some(e) = self.input_refusal(id) {
+            return Err(e);
+        }
+        let app_cursor = self.screens.get(&id).is_some_and(|s| s.lock().app_cursor());
+        let data = crate::term::keys::encode(keys, app_cursor);
+        if let Some(i) = self.live.get_mut(&id).and_then(|l| l.input.as_mut()) {
+            if i.buf.len() >= INPUT_HIGH {
+                let label = self.reg.get(id).map(|e| e.label()).unwrap_or_default();
+                bail!(
+                    Code::Failed,
+                    "{label} is not reading its input ({} bytes are waiting); try again later",
+                    i.buf.len()
+                );
+            }
+            i.buf.extend(&data);
+        }
+        self.write_input(id);
+        if eof {
+            self.input_eof(id);
+        }
+        let bytes = data.len() as u64;
+        self.reply(t, req, &SendReply { bytes });
+        Ok(())
+    }
+
     /// A DATA frame on the input channel.
     pub(super) fn on_input_frame(&mut self, t: Token, f: Frame) {
         let Some(c) = self.rx.conns.get_mut(&t) else {
@@ -289,18 +326,15 @@ impl Daemon {
             _ => None,
         };
         // Never before what the ring holds, nor past the end (which the stream would not
-        // reach, and so never tell how the run ended).
-        let start = self
-            .rings
-            .get(&id)
-            .filter(|_| redraw.is_none())
-            .map_or(e.seq, |r| {
-                let want = match from {
-                    AttachFrom::Replay(n) => r.end().saturating_sub(n),
-                    AttachFrom::Seq(seq) => seq,
-                };
-                want.max(r.start()).min(e.seq)
-            });
+        // reach, and so never tell how the run ended). After a redraw, where its screen is.
+        let start = self.rings.get(&id).map_or(e.seq, |r| {
+            let want = match (&redraw, from) {
+                (Some((_, seq)), _) => *seq,
+                (None, AttachFrom::Replay(n)) => r.end().saturating_sub(n),
+                (None, AttachFrom::Seq(seq)) => seq,
+            };
+            want.max(r.start()).min(e.seq)
+        });
         let exit_at = if live.is_none() {
             Some((e.seq, e.exit_code, e.exit_signal))
         } else {
@@ -323,8 +357,7 @@ impl Daemon {
             return Ok(());
         };
         c.json(FrameKind::Event, req, &hello);
-        // The screen has taken every byte captured so far (`screen_redraw` waited): it is
-        // at `start`.
+        // The screen is at `start`: the stream from there draws what it has not parsed yet.
         if let Some((draw, _)) = redraw {
             c.json(
                 FrameKind::Event,

@@ -22,6 +22,25 @@ pub(super) enum Done {
     /// The screens thread fed a chunk to the screen of entry `id`, which a `wait --screen`
     /// watches.
     ScreenFed { id: u64 },
+    /// The screens thread caught up with the terminal of entry `id`, which the loop had
+    /// stopped reading: read it again.
+    ScreenRoom { id: u64 },
+    /// The answer to `screen` request `req` of connection `conn`, read by the screens thread
+    /// once it had parsed everything before the request.
+    Screen {
+        conn: Token,
+        req: u32,
+        reply: Result<Box<crate::proto::ScreenReply>, String>,
+    },
+    /// Whether screen `generation` of entry `id` matched the regex of the `wait --screen`
+    /// `req` of connection `conn`, once it had parsed everything before the wait.
+    ScreenChecked {
+        conn: Token,
+        req: u32,
+        id: u64,
+        generation: u64,
+        matched: bool,
+    },
     /// The answer to `read_log` request `req` of connection `conn` (see `logread.rs`).
     LogRead {
         conn: Token,

@@ -126,6 +126,7 @@ impl Daemon {
             port,
             screen,
             screen_ok: false,
+            screen_seen: true,
             log_ok: false,
             port_ok: false,
             timeout: None,
@@ -139,7 +140,8 @@ impl Daemon {
             }
             w.port_ok = port.is_some_and(|p| self.listens(id, p));
             if let Some(re) = &w.screen {
-                w.screen_ok = self.screen_matches(id, re);
+                // Looked at off the loop, once the screen has taken every byte so far.
+                w.screen_seen = !self.screen_check(t, req, id, re);
             }
         }
         if w.done() && self.live.contains_key(&id) {
@@ -327,6 +329,8 @@ impl Daemon {
                     w.log_ok = false;
                     w.port_ok = false;
                     w.screen_ok = false;
+                    // The new run's screen starts blank: all it shows comes after the wait.
+                    w.screen_seen = true;
                 }
             }
         }

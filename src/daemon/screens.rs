@@ -4,8 +4,11 @@
 //! nothing between the terminal and the log), on the screens thread (`screenfeed.rs`);
 //! resized with the terminal; rebuilt after a
 //! takeover by replaying the tail of the run's log; kept after the run ends until the next
-//! run or `rm`. Serves `screen` and `wait --screen`, and the redraw an attach starts with.
+//! run or `rm`. Serves `screen` and `wait --screen` (read on the screens thread once it has
+//! parsed the output before the request, so the loop never waits for it), and the redraw an
+//! attach starts with.
 
+use super::jobs::Done;
 use super::screenfeed::Term;
 use super::state::{Daemon, PendingKind};
 use crate::error::{Code, Result};
@@ -40,8 +43,15 @@ impl Daemon {
             .and_then(|e| e.spec.scrollback)
             .map_or(crate::term::screen::DEFAULT_SCROLLBACK, |n| n as usize);
         let seq = self.reg.get(id).map_or(0, |e| e.seq);
-        self.screens
-            .insert(id, Term::new(id, Screen::new(size[0], size[1], lines), seq));
+        let t = Term::new(id, Screen::new(size[0], size[1], lines), seq);
+        // A `wait --screen` that outlives a run watches the next one too.
+        let watched = self.pending.iter().any(|p| match &p.kind {
+            PendingKind::Ready(w) => w.id == id && w.screen.is_some(),
+            _ => false,
+        });
+        t.watched
+            .store(watched, std::sync::atomic::Ordering::Release);
+        self.screens.insert(id, t);
     }
 
     /// After a takeover: the screen as the tail of the current run's log leaves it. What
@@ -68,6 +78,24 @@ impl Daemon {
         }
     }
 
+    /// Whether the screen of `id` is so far behind its output that its terminal should not
+    /// be read for now (it is read again at [`Self::screen_room`]).
+    pub(super) fn screen_backlogged(&self, id: u64) -> bool {
+        self.screens.get(&id).is_some_and(|t| t.backlogged())
+    }
+
+    /// The screen of `id` caught up: read its terminal again.
+    pub(super) fn screen_room(&mut self, id: u64) {
+        let Some(l) = self.live.get(&id) else {
+            return;
+        };
+        for (t, _) in &l.pipes {
+            if !self.rx.busy.contains(t) {
+                self.rx.busy.push(*t);
+            }
+        }
+    }
+
     /// The terminal of `id` was resized.
     pub(super) fn screen_resized(&mut self, id: u64, size: [u16; 2]) {
         if let Some(t) = self.screens.get(&id) {
@@ -82,12 +110,63 @@ impl Daemon {
         }
     }
 
-    /// Whether `id`'s screen (with all its output) shows a match of `re`.
-    pub(super) fn screen_matches(&self, id: u64, re: &crate::logs::pattern::Pattern) -> bool {
-        self.screens.get(&id).is_some_and(|t| {
-            t.sync();
-            re.is_match(t.lock().text())
-        })
+    /// Has the screens thread look whether `id`'s screen, with all its output so far, shows a
+    /// match of `re` for the `wait --screen` `req` of connection `conn`: the answer comes
+    /// back as [`Self::screen_checked`]. False if `id` has no screen.
+    pub(super) fn screen_check(
+        &mut self,
+        conn: Token,
+        req: u32,
+        id: u64,
+        re: &crate::logs::pattern::Pattern,
+    ) -> bool {
+        let Some(t) = self.screens.get(&id).cloned() else {
+            return false;
+        };
+        let (re, generation) = (re.clone(), t.generation);
+        let done = move |matched| Done::ScreenChecked {
+            conn,
+            req,
+            id,
+            generation,
+            matched,
+        };
+        let failed = done(false);
+        let read = move |s: &mut Screen, _| done(re.is_match(s.text()));
+        self.feeder.read(&t, Box::new(read), failed);
+        true
+    }
+
+    /// The screens thread looked at screen `generation` of `id` for the wait `req` of `conn`.
+    pub(super) fn screen_checked(
+        &mut self,
+        conn: Token,
+        req: u32,
+        id: u64,
+        generation: u64,
+        matched: bool,
+    ) {
+        // A screen a new run has replaced says nothing about the new one.
+        let current = self
+            .screens
+            .get(&id)
+            .is_some_and(|t| t.generation == generation);
+        let mut any = false;
+        for p in self.pending.iter_mut() {
+            if let (Some(c), PendingKind::Ready(w)) = (p.conn, &mut p.kind) {
+                if c == conn && p.req == req && w.id == id && !w.screen_seen {
+                    w.screen_seen = true;
+                    w.screen_ok = matched && current;
+                    any |= w.screen_ok;
+                }
+            }
+        }
+        if any {
+            self.finish_ready_waits(id);
+        } else {
+            // What changed while the thread looked is matched now.
+            self.check_screen_waits(id);
+        }
     }
 
     /// The window title of `id`'s terminal, if its program set one.
@@ -97,8 +176,9 @@ impl Daemon {
         Some(s.title().to_string()).filter(|t| !t.is_empty())
     }
 
-    /// What redraws `id`'s screen on a blank terminal, and the sequence number it is at, if
-    /// it is a terminal entry whose run has output anything.
+    /// What redraws `id`'s screen on a blank terminal, and the sequence number it is at (as
+    /// far as it is parsed: the output from there draws the rest), if it is a terminal entry
+    /// whose run has output anything.
     pub(super) fn screen_redraw(&self, id: u64) -> Option<(String, u64)> {
         let t = self.screens.get(&id)?;
         let e = self.reg.get(id)?;
@@ -106,9 +186,8 @@ impl Daemon {
         if e.seq <= start {
             return None;
         }
-        let seq = t.sync();
-        let draw = t.lock().redraw();
-        Some((draw, seq))
+        let held = self.rings.get(&id).map_or(e.seq, |r| r.start());
+        Some(t.redraw_from(held))
     }
 
     pub(super) fn screen_request(
@@ -138,24 +217,49 @@ impl Daemon {
             );
         };
         let scrollback = scrollback as usize;
-        t.sync();
-        let reply = {
-            let mut s = t.lock();
-            let s = &mut *s;
-            ScreenReply {
+        // Rendered on the screens thread once it has parsed what came before the request.
+        let read = move |s: &mut Screen, _| Done::Screen {
+            conn,
+            req,
+            reply: Ok(Box::new(ScreenReply {
                 id,
-                name,
                 screen: render::snapshot(s, scrollback),
                 content: render::render(s, format, scrollback),
-            }
+                name,
+            })),
         };
-        self.reply(conn, req, &reply);
+        let failed = Done::Screen {
+            conn,
+            req,
+            reply: Err("the daemon hit a bug reading this screen".into()),
+        };
+        self.feeder.read(&t, Box::new(read), failed);
         Ok(())
+    }
+
+    /// The screens thread answered `screen` request `req` of connection `conn`.
+    pub(super) fn screen_read(
+        &mut self,
+        conn: Token,
+        req: u32,
+        reply: std::result::Result<Box<ScreenReply>, String>,
+    ) {
+        match reply {
+            Ok(r) => self.reply(conn, req, &r),
+            Err(m) => self.reply_err(conn, req, &crate::error::Error::new(Code::Internal, m)),
+        }
     }
 
     /// Marks the waits on `id` whose screen regex the screen now matches, and answers those
     /// that are done.
     pub(super) fn check_screen_waits(&mut self, id: u64) {
+        let wanted = self.pending.iter().any(|p| match &p.kind {
+            PendingKind::Ready(w) => w.id == id && w.wants_screen(),
+            _ => false,
+        });
+        if !wanted {
+            return;
+        }
         let Some(text) = self.screens.get(&id).map(|t| t.lock().text()) else {
             return;
         };

@@ -297,6 +297,9 @@ pub(super) struct ReadyWait {
     /// A regex the terminal's screen must show a match of (`wait --screen`).
     pub(super) screen: Option<Regex>,
     pub(super) screen_ok: bool,
+    /// The screen was looked at as of the wait's start (by the screens thread, which reports
+    /// it): only changes after that may meet it.
+    pub(super) screen_seen: bool,
     pub(super) log_ok: bool,
     pub(super) port_ok: bool,
     pub(super) timeout: Option<TimerId>,
@@ -313,7 +316,7 @@ impl ReadyWait {
     }
 
     pub(super) fn wants_screen(&self) -> bool {
-        self.screen.is_some() && !self.screen_ok
+        self.screen.is_some() && !self.screen_ok && self.screen_seen
     }
 
     pub(super) fn done(&self) -> bool {

@@ -77,8 +77,8 @@ impl Daemon {
                 if let (true, Some(s)) = (seg.missed > 0, screen) {
                     // A terminal attach that fell behind: the screen as it is now, instead
                     // of a gap in its output.
-                    let seq = s.sync().max(ring.start());
-                    let draw = s.lock().redraw();
+                    let (draw, seq) = s.redraw_from(ring.start());
+                    let seq = seq.max(ring.start());
                     c.json(FrameKind::Event, req, &StreamEvent::Screen { seq, draw });
                     c.follows[i].seq = seq;
                     continue;

@@ -208,6 +208,16 @@ pub enum Request {
         #[serde(default)]
         eof: bool,
     },
+    /// Keys for one entry's input, by name in tmux's notation (`Up`, `C-c`, `F5`; a string
+    /// that names no key is sent as text): the daemon turns them into bytes, arrows as the
+    /// entry's terminal screen asks now (application cursor mode or not), and writes them, then
+    /// closes the input if `eof`. Reply: [`SendReply`].
+    SendKeys {
+        sel: Selector,
+        keys: Vec<String>,
+        #[serde(default)]
+        eof: bool,
+    },
     /// Attach to one entry: replay up to `replay` bytes of recent output, then live output as
     /// DATA frames; keystrokes come back as DATA frames on channel 3 (unless `read_only` or the
     /// entry has no input). EVENT `attached` first, `exited` when the process ends (then the
@@ -438,6 +448,7 @@ impl Request {
         "wait",
         "subscribe",
         "send",
+        "send_keys",
         "attach",
         "resize",
         "add",
@@ -477,6 +488,7 @@ impl Request {
             Request::Screen { .. } => "screen",
             Request::Subscribe { .. } => "subscribe",
             Request::Send { .. } => "send",
+            Request::SendKeys { .. } => "send_keys",
             Request::Attach { .. } => "attach",
             Request::Resize { .. } => "resize",
             Request::Add { .. } => "add",

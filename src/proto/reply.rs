@@ -143,7 +143,7 @@ pub struct ActionReply {
 }
 
 /// A terminal entry's screen (`screen`).
-#[derive(Serialize, Deserialize, Debug, Clone)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct ScreenReply {
     pub id: u64,
     pub name: Option<String>,

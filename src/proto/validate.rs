@@ -122,6 +122,7 @@ impl Request {
                     ),
                 ))
             }
+            Request::SendKeys { keys, .. } => send_keys(keys),
             Request::Resize { rows, cols, .. } => {
                 term_dim("rows", *rows)?;
                 term_dim("cols", *cols)
@@ -265,6 +266,20 @@ fn regex(field: &str, re: &str) -> Result<()> {
         let why = e.to_string().replace('\n', " ");
         bad(field, format!("invalid regular expression: {why}"))
     })?;
+    Ok(())
+}
+
+/// The most bytes the key names (and texts) of one `send_keys` may hold together.
+pub const MAX_KEYS_BYTES: usize = 1 << 20;
+
+fn send_keys(keys: &[String]) -> Result<()> {
+    let total: usize = keys.iter().map(String::len).sum();
+    if total > MAX_KEYS_BYTES {
+        return Err(bad(
+            "keys",
+            format!("{total} bytes is more than one request may send ({MAX_KEYS_BYTES}); send them in parts"),
+        ));
+    }
     Ok(())
 }
 

@@ -80,6 +80,12 @@ impl Screen {
         &self.parser.callbacks().title
     }
 
+    /// Whether the program asked for application cursor keys (DECCKM, `ESC [ ? 1 h`): arrows
+    /// are then to be sent as `ESC O A` rather than `ESC [ A`.
+    pub fn app_cursor(&self) -> bool {
+        self.vt().application_cursor()
+    }
+
     /// Lines of scrollback held now.
     pub fn scrollback_len(&self) -> usize {
         self.parser.screen().scrollback_len()
@@ -136,6 +142,9 @@ mod tests {
         assert!(s.vt().alternate_screen());
         assert!(s.text().starts_with("full screen\n\n   X\n"));
         assert_eq!(s.vt().cursor_position(), (2, 4));
+        assert!(!s.app_cursor());
+        s.feed(b"\x1b[?1h");
+        assert!(s.app_cursor());
         s.feed(b"\x1b[?1049l");
         assert!(s.text().starts_with("hello\nworld\n"));
         let mut again = Screen::new(5, 20, 10);

@@ -61,9 +61,8 @@ pub fn send_keys(ctx: &mut Ctx, args: &Args) -> Result<Done> {
             "send_keys: `keys` must be a list of 1 to 1000 key names or texts"
         ),
     };
-    let bytes = crate::term::keys::encode(&keys, false);
     let sel = one(ctx, target);
-    let n = ctx.client.send_input(&sel, &mut bytes.as_slice(), false)?;
+    let n = ctx.client.send_keys(&sel, &keys, false)?;
     Ok(Done {
         data: json!({ "bytes": n }),
         text: format!("sent {} key(s) ({n} bytes) to {target}\n", keys.len()),
