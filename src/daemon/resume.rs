@@ -255,7 +255,12 @@ impl Daemon {
             }
         }
         let output_gone = self.live.get(&id).is_some_and(|l| l.pipes.is_empty());
-        m.phase = with_output(m.phase, output_gone);
+        if output_gone {
+            // The run has none of its output left with us.
+            if let Some(gone) = m.phase.gone_mut() {
+                gone.output = true;
+            }
+        }
         let watching = matches!(
             m.phase,
             Phase::Stopping { gone, .. } | Phase::Ending { gone, .. } if !gone.rest
@@ -385,39 +390,6 @@ impl Daemon {
             .timers
             .add(Duration::from_millis(after), TimerKind::Entry(id, slot));
         self.sup(id).timers.insert(slot, t);
-    }
-}
-
-/// `phase` with its output marked gone (the run has none of ours left).
-fn with_output(phase: Phase, output_gone: bool) -> Phase {
-    if !output_gone {
-        return phase;
-    }
-    let mark = |gone: Gone| Gone {
-        output: true,
-        ..gone
-    };
-    match phase {
-        Phase::Running { gone } => Phase::Running { gone: mark(gone) },
-        Phase::Ending {
-            gone,
-            kill_at,
-            killed,
-        } => Phase::Ending {
-            gone: mark(gone),
-            kill_at,
-            killed,
-        },
-        Phase::Stopping {
-            gone,
-            kill_at,
-            killed,
-        } => Phase::Stopping {
-            gone: mark(gone),
-            kill_at,
-            killed,
-        },
-        other => other,
     }
 }
 

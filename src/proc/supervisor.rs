@@ -82,6 +82,16 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// What a phase with a process waits for (running, ending or stopping), to change.
+    pub fn gone_mut(&mut self) -> Option<&mut Gone> {
+        match self {
+            Phase::Running { gone } | Phase::Ending { gone, .. } | Phase::Stopping { gone, .. } => {
+                Some(gone)
+            }
+            _ => None,
+        }
+    }
+
     /// What an ending or stopping phase waits for, its KILL deadline and whether KILL went.
     fn ending(self) -> Option<(Gone, Ms, bool)> {
         match self {
@@ -551,27 +561,10 @@ impl Machine {
     /// deadlines become remaining durations (to write the machine out), and back.
     pub fn rebased(self, old_now: Ms, new_now: Ms) -> Machine {
         let move_to = |at: Ms| new_now.saturating_add(at.saturating_sub(old_now));
-        let phase = match self.phase {
-            Phase::Ending {
-                gone,
-                kill_at,
-                killed,
-            } => Phase::Ending {
-                gone,
-                kill_at: move_to(kill_at),
-                killed,
-            },
-            Phase::Stopping {
-                gone,
-                kill_at,
-                killed,
-            } => Phase::Stopping {
-                gone,
-                kill_at: move_to(kill_at),
-                killed,
-            },
-            Phase::Backoff { at } => Phase::Backoff { at: move_to(at) },
-            other => other,
+        let phase = match (self.phase, self.phase.ending()) {
+            (Phase::Backoff { at }, _) => Phase::Backoff { at: move_to(at) },
+            (p, Some((gone, kill_at, killed))) => p.with_ending(gone, move_to(kill_at), killed),
+            (p, None) => p,
         };
         Machine { phase, ..self }
     }
