@@ -291,7 +291,7 @@ pub fn daemon(paths: Paths, c: DaemonCmd) -> Result<Exit> {
     if std::env::var_os(crate::keeper::reexec::STATE_ENV).is_some() {
         // Exec'd by the keeper of an upgrade, in its place: the keeper, carrying on.
         init_logging();
-        let code = crate::keeper::resume().unwrap_or(1);
+        let code = crate::keeper::reexec::resume().unwrap_or(1);
         if code != 0 {
             bail!(Code::Failed, "the daemon exited with status {code}");
         }

@@ -146,66 +146,6 @@ pub fn run(start: Start) -> i32 {
     }
 }
 
-/// In a keeper exec'd by the previous one (see `reexec.rs`): takes over what it held and runs
-/// on. None when this process is not such a keeper.
-pub fn resume() -> Option<i32> {
-    let named = std::env::var_os(reexec::STATE_ENV)?;
-    std::env::remove_var(reexec::STATE_ENV);
-    let state = match reexec::read(&named) {
-        Ok(s) => s,
-        Err(e) => {
-            // Nothing to carry on with: the runs go on without a keeper (their output is
-            // no longer captured), as when a keeper is killed.
-            log::error!("keeper: cannot take over from the previous keeper: {e}");
-            return Some(1);
-        }
-    };
-    // SAFETY: `reexec::read` checked that every descriptor the state names is open, and the
-    // state names each once; the previous keeper owned them and this process is that keeper.
-    let own = |fd: i32| unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-    let start = Start {
-        exe: state.exe,
-        listener: own(state.listener),
-        locks: state.locks.into_iter().map(own).collect(),
-        ready: None,
-        socket: state.socket,
-        resurrect: false,
-        passthrough: state.passthrough,
-        nofile: state.nofile,
-    };
-    let mut k = Keeper::new(start)?;
-    k.ever_ready = true;
-    k.respawn_at = None;
-    k.leaving = state.leaving;
-    k.worker = Some(Worker {
-        pid: state.worker_pid,
-        chan: own(state.worker_chan),
-        ready: true,
-        started: Instant::now(),
-        bye: false,
-        muted: None,
-    });
-    for r in state.runs {
-        k.runs.insert(
-            r.id,
-            Held {
-                pid: r.pid,
-                start_time: r.start_time,
-                status: r.status,
-                fds: r.fds.into_iter().map(|(tag, fd)| (tag, own(fd))).collect(),
-            },
-        );
-    }
-    log::info!(
-        "keeper: now running {} ({} runs held)",
-        k.start.exe.display(),
-        k.runs.len()
-    );
-    // Children that ended during the exec: their SIGCHLD may have come before the signalfd.
-    k.reap();
-    Some(k.run())
-}
-
 impl Keeper {
     /// A keeper with nothing held yet, its first worker due at once; None if signals cannot
     /// be set up.
@@ -248,42 +188,6 @@ impl Keeper {
             exit: None,
             signals,
         })
-    }
-
-    /// Execs the current binary in this keeper's place, handing it everything held; on
-    /// failure, says why and carries on as before.
-    fn replace_self(&mut self) {
-        let Some(w) = &self.worker else { return };
-        if self.stopping || w.muted.is_some() || self.start.ready.is_some() {
-            return;
-        }
-        let state = reexec::State {
-            exe: self.start.exe.clone(),
-            socket: self.start.socket.clone(),
-            listener: self.start.listener.as_raw_fd(),
-            locks: self.start.locks.iter().map(|l| l.as_raw_fd()).collect(),
-            nofile: self.start.nofile,
-            passthrough: self.start.passthrough,
-            worker_pid: w.pid,
-            worker_chan: w.chan.as_raw_fd(),
-            leaving: self.leaving.clone(),
-            runs: self
-                .runs
-                .iter()
-                .map(|(&id, h)| reexec::Run {
-                    id,
-                    pid: h.pid,
-                    start_time: h.start_time,
-                    status: h.status,
-                    fds: h.fds.iter().map(|(t, fd)| (*t, fd.as_raw_fd())).collect(),
-                })
-                .collect(),
-        };
-        let e = reexec::exec(&state);
-        log::error!(
-            "keeper: cannot replace itself with {}: {e}; the old keeper carries on",
-            self.start.exe.display()
-        );
     }
 
     fn run(&mut self) -> i32 {
